@@ -1,0 +1,41 @@
+# One-command local stack and the usual chores. Needs only Python 3.11+ and make:
+# the first target that needs the virtualenv creates it.
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+PYTEST_ARGS ?=
+ARGS ?=
+LINT_PATHS ?= workflows activities api schemas services tools tests bench worker.py settings.py constants.py
+
+.PHONY: venv run test lint demo-data clean
+
+# Reinstall only when pyproject.toml changes (the stamp is newer otherwise).
+$(STAMP): pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || \
+		{ echo "gridplus needs Python >= 3.11 (found $$($(PYTHON) --version))"; exit 1; }
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --upgrade pip
+	$(BIN)/python -m pip install -e ".[dev]"
+	touch $(STAMP)
+
+venv: $(STAMP)
+
+# Temporal dev server + migrations + demo data + worker + API; Ctrl-C stops everything.
+run: $(STAMP)
+	$(BIN)/python -m tools.devstack $(ARGS)
+
+test: $(STAMP)
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+lint: $(STAMP)
+	$(BIN)/ruff check $(LINT_PATHS)
+	$(BIN)/ruff format --check $(LINT_PATHS)
+	$(BIN)/mypy --strict $(LINT_PATHS)
+
+demo-data: $(STAMP)
+	$(BIN)/python -m tools.demo_data $(ARGS)
+
+clean:
+	rm -rf .data

@@ -1,0 +1,41 @@
+"""All I/O of the workflows: projection, dispatch, notifications.
+
+``build_activities`` wires the activity classes once per worker process, as in Temporal's
+``hello_activity_method`` sample: clients (database sessions, HTTP) are built once and
+shared by every activity call.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import httpx
+
+from activities.dispatch import DispatchActivities
+from activities.gateways import HttpGateway
+from activities.notify import NotifyActivities
+from activities.projection import ProjectionActivities
+from services.db import SessionFactory
+from settings import Settings
+
+
+def build_activities(
+    session_factory: SessionFactory, http: httpx.AsyncClient, settings: Settings
+) -> list[Callable[..., Any]]:
+    projection = ProjectionActivities(session_factory)
+    dispatch = DispatchActivities(session_factory)
+    notify = NotifyActivities(
+        session_factory,
+        HttpGateway(http, settings.bot_secret.get_secret_value()),
+        bot_secret=settings.bot_secret.get_secret_value(),
+        bot_url=settings.bot_gateway_url,
+        department_url=settings.department_gateway_url,
+    )
+    return [
+        projection.project_case_events,
+        dispatch.reserve_nearest_steward,
+        dispatch.release_steward,
+        notify.notify_steward,
+        notify.notify_department,
+    ]

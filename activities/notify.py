@@ -1,0 +1,165 @@
+"""Messages to stewards (through the chat-bot gateway) and to departments.
+
+Every message is written to the ``notification`` table first, keyed by case, timeline
+position, kind and recipient, then delivered: a retried activity never sends twice what was
+delivered, and with no gateway configured the table is the inbox (demo and tests read it).
+A gateway outage makes the activity fail and Temporal retry it, so a message is late,
+never lost. A 4xx answer is final and recorded: it must not wedge the case.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlmodel import col
+from temporalio import activity
+
+from activities.gateways import DeliveryRejected, Gateway
+from constants import ACT_NOTIFY_DEPARTMENT, ACT_NOTIFY_STEWARD
+from schemas.catalog import default_catalog
+from schemas.dispatch import DepartmentMessage, StewardMessage
+from schemas.tables import DepartmentRow, Notification, Steward
+from services.db import SessionFactory, upsert_insert
+from services.messages import case_type_name, local_time, map_url, render_department, render_steward
+from services.tokens import action_token
+
+STEWARD_ACTIONS = {
+    "new_task": ("accept", "decline"),
+    "confirm_task": ("accept", "decline"),
+    "reminder": ("arrived", "resolved", "escalate"),
+}
+
+
+class NotifyActivities:
+    """Renders and delivers messages; built once per worker."""
+
+    def __init__(
+        self,
+        session_factory: SessionFactory,
+        gateway: Gateway,
+        bot_secret: str,
+        bot_url: str | None,
+        department_url: str | None,
+    ) -> None:
+        self._sessions = session_factory
+        self._gateway = gateway
+        self._secret = bot_secret
+        self._bot_url = bot_url
+        self._department_url = department_url
+
+    @activity.defn(name=ACT_NOTIFY_STEWARD)
+    async def notify_steward(self, message: StewardMessage) -> None:
+        async with self._sessions() as session:
+            steward = await session.get(Steward, message.steward_id)
+        language = steward.language if steward else "zh"
+        context = {
+            "case_id": message.case_id,
+            "case_type_name": case_type_name(message.case_type, language),
+            "description": message.description,
+            "map_url": map_url(message.location),
+            "distance": "-",
+            "deadline": local_time(message.deadline),
+        }
+        actions = STEWARD_ACTIONS.get(message.kind, ())
+        if message.kind in ("new_task", "confirm_task"):
+            actions = (*actions, "arrived", "resolved", "escalate")
+        key = f"{message.case_id}:{message.seq}:{message.kind}:{message.steward_id}"
+        payload = {
+            "message_id": key,
+            "steward_id": message.steward_id,
+            "case_id": message.case_id,
+            "attempt": message.attempt,
+            "kind": message.kind,
+            "language": language,
+            "text": render_steward(message.kind, language, context),
+            "actions": [
+                {
+                    "action": name,
+                    "token": action_token(
+                        self._secret, message.case_id, message.steward_id, message.attempt, name
+                    ),
+                }
+                for name in actions
+            ],
+            "location": message.location.model_dump(),
+            "deadline": message.deadline.isoformat() if message.deadline else None,
+        }
+        await self._deliver(
+            key, "bot", message.steward_id, message.case_id, message.kind, payload, self._bot_url
+        )
+
+    @activity.defn(name=ACT_NOTIFY_DEPARTMENT)
+    async def notify_department(self, message: DepartmentMessage) -> None:
+        async with self._sessions() as session:
+            row = await session.get(DepartmentRow, message.department)
+        department = default_catalog().department(message.department)
+        name = department.name_zh if department else message.department
+        context = {
+            "department_name": name,
+            "case_id": message.case_id,
+            "case_type_name": case_type_name(message.case_type, "zh"),
+            "priority": message.priority,
+            "deadline": local_time(message.deadline),
+            "description": message.description,
+        }
+        key = f"{message.case_id}:{message.seq}:{message.kind}:{message.department}"
+        payload = {
+            "message_id": key,
+            "department": message.department,
+            "case_id": message.case_id,
+            "kind": message.kind,
+            "text": render_department(message.kind, context),
+            "case": message.model_dump(mode="json"),
+        }
+        url = (row.endpoint if row and row.endpoint else None) or self._department_url
+        await self._deliver(
+            key, "department", message.department, message.case_id, message.kind, payload, url
+        )
+
+    async def _deliver(
+        self,
+        key: str,
+        channel: str,
+        recipient: str,
+        case_id: str,
+        kind: str,
+        payload: dict[str, Any],
+        url: str | None,
+    ) -> None:
+        async with self._sessions() as session, session.begin():
+            insert = upsert_insert(session.get_bind().dialect.name)
+            await session.execute(
+                insert(Notification)
+                .values(
+                    key=key,
+                    channel=channel,
+                    recipient=recipient,
+                    case_id=case_id,
+                    kind=kind,
+                    body=payload,
+                    created_at=datetime.now(UTC),
+                )
+                .on_conflict_do_nothing(index_elements=["key"])
+            )
+            delivered = (
+                await session.execute(
+                    select(col(Notification.delivered_at)).where(col(Notification.key) == key)
+                )
+            ).scalar_one()
+        if delivered is not None or url is None:
+            return
+        outcome: dict[str, Any] = {}
+        try:
+            await self._gateway.deliver(url, payload)
+        except DeliveryRejected as rejected:
+            activity.logger.warning("message %s rejected: %s", key, rejected)
+            outcome = {"rejected": str(rejected)[:500]}
+        async with self._sessions() as session, session.begin():
+            values: dict[str, Any] = {"delivered_at": datetime.now(UTC)}
+            if outcome:
+                values["body"] = {**payload, **outcome}
+            await session.execute(
+                update(Notification).where(col(Notification.key) == key).values(**values)
+            )

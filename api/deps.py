@@ -1,0 +1,86 @@
+"""Annotated dependencies of the routes: Temporal client, DB session, principal, services."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import Depends, Header, HTTPException, Request
+from sqlalchemy.ext.asyncio import AsyncSession
+from temporalio.client import Client
+
+from api.security import InvalidToken, read_token
+from schemas.catalog import Catalog
+from schemas.common import Actor, Role
+from services.db import SessionFactory
+from services.geo import GridIndex
+from settings import Settings
+
+
+@dataclass
+class AppState:
+    """What the API holds for its lifetime: built once at start-up (see ``api.main``)."""
+
+    settings: Settings
+    temporal: Client
+    sessions: SessionFactory
+    catalog: Catalog
+    grids: GridIndex
+
+
+def get_state(request: Request) -> AppState:
+    state: AppState = request.app.state.gridplus
+    return state
+
+
+State = Annotated[AppState, Depends(get_state)]
+
+
+def get_temporal(state: State) -> Client:
+    return state.temporal
+
+
+async def get_session(state: State) -> AsyncIterator[AsyncSession]:
+    async with state.sessions() as session:
+        yield session
+
+
+def current_principal(state: State, authorization: Annotated[str | None, Header()] = None) -> Actor:
+    """The caller, from ``Authorization: Bearer <token>``; 401 without a valid token."""
+    if not authorization or not authorization.lower().startswith("bearer "):
+        raise HTTPException(401, "missing bearer token", headers={"WWW-Authenticate": "Bearer"})
+    try:
+        return read_token(state.settings.api_token_secret.get_secret_value(), authorization[7:])
+    except InvalidToken as error:
+        raise HTTPException(401, str(error), headers={"WWW-Authenticate": "Bearer"}) from error
+
+
+TemporalClient = Annotated[Client, Depends(get_temporal)]
+Session = Annotated[AsyncSession, Depends(get_session)]
+CurrentPrincipal = Annotated[Actor, Depends(current_principal)]
+IdempotencyHeader = Annotated[
+    str | None,
+    Header(
+        alias="Idempotency-Key",
+        min_length=8,
+        max_length=128,
+        pattern=r"^[A-Za-z0-9_.:-]+$",
+        description="repeat the same key to make a retried request do nothing new",
+    ),
+]
+
+
+def require(*roles: Role) -> object:
+    """A dependency that lets only the given roles through (403 otherwise)."""
+
+    def check(principal: CurrentPrincipal) -> Actor:
+        if principal.role not in roles:
+            raise HTTPException(403, f"a {principal.role} may not do this")
+        return principal
+
+    return Depends(check)
+
+
+Supervisor = Annotated[Actor, require("supervisor")]
+DepartmentPrincipal = Annotated[Actor, require("department")]

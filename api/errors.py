@@ -1,0 +1,61 @@
+"""One error shape for every failure: ``{"error", "message", "fields"}``.
+
+Validation errors name each field at fault (``body.location.lat``); a workflow's refusal
+of an action becomes 409 with the validator's reason, never a 500.
+"""
+
+from __future__ import annotations
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from schemas.api import Problem
+from services.cases import ActionRefused, CaseNotFound, IntakeError
+
+CODES = {
+    400: "bad_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    409: "conflict",
+    413: "too_large",
+    422: "invalid",
+    429: "too_many_requests",
+    503: "unavailable",
+}
+
+
+def problem(status: int, error: str, message: str, fields: list[str] | None = None) -> JSONResponse:
+    body = Problem(error=error, message=message, fields=fields or [])
+    return JSONResponse(body.model_dump(), status_code=status)
+
+
+def install(app: FastAPI) -> None:
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = exc.errors()
+        fields = [".".join(str(part) for part in e["loc"]) for e in errors]
+        message = "; ".join(f"{field}: {e['msg']}" for field, e in zip(fields, errors, strict=True))
+        return problem(422, "invalid", message[:2000], fields)
+
+    @app.exception_handler(IntakeError)
+    async def _intake(_: Request, exc: IntakeError) -> JSONResponse:
+        return problem(422, "invalid", f"{exc.field}: {exc.message}", [f"body.{exc.field}"])
+
+    @app.exception_handler(CaseNotFound)
+    async def _not_found(_: Request, exc: CaseNotFound) -> JSONResponse:
+        return problem(404, "not_found", f"no case {exc}")
+
+    @app.exception_handler(ActionRefused)
+    async def _refused(_: Request, exc: ActionRefused) -> JSONResponse:
+        return problem(409, exc.code, exc.message)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        response = problem(exc.status_code, CODES.get(exc.status_code, "error"), str(exc.detail))
+        for key, value in (exc.headers or {}).items():
+            response.headers[key] = value
+        return response

@@ -1,0 +1,63 @@
+"""The FastAPI application: a thin layer that starts, updates and queries workflows.
+
+``create_app`` takes ready-made parts (tests pass their own Temporal client and database);
+``app`` is what ``uvicorn api.main:app`` serves, building its parts from settings.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from temporalio.client import Client
+
+from api import errors
+from api.deps import AppState
+from api.routers import cases, departments, health, supervisors
+from schemas.catalog import default_catalog
+from services.db import SessionFactory, make_engine, make_session_factory
+from services.geo import load_grid_index
+from services.temporal import connect
+from settings import Settings, get_settings
+
+
+def create_app(
+    settings: Settings | None = None,
+    temporal: Client | None = None,
+    sessions: SessionFactory | None = None,
+) -> FastAPI:
+    settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        engine = None
+        session_factory = sessions
+        if session_factory is None:
+            engine = make_engine(settings.database_url)
+            session_factory = make_session_factory(engine)
+        client = temporal or await connect(settings)
+        app.state.gridplus = AppState(
+            settings=settings,
+            temporal=client,
+            sessions=session_factory,
+            catalog=default_catalog(),
+            grids=await load_grid_index(session_factory),
+        )
+        yield
+        if engine is not None:
+            await engine.dispose()
+
+    app = FastAPI(
+        title="gridplus",
+        version="0.1.0",
+        summary="Durable multi-department case handling for grid governance, on Temporal.",
+        lifespan=lifespan,
+    )
+    errors.install(app)
+    for module in (cases, departments, supervisors, health):
+        app.include_router(module.router)
+    return app
+
+
+app = create_app()

@@ -1,0 +1,38 @@
+"""Shared plumbing for routes that turn a request body into a workflow update."""
+
+from __future__ import annotations
+
+import uuid
+
+from pydantic import BaseModel
+from temporalio.client import Client
+
+from schemas.case import ActionOutcome, HumanAction
+from schemas.common import Actor
+from services import cases
+
+ACTION_ERRORS: dict[int | str, dict[str, object]] = {
+    401: {"description": "no valid token"},
+    403: {"description": "wrong role"},
+    404: {"description": "no such case"},
+    409: {"description": "the case's state refused the action; nothing was recorded"},
+    422: {"description": "invalid body"},
+}
+
+
+async def perform(
+    client: Client,
+    case_id: str,
+    update: str,
+    model: type[HumanAction],
+    body: BaseModel,
+    actor: Actor,
+    idempotency_key: str | None,
+) -> ActionOutcome:
+    """Build the update from body + principal + key and run it on the case's workflow."""
+    action = model(
+        **body.model_dump(),
+        actor=actor,
+        idempotency_key=idempotency_key or f"auto-{uuid.uuid4().hex}",
+    )
+    return await cases.act(client, case_id, update, action)

@@ -1,0 +1,118 @@
+"""Cases: report one, follow it, list them, read its timeline."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated
+from urllib.parse import quote
+
+from fastapi import APIRouter, Query, Response
+
+from api.deps import CurrentPrincipal, IdempotencyHeader, Session, State, TemporalClient
+from constants import case_workflow_id
+from schemas.api import CaseDetail, CaseLinks, CasePage, CreateCase, CreatedCase, Problem, Timeline
+from schemas.case import CaseStatus
+from schemas.common import CaseSource
+from services import case_queries, cases
+from services.case_queries import CaseFilter
+from settings import Settings
+
+router = APIRouter(prefix="/cases", tags=["cases"])
+
+ERRORS: dict[int | str, dict[str, object]] = {
+    401: {"model": Problem},
+    403: {"model": Problem},
+    422: {"model": Problem},
+}
+
+
+def links(settings: Settings, case_id: str) -> CaseLinks:
+    workflow_id = quote(case_workflow_id(case_id))
+    return CaseLinks(
+        self=f"/cases/{case_id}",
+        timeline=f"/cases/{case_id}/timeline",
+        temporal_ui=(
+            f"{settings.temporal_ui_url}/namespaces/{settings.temporal_namespace}"
+            f"/workflows/{workflow_id}"
+        ),
+    )
+
+
+@router.post("", status_code=202, response_model=CreatedCase, responses=ERRORS)
+async def create_case(
+    body: CreateCase,
+    state: State,
+    client: TemporalClient,
+    principal: CurrentPrincipal,
+    response: Response,
+    idempotency_key: IdempotencyHeader = None,
+) -> CreatedCase:
+    """File a report as a case. The case runs on from here; follow ``links.self``."""
+    case_id = cases.new_case_id(principal, idempotency_key)
+    inp = cases.build_case_input(body, principal, case_id, state.catalog, state.grids)
+    created = await cases.start_case(client, inp, state.settings.task_queue)
+    response.headers["Location"] = f"/cases/{case_id}"
+    return CreatedCase(
+        case_id=case_id,
+        workflow_id=case_workflow_id(case_id),
+        status="reported",
+        grid_id=inp.grid_id,
+        micro_grid_id=inp.micro_grid_id,
+        created=created,
+        links=links(state.settings, case_id),
+    )
+
+
+@router.get("", response_model=CasePage, responses=ERRORS)
+async def list_cases(
+    session: Session,
+    _: CurrentPrincipal,
+    status: CaseStatus | None = None,
+    case_type: Annotated[str | None, Query(max_length=40)] = None,
+    grid_id: Annotated[str | None, Query(max_length=64)] = None,
+    department: Annotated[str | None, Query(max_length=40)] = None,
+    steward_id: Annotated[str | None, Query(max_length=64)] = None,
+    source: CaseSource | None = None,
+    overdue: bool | None = None,
+    reported_from: datetime | None = None,
+    reported_to: datetime | None = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
+) -> CasePage:
+    """Cases from the projection, newest first, with filters and pagination."""
+    where = CaseFilter(
+        status=status,
+        case_type=case_type,
+        grid_id=grid_id,
+        department=department,
+        steward_id=steward_id,
+        source=source,
+        overdue=overdue,
+        reported_from=reported_from,
+        reported_to=reported_to,
+    )
+    items, total = await case_queries.list_cases(session, where, limit, offset)
+    return CasePage(items=items, total=total, limit=limit, offset=offset)
+
+
+@router.get("/{case_id}", response_model=CaseDetail, responses={**ERRORS, 404: {"model": Problem}})
+async def get_case(
+    case_id: str, state: State, client: TemporalClient, session: Session, _: CurrentPrincipal
+) -> CaseDetail:
+    """Live from the workflow while it runs; from the projection once it has ended."""
+    view = await cases.live_view(client, case_id)
+    live = view is not None
+    if view is None:
+        view = await case_queries.projected_case(session, case_id)
+    if view is None:
+        raise cases.CaseNotFound(case_id)
+    return CaseDetail(**view.model_dump(), live=live, links=links(state.settings, case_id))
+
+
+@router.get("/{case_id}/timeline", response_model=Timeline, responses={404: {"model": Problem}})
+async def get_timeline(case_id: str, session: Session, _: CurrentPrincipal) -> Timeline:
+    """Every recorded transition of the case: what, who, when, with what evidence."""
+    entries = await case_queries.timeline(session, case_id)
+    if not entries:
+        raise cases.CaseNotFound(case_id)
+    return Timeline(case_id=case_id, entries=entries)

@@ -1,0 +1,96 @@
+"""Departments (职能部门): take a case, report the result, return it, ask for time."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, HTTPException, Path
+
+from api.deps import DepartmentPrincipal, IdempotencyHeader, TemporalClient
+from api.routers.actions import ACTION_ERRORS, perform
+from schemas.case import (
+    ActionOutcome,
+    DepartmentAccept,
+    DepartmentAcceptBody,
+    DepartmentExtension,
+    DepartmentExtensionBody,
+    DepartmentReport,
+    DepartmentReportBody,
+    DepartmentReturn,
+    DepartmentReturnBody,
+)
+from schemas.common import Actor
+
+router = APIRouter(prefix="/departments/{department}/cases/{case_id}", tags=["departments"])
+
+Code = Annotated[str, Path(max_length=40)]
+
+
+def _same(principal: Actor, department: str) -> Actor:
+    if principal.id != department:
+        raise HTTPException(403, f"you act for {principal.id}, not {department}")
+    return principal
+
+
+@router.post("/accept", response_model=ActionOutcome, responses=ACTION_ERRORS)
+async def accept(
+    department: Code,
+    case_id: str,
+    body: DepartmentAcceptBody,
+    client: TemporalClient,
+    principal: DepartmentPrincipal,
+    idempotency_key: IdempotencyHeader = None,
+) -> ActionOutcome:
+    """Take the case (escalated -> department_handling)."""
+    actor = _same(principal, department)
+    return await perform(
+        client, case_id, "department_accept", DepartmentAccept, body, actor, idempotency_key
+    )
+
+
+@router.post("/result", response_model=ActionOutcome, responses=ACTION_ERRORS)
+async def report_result(
+    department: Code,
+    case_id: str,
+    body: DepartmentReportBody,
+    client: TemporalClient,
+    principal: DepartmentPrincipal,
+    idempotency_key: IdempotencyHeader = None,
+) -> ActionOutcome:
+    """Report the result with evidence (反馈); the case waits for verification."""
+    actor = _same(principal, department)
+    return await perform(
+        client, case_id, "department_report", DepartmentReport, body, actor, idempotency_key
+    )
+
+
+@router.post("/return", response_model=ActionOutcome, responses=ACTION_ERRORS)
+async def return_to_center(
+    department: Code,
+    case_id: str,
+    body: DepartmentReturnBody,
+    client: TemporalClient,
+    principal: DepartmentPrincipal,
+    idempotency_key: IdempotencyHeader = None,
+) -> ActionOutcome:
+    """Send the case back to the linkage center with a reason (not ours, wrong place...)."""
+    actor = _same(principal, department)
+    return await perform(
+        client, case_id, "department_return", DepartmentReturn, body, actor, idempotency_key
+    )
+
+
+@router.post("/extension", response_model=ActionOutcome, responses=ACTION_ERRORS)
+async def ask_extension(
+    department: Code,
+    case_id: str,
+    body: DepartmentExtensionBody,
+    client: TemporalClient,
+    principal: DepartmentPrincipal,
+    idempotency_key: IdempotencyHeader = None,
+) -> ActionOutcome:
+    """Ask for more time; granted at once within the policy, else refused (ask the center)."""
+    actor = _same(principal, department)
+    return await perform(
+        client, case_id, "department_extension", DepartmentExtension, body, actor, idempotency_key
+    )

@@ -1,0 +1,103 @@
+"""The linkage center's supervisors: verify, cancel, reassign, escalate, urge, extend."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from api.deps import IdempotencyHeader, Supervisor, TemporalClient
+from api.routers.actions import ACTION_ERRORS, perform
+from schemas.case import (
+    ActionOutcome,
+    CancelCase,
+    CancelCaseBody,
+    EscalateCase,
+    EscalateCaseBody,
+    ExtendDeadline,
+    ExtendDeadlineBody,
+    ReassignCase,
+    ReassignCaseBody,
+    UrgeCase,
+    UrgeCaseBody,
+    VerifyResult,
+    VerifyResultBody,
+)
+
+router = APIRouter(prefix="/supervisors/cases/{case_id}", tags=["supervisors"])
+
+
+@router.post("/verify", response_model=ActionOutcome, responses=ACTION_ERRORS)
+async def verify(
+    case_id: str,
+    body: VerifyResultBody,
+    client: TemporalClient,
+    principal: Supervisor,
+    idempotency_key: IdempotencyHeader = None,
+) -> ActionOutcome:
+    """Verify the reported result (核查): pass closes the case, fail reopens it as rework."""
+    return await perform(client, case_id, "verify", VerifyResult, body, principal, idempotency_key)
+
+
+@router.post("/cancel", response_model=ActionOutcome, responses=ACTION_ERRORS)
+async def cancel(
+    case_id: str,
+    body: CancelCaseBody,
+    client: TemporalClient,
+    principal: Supervisor,
+    idempotency_key: IdempotencyHeader = None,
+) -> ActionOutcome:
+    """Cancel a duplicate or invalid case, with a reason."""
+    return await perform(client, case_id, "cancel", CancelCase, body, principal, idempotency_key)
+
+
+@router.post("/reassign", response_model=ActionOutcome, responses=ACTION_ERRORS)
+async def reassign(
+    case_id: str,
+    body: ReassignCaseBody,
+    client: TemporalClient,
+    principal: Supervisor,
+    idempotency_key: IdempotencyHeader = None,
+) -> ActionOutcome:
+    """Send the case to a steward again: a named one, or the nearest free one."""
+    return await perform(
+        client, case_id, "reassign", ReassignCase, body, principal, idempotency_key
+    )
+
+
+@router.post("/escalate", response_model=ActionOutcome, responses=ACTION_ERRORS)
+async def escalate(
+    case_id: str,
+    body: EscalateCaseBody,
+    client: TemporalClient,
+    principal: Supervisor,
+    idempotency_key: IdempotencyHeader = None,
+) -> ActionOutcome:
+    """Send the case to a department now (its own by the catalog, or the one named)."""
+    return await perform(
+        client, case_id, "escalate", EscalateCase, body, principal, idempotency_key
+    )
+
+
+@router.post("/urge", response_model=ActionOutcome, responses=ACTION_ERRORS)
+async def urge(
+    case_id: str,
+    body: UrgeCaseBody,
+    client: TemporalClient,
+    principal: Supervisor,
+    idempotency_key: IdempotencyHeader = None,
+) -> ActionOutcome:
+    """Push whoever holds the case (督办); recorded in the timeline."""
+    return await perform(client, case_id, "urge", UrgeCase, body, principal, idempotency_key)
+
+
+@router.post("/extend", response_model=ActionOutcome, responses=ACTION_ERRORS)
+async def extend(
+    case_id: str,
+    body: ExtendDeadlineBody,
+    client: TemporalClient,
+    principal: Supervisor,
+    idempotency_key: IdempotencyHeader = None,
+) -> ActionOutcome:
+    """Move the current stage's deadline, with a reason."""
+    return await perform(
+        client, case_id, "extend_deadline", ExtendDeadline, body, principal, idempotency_key
+    )

@@ -1,0 +1,77 @@
+"""Request and response bodies of the HTTP API (workflow models live in ``schemas.case``)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from schemas.case import CaseStatus, CaseSummary, CaseView, TimelineEntry
+from schemas.common import CaseSource, Evidence, GeoPoint
+
+
+class CreateCase(BaseModel):
+    """A report that should become a case."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    case_type: Annotated[str, Field(min_length=2, max_length=40, examples=["illegal_parking"])]
+    location: GeoPoint
+    description: Annotated[str, Field(max_length=2000)] = ""
+    address: Annotated[str, Field(max_length=300)] | None = None
+    evidence: Annotated[list[Evidence], Field(max_length=20)] = []
+    source: CaseSource | None = Field(
+        default=None, description="defaults from the caller's role (steward, camera, citizen...)"
+    )
+
+
+class CaseLinks(BaseModel):
+    self: str
+    timeline: str
+    temporal_ui: str
+
+
+class CreatedCase(BaseModel):
+    """Answer to a create: the case id and where to follow it."""
+
+    case_id: str
+    workflow_id: str
+    status: CaseStatus
+    grid_id: str
+    micro_grid_id: str | None
+    created: bool = Field(description="false when an Idempotency-Key repeated an earlier create")
+    links: CaseLinks
+
+
+class CaseDetail(CaseView):
+    """A case as the API shows it: live from the workflow, or from the projection once ended."""
+
+    live: bool
+    links: CaseLinks
+
+
+class CasePage(BaseModel):
+    items: list[CaseSummary]
+    total: int
+    limit: int
+    offset: int
+
+
+class Timeline(BaseModel):
+    case_id: str
+    entries: list[TimelineEntry]
+
+
+class Problem(BaseModel):
+    """Every 4xx/5xx body: a machine code, a message, and the fields at fault."""
+
+    error: str
+    message: str
+    fields: list[str] = []
+
+
+class Health(BaseModel):
+    status: str
+    checks: dict[str, str] = {}
+    checked_at: datetime | None = None

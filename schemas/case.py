@@ -1,0 +1,341 @@
+"""Inputs, updates, queries and results of ``CaseWorkflow``: one model each.
+
+Every human action is an update carrying the authenticated actor and an idempotency key.
+The workflow's validators read these to reject a wrong action before it enters history.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from schemas.catalog import CasePolicy
+from schemas.common import (
+    Actor,
+    CaseSource,
+    Evidence,
+    GeoPoint,
+    IdempotencyKey,
+    Identifier,
+)
+
+CaseStatus = Literal[
+    "reported",
+    "filed",
+    "dispatched",
+    "accepted",
+    "escalated",
+    "department_handling",
+    "returned",
+    "resolved",
+    "verified",
+    "closed",
+    "cancelled",
+]
+
+OPEN_STATUSES: tuple[CaseStatus, ...] = (
+    "reported",
+    "filed",
+    "dispatched",
+    "accepted",
+    "escalated",
+    "department_handling",
+    "returned",
+    "resolved",
+    "verified",
+)
+
+Note = Annotated[str, Field(min_length=1, max_length=2000)]
+EvidenceList = Annotated[list[Evidence], Field(max_length=20)]
+
+
+class OpenCaseInput(BaseModel):
+    """Everything a case needs to run, fixed at filing (the policy is a snapshot)."""
+
+    case_id: Identifier
+    source: CaseSource
+    reporter: Actor
+    description: Annotated[str, Field(max_length=2000)] = ""
+    location: GeoPoint
+    address: Annotated[str, Field(max_length=300)] | None = None
+    grid_id: Identifier
+    micro_grid_id: Identifier | None = None
+    reported_at: datetime
+    evidence: EvidenceList = []
+    policy: CasePolicy
+
+
+class HumanAction(BaseModel):
+    """Common part of every human action."""
+
+    model_config = ConfigDict(frozen=True)
+
+    actor: Actor
+    idempotency_key: IdempotencyKey
+
+
+class AcceptTaskBody(BaseModel):
+    """A steward takes the task they were offered."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class AcceptTask(AcceptTaskBody, HumanAction):
+    """The update: ``AcceptTaskBody`` with its actor and idempotency key."""
+
+
+class DeclineTaskBody(BaseModel):
+    """A steward says no; the next candidate is asked at once."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    reason: Note | None = None
+
+
+class DeclineTask(DeclineTaskBody, HumanAction):
+    """The update: ``DeclineTaskBody`` with its actor and idempotency key."""
+
+
+class ReportArrivedBody(BaseModel):
+    """A steward is on site (a timeline entry; no change of stage)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    location: GeoPoint | None = None
+
+
+class ReportArrived(ReportArrivedBody, HumanAction):
+    """The update: ``ReportArrivedBody`` with its actor and idempotency key."""
+
+
+class ReportResolvedBody(BaseModel):
+    """The handler (steward) says the problem is solved, with evidence."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    note: Note
+    evidence: EvidenceList = []
+
+
+class ReportResolved(ReportResolvedBody, HumanAction):
+    """The update: ``ReportResolvedBody`` with its actor and idempotency key."""
+
+
+class RequestEscalationBody(BaseModel):
+    """A steward cannot solve it: hand it to the department now."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    reason: Note
+
+
+class RequestEscalation(RequestEscalationBody, HumanAction):
+    """The update: ``RequestEscalationBody`` with its actor and idempotency key."""
+
+
+class DepartmentAcceptBody(BaseModel):
+    """The department takes the case."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class DepartmentAccept(DepartmentAcceptBody, HumanAction):
+    """The update: ``DepartmentAcceptBody`` with its actor and idempotency key."""
+
+
+class DepartmentReportBody(BaseModel):
+    """The department reports its result (反馈), with evidence."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    note: Note
+    evidence: EvidenceList = []
+
+
+class DepartmentReport(DepartmentReportBody, HumanAction):
+    """The update: ``DepartmentReportBody`` with its actor and idempotency key."""
+
+
+class DepartmentReturnBody(BaseModel):
+    """The department sends the case back to the linkage center, saying why."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    reason: Note
+
+
+class DepartmentReturn(DepartmentReturnBody, HumanAction):
+    """The update: ``DepartmentReturnBody`` with its actor and idempotency key."""
+
+
+class DepartmentExtensionBody(BaseModel):
+    """The department asks for more time; granted within the policy's bounds."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    extra: timedelta = Field(gt=timedelta(0), le=timedelta(days=30))
+    reason: Note
+
+
+class DepartmentExtension(DepartmentExtensionBody, HumanAction):
+    """The update: ``DepartmentExtensionBody`` with its actor and idempotency key."""
+
+
+class VerifyResultBody(BaseModel):
+    """Someone other than the handler checks the result (核查)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    passed: bool
+    note: Note | None = None
+    evidence: EvidenceList = []
+
+
+class VerifyResult(VerifyResultBody, HumanAction):
+    """The update: ``VerifyResultBody`` with its actor and idempotency key."""
+
+
+class CancelCaseBody(BaseModel):
+    """A supervisor cancels a duplicate or invalid case; the only other way a case ends."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    reason: Note
+
+
+class CancelCase(CancelCaseBody, HumanAction):
+    """The update: ``CancelCaseBody`` with its actor and idempotency key."""
+
+
+class ReassignCaseBody(BaseModel):
+    """A supervisor sends the case to a steward (a given one, or the nearest) again."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    steward_id: Identifier | None = None
+    reason: Note
+
+
+class ReassignCase(ReassignCaseBody, HumanAction):
+    """The update: ``ReassignCaseBody`` with its actor and idempotency key."""
+
+
+class EscalateCaseBody(BaseModel):
+    """A supervisor sends the case to a department now (its own, or another)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    department: Identifier | None = None
+    reason: Note
+
+
+class EscalateCase(EscalateCaseBody, HumanAction):
+    """The update: ``EscalateCaseBody`` with its actor and idempotency key."""
+
+
+class UrgeCaseBody(BaseModel):
+    """A supervisor pushes whoever holds the case (督办)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    note: Note
+
+
+class UrgeCase(UrgeCaseBody, HumanAction):
+    """The update: ``UrgeCaseBody`` with its actor and idempotency key."""
+
+
+class ExtendDeadlineBody(BaseModel):
+    """A supervisor extends the current stage's deadline."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    extra: timedelta = Field(gt=timedelta(0), le=timedelta(days=90))
+    reason: Note
+
+
+class ExtendDeadline(ExtendDeadlineBody, HumanAction):
+    """The update: ``ExtendDeadlineBody`` with its actor and idempotency key."""
+
+
+class AddEvidenceBody(BaseModel):
+    """More evidence for an open case (a camera's re-detection, a citizen's photo)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    evidence: EvidenceList
+    note: Note | None = None
+
+
+class AddEvidence(AddEvidenceBody, HumanAction):
+    """The update: ``AddEvidenceBody`` with its actor and idempotency key."""
+
+
+class ActionOutcome(BaseModel):
+    """What the caller of an update learns: the case's status after the action."""
+
+    case_id: str
+    status: CaseStatus
+    seq: int
+    message: str
+
+
+class TimelineEntry(BaseModel):
+    """One transition of a case: what, who, when, with what evidence."""
+
+    seq: int
+    kind: str
+    status: CaseStatus
+    at: datetime
+    actor: Actor | None = None
+    note: str | None = None
+    evidence: list[Evidence] = []
+    data: dict[str, str] = {}
+
+
+class CaseSummary(BaseModel):
+    """Where a case stands: what the projection row and the search attributes hold."""
+
+    case_id: str
+    case_type: str
+    status: CaseStatus
+    source: CaseSource
+    priority: int
+    grid_id: str
+    micro_grid_id: str | None
+    department: str
+    handler: Literal["steward", "department"]
+    steward_id: str | None
+    location: GeoPoint
+    description: str
+    reported_at: datetime
+    deadline: datetime | None
+    waiting_for: str
+    overdue: bool
+    rework_count: int
+    urge_count: int
+
+
+class CaseView(CaseSummary):
+    """The live state of a case with its whole timeline, answered by the workflow's query."""
+
+    timeline: list[TimelineEntry]
+
+
+class CaseResult(BaseModel):
+    """The workflow's result once the case has ended."""
+
+    case_id: str
+    status: Literal["closed", "cancelled"]
+    ended_at: datetime
+    rework_count: int
+    events: int
+
+
+class ProjectionBatch(BaseModel):
+    """Timeline entries not yet projected, with the case's summary after the last one."""
+
+    case: CaseSummary
+    entries: list[TimelineEntry]

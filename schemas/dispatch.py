@@ -1,0 +1,83 @@
+"""Inputs and outputs of the activities a case calls: dispatch, release, notifications."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+from pydantic import BaseModel
+
+from schemas.common import Evidence, GeoPoint
+
+
+class DispatchRequest(BaseModel):
+    """Find the nearest free steward for a case and reserve one unit of their capacity.
+
+    ``attempt`` makes the reservation idempotent: a retried activity finds the row it
+    already wrote instead of booking a second steward.
+    """
+
+    case_id: str
+    attempt: int
+    location: GeoPoint
+    grid_id: str
+    skills: list[str] = []
+    exclude: list[str] = []
+    radii_km: list[float]
+    preferred_steward: str | None = None
+
+
+class Assignment(BaseModel):
+    """A steward reserved for a case."""
+
+    steward_id: str
+    name: str
+    language: str
+    grid_id: str
+    distance_km: float
+    attempt: int
+
+
+class ReleaseRequest(BaseModel):
+    """Give a steward's reserved capacity back (idempotent)."""
+
+    case_id: str
+    attempt: int
+    steward_id: str
+
+
+StewardMessageKind = Literal[
+    "new_task", "confirm_task", "reminder", "reassigned", "case_closed", "rework"
+]
+
+
+class StewardMessage(BaseModel):
+    """A message to one steward through the chat-bot gateway."""
+
+    case_id: str
+    seq: int
+    steward_id: str
+    kind: StewardMessageKind
+    attempt: int
+    case_type: str
+    location: GeoPoint
+    description: str
+    deadline: datetime | None = None
+
+
+DepartmentMessageKind = Literal["new_case", "warning", "urge", "head_escalation", "rework"]
+
+
+class DepartmentMessage(BaseModel):
+    """A message to a department's system (or its inbox in the projection)."""
+
+    case_id: str
+    seq: int
+    department: str
+    kind: DepartmentMessageKind
+    case_type: str
+    priority: int
+    location: GeoPoint
+    description: str
+    deadline: datetime | None = None
+    evidence: list[Evidence] = []

@@ -1,0 +1,1 @@
+"""Plain-Python services shared by the API and the activities (no Temporal, no HTTP routes)."""

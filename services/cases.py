@@ -1,0 +1,195 @@
+"""Starting cases and acting on them through Temporal: the API's only way into workflows.
+
+Routes call these functions; they hold the rules of intake (catalog, grid, idempotent ids)
+and translate Temporal's errors into the service's own (not found, action refused).
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+from temporalio.client import (
+    Client,
+    WorkflowHandle,
+    WorkflowUpdateFailedError,
+)
+from temporalio.common import (
+    SearchAttributePair,
+    TypedSearchAttributes,
+    WorkflowIDConflictPolicy,
+    WorkflowIDReusePolicy,
+)
+from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
+from temporalio.service import RPCError, RPCStatusCode
+
+from constants import (
+    SA_CASE_TYPE,
+    SA_GRID,
+    SA_KIND,
+    SA_MICRO_GRID,
+    SA_PRIORITY,
+    SA_SOURCE,
+    SA_STATUS,
+    case_workflow_id,
+)
+from schemas.api import CreateCase
+from schemas.case import ActionOutcome, CaseView, HumanAction, OpenCaseInput
+from schemas.catalog import Catalog
+from schemas.common import Actor, CaseSource
+from services.geo import GridIndex
+
+CASE_ID_NAMESPACE = uuid.UUID("6f1c9a52-8f0e-4d7e-9a35-3b1d2f0c4e11")
+
+SOURCE_BY_ROLE: dict[str, CaseSource] = {
+    "steward": "steward",
+    "device": "camera",
+    "citizen": "citizen",
+    "supervisor": "supervisor",
+    "system": "open311",
+}
+
+
+class IntakeError(Exception):
+    """A report that cannot become a case; names the field at fault (HTTP 422)."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field
+        self.message = message
+
+
+class CaseNotFound(Exception):
+    """No workflow and no projection for this case id (HTTP 404)."""
+
+
+class ActionRefused(Exception):
+    """The workflow's validator rejected the action (HTTP 409); nothing was recorded."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+def new_case_id(reporter: Actor, idempotency_key: str | None) -> str:
+    """A fresh id, or the same id for the same reporter and idempotency key."""
+    if idempotency_key:
+        value = uuid.uuid5(CASE_ID_NAMESPACE, f"{reporter.role}:{reporter.id}:{idempotency_key}")
+    else:
+        value = uuid.uuid4()
+    return "GP-" + value.hex[:16].upper()
+
+
+def build_case_input(
+    request: CreateCase,
+    reporter: Actor,
+    case_id: str,
+    catalog: Catalog,
+    grids: GridIndex,
+    now: datetime | None = None,
+) -> OpenCaseInput:
+    """File a report: classify it by the catalog and place it in its grid, or refuse it."""
+    if catalog.case_type(request.case_type) is None:
+        raise IntakeError("case_type", f"unknown case type {request.case_type!r}")
+    hit = grids.locate(request.location.lat, request.location.lon)
+    if hit is None:
+        raise IntakeError("location", "the point is outside every grid of the town")
+    source = request.source or SOURCE_BY_ROLE.get(reporter.role)
+    if source is None:
+        raise IntakeError("source", f"a {reporter.role} cannot report cases here")
+    return OpenCaseInput(
+        case_id=case_id,
+        source=source,
+        reporter=reporter,
+        description=request.description,
+        location=request.location,
+        address=request.address,
+        grid_id=hit.grid_id,
+        micro_grid_id=hit.micro_grid_id,
+        reported_at=now or datetime.now(UTC),
+        evidence=request.evidence,
+        policy=catalog.policy_for(request.case_type),
+    )
+
+
+async def start_case(client: Client, inp: OpenCaseInput, task_queue: str) -> bool:
+    """Start the case's workflow; False if it already existed (a retried create)."""
+    from workflows.case import CaseWorkflow
+
+    case_type = inp.policy.case_type
+    attributes: list[SearchAttributePair[Any]] = [
+        SearchAttributePair(SA_KIND, "case"),
+        SearchAttributePair(SA_CASE_TYPE, case_type.code),
+        SearchAttributePair(SA_STATUS, "reported"),
+        SearchAttributePair(SA_GRID, inp.grid_id),
+        SearchAttributePair(SA_SOURCE, inp.source),
+        SearchAttributePair(SA_PRIORITY, case_type.priority),
+    ]
+    if inp.micro_grid_id:
+        attributes.append(SearchAttributePair(SA_MICRO_GRID, inp.micro_grid_id))
+    summary = (
+        f"{case_type.name_en} / {case_type.name_zh} in grid {inp.grid_id}, "
+        f"reported by {inp.source} {inp.reporter.id}"
+    )
+    try:
+        await client.start_workflow(
+            CaseWorkflow.run,
+            inp,
+            id=case_workflow_id(inp.case_id),
+            task_queue=task_queue,
+            id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+            id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+            search_attributes=TypedSearchAttributes(attributes),
+            static_summary=summary[:200],
+            static_details=(
+                f"Priority {case_type.priority}, department {inp.policy.department.name_en}. "
+                f"{inp.description}"
+            ),
+        )
+    except WorkflowAlreadyStartedError:
+        return False
+    return True
+
+
+def handle(client: Client, case_id: str) -> WorkflowHandle[Any, Any]:
+    return client.get_workflow_handle(case_workflow_id(case_id))
+
+
+async def live_view(client: Client, case_id: str) -> CaseView | None:
+    """The workflow's own view while it runs; None once it has ended (read the projection)."""
+    h = handle(client, case_id)
+    try:
+        description = await h.describe()
+    except RPCError as error:
+        if error.status == RPCStatusCode.NOT_FOUND:
+            return None
+        raise
+    if description.status is None or description.status.name != "RUNNING":
+        return None
+    view: CaseView = await h.query("view", result_type=CaseView)
+    return view
+
+
+async def act(client: Client, case_id: str, update: str, action: HumanAction) -> ActionOutcome:
+    """Run one human action as a workflow update; the idempotency key is the update id."""
+    h = handle(client, case_id)
+    try:
+        outcome: ActionOutcome = await h.execute_update(
+            update, action, id=action.idempotency_key, result_type=ActionOutcome
+        )
+    except WorkflowUpdateFailedError as error:
+        cause = error.cause
+        if isinstance(cause, ApplicationError):
+            raise ActionRefused(cause.type or "rejected", cause.message) from error
+        raise ActionRefused("rejected", str(cause)) from error
+    except RPCError as error:
+        if error.status != RPCStatusCode.NOT_FOUND:
+            raise
+        try:
+            await h.describe()
+        except RPCError:
+            raise CaseNotFound(case_id) from error
+        raise ActionRefused("case_ended", "the case has ended") from error
+    return outcome

@@ -1,0 +1,69 @@
+"""The worker: runs every workflow and activity of gridplus on one task queue.
+
+Built once per process: one database engine, one HTTP client, one instance of each
+activity class. Run several for more throughput; they share nothing but Temporal and the
+database. SIGINT/SIGTERM drain in-flight activities before exit (a SIGKILL is fine too:
+Temporal hands the unfinished work to another worker).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from collections.abc import Sequence
+from typing import Any
+
+import httpx
+from temporalio.client import Client
+from temporalio.worker import Worker
+
+from activities import build_activities
+from services.db import SessionFactory, make_engine, make_session_factory
+from services.temporal import connect
+from settings import Settings, get_settings
+from workflows import WORKFLOWS
+
+
+def build_worker(
+    client: Client,
+    session_factory: SessionFactory,
+    http: httpx.AsyncClient,
+    settings: Settings,
+    *,
+    task_queue: str | None = None,
+    **options: Any,
+) -> Worker:
+    """The worker with every workflow and activity, as tests and production run it."""
+    options.setdefault("max_cached_workflows", 2000)
+    options.setdefault("max_concurrent_activities", 200)
+    return Worker(
+        client,
+        task_queue=task_queue or settings.task_queue,
+        workflows=list(WORKFLOWS),
+        activities=build_activities(session_factory, http, settings),
+        **options,
+    )
+
+
+async def main(argv: Sequence[str] | None = None) -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s worker %(levelname)s %(message)s")
+    settings = get_settings()
+    client = await connect(settings)
+    engine = make_engine(settings.database_url)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    async with httpx.AsyncClient(timeout=10.0) as http:
+        worker = build_worker(client, make_session_factory(engine), http, settings)
+        async with worker:
+            logging.info(
+                "polling task queue %s at %s", settings.task_queue, settings.temporal_address
+            )
+            await stop.wait()
+    await engine.dispose()
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
