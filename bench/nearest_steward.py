@@ -22,10 +22,12 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
+from typing import TypedDict
 
 import numpy as np
 
 from services.steward_index import (
+    EARTH_RADIUS_KM,
     Candidate,
     StewardIndex,
     StewardPoint,
@@ -93,7 +95,18 @@ def build_town(n: int, rng: random.Random) -> Town:
     return town
 
 
-Query = tuple[float, float, dict[str, object]]
+class Kw(TypedDict):
+    """Keyword arguments of ``nearest`` / ``brute_force_nearest``."""
+
+    grid_id: str
+    neighbour_grids: frozenset[str]
+    skills: frozenset[str]
+    exclude: frozenset[str]
+    max_km: float
+    k: int
+
+
+Query = tuple[float, float, Kw]
 
 
 def make_queries(town: Town, count: int, rng: random.Random) -> list[Query]:
@@ -109,7 +122,7 @@ def make_queries(town: Town, count: int, rng: random.Random) -> list[Query]:
         hard = rng.random() < 0.2
         skills = frozenset({RARE}) if hard else frozenset(rng.sample(COMMON, rng.randint(0, 1)))
         declined = by_grid.get(grid, [])
-        kw: dict[str, object] = {
+        kw: Kw = {
             "grid_id": grid,
             "neighbour_grids": town.neighbours(c, r),
             "skills": skills,
@@ -123,42 +136,43 @@ def make_queries(town: Town, count: int, rng: random.Random) -> list[Query]:
 
 
 class NumpyScan:
-    """Best-effort linear baseline: one vectorised pass over every steward per query."""
+    """Linear baseline at its best: one vectorised pass over every steward, then ranking."""
 
     def __init__(self, points: Sequence[StewardPoint]) -> None:
         self.points = list(points)
-        bits = {s: i for i, s in enumerate((*COMMON, RARE))}
+        self.bits = {s: i for i, s in enumerate((*COMMON, RARE))}
         self.grids = np.array([p.grid_id for p in points])
         self.lat = np.radians([p.lat for p in points])
         self.lon = np.radians([p.lon for p in points])
         self.cos = np.cos(self.lat)
-        self.avail = np.array([p.on_duty and p.free_capacity > 0 for p in points])
-        self.masks = np.array([sum(1 << bits[s] for s in p.skills) for p in points])
-        self.bits = bits
+        self.avail = np.array([p.available for p in points])
+        self.masks = np.array([sum(1 << self.bits[s] for s in p.skills) for p in points])
 
-    def nearest(self, lat: float, lon: float, **kw: object) -> list[Candidate]:
-        skills, exclude = kw["skills"], kw["exclude"]
-        assert isinstance(skills, frozenset) and isinstance(exclude, frozenset)
-        max_km, k, grid = float(kw["max_km"]), int(kw["k"]), kw["grid_id"]  # type: ignore[arg-type]
+    def nearest(self, lat: float, lon: float, kw: Kw) -> list[Candidate]:
         lat_r, lon_r = math.radians(lat), math.radians(lon)
         h = np.sin((self.lat - lat_r) / 2) ** 2
         h += math.cos(lat_r) * self.cos * np.sin((self.lon - lon_r) / 2) ** 2
-        req = sum(1 << self.bits[s] for s in skills)
-        ok = self.avail & (h <= math.sin((max_km + 1e-6) / (2 * 6371.0088)) ** 2)
-        ok &= (self.masks & req) == req
-        idx = np.flatnonzero(ok)
-        tiers = np.where(self.grids[idx] == grid, 0, 2)
-        tiers[np.isin(self.grids[idx], list(kw["neighbour_grids"]))] = 1  # type: ignore[call-overload]
-        tiers[self.grids[idx] == grid] = 0
-        hits = []
-        for ix, t in zip(idx.tolist(), tiers.tolist(), strict=True):
+        req = sum(1 << self.bits[s] for s in kw["skills"])
+        h_max = math.sin((kw["max_km"] + 1e-6) / (2 * EARTH_RADIUS_KM)) ** 2
+        idx = np.flatnonzero(self.avail & ((self.masks & req) == req) & (h <= h_max))
+        grids = self.grids[idx]
+        tiers = np.where(np.isin(grids, list(kw["neighbour_grids"])), 1, 2)
+        tiers[grids == kw["grid_id"]] = 0
+        keys = 2.0 * tiers + h[idx]  # rank order, up to float noise: walk it with a margin
+        order = np.argsort(keys)
+        hits: list[tuple[int, float, str, str]] = []
+        limit = math.inf
+        for key, ix, t in zip(*(a[order].tolist() for a in (keys, idx, tiers)), strict=True):
+            if key > limit:
+                break
             p = self.points[ix]
-            if p.steward_id not in exclude:
-                d = haversine_km(lat, lon, p.lat, p.lon)
-                if d <= max_km:
-                    hits.append((t, d, p.steward_id, p.grid_id))
+            d = haversine_km(lat, lon, p.lat, p.lon)
+            if p.steward_id not in kw["exclude"] and d <= kw["max_km"]:
+                hits.append((t, d, p.steward_id, p.grid_id))
+                if len(hits) == kw["k"]:
+                    limit = key * (1 + 1e-9) + 1e-15
         hits.sort()
-        return [Candidate(s, d, g, t) for t, d, s, g in hits[:k]]
+        return [Candidate(sid, d, g, t) for t, d, sid, g in hits[: kw["k"]]]
 
 
 def timed(fn: Callable[[Query], object], queries: Sequence[Query]) -> list[float]:
@@ -174,13 +188,36 @@ def timed(fn: Callable[[Query], object], queries: Sequence[Query]) -> list[float
     return out
 
 
-def stats(us: list[float]) -> dict[str, float]:
-    s = sorted(us)
-    return {
-        "p50": s[len(s) // 2],
-        "p99": s[min(len(s) - 1, math.ceil(0.99 * len(s)) - 1)],
-        "mean": statistics.fmean(s),
-    }
+@dataclass(frozen=True)
+class Stats:
+    """Latency summary in µs."""
+
+    p50: float
+    p99: float
+    mean: float
+
+    @classmethod
+    def of(cls, us: list[float]) -> Stats:
+        s = sorted(us)
+        p99 = s[min(len(s) - 1, math.ceil(0.99 * len(s)) - 1)]
+        return cls(s[len(s) // 2], p99, statistics.fmean(s))
+
+
+@dataclass(frozen=True)
+class SizeResult:
+    """Everything measured at one steward count."""
+
+    n: int
+    cols: int
+    rows: int
+    build_s: float
+    index: Stats
+    scan: Stats
+    brute: Stats
+    upsert: Stats
+    n_brute: int
+    agree: int
+    tier2_share: float
 
 
 def upsert_costs(index: StewardIndex, town: Town, rng: random.Random, ops: int) -> list[float]:
@@ -221,7 +258,7 @@ def cpu_model() -> str:
     return platform.processor() or "unknown"
 
 
-def run_size(n: int, n_queries: int, n_brute: int, seed: int) -> dict[str, object]:
+def run_size(n: int, n_queries: int, n_brute: int, seed: int) -> SizeResult:
     rng = random.Random(seed + n)
     town = build_town(n, rng)
     t0 = time.perf_counter()
@@ -229,32 +266,68 @@ def run_size(n: int, n_queries: int, n_brute: int, seed: int) -> dict[str, objec
     build_s = time.perf_counter() - t0
     ups = upsert_costs(index, town, rng, 20_000)  # churn first: queries see a moved town
     queries = make_queries(town, n_queries, rng)
-    idx_us = timed(lambda q: index.nearest(q[0], q[1], **q[2]), queries)  # type: ignore[arg-type]
     scan = NumpyScan(town.points)
-    scan_us = timed(lambda q: scan.nearest(q[0], q[1], **q[2]), queries)
     sub = queries[:n_brute]
-    brute_us = timed(
-        lambda q: brute_force_nearest(town.points, q[0], q[1], **q[2]),  # type: ignore[arg-type]
-        sub,
-    )
+    idx_us = timed(lambda q: index.nearest(q[0], q[1], **q[2]), queries)
+    scan_us = timed(lambda q: scan.nearest(q[0], q[1], q[2]), queries)
+    brute_us = timed(lambda q: brute_force_nearest(town.points, q[0], q[1], **q[2]), sub)
     agree = sum(
-        index.nearest(q[0], q[1], **q[2])  # type: ignore[arg-type]
-        == brute_force_nearest(town.points, q[0], q[1], **q[2])  # type: ignore[arg-type]
-        == scan.nearest(q[0], q[1], **q[2])
+        index.nearest(q[0], q[1], **q[2])
+        == brute_force_nearest(town.points, q[0], q[1], **q[2])
+        == scan.nearest(q[0], q[1], q[2])
         for q in sub
     )
-    results = [index.nearest(q[0], q[1], **q[2]) for q in queries]  # type: ignore[arg-type]
+    results = [index.nearest(q[0], q[1], **q[2]) for q in queries]
     tier2 = sum(any(c.tier == 2 for c in res) or len(res) < 5 for res in results)
-    return {
-        "n": n, "grids": town.cols * town.rows, "lattice": f"{town.cols}x{town.rows}",
-        "km2": town.cols * town.rows * GRID_KM**2, "build_s": build_s,
-        "index": stats(idx_us), "scan": stats(scan_us), "brute": stats(brute_us),
-        "upsert": stats(ups), "n_brute": len(sub), "agree": agree, "tier2": tier2 / len(queries),
-    }  # fmt: skip
+    return SizeResult(
+        n, town.cols, town.rows, build_s, Stats.of(idx_us), Stats.of(scan_us),
+        Stats.of(brute_us), Stats.of(ups), len(sub), agree, tier2 / len(queries),
+    )  # fmt: skip
+
+
+def report(rows: list[SizeResult]) -> None:
+    """The table, the ratios, the growth and the verdict."""
+    print(f"{'stewards':>9} {'grids':>11} {'km2':>6} {'build s':>7} | {'method':<13}", end="")
+    print(f" {'p50 µs':>9} {'p99 µs':>9} {'mean µs':>9}")
+    for r in rows:
+        lattice = f"{r.cols}x{r.rows}={r.cols * r.rows}"
+        lead = f"{r.n:>9} {lattice:>11} {r.cols * r.rows * GRID_KM**2:>6.0f} {r.build_s:>7.2f}"
+        for label, st in (
+            ("index", r.index),
+            ("numpy scan", r.scan),
+            (f"brute (n={r.n_brute})", r.brute),
+            ("upsert", r.upsert),
+        ):
+            print(f"{lead} | {label:<13} {st.p50:>9.1f} {st.p99:>9.1f} {st.mean:>9.1f}")
+            lead = " " * len(lead)
+        print(f"{lead} | index == brute == numpy scan on {r.agree}/{r.n_brute} queries; ", end="")
+        print(f"{r.tier2_share:.0%} of queries needed tier 2 (cell rings)")
+    print()
+    for r in rows:
+        print(
+            f"n={r.n}: brute/index mean {r.brute.mean / r.index.mean:.0f}x, "
+            f"p99 {r.brute.p99 / r.index.p99:.0f}x; numpy scan/index mean "
+            f"{r.scan.mean / r.index.mean:.1f}x, p99 {r.scan.p99 / r.index.p99:.1f}x"
+        )
+    if len(rows) > 1:
+        a, b = rows[0], rows[-1]
+        size, p99 = b.n / a.n, b.index.p99 / a.index.p99
+        print(
+            f"growth {a.n} -> {b.n}: size x{size:.1f}; index p99 x{p99:.2f}, mean "
+            f"x{b.index.mean / a.index.mean:.2f} (p99 ~ n^{math.log(p99) / math.log(size):.2f}; "
+            f"brute mean x{b.brute.mean / a.brute.mean:.1f})"
+        )
+    at_target = [r for r in rows if r.n == TARGET_N]
+    if at_target:
+        p99_ms = at_target[0].index.p99 / 1000.0
+        verdict = "TARGET MET" if p99_ms < TARGET_MS else "TARGET MISSED"
+        print(f"{verdict}: index p99 {p99_ms:.3f} ms at {TARGET_N} stewards (< {TARGET_MS} ms)")
+    else:
+        print(f"TARGET NOT MEASURED: {TARGET_N} is not among --sizes")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    ap = argparse.ArgumentParser(description="Nearest-steward lookup benchmark.")
     ap.add_argument("--sizes", default=f"{BASE_STEWARDS},{TARGET_N}")
     ap.add_argument("--queries", type=int, default=2000)
     ap.add_argument("--brute-queries", type=int, default=200, help="reference is O(n) Python")
@@ -262,49 +335,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = ap.parse_args(argv)
     sizes = [int(s) for s in args.sizes.split(",") if s.strip()]
     print(f"date     {datetime.now(UTC).isoformat(timespec='seconds')}")
-    print(f"machine  {cpu_model()}, {os.cpu_count()} cores; Python {platform.python_version()}, "
-          f"numpy {np.__version__}")  # fmt: skip
-    print(f"towns    Wuzhen box around {CENTRE}, {BASE_COLS}x{BASE_ROWS}=108 grids of {GRID_KM} km "
-          f"for {BASE_STEWARDS} stewards; larger sizes scale the lattice (and box) with n so "
-          "density stays the same (city-sized box)")  # fmt: skip
-    print(f"queries  {args.queries} per size (80% 0-1 common skill within 3 km, 20% rare skill "
-          f"within 5 km, k=5, 0-3 declined); brute force on the first {args.brute_queries}; "
-          "20,000 upserts (pings, duty, capacity, grid moves) before querying\n")  # fmt: skip
-    rows = [run_size(n, args.queries, args.brute_queries, args.seed) for n in sizes]
-    head = f"{'stewards':>9} {'grids':>11} {'km2':>6} {'build s':>7} | {'method':<13}"
-    print(f"{head} {'p50 µs':>9} {'p99 µs':>9} {'mean µs':>9}")
-    for row in rows:
-        lead = (f"{row['n']:>9} {row['lattice']:>5}={row['grids']:<5} {row['km2']:>6.0f} "
-                f"{row['build_s']:>7.2f}")  # fmt: skip
-        for name in ("index", "scan", "brute", "upsert"):
-            label = {"index": "index", "scan": "numpy scan", "brute": f"brute (n={row['n_brute']})",
-                     "upsert": "upsert"}[name]  # fmt: skip
-            st = row[name]
-            assert isinstance(st, dict)
-            print(f"{lead} | {label:<13} {st['p50']:>9.1f} {st['p99']:>9.1f} {st['mean']:>9.1f}")
-            lead = " " * len(lead)
-        print(f"{lead} | agreement with brute force: {row['agree']}/{row['n_brute']}; "
-              f"{row['tier2']:.0%} of queries searched tier 2")  # fmt: skip
-    print()
-    for row in rows:
-        ix, sc, br = row["index"], row["scan"], row["brute"]
-        assert isinstance(ix, dict) and isinstance(sc, dict) and isinstance(br, dict)
-        print(f"n={row['n']}: brute/index mean {br['mean'] / ix['mean']:.0f}x, "
-              f"p99 {br['p99'] / ix['p99']:.0f}x; numpy scan/index mean "
-              f"{sc['mean'] / ix['mean']:.1f}x, p99 {sc['p99'] / ix['p99']:.1f}x")  # fmt: skip
-    if len(rows) > 1:
-        a, b = rows[0], rows[-1]
-        ia, ib = a["index"], b["index"]
-        assert isinstance(ia, dict) and isinstance(ib, dict)
-        print(f"growth {a['n']} -> {b['n']}: size x{b['n'] / a['n']:.1f}, "  # type: ignore[operator]
-              f"index p99 x{ib['p99'] / ia['p99']:.2f}, mean x{ib['mean'] / ia['mean']:.2f}")
-    at_target = [r for r in rows if r["n"] == TARGET_N]
-    if at_target:
-        p99_ms = at_target[0]["index"]["p99"] / 1000.0  # type: ignore[index]
-        verdict = "TARGET MET" if p99_ms < TARGET_MS else "TARGET MISSED"
-        print(f"{verdict}: index p99 {p99_ms:.3f} ms at {TARGET_N} (target < {TARGET_MS} ms)")
-    else:
-        print(f"TARGET NOT MEASURED: {TARGET_N} is not among --sizes")
+    print(f"machine  {cpu_model()}, {os.cpu_count()} cores", end="")
+    print(f"; Python {platform.python_version()}, numpy {np.__version__}")
+    print(
+        f"towns    Wuzhen-sized box around {CENTRE}: {BASE_COLS}x{BASE_ROWS}=108 grids of ", end=""
+    )
+    print(f"{GRID_KM} km for {BASE_STEWARDS} stewards; other sizes scale the grid lattice and")
+    print("         the box with n (a city-sized box at 100,000) so steward density stays the same")
+    print(
+        f"queries  {args.queries} per size: 80% everyday (0-1 common skill, 3 km), 20% rare ",
+        end="",
+    )
+    print(f"skill (5 km); k=5, 0-3 declined; brute force on the first {args.brute_queries}")
+    print("churn    20,000 upserts (pings, duty, capacity, grid moves) before querying\n")
+    report([run_size(n, args.queries, args.brute_queries, args.seed) for n in sizes])
     return 0
 
 

@@ -10,6 +10,9 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
+from temporalio.api.common.v1 import WorkflowExecution
+from temporalio.api.enums.v1 import WorkflowExecutionStatus
+from temporalio.api.workflowservice.v1 import DescribeWorkflowExecutionRequest
 from temporalio.client import (
     Client,
     WorkflowHandle,
@@ -139,7 +142,7 @@ async def start_case(client: Client, inp: OpenCaseInput, task_queue: str) -> boo
             inp,
             id=case_workflow_id(inp.case_id),
             task_queue=task_queue,
-            id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+            id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
             id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
             search_attributes=TypedSearchAttributes(attributes),
             static_summary=summary[:200],
@@ -157,18 +160,31 @@ def handle(client: Client, case_id: str) -> WorkflowHandle[Any, Any]:
     return client.get_workflow_handle(case_workflow_id(case_id))
 
 
-async def live_view(client: Client, case_id: str) -> CaseView | None:
-    """The workflow's own view while it runs; None once it has ended (read the projection)."""
-    h = handle(client, case_id)
+async def is_running(client: Client, case_id: str) -> bool | None:
+    """True while the case's workflow runs, False once ended, None if there is none.
+
+    Reads the raw execution status only: decoding every search attribute is not needed
+    here (and the Java test server encodes Datetime ones in a way the SDK cannot read).
+    """
+    request = DescribeWorkflowExecutionRequest(
+        namespace=client.namespace,
+        execution=WorkflowExecution(workflow_id=case_workflow_id(case_id)),
+    )
     try:
-        description = await h.describe()
+        response = await client.workflow_service.describe_workflow_execution(request)
     except RPCError as error:
         if error.status == RPCStatusCode.NOT_FOUND:
             return None
         raise
-    if description.status is None or description.status.name != "RUNNING":
+    status = response.workflow_execution_info.status
+    return bool(status == WorkflowExecutionStatus.WORKFLOW_EXECUTION_STATUS_RUNNING)
+
+
+async def live_view(client: Client, case_id: str) -> CaseView | None:
+    """The workflow's own view while it runs; None once it has ended (read the projection)."""
+    if not await is_running(client, case_id):
         return None
-    view: CaseView = await h.query("view", result_type=CaseView)
+    view: CaseView = await handle(client, case_id).query("view", result_type=CaseView)
     return view
 
 
@@ -187,9 +203,7 @@ async def act(client: Client, case_id: str, update: str, action: HumanAction) ->
     except RPCError as error:
         if error.status != RPCStatusCode.NOT_FOUND:
             raise
-        try:
-            await h.describe()
-        except RPCError:
+        if await is_running(client, case_id) is None:
             raise CaseNotFound(case_id) from error
         raise ActionRefused("case_ended", "the case has ended") from error
     return outcome

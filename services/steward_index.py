@@ -337,18 +337,19 @@ class StewardIndex:
         Rings are gathered until they hold ~_BATCH rows, then scanned in one vector pass, so
         numpy overhead is paid per batch, not per cell. Ring cells outside the cap's box are
         harmless (the distance filter is exact), and so is bounding against slightly stale
-        hits: it can only search more, never less.
+        hits: it can only search more, never less. Ring r's bound: its cells are r rows away
+        (|dlat| >= gap, so d >= R*gap) or r columns away, where by the haversine sum
+        hav(d) >= cos(lat_q) * cos_min * hav(dlon), cos_min being the box's smallest cos(lat).
         """
         box = self._box(q)
         if box is None or (box[1] - box[0] + 1) * (box[3] - box[2] + 1) > 4 * len(self._cells):
             # the cap touches a pole or the antimeridian, or is huge: one exact full scan
-            cells = list(self._cells.values())
-            if cells:
+            if cells := list(self._cells.values()):
                 self._scan(q, cells, [4.0], hits)
             return
         i_lo, i_hi, j_lo, j_hi, cos_min = box
         i0, j0 = self._cell(q.lat, q.lon)
-        base, get = i0 * self._n_lon + j0, self._cells.get
+        base, get, dlat, dlon = i0 * self._n_lon + j0, self._cells.get, self._dlat, self._dlon
         pending: list[_Bucket] = []
         rows, r = 0, 0
         while True:
@@ -358,25 +359,22 @@ class StewardIndex:
                     pending, rows = [], 0
                 if i0 - r < i_lo and i0 + r > i_hi and j0 - r < j_lo and j0 + r > j_hi:
                     break
-                limit = hits[-1][1] if len(hits) >= q.k else q.max_km
-                if self._ring_bound(q, i0, j0, r, cos_min) - _EPS_KM > limit:
+                gap_lat = min(q.lat + 90.0 - (i0 - r + 1) * dlat, (i0 + r) * dlat - 90.0 - q.lat)
+                gap_lon = min(q.lon + 180 - (j0 - r + 1) * dlon, (j0 + r) * dlon - 180 - q.lon)
+                h = q.cos * cos_min * math.sin(math.radians(gap_lon) / 2) ** 2
+                bound = min(_KM_PER_RAD * math.radians(gap_lat), 2 * _KM_PER_RAD * math.asin(h**0.5))
+                if bound - _EPS_KM > (hits[-1][1] if len(hits) >= q.k else q.max_km):
                     break
-            found = [b for off in self._ring(r) if (b := get(base + off)) is not None]
+            while len(self._rings) <= r:  # cell-key offsets of ring r, cached
+                n, span = len(self._rings), range(-len(self._rings), len(self._rings) + 1)
+                ring = [di * self._n_lon + dj for di in span for dj in span]
+                self._rings.append([o for o, (di, dj) in zip(ring, ((a, b) for a in span for b in span)) if max(abs(di), abs(dj)) == n])
+            found = [b for off in self._rings[r] if (b := get(base + off)) is not None]
             pending += found
             rows += sum([len(b.pts) for b in found])
             r += 1
         if pending:
             self._scan(q, pending, [4.0], hits)
-
-    def _ring(self, r: int) -> list[int]:
-        """Cell-key offsets of the cells exactly ``r`` rows or columns away (cached)."""
-        while len(self._rings) <= r:
-            n = len(self._rings)
-            span = range(-n, n + 1)
-            self._rings.append(
-                [di * self._n_lon + dj for di in span for dj in span if max(abs(di), abs(dj)) == n]
-            )
-        return self._rings[r]
 
     def _box(self, q: _Query) -> tuple[int, int, int, int, float] | None:
         """Cell-index rectangle holding the whole max_km cap, and min cos(lat) inside it."""
@@ -390,16 +388,3 @@ class StewardIndex:
         i_lo, j_lo = self._cell(lat_lo, q.lon - half)
         i_hi, j_hi = self._cell(lat_hi, q.lon + half)
         return i_lo, i_hi, j_lo, j_hi, min(math.cos(math.radians(x)) for x in (lat_lo, lat_hi))
-
-    def _ring_bound(self, q: _Query, i0: int, j0: int, r: int, cos_min: float) -> float:
-        """Lower bound on the distance to any point of ring ``r`` inside the box.
-
-        A ring cell is ``r`` rows away (|dlat| >= the gap to that row, so d >= R*gap) or ``r``
-        columns away, where hav(d) >= cos(lat_q) * cos_min * hav(dlon) by the haversine sum.
-        """
-        dlat, dlon = self._dlat, self._dlon
-        gap_lat = min(q.lat + 90.0 - (i0 - r + 1) * dlat, (i0 + r) * dlat - 90.0 - q.lat)
-        gap_lon = min(q.lon + 180.0 - (j0 - r + 1) * dlon, (j0 + r) * dlon - 180.0 - q.lon)
-        h = q.cos * cos_min * math.sin(math.radians(gap_lon) / 2) ** 2
-        by_lon = 2.0 * EARTH_RADIUS_KM * math.asin(math.sqrt(min(h, 1.0)))
-        return min(EARTH_RADIUS_KM * math.radians(gap_lat), by_lon)

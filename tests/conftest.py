@@ -29,7 +29,9 @@ from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 import schemas.tables  # noqa: F401  (tables on the metadata)
-from constants import SEARCH_ATTRIBUTES
+from constants import SEARCH_ATTRIBUTES, case_workflow_id
+from services.cases import is_running
+from tests import support
 from services.db import SessionFactory, make_engine, make_session_factory
 from services.geo import GridIndex, load_grid_index
 from services.migrate import upgrade
@@ -158,10 +160,19 @@ async def worker(
 
 
 @pytest.fixture
-async def off_duty(sessions: SessionFactory) -> None:
-    """Each dispatch test starts with nobody on duty and places its own stewards."""
+async def off_duty(sessions: SessionFactory, env: WorkflowEnvironment) -> AsyncIterator[None]:
+    """Each dispatch test starts with nobody on duty and places its own stewards.
+
+    Afterwards the cases it left open are terminated, so that their timers (which keep
+    firing as later tests skip time) cannot dispatch to the next test's stewards.
+    """
     async with sessions() as session, session.begin():
         await session.execute(text("UPDATE steward SET duty_state = 'off_duty', active_tasks = 0"))
+    yield
+    while support.STARTED:
+        case_id = support.STARTED.pop()
+        if await is_running(env.client, case_id):
+            await env.client.get_workflow_handle(case_workflow_id(case_id)).terminate("test over")
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:

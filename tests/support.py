@@ -27,6 +27,16 @@ SUPERVISOR = Actor(role="supervisor", id="center-wang")
 REPORTER = Actor(role="citizen", id="citizen-1")
 
 
+# Case ids started by the current test; ``conftest.off_duty`` terminates whatever is still
+# running afterwards, so one test's open cases never take another test's stewards.
+STARTED: list[str] = []
+
+
+def track(case_id: str) -> str:
+    STARTED.append(case_id)
+    return case_id
+
+
 def key() -> str:
     return f"k-{uuid.uuid4().hex}"
 
@@ -102,6 +112,7 @@ def case_input(
 
 async def open_case(client: Client, inp: OpenCaseInput) -> WorkflowHandle[Any, Any]:
     await start_case(client, inp, TASK_QUEUE)
+    track(inp.case_id)
     return client.get_workflow_handle_for(CaseWorkflow.run, case_workflow_id(inp.case_id))
 
 

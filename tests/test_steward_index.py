@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import random
+from typing import NotRequired, TypedDict
 
 import pytest
 
@@ -23,6 +24,17 @@ from services.steward_index import (
 
 SKILLS = ("dispute", "traffic", "environment", "hazard", "first_aid", "fire", "elder", "rare")
 GRID_KM = 0.8
+
+
+class Kw(TypedDict):
+    """Keyword arguments of ``nearest`` / ``brute_force_nearest``, typed for ``**`` calls."""
+
+    grid_id: str
+    neighbour_grids: frozenset[str]
+    max_km: float
+    skills: NotRequired[frozenset[str]]
+    exclude: NotRequired[frozenset[str]]
+    k: NotRequired[int]
 
 
 class Town:
@@ -59,7 +71,9 @@ class Town:
             sid, self.serial = f"s{self.serial:05d}", self.serial + 1
         c, r = rng.randrange(self.cols), rng.randrange(self.rows)
         spread = 1.0 if rng.random() < 0.85 else 3.0  # some roam outside their grid
-        lat, lon = self.spot(c + 0.5 + spread * (rng.random() - 0.5), r + 0.5 + spread * (rng.random() - 0.5))
+        lat, lon = self.spot(
+            c + 0.5 + spread * (rng.random() - 0.5), r + 0.5 + spread * (rng.random() - 0.5)
+        )
         if self.points and rng.random() < 0.05:  # identical spots exercise the id tie-break
             twin = rng.choice(list(self.points.values()))
             lat, lon = twin.lat, twin.lon
@@ -81,7 +95,7 @@ class Town:
             p = self.steward()
             self.points[p.steward_id] = p
 
-    def query(self) -> tuple[float, float, dict[str, object]]:
+    def query(self) -> tuple[float, float, Kw]:
         rng = self.rng
         c, r = rng.randrange(self.cols), rng.randrange(self.rows)
         lat, lon = self.spot(c + rng.random(), r + rng.random())
@@ -90,7 +104,7 @@ class Town:
         skills = frozenset(rng.sample(SKILLS, n_skills))
         ids = list(self.points)
         exclude = frozenset(rng.sample(ids, min(len(ids), rng.randint(0, 4))))
-        kwargs: dict[str, object] = {
+        kwargs: Kw = {
             "grid_id": grid_id,
             "neighbour_grids": self.neighbours(grid_id) if grid_id != "elsewhere" else frozenset(),
             "skills": skills,
@@ -106,8 +120,8 @@ def check(index: StewardIndex, town: Town, queries: int) -> int:
     non_empty = 0
     for _ in range(queries):
         lat, lon, kw = town.query()
-        expected = brute_force_nearest(town.points.values(), lat, lon, **kw)  # type: ignore[arg-type]
-        got = index.nearest(lat, lon, **kw)  # type: ignore[arg-type]
+        expected = brute_force_nearest(town.points.values(), lat, lon, **kw)
+        got = index.nearest(lat, lon, **kw)
         assert got == expected, (lat, lon, kw)
         non_empty += bool(expected)
     return non_empty
@@ -125,7 +139,9 @@ def check(index: StewardIndex, town: Town, queries: int) -> int:
         (7, 89.97, 10.0, 4, 4, 400),  # next to the pole: exact fallback
     ],
 )
-def test_matches_brute_force(seed: int, lat: float, lon: float, cols: int, rows: int, n: int) -> None:
+def test_matches_brute_force(
+    seed: int, lat: float, lon: float, cols: int, rows: int, n: int
+) -> None:
     town = Town(random.Random(seed), lat, lon, cols, rows)
     town.populate(n)
     index = StewardIndex(town.points.values())
@@ -145,15 +161,35 @@ def test_matches_brute_force_through_churn() -> None:
             old = town.points[rng.choice(ids)]
             if roll < 0.4:  # minute ping: a short walk, often across a 0.5 km cell
                 step = 0.004 * rng.random()
-                new = StewardPoint(old.steward_id, old.lat + rng.uniform(-step, step),
-                                   old.lon + rng.uniform(-step, step), old.grid_id, old.skills,
-                                   old.on_duty, old.free_capacity)  # fmt: skip
+                new = StewardPoint(
+                    old.steward_id,
+                    old.lat + rng.uniform(-step, step),
+                    old.lon + rng.uniform(-step, step),
+                    old.grid_id,
+                    old.skills,
+                    old.on_duty,
+                    old.free_capacity,
+                )
             elif roll < 0.55:  # check-in / check-out
-                new = StewardPoint(old.steward_id, old.lat, old.lon, old.grid_id, old.skills,
-                                   not old.on_duty, old.free_capacity)  # fmt: skip
+                new = StewardPoint(
+                    old.steward_id,
+                    old.lat,
+                    old.lon,
+                    old.grid_id,
+                    old.skills,
+                    not old.on_duty,
+                    old.free_capacity,
+                )
             elif roll < 0.7:  # took or closed a case
-                new = StewardPoint(old.steward_id, old.lat, old.lon, old.grid_id, old.skills,
-                                   old.on_duty, rng.choice((0, 1, 2)))  # fmt: skip
+                new = StewardPoint(
+                    old.steward_id,
+                    old.lat,
+                    old.lon,
+                    old.grid_id,
+                    old.skills,
+                    old.on_duty,
+                    rng.choice((0, 1, 2)),
+                )
             elif roll < 0.85:  # reassigned or relocated: new grid, new cell, new skills
                 new = town.steward(old.steward_id)
             elif roll < 0.93:
@@ -178,48 +214,65 @@ def test_tier_beats_distance() -> None:
         StewardPoint("near-other", lat + 0.1 * dlat, lon, "other"),
         StewardPoint("beyond", lat + 3.5 * dlat, lon, "own"),
     ]
-    kw: dict[str, object] = {"grid_id": "own", "neighbour_grids": frozenset({"nb"}), "max_km": 3.0}
-    got = StewardIndex(pts).nearest(lat, lon, **kw)  # type: ignore[arg-type]
-    assert [(c.steward_id, c.tier) for c in got] == [("far-own", 0), ("mid-nb", 1), ("near-other", 2)]
-    assert got == brute_force_nearest(pts, lat, lon, **kw)  # type: ignore[arg-type]
+    kw: Kw = {"grid_id": "own", "neighbour_grids": frozenset({"nb"}), "max_km": 3.0}
+    got = StewardIndex(pts).nearest(lat, lon, **kw)
+    assert [(c.steward_id, c.tier) for c in got] == [
+        ("far-own", 0),
+        ("mid-nb", 1),
+        ("near-other", 2),
+    ]
+    assert got == brute_force_nearest(pts, lat, lon, **kw)
     assert got[0].distance_km == pytest.approx(2.9, rel=1e-3)
 
 
+def ids_near(
+    index: StewardIndex,
+    lat: float = 30.0,
+    *,
+    skills: frozenset[str] = frozenset(),
+    exclude: frozenset[str] = frozenset(),
+    max_km: float = 1.0,
+    k: int = 5,
+) -> list[str]:
+    """Steward ids offered for a case at (lat, 120.0) in grid "g" with no neighbours."""
+    found = index.nearest(
+        lat, 120.0, grid_id="g", neighbour_grids=frozenset(), skills=skills, exclude=exclude,
+        max_km=max_km, k=k,
+    )  # fmt: skip
+    return [c.steward_id for c in found]
+
+
 def test_filters_and_tie_break() -> None:
-    base = {"lat": 30.0, "lon": 120.0, "grid_id": "g"}
+    fire = frozenset({"fire"})
     pts = [
-        StewardPoint("b", **base, skills=frozenset({"fire", "traffic"})),  # type: ignore[arg-type]
-        StewardPoint("a", **base, skills=frozenset({"fire"})),  # type: ignore[arg-type]
-        StewardPoint("c", **base, on_duty=False, skills=frozenset({"fire"})),  # type: ignore[arg-type]
-        StewardPoint("d", **base, free_capacity=0, skills=frozenset({"fire"})),  # type: ignore[arg-type]
-        StewardPoint("e", **base),  # type: ignore[arg-type]
+        StewardPoint("b", 30.0, 120.0, "g", skills=frozenset({"fire", "traffic"})),
+        StewardPoint("a", 30.0, 120.0, "g", skills=fire),
+        StewardPoint("c", 30.0, 120.0, "g", on_duty=False, skills=fire),
+        StewardPoint("d", 30.0, 120.0, "g", free_capacity=0, skills=fire),
+        StewardPoint("e", 30.0, 120.0, "g"),
     ]
     index = StewardIndex(pts)
-    kw: dict[str, object] = {"grid_id": "g", "neighbour_grids": frozenset(), "max_km": 1.0}
-    ids = [c.steward_id for c in index.nearest(30.0, 120.0, **kw)]  # type: ignore[arg-type]
-    assert ids == ["a", "b", "e"]  # same spot: by steward_id; c off duty, d full
-    fire = index.nearest(30.0, 120.0, skills=frozenset({"fire"}), **kw)  # type: ignore[arg-type]
-    assert [c.steward_id for c in fire] == ["a", "b"]
-    both = index.nearest(30.0, 120.0, skills=frozenset({"fire", "traffic"}), exclude=frozenset({"a"}), **kw)  # type: ignore[arg-type]
-    assert [c.steward_id for c in both] == ["b"]
-    assert index.nearest(30.0, 120.0, skills=frozenset({"never-seen"}), **kw) == []  # type: ignore[arg-type]
+    assert ids_near(index) == ["a", "b", "e"]  # same spot: by steward_id; c off duty, d full
+    assert ids_near(index, skills=fire) == ["a", "b"]
+    both = frozenset({"fire", "traffic"})
+    assert ids_near(index, skills=both, exclude=frozenset({"a"})) == ["b"]
+    assert ids_near(index, skills=frozenset({"never-seen"})) == []
 
 
 def test_edge_cases() -> None:
-    kw: dict[str, object] = {"grid_id": "g", "neighbour_grids": frozenset(), "max_km": 5.0}
-    assert StewardIndex().nearest(30.0, 120.0, **kw) == []  # type: ignore[arg-type]
+    assert ids_near(StewardIndex(), max_km=5.0) == []
     pts = [StewardPoint(f"s{i}", 30.0 + i * 0.001, 120.0, "g") for i in range(3)]
     index = StewardIndex(pts)
-    assert index.nearest(31.0, 120.0, **kw) == []  # nobody within max_km  # type: ignore[arg-type]
-    assert len(index.nearest(30.0, 120.0, **{**kw, "k": 50})) == 3  # type: ignore[arg-type]
-    assert index.nearest(30.0, 120.0, **{**kw, "k": 0}) == []  # type: ignore[arg-type]
-    assert index.nearest(30.0, 120.0, **{**kw, "max_km": -1.0}) == []  # type: ignore[arg-type]
-    assert [c.steward_id for c in index.nearest(30.0, 120.0, **{**kw, "max_km": 0.0})] == ["s0"]  # type: ignore[arg-type]
+    assert ids_near(index, 31.0, max_km=5.0) == []  # nobody within max_km
+    assert ids_near(index, k=50) == ["s0", "s1", "s2"]  # k larger than the matches
+    assert ids_near(index, k=0) == []
+    assert ids_near(index, max_km=-1.0) == []
+    assert ids_near(index, max_km=0.0) == ["s0"]  # max_km is inclusive
     index.remove("s0")
     index.remove("nobody")  # unknown ids are ignored
     index.upsert(pts[1])  # idempotent
     assert len(index) == 2 and "s0" not in index and index.get("s1") == pts[1]
-    assert [c.steward_id for c in index.nearest(30.0, 120.0, **kw)] == ["s1", "s2"]  # type: ignore[arg-type]
+    assert ids_near(index) == ["s1", "s2"]
     with pytest.raises(ValueError):
         StewardPoint("x", 91.0, 0.0, "g")
 
@@ -229,13 +282,18 @@ def test_more_skills_than_mask_bits() -> None:
     rng = random.Random(5)
     names = [f"skill{i}" for i in range(150)]
     pts = [
-        StewardPoint(f"s{i}", 30 + rng.random() * 0.05, 120 + rng.random() * 0.05, f"g{i % 7}",
-                     frozenset(rng.sample(names, 3)))  # fmt: skip
+        StewardPoint(
+            f"s{i}",
+            30 + rng.random() * 0.05,
+            120 + rng.random() * 0.05,
+            f"g{i % 7}",
+            frozenset(rng.sample(names, 3)),
+        )
         for i in range(700)
     ]
     index = StewardIndex(pts)
     for _ in range(300):
-        kw: dict[str, object] = {
+        kw: Kw = {
             "grid_id": f"g{rng.randrange(7)}",
             "neighbour_grids": frozenset({f"g{rng.randrange(7)}"}),
             "skills": frozenset(rng.sample(names, rng.randint(1, 2))),
@@ -243,7 +301,7 @@ def test_more_skills_than_mask_bits() -> None:
             "k": 5,
         }
         lat, lon = 30 + rng.random() * 0.05, 120 + rng.random() * 0.05
-        assert index.nearest(lat, lon, **kw) == brute_force_nearest(pts, lat, lon, **kw)  # type: ignore[arg-type]
+        assert index.nearest(lat, lon, **kw) == brute_force_nearest(pts, lat, lon, **kw)
 
 
 @pytest.mark.parametrize("cell_km", [0.1, 0.5, 2.0, 25.0])

@@ -25,6 +25,7 @@ import time
 from pathlib import Path
 
 import httpx
+from sqlalchemy.engine import make_url
 from temporalio.api.operatorservice.v1 import ListSearchAttributesRequest
 from temporalio.client import Client
 from temporalio.common import SearchAttributeIndexedValueType as ValueType
@@ -168,6 +169,14 @@ async def prepare_database(url: str, stewards: int) -> bool:
         await engine.dispose()
 
 
+def describe_database(url: str) -> str:
+    """The file of a SQLite URL (what a user wants to open or delete), else the URL."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite" and parsed.database:
+        return str(Path(parsed.database).resolve())
+    return parsed.render_as_string(hide_password=True)
+
+
 def child_commands(args: argparse.Namespace) -> list[tuple[str, list[str]]]:
     """The application processes, in start order (they are stopped in reverse)."""
     python = sys.executable
@@ -210,7 +219,9 @@ async def run(args: argparse.Namespace) -> int:
         ports = {"temporal": args.temporal_port, "ui": args.ui_port, "api": args.api_port}
         check_ports_free(args.host, ports)
         deadline = time.monotonic() + args.startup_timeout
-        await supervisor.spawn("temporal", temporal_command(args), env, str(ROOT))
+        await supervisor.spawn(
+            "temporal", temporal_command(args), env, str(ROOT), quiet_on_stop=True
+        )
         client = await supervisor.guard(wait_for_temporal(address, deadline))
         say("devstack", f"Temporal is up at {address} (namespace {client.namespace})")
         loaded = await supervisor.guard(prepare_database(database_url, args.stewards))
@@ -225,7 +236,7 @@ async def run(args: argparse.Namespace) -> int:
             f"  API docs          {api_url}/docs",
             f"  Temporal Web UI   {ui_url}" + ("" if ui_up else "  (not answering yet)"),
             f"  Temporal gRPC     {address}",
-            f"  database          {database_url}",
+            f"  database          {describe_database(database_url)}",
             f"  Temporal history  {Path(args.data_dir) / 'temporal.db'}",
         ]
         for line in banner:

@@ -51,9 +51,10 @@ class Child:
 
     name: str
     process: asyncio.subprocess.Process
-    pump: asyncio.Task[None]
+    pump: asyncio.Task[None] | None = None
     waiter: asyncio.Task[int] | None = None
     expected_exit: bool = False
+    quiet_on_stop: bool = False  # drop its warnings once we asked it to stop
 
 
 @dataclass
@@ -76,8 +77,20 @@ class Supervisor:
         sys.stdout.write(f"{prefix} {line}\n")
         sys.stdout.flush()
 
-    async def spawn(self, name: str, argv: list[str], env: dict[str, str], cwd: str) -> Child:
-        """Start ``argv`` in its own session, stdout and stderr merged and forwarded."""
+    async def spawn(
+        self,
+        name: str,
+        argv: list[str],
+        env: dict[str, str],
+        cwd: str,
+        *,
+        quiet_on_stop: bool = False,
+    ) -> Child:
+        """Start ``argv`` in its own session, stdout and stderr merged and forwarded.
+
+        ``quiet_on_stop`` hides the child's WARN lines once it is being stopped: the
+        Temporal dev server logs a screenful of "connection refused" while shutting down.
+        """
         process = await asyncio.create_subprocess_exec(
             *argv,
             stdin=asyncio.subprocess.DEVNULL,
@@ -90,14 +103,14 @@ class Supervisor:
             limit=1 << 20,
         )
         assert process.stdout is not None
-        pump = asyncio.create_task(self._pump(name, process.stdout))
-        child = Child(name, process, pump)
+        child = Child(name, process, quiet_on_stop=quiet_on_stop)
+        child.pump = asyncio.create_task(self._pump(child, process.stdout))
         child.waiter = asyncio.create_task(self._watch(child))
         self.children.append(child)
         self.say("devstack", f"started {name} (pid {process.pid}): {' '.join(argv)}")
         return child
 
-    async def _pump(self, name: str, stream: asyncio.StreamReader) -> None:
+    async def _pump(self, child: Child, stream: asyncio.StreamReader) -> None:
         while True:
             try:
                 raw = await stream.readline()
@@ -105,11 +118,15 @@ class Supervisor:
                 raw = await stream.read(1 << 20)
             if not raw:
                 return
-            self.say(name, raw.decode("utf-8", errors="replace").rstrip("\r\n"))
+            line = raw.decode("utf-8", errors="replace").rstrip("\r\n")
+            if child.expected_exit and child.quiet_on_stop and "level=WARN" in line:
+                continue
+            self.say(child.name, line)
 
     async def _watch(self, child: Child) -> int:
         code = await child.process.wait()
-        await child.pump
+        if child.pump is not None:
+            await child.pump
         if not child.expected_exit and self.failure is None:
             self.failure = f"{child.name} exited unexpectedly with code {code}"
             self.say("devstack", self.failure)
