@@ -1,23 +1,17 @@
 """Nearest-steward index: which on-duty steward to offer a case at a point, in well under 1 ms.
 
-Ranking is by tier (0 the case's own grid, 1 a neighbouring grid, 2 any other grid), then
-haversine distance, then steward_id, among available stewards (on duty, free capacity) whose
-skills cover the case, within ``max_km``. Two structures serve the tiers, because a far own-grid
-steward beats a near stranger:
+Ranking: tier (0 the case's grid, 1 a neighbouring grid, 2 any other), then haversine distance,
+then steward_id, among available stewards (on duty, free capacity) whose skills cover the case,
+within ``max_km``. A far own-grid steward beats a near stranger, so two structures serve it:
+per-grid buckets for tiers 0-1 (a grid holds ~40-1000 stewards whatever the town size; a
+steward's grid is their assignment, not where they stand), and a uniform ~0.5 km lat/lon cell
+hash for tier 2, searched ring by ring only while tiers 0-1 leave fewer than k.
 
-* per-grid buckets answer tiers 0 and 1 whatever the geometry (a steward's grid is their
-  assignment, not where they stand); a grid holds ~40-1000 stewards, so scanning the own and
-  neighbouring grids costs the same in a town and in a city;
-* a uniform lat/lon cell hash (~0.5 km cells) answers tier 2 only when tiers 0-1 leave fewer
-  than k: rings outward until a ring's proven minimum distance passes the k-th hit or max_km.
-
-Each bucket is a slot array (numpy rows plus a parallel list of points, swap-remove), so a
-location ping, check-in or check-out is O(1) amortised and a query filters whole buckets in a
-few numpy calls. The vector pass only prefilters (1 mm margin): survivors are re-measured with
-the scalar :func:`haversine_km` that :func:`brute_force_nearest` uses, so answers agree bit for
-bit. Skills are prefiltered with a 52-bit mask (later skills share bits: false positives only),
-then checked exactly. A search cap touching a pole or the antimeridian skips the rings and
-scans every cell: slower, still exact, and never the case for a town.
+Buckets are slot arrays (numpy rows + a parallel list, swap-remove): a ping, check-in or
+check-out is O(1) amortised, and a query filters whole buckets in a few numpy calls. The vector
+pass only prefilters (1 mm margin, 52-bit skill mask); survivors get the exact skill check and
+the scalar :func:`haversine_km` that :func:`brute_force_nearest` uses, so both agree bit for
+bit. Caps touching a pole or the antimeridian skip the rings for a full scan (exact, slower).
 """
 
 from __future__ import annotations
@@ -171,14 +165,22 @@ class _Query:
     h_max: float = 0.0
 
     def __post_init__(self) -> None:
+        if not (-90.0 <= self.lat <= 90.0 and -180.0 <= self.lon <= 180.0):
+            raise ValueError(f"bad case position {self.lat}, {self.lon}")
         self.lat_r, self.lon_r = math.radians(self.lat), math.radians(self.lon)
         self.cos, self.h_max = math.cos(self.lat_r), _hav(self.max_km + _EPS_KM)
 
 
 class StewardIndex:
-    """Mutable index of steward positions answering :meth:`nearest` (see module docstring)."""
+    """Mutable index of steward positions answering :meth:`nearest` (see module docstring).
+
+    Not thread-safe: one owner (say, the assignment worker's process) applies the updates and
+    runs the lookups, which are plain CPU work of well under a millisecond.
+    """
 
     def __init__(self, points: Iterable[StewardPoint] = (), *, cell_km: float = 0.5) -> None:
+        if not 0.01 <= cell_km <= 100.0:  # keeps ring offsets far from wrapping a whole row
+            raise ValueError(f"cell_km must be within 0.01..100, not {cell_km}")
         self._n_lat = max(1, round(180.0 * KM_PER_DEG_LAT / cell_km))
         self._dlat = 180.0 / self._n_lat  # cells are dlat x dlat degrees, dividing the globe
         self._n_lon = max(1, round(360.0 / self._dlat))
@@ -188,7 +190,7 @@ class StewardIndex:
         self._cells: dict[int, _Bucket] = {}
         self._cell_of: dict[str, int] = {}
         self._skill_bits: dict[str, int] = {}
-        self._rings: list[list[int]] = []  # cell-key offsets of ring r, built on demand
+        self._rings: list[list[int]] = []
         for p in points:
             self.upsert(p)
 
@@ -354,21 +356,23 @@ class StewardIndex:
         rows, r = 0, 0
         while True:
             if r > 0:
-                if rows >= _BATCH:
+                if rows >= 1:
                     self._scan(q, pending, [4.0], hits)
                     pending, rows = [], 0
                 if i0 - r < i_lo and i0 + r > i_hi and j0 - r < j_lo and j0 + r > j_hi:
                     break
                 gap_lat = min(q.lat + 90.0 - (i0 - r + 1) * dlat, (i0 + r) * dlat - 90.0 - q.lat)
-                gap_lon = min(q.lon + 180 - (j0 - r + 1) * dlon, (j0 + r) * dlon - 180 - q.lon)
+                gap_lon = min(q.lon + 180.0 - (j0 - r + 1) * dlon, (j0 + r) * dlon - 180.0 - q.lon)
                 h = q.cos * cos_min * math.sin(math.radians(gap_lon) / 2) ** 2
-                bound = min(_KM_PER_RAD * math.radians(gap_lat), 2 * _KM_PER_RAD * math.asin(h**0.5))
-                if bound - _EPS_KM > (hits[-1][1] if len(hits) >= q.k else q.max_km):
+                by_lon = 2.0 * EARTH_RADIUS_KM * math.asin(math.sqrt(min(h, 1.0)))
+                bound = min(EARTH_RADIUS_KM * math.radians(gap_lat), by_lon) - _EPS_KM
+                if bound > q.max_km:
                     break
             while len(self._rings) <= r:  # cell-key offsets of ring r, cached
                 n, span = len(self._rings), range(-len(self._rings), len(self._rings) + 1)
-                ring = [di * self._n_lon + dj for di in span for dj in span]
-                self._rings.append([o for o, (di, dj) in zip(ring, ((a, b) for a in span for b in span)) if max(abs(di), abs(dj)) == n])
+                self._rings.append(
+                    [i * self._n_lon + j for i in span for j in span if max(abs(i), abs(j)) == n]
+                )
             found = [b for off in self._rings[r] if (b := get(base + off)) is not None]
             pending += found
             rows += sum([len(b.pts) for b in found])

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import os
+from pathlib import Path
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -138,3 +140,19 @@ async def wait_for(
 async def count_rows(sessions: SessionFactory, sql: str, **params: Any) -> int:
     async with sessions() as session:
         return int((await session.execute(text(sql), params)).scalar_one())
+
+
+HISTORIES = Path(__file__).parent / "histories"
+
+
+async def save_history(handle: WorkflowHandle[Any, Any], name: str) -> None:
+    """With ``GRIDPLUS_SAVE_HISTORIES=1``, keep this run's history for the replay tests.
+
+    Histories are saved once per workflow version (``make histories``) and committed; every
+    later test run replays them, so a change that breaks running cases fails CI.
+    """
+    if os.environ.get("GRIDPLUS_SAVE_HISTORIES") != "1":
+        return
+    history = await handle.fetch_history()
+    HISTORIES.mkdir(exist_ok=True)
+    (HISTORIES / f"case_{name}.json").write_text(history.to_json())

@@ -28,6 +28,7 @@ from services.case_queries import projected_case
 from services.db import SessionFactory
 from services.geo import GridIndex
 from tests.support import (
+    save_history,
     SUPERVISOR,
     active_tasks,
     case_input,
@@ -115,6 +116,7 @@ async def test_parking_case_closes_and_projection_matches_history(
         s=s1,
     )
     assert messages == 2  # the task, then the thanks on closure
+    await save_history(handle, "steward_path_closed")
 
 
 async def test_timeouts_walk_three_stewards_then_department_then_urge(
@@ -156,6 +158,7 @@ async def test_timeouts_walk_three_stewards_then_department_then_urge(
         "cancel", CancelCase(actor=SUPERVISOR, idempotency_key=key(), reason="测试结束")
     )
     assert (await handle.result()).status == "cancelled"
+    await save_history(handle, "timeouts_department_urge_cancelled")
 
 
 async def test_decline_moves_on_at_once_and_failed_verification_is_rework(
@@ -196,6 +199,7 @@ async def test_decline_moves_on_at_once_and_failed_verification_is_rework(
     )
     result = await handle.result()
     assert (result.status, result.rework_count) == ("closed", 1)
+    await save_history(handle, "decline_rework_closed")
 
 
 async def test_same_key_twice_changes_nothing_and_wrong_actors_are_refused(
@@ -247,6 +251,7 @@ async def test_same_key_twice_changes_nothing_and_wrong_actors_are_refused(
     result = await handle.result()
     assert result.status == "cancelled"
     assert await active_tasks(sessions, s1) == 0
+    await save_history(handle, "duplicate_and_refused_cancelled")
 
 
 async def test_red_light_goes_straight_to_traffic_police(
@@ -275,6 +280,7 @@ async def test_red_light_goes_straight_to_traffic_police(
     final = await view(handle)
     assert "dispatched" not in [e.kind for e in final.timeline]
     assert await active_tasks(sessions, s1) == 0
+    await save_history(handle, "department_direct_closed")
 
 
 async def test_smoke_alarm_reaches_fire_and_a_steward_in_parallel(
@@ -306,3 +312,4 @@ async def test_smoke_alarm_reaches_fire_and_a_steward_in_parallel(
     )
     assert (await handle.result()).status == "closed"
     assert await active_tasks(sessions, s1) == 0
+    await save_history(handle, "both_paths_closed")
