@@ -215,23 +215,30 @@ class SizeResult:
     scan: Stats
     brute: Stats
     upsert: Stats
+    ping: Stats
     n_brute: int
     agree: int
     tier2_share: float
 
 
-def upsert_costs(index: StewardIndex, town: Town, rng: random.Random, ops: int) -> list[float]:
-    """Minute pings (80%, walks up to ~150 m), duty flips, capacity changes, reassignments."""
+def upsert_costs(
+    index: StewardIndex, town: Town, rng: random.Random, ops: int
+) -> tuple[list[float], list[float]]:
+    """Minute pings (80%, walks up to ~150 m), duty flips, capacity changes, reassignments.
+
+    Returns all upsert times and, apart, pings of available stewards (the ones that touch
+    buckets; pings of unavailable stewards are a dict write, which flatters the mix).
+    """
     pts = {p.steward_id: p for p in town.points}
     ids = list(pts)
-    out = []
+    every, pings = [], []
     for _ in range(ops):
         old = pts[rng.choice(ids)]
         roll = rng.random()
         if roll < 0.8:
             step = 0.0014 * rng.random()
-            new = replace(old, lat=old.lat + rng.uniform(-step, step),
-                          lon=old.lon + rng.uniform(-step, step))  # fmt: skip
+            dlat, dlon = rng.uniform(-step, step), rng.uniform(-step, step)
+            new = replace(old, lat=old.lat + dlat, lon=old.lon + dlon)
         elif roll < 0.9:
             new = replace(old, on_duty=not old.on_duty)
         elif roll < 0.95:
@@ -241,10 +248,13 @@ def upsert_costs(index: StewardIndex, town: Town, rng: random.Random, ops: int) 
             new = replace(old, grid_id=f"g{c}-{r}")
         t0 = time.perf_counter_ns()
         index.upsert(new)
-        out.append((time.perf_counter_ns() - t0) / 1000.0)
+        us = (time.perf_counter_ns() - t0) / 1000.0
+        every.append(us)
+        if roll < 0.8 and old.available:
+            pings.append(us)
         pts[new.steward_id] = new
     town.points = list(pts.values())
-    return out
+    return every, pings
 
 
 def cpu_model() -> str:
@@ -264,7 +274,7 @@ def run_size(n: int, n_queries: int, n_brute: int, seed: int) -> SizeResult:
     t0 = time.perf_counter()
     index = StewardIndex(town.points)
     build_s = time.perf_counter() - t0
-    ups = upsert_costs(index, town, rng, 20_000)  # churn first: queries see a moved town
+    ups, pings = upsert_costs(index, town, rng, 20_000)  # churn first: queries see a moved town
     queries = make_queries(town, n_queries, rng)
     scan = NumpyScan(town.points)
     sub = queries[:n_brute]
@@ -281,7 +291,7 @@ def run_size(n: int, n_queries: int, n_brute: int, seed: int) -> SizeResult:
     tier2 = sum(any(c.tier == 2 for c in res) or len(res) < 5 for res in results)
     return SizeResult(
         n, town.cols, town.rows, build_s, Stats.of(idx_us), Stats.of(scan_us),
-        Stats.of(brute_us), Stats.of(ups), len(sub), agree, tier2 / len(queries),
+        Stats.of(brute_us), Stats.of(ups), Stats.of(pings), len(sub), agree, tier2 / len(queries),
     )  # fmt: skip
 
 
@@ -296,7 +306,8 @@ def report(rows: list[SizeResult]) -> None:
             ("index", r.index),
             ("numpy scan", r.scan),
             (f"brute (n={r.n_brute})", r.brute),
-            ("upsert", r.upsert),
+            ("upsert (mix)", r.upsert),
+            ("upsert (ping)", r.ping),
         ):
             print(f"{lead} | {label:<13} {st.p50:>9.1f} {st.p99:>9.1f} {st.mean:>9.1f}")
             lead = " " * len(lead)

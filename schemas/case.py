@@ -273,6 +273,19 @@ class AddEvidence(AddEvidenceBody, HumanAction):
     """The update: ``AddEvidenceBody`` with its actor and idempotency key."""
 
 
+class ReportRecoveryBody(BaseModel):
+    """A sensor reports it is back to normal (smoke cleared, cover back in place)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    note: Note | None = None
+    evidence: EvidenceList = []
+
+
+class ReportRecovery(ReportRecoveryBody, HumanAction):
+    """The update: ``ReportRecoveryBody`` with its actor and idempotency key."""
+
+
 class ActionOutcome(BaseModel):
     """What the caller of an update learns: the case's status after the action."""
 

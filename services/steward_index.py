@@ -356,7 +356,7 @@ class StewardIndex:
         rows, r = 0, 0
         while True:
             if r > 0:
-                if rows >= 1:
+                if rows >= _BATCH:
                     self._scan(q, pending, [4.0], hits)
                     pending, rows = [], 0
                 if i0 - r < i_lo and i0 + r > i_hi and j0 - r < j_lo and j0 + r > j_hi:
@@ -366,7 +366,7 @@ class StewardIndex:
                 h = q.cos * cos_min * math.sin(math.radians(gap_lon) / 2) ** 2
                 by_lon = 2.0 * EARTH_RADIUS_KM * math.asin(math.sqrt(min(h, 1.0)))
                 bound = min(EARTH_RADIUS_KM * math.radians(gap_lat), by_lon) - _EPS_KM
-                if bound > q.max_km:
+                if bound > (hits[-1][1] if len(hits) >= q.k else q.max_km):
                     break
             while len(self._rings) <= r:  # cell-key offsets of ring r, cached
                 n, span = len(self._rings), range(-len(self._rings), len(self._rings) + 1)

@@ -20,6 +20,7 @@ from schemas.case import (
     DeclineTask,
     DepartmentAccept,
     DepartmentReport,
+    ReportRecovery,
     ReportResolved,
     VerifyResult,
 )
@@ -313,3 +314,33 @@ async def test_smoke_alarm_reaches_fire_and_a_steward_in_parallel(
     assert (await handle.result()).status == "closed"
     assert await active_tasks(sessions, s1) == 0
     await save_history(handle, "both_paths_closed")
+
+
+async def test_sensor_recovery_lets_the_case_close_after_verification(
+    env: WorkflowEnvironment, sessions: SessionFactory, grids: GridIndex
+) -> None:
+    at = grid_point(grids, "G044")
+    (s1,) = await place_stewards(sessions, grids, at, 1)
+    handle = await open_case(env.client, case_input(grids, "manhole_cover", at))
+    await wait_for(handle, lambda v: v.status == "escalated" and any(
+        e.kind == "confirm_dispatched" for e in v.timeline))
+    sensor = Actor(role="device", id="manhole-0044")
+    cause = await rejected(handle.execute_update(
+        "report_recovery", ReportRecovery(actor=steward(s1), idempotency_key=key())
+    ))
+    assert cause.type == "forbidden_role"
+    await handle.execute_update(
+        "report_recovery", ReportRecovery(actor=sensor, idempotency_key=key(), note="井盖复位")
+    )
+    recovered = await wait_for(handle, lambda v: v.waiting_for.startswith("verification"))
+    assert recovered.status == "resolved"
+    cause = await rejected(handle.execute_update(
+        "verify", VerifyResult(actor=sensor, idempotency_key=key(), passed=True)
+    ))
+    assert cause.type == "self_verification"
+    await handle.execute_update(
+        "verify", VerifyResult(actor=SUPERVISOR, idempotency_key=key(), passed=True)
+    )
+    assert (await handle.result()).status == "closed"
+    assert await active_tasks(sessions, s1) == 0
+    await save_history(handle, "sensor_recovery_closed")

@@ -30,6 +30,7 @@ def test_every_path_has_a_saved_history() -> None:
         "case_duplicate_and_refused_cancelled",
         "case_department_direct_closed",
         "case_both_paths_closed",
+        "case_sensor_recovery_closed",
     } <= names
 
 

@@ -41,6 +41,7 @@ with workflow.unsafe.imports_passed_through():
         ReassignCase,
         ReportArrived,
         ReportResolved,
+        ReportRecovery,
         RequestEscalation,
         UrgeCase,
         VerifyResult,
@@ -94,11 +95,10 @@ class CaseWorkflow(CaseOps):
                 outcome = await self._center_decides()
             if outcome == "resolved":
                 if await self._verification_stage():
-                    self.emit("closed", status="closed", data={"rework": str(state.rework_count)})
-                    self.notify_steward(state.handle, "case_closed")
+                    self._close()
                     return
                 continue
-            # interrupted: a supervisor decided
+            # interrupted: a supervisor decided, or a sensor recovered
             redirect = state.redirect
             state.redirect = None
             if redirect is None:  # pragma: no cover - every interrupt sets it
@@ -108,7 +108,11 @@ class CaseWorkflow(CaseOps):
             await self._release(state.handle, withdrawn=True)
             state.department_outcome = None
             state.overdue = False
-            if redirect.kind == "to_steward":
+            if redirect.kind == "recovered":
+                if await self._verification_stage():
+                    self._close()
+                    return
+            elif redirect.kind == "to_steward":
                 state.handler = "steward"
                 state.handle = StewardSlot("handle", excluded=state.handle.excluded)
                 self.preferred_steward = redirect.steward_id
@@ -116,6 +120,10 @@ class CaseWorkflow(CaseOps):
                 state.handler = "department"
                 state.department = redirect.department or state.department
                 self.fresh_department = True
+
+    def _close(self) -> None:
+        self.emit("closed", status="closed", data={"rework": str(self.state.rework_count)})
+        self.notify_steward(self.state.handle, "case_closed")
 
     # ---- stages --------------------------------------------------------------------
     async def _steward_stage(self) -> StageOutcome:
@@ -577,6 +585,41 @@ class CaseWorkflow(CaseOps):
 
     def _extend(self, action: ExtendDeadline) -> str:
         return self.extend(action.actor, action.extra, action.reason, "deadline_extended")
+
+    @workflow.update
+    def report_recovery(self, action: ReportRecovery) -> ActionOutcome:
+        return self.act(action, self._recovery)
+
+    @report_recovery.validator
+    def _check_recovery(self, action: ReportRecovery) -> None:
+        def rule() -> None:
+            self.state.check_open()
+            if action.actor.role not in ("device", "supervisor"):
+                raise ActionRejected(
+                    "only the sensor or the center reports a recovery", "forbidden_role"
+                )
+
+        self.guard(action, rule)
+
+    def _recovery(self, action: ReportRecovery) -> str:
+        """A sensor is back to normal: evidence, and for some types the way to closure."""
+        state = self.state
+        closes = state.inp.policy.case_type.closes_on_recovery
+        if not closes or state.status in ("resolved", "verified"):
+            self.emit(
+                "sensor_recovered", actor=action.actor, note=action.note, evidence=action.evidence
+            )
+            return "recovery recorded"
+        state.redirect = Redirect("recovered")
+        state.resolver = action.actor
+        self.emit(
+            "sensor_recovered",
+            status="resolved",
+            actor=action.actor,
+            note=action.note,
+            evidence=action.evidence,
+        )
+        return "recovered; waiting for verification"
 
     @workflow.update
     def add_evidence(self, action: AddEvidence) -> ActionOutcome:

@@ -73,7 +73,7 @@ class StewardSlot:
 class Redirect:
     """A supervisor's decision that interrupts whatever stage the case is in."""
 
-    kind: Literal["cancel", "to_steward", "to_department"]
+    kind: Literal["cancel", "to_steward", "to_department", "recovered"]
     steward_id: str | None = None
     department: str | None = None
 
