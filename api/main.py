@@ -14,7 +14,7 @@ from temporalio.client import Client
 
 from api import errors
 from api.deps import AppState
-from api.routers import cases, departments, health, supervisors
+from api.routers import bot, cases, departments, health, supervisors
 from schemas.catalog import default_catalog
 from services.db import SessionFactory, make_engine, make_session_factory
 from services.geo import load_grid_index
@@ -55,7 +55,7 @@ def create_app(
         lifespan=lifespan,
     )
     errors.install(app)
-    for module in (cases, departments, supervisors, health):
+    for module in (cases, departments, supervisors, health, bot):
         app.include_router(module.router)
     return app
 

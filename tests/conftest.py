@@ -31,11 +31,11 @@ from temporalio.worker import Worker
 import schemas.tables  # noqa: F401  (tables on the metadata)
 from constants import SEARCH_ATTRIBUTES, case_workflow_id
 from services.cases import is_running
-from tests import support
 from services.db import SessionFactory, make_engine, make_session_factory
 from services.geo import GridIndex, load_grid_index
 from services.migrate import upgrade
 from settings import Settings
+from tests import support
 from tools.demo_data import build_town, load_demo_data
 from worker import build_worker
 
@@ -183,5 +183,3 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     if skipped:
         reporter.write_line(f"GRIDPLUS_FAIL_ON_SKIP: {len(skipped)} test(s) skipped", red=True)
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
-
-

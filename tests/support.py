@@ -4,25 +4,25 @@ from __future__ import annotations
 
 import asyncio
 import os
-from pathlib import Path
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import text
 from temporalio.client import Client, WorkflowHandle
 
+from constants import case_workflow_id
+from schemas.api import CreateCase
 from schemas.case import CaseView, OpenCaseInput
 from schemas.catalog import default_catalog
 from schemas.common import Actor, GeoPoint
 from schemas.tables import Steward
+from services.cases import build_case_input, start_case
 from services.db import SessionFactory, upsert_insert
 from services.geo import GridIndex
-from services.cases import build_case_input, start_case
-from schemas.api import CreateCase
 from workflows.case import CaseWorkflow
-from constants import case_workflow_id
 
 TASK_QUEUE = "gridplus-test"
 SUPERVISOR = Actor(role="supervisor", id="center-wang")
@@ -75,9 +75,9 @@ async def place_stewards(
                 "phone": "13800000000",
                 "grid_id": hit.grid_id if hit else "G001",
                 "industry": "resident",
-                "skills": skills if skills is not None else ["traffic", "city_appearance",
-                                                             "mediation", "safety",
-                                                             "fire_safety"],
+                "skills": skills
+                if skills is not None
+                else ["traffic", "city_appearance", "mediation", "safety", "fire_safety"],
                 "language": "zh",
                 "duty_state": "on_duty",
                 "capacity": capacity,
@@ -124,10 +124,10 @@ async def view(handle: WorkflowHandle[Any, Any]) -> CaseView:
 
 
 async def wait_for(
-    handle: WorkflowHandle[Any, Any], check: Callable[[CaseView], bool], timeout: float = 20
+    handle: WorkflowHandle[Any, Any], check: Callable[[CaseView], bool], within: float = 20
 ) -> CaseView:
     """Poll the workflow's query until ``check`` holds (activities run in real time)."""
-    deadline = asyncio.get_running_loop().time() + timeout
+    deadline = asyncio.get_running_loop().time() + within
     while True:
         current = await view(handle)
         if check(current):

@@ -11,12 +11,11 @@ from temporalio.api.enums.v1 import EventType
 from temporalio.client import WorkflowHandle, WorkflowUpdateFailedError
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import WorkflowEnvironment
-from temporalio.worker import Worker
 
 from schemas.case import (
     AcceptTask,
     CancelCase,
-    CaseResult,
+    CaseView,
     DeclineTask,
     DepartmentAccept,
     DepartmentReport,
@@ -29,7 +28,6 @@ from services.case_queries import projected_case
 from services.db import SessionFactory
 from services.geo import GridIndex
 from tests.support import (
-    save_history,
     SUPERVISOR,
     active_tasks,
     case_input,
@@ -38,6 +36,7 @@ from tests.support import (
     key,
     open_case,
     place_stewards,
+    save_history,
     view,
     wait_for,
 )
@@ -130,8 +129,11 @@ async def test_timeouts_walk_three_stewards_then_department_then_urge(
     handle = await open_case(env.client, inp)
 
     for expected in stewards[:3]:
-        current = await wait_for(handle, lambda v, s=expected: v.status == "dispatched"
-                                 and v.steward_id == s)
+
+        def offered_to(v: CaseView, s: str = expected) -> bool:
+            return v.status == "dispatched" and v.steward_id == s
+
+        current = await wait_for(handle, offered_to)
         assert current.deadline is not None
         await env.sleep(sla.accept + timedelta(seconds=5))
 
@@ -179,9 +181,11 @@ async def test_decline_moves_on_at_once_and_failed_verification_is_rework(
     )
     await wait_for(handle, lambda v: v.status == "resolved")
     # the handler may not verify their own result
-    cause = await rejected(handle.execute_update(
-        "verify", VerifyResult(actor=steward(s2), idempotency_key=key(), passed=True)
-    ))
+    cause = await rejected(
+        handle.execute_update(
+            "verify", VerifyResult(actor=steward(s2), idempotency_key=key(), passed=True)
+        )
+    )
     assert cause.type == "self_verification"
     await handle.execute_update(
         "verify",
@@ -211,23 +215,30 @@ async def test_same_key_twice_changes_nothing_and_wrong_actors_are_refused(
     handle = await open_case(env.client, case_input(grids, "street_vendor", at))
     await wait_for(handle, lambda v: v.steward_id == s1)
 
-    cause = await rejected(handle.execute_update(
-        "accept_task", AcceptTask(actor=steward(s2), idempotency_key=key())
-    ))
+    cause = await rejected(
+        handle.execute_update("accept_task", AcceptTask(actor=steward(s2), idempotency_key=key()))
+    )
     assert cause.type == "too_late"
-    cause = await rejected(handle.execute_update(
-        "accept_task", AcceptTask(actor=Actor(role="citizen", id=s1), idempotency_key=key())
-    ))
+    cause = await rejected(
+        handle.execute_update(
+            "accept_task", AcceptTask(actor=Actor(role="citizen", id=s1), idempotency_key=key())
+        )
+    )
     assert cause.type == "forbidden_role"
-    cause = await rejected(handle.execute_update(
-        "cancel", CancelCase(actor=steward(s1), idempotency_key=key(), reason="想取消")
-    ))
+    cause = await rejected(
+        handle.execute_update(
+            "cancel", CancelCase(actor=steward(s1), idempotency_key=key(), reason="想取消")
+        )
+    )
     assert cause.type == "forbidden_role"
-    cause = await rejected(handle.execute_update(
-        "department_accept",
-        DepartmentAccept(actor=Actor(role="department", id="urban_management"),
-                         idempotency_key=key()),
-    ))
+    cause = await rejected(
+        handle.execute_update(
+            "department_accept",
+            DepartmentAccept(
+                actor=Actor(role="department", id="urban_management"), idempotency_key=key()
+            ),
+        )
+    )
     assert cause.type == "not_assigned"
 
     same = key()
@@ -238,9 +249,9 @@ async def test_same_key_twice_changes_nothing_and_wrong_actors_are_refused(
         "accept_task", AcceptTask(actor=steward(s1), idempotency_key=same)
     )
     assert first == second
-    cause = await rejected(handle.execute_update(
-        "accept_task", AcceptTask(actor=steward(s1), idempotency_key=key())
-    ))
+    cause = await rejected(
+        handle.execute_update("accept_task", AcceptTask(actor=steward(s1), idempotency_key=key()))
+    )
     assert cause.type == "already_done"
     current = await view(handle)
     assert [e.kind for e in current.timeline].count("accepted") == 1
@@ -263,15 +274,18 @@ async def test_red_light_goes_straight_to_traffic_police(
     handle = await open_case(env.client, case_input(grids, "red_light_running", at))
     police = Actor(role="department", id="traffic_police")
     await wait_for(handle, lambda v: v.status == "escalated")
-    await handle.execute_update("department_accept", DepartmentAccept(actor=police,
-                                                                      idempotency_key=key()))
+    await handle.execute_update(
+        "department_accept", DepartmentAccept(actor=police, idempotency_key=key())
+    )
     await handle.execute_update(
         "department_report",
         DepartmentReport(actor=police, idempotency_key=key(), note="已录入违法记录"),
     )
-    cause = await rejected(handle.execute_update(
-        "verify", VerifyResult(actor=police, idempotency_key=key(), passed=True)
-    ))
+    cause = await rejected(
+        handle.execute_update(
+            "verify", VerifyResult(actor=police, idempotency_key=key(), passed=True)
+        )
+    )
     assert cause.type == "forbidden_role"
     await handle.execute_update(
         "verify", VerifyResult(actor=SUPERVISOR, idempotency_key=key(), passed=True)
@@ -292,8 +306,9 @@ async def test_smoke_alarm_reaches_fire_and_a_steward_in_parallel(
     handle = await open_case(env.client, case_input(grids, "smoke_alarm", at))
     both = await wait_for(
         handle,
-        lambda v: v.status == "escalated"
-        and any(e.kind == "confirm_dispatched" for e in v.timeline),
+        lambda v: (
+            v.status == "escalated" and any(e.kind == "confirm_dispatched" for e in v.timeline)
+        ),
     )
     assert both.department == "fire"
     await handle.execute_update("accept_task", AcceptTask(actor=steward(s1), idempotency_key=key()))
@@ -301,8 +316,9 @@ async def test_smoke_alarm_reaches_fire_and_a_steward_in_parallel(
         "report_resolved",
         ReportResolved(actor=steward(s1), idempotency_key=key(), note="现场确认：厨房油烟"),
     )
-    current = await wait_for(handle, lambda v: any(e.kind == "onsite_confirmed"
-                                                     for e in v.timeline))
+    current = await wait_for(
+        handle, lambda v: any(e.kind == "onsite_confirmed" for e in v.timeline)
+    )
     assert current.status == "escalated"  # the department still holds the case
     fire = Actor(role="department", id="fire")
     await handle.execute_update(
@@ -322,21 +338,29 @@ async def test_sensor_recovery_lets_the_case_close_after_verification(
     at = grid_point(grids, "G044")
     (s1,) = await place_stewards(sessions, grids, at, 1)
     handle = await open_case(env.client, case_input(grids, "manhole_cover", at))
-    await wait_for(handle, lambda v: v.status == "escalated" and any(
-        e.kind == "confirm_dispatched" for e in v.timeline))
+    await wait_for(
+        handle,
+        lambda v: (
+            v.status == "escalated" and any(e.kind == "confirm_dispatched" for e in v.timeline)
+        ),
+    )
     sensor = Actor(role="device", id="manhole-0044")
-    cause = await rejected(handle.execute_update(
-        "report_recovery", ReportRecovery(actor=steward(s1), idempotency_key=key())
-    ))
+    cause = await rejected(
+        handle.execute_update(
+            "report_recovery", ReportRecovery(actor=steward(s1), idempotency_key=key())
+        )
+    )
     assert cause.type == "forbidden_role"
     await handle.execute_update(
         "report_recovery", ReportRecovery(actor=sensor, idempotency_key=key(), note="井盖复位")
     )
     recovered = await wait_for(handle, lambda v: v.waiting_for.startswith("verification"))
     assert recovered.status == "resolved"
-    cause = await rejected(handle.execute_update(
-        "verify", VerifyResult(actor=sensor, idempotency_key=key(), passed=True)
-    ))
+    cause = await rejected(
+        handle.execute_update(
+            "verify", VerifyResult(actor=sensor, idempotency_key=key(), passed=True)
+        )
+    )
     assert cause.type == "self_verification"
     await handle.execute_update(
         "verify", VerifyResult(actor=SUPERVISOR, idempotency_key=key(), passed=True)

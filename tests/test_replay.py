@@ -36,7 +36,7 @@ def test_every_path_has_a_saved_history() -> None:
 
 @pytest.mark.parametrize("path", HISTORIES, ids=[p.stem for p in HISTORIES])
 async def test_replay(path: Path) -> None:
-    raw = json.loads(path.read_text())
+    raw = json.loads(path.read_text())  # noqa: ASYNC240  (a small file, read once)
     history = WorkflowHistory.from_json(f"replay-{path.stem}", raw)
     replayer = Replayer(workflows=list(WORKFLOWS), data_converter=pydantic_data_converter)
     result = await replayer.replay_workflow(history, raise_on_replay_failure=True)
