@@ -1,7 +1,8 @@
 """Nearest-steward dispatch: rank the free stewards near a case and reserve one atomically.
 
-Ranking prefers the case's own grid, then its neighbouring grids, then anyone, by
-great-circle distance within the policy's widening radii. The reservation is one conditional
+Ranking (``activities.steward_cache`` over ``services.steward_index``) prefers the case's
+own grid, then its neighbouring grids, then anyone, by great-circle distance, within each of
+the policy's widening radii in turn. The reservation is one conditional
 ``UPDATE`` (``active_tasks < capacity``), so two cases at once can never overbook a steward,
 and the reservation row keyed by ``(case_id, attempt)`` makes a retried activity return the
 steward it already booked.
@@ -10,61 +11,86 @@ steward it already booked.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
-from sqlalchemy import and_, select, update
+from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col
 from temporalio import activity
 
+from activities.steward_cache import StewardCache
 from constants import ACT_RELEASE_STEWARD, ACT_RESERVE_STEWARD
 from schemas.dispatch import Assignment, DispatchRequest, ReleaseRequest
-from schemas.tables import Grid, Reservation, Steward
-from services.db import SessionFactory, utc
+from schemas.tables import Reservation, Steward
+from services.db import SessionFactory
 from services.distance import haversine_km
-
-STALE_LOCATION = timedelta(minutes=30)
-
-
-@dataclass(frozen=True)
-class _Candidate:
-    steward: Steward
-    distance_km: float
-    tier: int
 
 
 class DispatchActivities:
     """Finds, reserves and releases stewards; built once per worker."""
 
+    PAGE = 8  # candidates asked of the index at a time
+
     def __init__(self, session_factory: SessionFactory) -> None:
         self._sessions = session_factory
-        self._grids: dict[str, Grid] | None = None
-
-    async def _grid_map(self) -> dict[str, Grid]:
-        if self._grids is None:
-            async with self._sessions() as session:
-                rows = (await session.execute(select(Grid))).scalars().all()
-            self._grids = {g.id: g for g in rows}
-        return self._grids
+        self._cache = StewardCache(session_factory)
 
     @activity.defn(name=ACT_RESERVE_STEWARD)
     async def reserve_nearest_steward(self, request: DispatchRequest) -> Assignment | None:
         existing = await self._existing(request)
         if existing is not None:
             return existing
-        for candidate in await self._ranked(request):
-            assignment = await self._try_reserve(request, candidate)
+        await self._cache.refresh()
+        for rebuilt in (False, True):
+            if rebuilt:
+                await self._cache.refresh(full=True)
+            assignment = await self._search(request)
             if assignment is not None:
                 return assignment
         return await self._existing(request)
+
+    async def _search(self, request: DispatchRequest) -> Assignment | None:
+        """Preferred steward first; then ring by ring, own grid before neighbours before others."""
+        lat, lon = request.location.lat, request.location.lon
+        tried = set(request.exclude)
+        preferred = request.preferred_steward
+        if preferred and preferred not in tried:
+            tried.add(preferred)
+            point = self._cache.index.get(preferred)
+            distance = haversine_km(lat, lon, point.lat, point.lon) if point else -1.0
+            assignment = await self._try_reserve(request, preferred, distance)
+            if assignment is not None:
+                return assignment
+        neighbours = self._cache.neighbours(request.grid_id)
+        for radius in request.radii_km:
+            while True:
+                candidates = self._cache.index.nearest(
+                    lat,
+                    lon,
+                    grid_id=request.grid_id,
+                    neighbour_grids=neighbours,
+                    skills=frozenset(request.skills),
+                    exclude=frozenset(tried),
+                    max_km=radius,
+                    k=self.PAGE,
+                )
+                if not candidates:
+                    break
+                for candidate in candidates:
+                    tried.add(candidate.steward_id)
+                    assignment = await self._try_reserve(
+                        request, candidate.steward_id, candidate.distance_km
+                    )
+                    if assignment is not None:
+                        return assignment
+        return None
 
     async def _existing(self, request: DispatchRequest) -> Assignment | None:
         async with self._sessions() as session:
             row = (
                 await session.execute(
-                    select(Reservation, Steward)
-                    .join(Steward, col(Steward.id) == col(Reservation.steward_id))
+                    select(Steward)
+                    .join(Reservation, col(Steward.id) == col(Reservation.steward_id))
                     .where(
                         col(Reservation.case_id) == request.case_id,
                         col(Reservation.attempt) == request.attempt,
@@ -73,88 +99,30 @@ class DispatchActivities:
             ).first()
         if row is None:
             return None
-        _reservation, steward = row
-        return self._assignment(request, steward, self._distance(request, steward, {}))
-
-    async def _ranked(self, request: DispatchRequest) -> list[_Candidate]:
-        grids = await self._grid_map()
-        own = grids.get(request.grid_id)
-        neighbours = set(own.neighbours) if own else set()
-        max_km = max(request.radii_km)
-        lat, lon = request.location.lat, request.location.lon
-        dlat = max_km / 111.0
-        dlon = max_km / (111.0 * max(math.cos(math.radians(lat)), 0.01))
-        near = and_(
-            col(Steward.lat).between(lat - dlat, lat + dlat),
-            col(Steward.lon).between(lon - dlon, lon + dlon),
+        steward = row[0]
+        point = self._cache.index.get(steward.id)
+        distance = (
+            haversine_km(request.location.lat, request.location.lon, point.lat, point.lon)
+            if point
+            else -1.0
         )
-        nearby_grids = [request.grid_id, *neighbours]
-        async with self._sessions() as session:
-            rows = (
-                (
-                    await session.execute(
-                        select(Steward).where(
-                            col(Steward.duty_state) == "on_duty",
-                            col(Steward.active_tasks) < col(Steward.capacity),
-                            near | col(Steward.grid_id).in_(nearby_grids),
-                        )
-                    )
-                )
-                .scalars()
-                .all()
-            )
-        wanted = set(request.skills)
-        excluded = set(request.exclude)
-        candidates: list[_Candidate] = []
-        for steward in rows:
-            if steward.id in excluded:
-                continue
-            if wanted and not wanted & set(steward.skills):
-                continue
-            tier = (
-                0
-                if steward.grid_id == request.grid_id
-                else 1
-                if steward.grid_id in neighbours
-                else 2
-            )
-            distance = self._distance(request, steward, grids)
-            if distance <= max_km:
-                candidates.append(_Candidate(steward, distance, tier))
+        return self._assignment(request, steward, distance)
 
-        def rank(c: _Candidate) -> tuple[int, int, int, float, str]:
-            preferred = 0 if c.steward.id == request.preferred_steward else 1
-            ring = next(i for i, r in enumerate(request.radii_km) if c.distance_km <= r)
-            return (preferred, ring, c.tier, c.distance_km, c.steward.id)
-
-        return sorted(candidates, key=rank)
-
-    def _distance(
-        self, request: DispatchRequest, steward: Steward, grids: dict[str, Grid]
-    ) -> float:
-        """Distance from the case; a stale or missing location falls back to the grid centroid."""
-        lat, lon = steward.lat, steward.lon
-        seen = utc(steward.location_at)
-        if lat is None or lon is None or seen is None or datetime.now(UTC) - seen > STALE_LOCATION:
-            grid = grids.get(steward.grid_id)
-            if grid is not None:
-                lat, lon = grid.centroid_lat, grid.centroid_lon
-        if lat is None or lon is None:
-            return math.inf
-        return haversine_km(request.location.lat, request.location.lon, lat, lon)
-
-    async def _try_reserve(self, request: DispatchRequest, c: _Candidate) -> Assignment | None:
+    async def _try_reserve(
+        self, request: DispatchRequest, steward_id: str, distance_km: float
+    ) -> Assignment | None:
         async with self._sessions() as session:
             try:
                 async with session.begin():
+                    now = datetime.now(UTC)
                     booked = await session.execute(
                         update(Steward)
                         .where(
-                            col(Steward.id) == c.steward.id,
+                            col(Steward.id) == steward_id,
                             col(Steward.duty_state) == "on_duty",
                             col(Steward.active_tasks) < col(Steward.capacity),
                         )
-                        .values(active_tasks=col(Steward.active_tasks) + 1)
+                        .values(active_tasks=col(Steward.active_tasks) + 1, updated_at=now)
                     )
                     if booked.rowcount != 1:  # type: ignore[attr-defined]
                         return None
@@ -162,13 +130,16 @@ class DispatchActivities:
                         Reservation(
                             case_id=request.case_id,
                             attempt=request.attempt,
-                            steward_id=c.steward.id,
-                            created_at=datetime.now(UTC),
+                            steward_id=steward_id,
+                            created_at=now,
                         )
                     )
+                    steward = await session.get(Steward, steward_id)
             except IntegrityError:
                 return None  # a concurrent retry of this attempt booked first
-        return self._assignment(request, c.steward, c.distance_km)
+        assert steward is not None
+        self._cache.booked(steward_id, +1)
+        return self._assignment(request, steward, distance_km)
 
     @staticmethod
     def _assignment(request: DispatchRequest, steward: Steward, distance: float) -> Assignment:
@@ -197,5 +168,8 @@ class DispatchActivities:
                 await session.execute(
                     update(Steward)
                     .where(col(Steward.id) == request.steward_id, col(Steward.active_tasks) > 0)
-                    .values(active_tasks=col(Steward.active_tasks) - 1)
+                    .values(
+                        active_tasks=col(Steward.active_tasks) - 1, updated_at=datetime.now(UTC)
+                    )
                 )
+                self._cache.booked(request.steward_id, -1)

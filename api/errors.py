@@ -13,6 +13,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from schemas.api import Problem
 from services.cases import ActionRefused, CaseNotFound, IntakeError
+from services.steward_registry import ImportRejected
 
 CODES = {
     400: "bad_request",
@@ -44,6 +45,12 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(IntakeError)
     async def _intake(_: Request, exc: IntakeError) -> JSONResponse:
         return problem(422, "invalid", f"{exc.field}: {exc.message}", [f"body.{exc.field}"])
+
+    @app.exception_handler(ImportRejected)
+    async def _import(_: Request, exc: ImportRejected) -> JSONResponse:
+        fields = [f"rows[{e.row}].{e.field}" for e in exc.errors]
+        message = "; ".join(f"row {e.row}: {e.field}: {e.message}" for e in exc.errors)
+        return problem(422, "invalid", message[:2000], fields)
 
     @app.exception_handler(CaseNotFound)
     async def _not_found(_: Request, exc: CaseNotFound) -> JSONResponse:

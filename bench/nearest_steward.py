@@ -345,20 +345,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--seed", type=int, default=7)
     args = ap.parse_args(argv)
     sizes = [int(s) for s in args.sizes.split(",") if s.strip()]
-    print(f"date     {datetime.now(UTC).isoformat(timespec='seconds')}")
-    print(f"machine  {cpu_model()}, {os.cpu_count()} cores", end="")
-    print(f"; Python {platform.python_version()}, numpy {np.__version__}")
-    print(
-        f"towns    Wuzhen-sized box around {CENTRE}: {BASE_COLS}x{BASE_ROWS}=108 grids of ", end=""
-    )
-    print(f"{GRID_KM} km for {BASE_STEWARDS} stewards; other sizes scale the grid lattice and")
-    print("         the box with n (a city-sized box at 100,000) so steward density stays the same")
-    print(
-        f"queries  {args.queries} per size: 80% everyday (0-1 common skill, 3 km), 20% rare ",
-        end="",
-    )
-    print(f"skill (5 km); k=5, 0-3 declined; brute force on the first {args.brute_queries}")
-    print("churn    20,000 upserts (pings, duty, capacity, grid moves) before querying\n")
+    lines = [
+        f"date     {datetime.now(UTC).isoformat(timespec='seconds')}",
+        f"machine  {cpu_model()}, {os.cpu_count()} cores; Python {platform.python_version()}, "
+        f"numpy {np.__version__}",
+        f"towns    Wuzhen-sized box around {CENTRE}: {BASE_COLS}x{BASE_ROWS}=108 grids of "
+        f"{GRID_KM} km, {BASE_STEWARDS} stewards;",
+        "         other sizes scale the lattice and box with n (city-sized at 100,000), "
+        "same density",
+        f"queries  {args.queries} per size: 80% everyday (0-1 common skill, 3 km), "
+        "20% rare skill (5 km);",
+        f"         k=5, 0-3 declined; brute force on the first {args.brute_queries} of them",
+        "churn    20,000 upserts (pings, duty, capacity, grid moves) before querying",
+        "",
+    ]
+    print("\n".join(lines))
     report([run_size(n, args.queries, args.brute_queries, args.seed) for n in sizes])
     return 0
 

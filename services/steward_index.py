@@ -10,8 +10,9 @@ hash for tier 2, searched ring by ring only while tiers 0-1 leave fewer than k.
 Buckets are slot arrays (numpy rows + a parallel list, swap-remove): a ping, check-in or
 check-out is O(1) amortised, and a query filters whole buckets in a few numpy calls. The vector
 pass only prefilters (1 mm margin, 52-bit skill mask); survivors get the exact skill check and
-the scalar :func:`haversine_km` that :func:`brute_force_nearest` uses, so both agree bit for
-bit. Caps touching a pole or the antimeridian skip the rings for a full scan (exact, slower).
+the scalar ``services.distance.haversine_km`` that :func:`brute_force_nearest` also uses, so
+both agree bit for bit. Caps touching a pole or the antimeridian skip the rings for a full
+scan (exact, slower).
 """
 
 from __future__ import annotations
@@ -26,7 +27,17 @@ from typing import TypeVar
 import numpy as np
 import numpy.typing as npt
 
-EARTH_RADIUS_KM = 6371.0088
+from services.distance import EARTH_RADIUS_KM, haversine_km
+
+__all__ = [
+    "EARTH_RADIUS_KM",
+    "Candidate",
+    "StewardIndex",
+    "StewardPoint",
+    "brute_force_nearest",
+    "haversine_km",
+]
+
 KM_PER_DEG_LAT = EARTH_RADIUS_KM * math.pi / 180.0
 _EPS_KM = 1e-6  # prefilter margin: far above float noise, far below anything that matters
 _BATCH = 384  # rows per vector pass in the ring search: amortises numpy call overhead
@@ -65,14 +76,6 @@ class Candidate:
     distance_km: float
     grid_id: str
     tier: int
-
-
-def haversine_km(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
-    """Great-circle distance in km; the one formula both the index and the reference use."""
-    p1, p2 = math.radians(lat1), math.radians(lat2)
-    dl = math.radians(lon2 - lon1)
-    h = math.sin((p2 - p1) / 2) ** 2 + math.cos(p1) * math.cos(p2) * math.sin(dl / 2) ** 2
-    return 2.0 * EARTH_RADIUS_KM * math.asin(math.sqrt(min(h, 1.0)))
 
 
 def _hav(km: float) -> float:

@@ -14,6 +14,7 @@ import subprocess
 import sys
 import tempfile
 from collections.abc import AsyncIterator, Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -167,7 +168,10 @@ async def off_duty(sessions: SessionFactory, env: WorkflowEnvironment) -> AsyncI
     firing as later tests skip time) cannot dispatch to the next test's stewards.
     """
     async with sessions() as session, session.begin():
-        await session.execute(text("UPDATE steward SET duty_state = 'off_duty', active_tasks = 0"))
+        await session.execute(
+            text("UPDATE steward SET duty_state = 'off_duty', active_tasks = 0, updated_at = :now"),
+            {"now": datetime.now(UTC)},
+        )
     yield
     while support.STARTED:
         case_id = support.STARTED.pop()

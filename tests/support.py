@@ -85,6 +85,7 @@ async def place_stewards(
                 "lat": near.lat,
                 "lon": lon,
                 "location_at": datetime.now(UTC),
+                "updated_at": datetime.now(UTC),
                 "synthetic": True,
             }
             await session.execute(insert(Steward).values(row))
