@@ -152,7 +152,7 @@ async def test_many_cases_at_once_respect_capacity(
 
     async def settled() -> list[str]:
         for _ in range(400):
-            states = [(await view(h)).status for h in handles]
+            states: list[str] = [(await view(h)).status for h in handles]
             if all(s in ("dispatched", "escalated") for s in states):
                 return states
             await asyncio.sleep(0.05)
@@ -162,7 +162,6 @@ async def test_many_cases_at_once_respect_capacity(
     assert states.count("dispatched") == 8  # 4 stewards x capacity 2
     loads = [await active_tasks(sessions, s) for s in stewards]
     assert loads == [2, 2, 2, 2]
-    offered = [
-        (await view(h)).steward_id for h in handles if (await view(h)).status == "dispatched"
-    ]
+    views = [await view(h) for h in handles]
+    offered = [v.steward_id or "" for v in views if v.status == "dispatched"]
     assert sorted(offered) == sorted(stewards * 2)
