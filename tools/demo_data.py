@@ -191,6 +191,13 @@ async def load_demo_data(session_factory: SessionFactory, town: Town) -> bool:
     return True
 
 
+def _iso(value: object) -> str:
+    """JSON for the only non-JSON values we write: timestamps."""
+    if isinstance(value, datetime):
+        return value.isoformat()
+    raise TypeError(f"cannot write {type(value).__name__} as JSON")
+
+
 def export_town(town: Town, directory: Path) -> list[Path]:
     """Write grids.geojson, stewards.json and departments.json for inspection."""
     directory.mkdir(parents=True, exist_ok=True)
@@ -203,7 +210,7 @@ def export_town(town: Town, directory: Path) -> list[Path]:
         }
         for g in town.all_grids()
     ]
-    stewards = [s.as_dict() | {"location_at": s.location_at.isoformat()} for s in town.stewards]
+    stewards = [s.as_dict() for s in town.stewards]
     departments = [d.model_dump() for d in town.departments]
     out = {
         "grids.geojson": {"type": "FeatureCollection", "features": features},
@@ -213,7 +220,8 @@ def export_town(town: Town, directory: Path) -> list[Path]:
     paths = []
     for name, payload in out.items():
         path = directory / name
-        path.write_text(json.dumps(payload, ensure_ascii=False, indent=1), encoding="utf-8")
+        text = json.dumps(payload, ensure_ascii=False, indent=1, default=_iso)
+        path.write_text(text, encoding="utf-8")
         paths.append(path)
     return paths
 

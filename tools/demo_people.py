@@ -9,7 +9,7 @@ Stewards are plain frozen dataclasses rather than ``Steward`` ORM objects: build
 from __future__ import annotations
 
 import random
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -56,7 +56,8 @@ class StewardSeed:
     lat: float
     lon: float
     location_at: datetime
-    synthetic: bool = field(default=True)
+    updated_at: datetime
+    synthetic: bool = True
 
     def row(self) -> Steward:
         """The same steward as an ORM row (slow in bulk; fine for a few)."""
@@ -134,6 +135,7 @@ def make_stewards(
                     lat=lat,
                     lon=lon,
                     location_at=now,
+                    updated_at=now,
                 )
             )
     return stewards

@@ -22,30 +22,23 @@ import signal
 import socket
 import sys
 import time
+import traceback
 from pathlib import Path
 
 import httpx
 from sqlalchemy.engine import make_url
 from temporalio.api.operatorservice.v1 import ListSearchAttributesRequest
 from temporalio.client import Client
-from temporalio.common import SearchAttributeIndexedValueType as ValueType
 
 from constants import SEARCH_ATTRIBUTES
 from tools.procs import Interrupted, Supervisor
+from tools.search_attributes import TYPE_NAMES
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
 
 # temporalio value type -> the name ``temporal server start-dev --search-attribute`` takes
-SEARCH_ATTRIBUTE_TYPES = {
-    ValueType.KEYWORD: "Keyword",
-    ValueType.INT: "Int",
-    ValueType.DATETIME: "Datetime",
-    ValueType.BOOL: "Bool",
-    ValueType.TEXT: "Text",
-    ValueType.DOUBLE: "Double",
-    ValueType.KEYWORD_LIST: "KeywordList",
-}
+SEARCH_ATTRIBUTE_TYPES = TYPE_NAMES
 
 
 class StartupError(Exception):
@@ -60,6 +53,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--api-port", type=int, default=8000, help="HTTP API port")
     parser.add_argument("--data-dir", default=".data", help="where the SQLite files live")
     parser.add_argument("--stewards", type=int, default=400, help="demo stewards if empty")
+    parser.add_argument("--sim-port", type=int, default=8700, help="steward simulator port")
     parser.add_argument("--no-sim", action="store_true", help="do not start tools.steward_sim")
     parser.add_argument("--startup-timeout", type=float, default=90.0, help="seconds")
     parser.add_argument("--worker-cmd", help="override the worker command (for tests)")
@@ -177,22 +171,33 @@ def describe_database(url: str) -> str:
     return parsed.render_as_string(hide_password=True)
 
 
-def child_commands(args: argparse.Namespace) -> list[tuple[str, list[str]]]:
-    """The application processes, in start order (they are stopped in reverse)."""
+def sim_enabled(args: argparse.Namespace) -> bool:
+    """Run the steward simulator unless told not to, or unless it is not there."""
+    if args.no_sim or os.environ.get("GRIDPLUS_BOT_GATEWAY_URL"):
+        return False  # a real (or another) gateway is configured: leave it alone
+    return bool(args.sim_cmd) or (ROOT / "tools" / "steward_sim.py").exists()
+
+
+def child_commands(args: argparse.Namespace) -> list[tuple[str, list[str], dict[str, str]]]:
+    """(name, argv, extra environment) in start order; they are stopped in reverse.
+
+    The simulator plays the stewards' chat-bot gateway, so it starts before the worker,
+    which is pointed at it; it stops after the worker, which may still be messaging it.
+    """
     python = sys.executable
+    api_url = f"http://{args.host}:{args.api_port}"
+    commands: list[tuple[str, list[str], dict[str, str]]] = []
+    worker_env: dict[str, str] = {}
+    if sim_enabled(args):
+        sim = [python, "-m", "tools.steward_sim", "--host", args.host]
+        sim += ["--port", str(args.sim_port), "--api", api_url]
+        commands.append(("sim", shlex.split(args.sim_cmd) if args.sim_cmd else sim, {}))
+        worker_env["GRIDPLUS_BOT_GATEWAY_URL"] = f"http://{args.host}:{args.sim_port}/messages"
+    worker = shlex.split(args.worker_cmd) if args.worker_cmd else [python, "worker.py"]
     api = [python, "-m", "uvicorn", "api.main:app", "--host", args.host]
-    commands = [
-        ("worker", shlex.split(args.worker_cmd) if args.worker_cmd else [python, "worker.py"]),
-        (
-            "api",
-            shlex.split(args.api_cmd) if args.api_cmd else [*api, "--port", str(args.api_port)],
-        ),
-    ]
-    if not args.no_sim:
-        if args.sim_cmd:
-            commands.append(("sim", shlex.split(args.sim_cmd)))
-        elif (ROOT / "tools" / "steward_sim.py").exists():
-            commands.append(("sim", [python, "-m", "tools.steward_sim"]))
+    api += ["--port", str(args.api_port)]
+    commands.append(("worker", worker, worker_env))
+    commands.append(("api", shlex.split(args.api_cmd) if args.api_cmd else api, {}))
     return commands
 
 
@@ -217,6 +222,8 @@ async def run(args: argparse.Namespace) -> int:
     say = supervisor.say
     try:
         ports = {"temporal": args.temporal_port, "ui": args.ui_port, "api": args.api_port}
+        if sim_enabled(args):
+            ports["sim"] = args.sim_port
         check_ports_free(args.host, ports)
         deadline = time.monotonic() + args.startup_timeout
         await supervisor.spawn(
@@ -226,8 +233,8 @@ async def run(args: argparse.Namespace) -> int:
         say("devstack", f"Temporal is up at {address} (namespace {client.namespace})")
         loaded = await supervisor.guard(prepare_database(database_url, args.stewards))
         say("devstack", "demo town loaded (SYNTHETIC data)" if loaded else "database ready")
-        for name, argv in child_commands(args):
-            await supervisor.spawn(name, argv, env, str(ROOT))
+        for name, argv, extra in child_commands(args):
+            await supervisor.spawn(name, argv, env | extra, str(ROOT))
         if not await supervisor.guard(wait_for_http(f"{api_url}/docs", deadline)):
             raise StartupError(f"the API did not answer at {api_url} in time")
         ui_up = await supervisor.guard(wait_for_http(ui_url, time.monotonic() + 10))
@@ -239,6 +246,8 @@ async def run(args: argparse.Namespace) -> int:
             f"  database          {describe_database(database_url)}",
             f"  Temporal history  {Path(args.data_dir) / 'temporal.db'}",
         ]
+        if sim_enabled(args):
+            banner.append(f"  steward simulator http://{args.host}:{args.sim_port}/messages")
         for line in banner:
             say("devstack", line)
         await supervisor.run_until_stopped()
@@ -247,10 +256,13 @@ async def run(args: argparse.Namespace) -> int:
     except StartupError as error:
         say("devstack", f"cannot start: {error}")
         supervisor.failure = supervisor.failure or str(error)
+    except Exception as error:  # a bug or a broken database: show it, still stop children
+        traceback.print_exc()
+        supervisor.failure = supervisor.failure or repr(error)
     finally:
         await supervisor.stop_all()
     if supervisor.failure:
-        say("devstack", f"stopped after a failure: {supervisor.failure}")
+        say("devstack", "stopped after a failure (exit code 1)")
         return 1
     say("devstack", "stopped cleanly")
     return 0
