@@ -51,6 +51,15 @@ Note = Annotated[str, Field(min_length=1, max_length=2000)]
 EvidenceList = Annotated[list[Evidence], Field(max_length=20)]
 
 
+class ReopenInfo(BaseModel):
+    """Why and by whom a closed case runs again, and where its timeline left off."""
+
+    by: Actor
+    reason: Note
+    previous_seq: int = Field(ge=0)
+    previous_rework: int = Field(ge=0)
+
+
 class OpenCaseInput(BaseModel):
     """Everything a case needs to run, fixed at filing (the policy is a snapshot)."""
 
@@ -65,6 +74,7 @@ class OpenCaseInput(BaseModel):
     reported_at: datetime
     evidence: EvidenceList = []
     policy: CasePolicy
+    reopen: ReopenInfo | None = None
 
 
 class HumanAction(BaseModel):
@@ -284,6 +294,27 @@ class ReportRecoveryBody(BaseModel):
 
 class ReportRecovery(ReportRecoveryBody, HumanAction):
     """The update: ``ReportRecoveryBody`` with its actor and idempotency key."""
+
+
+class MergeCaseBody(BaseModel):
+    """A supervisor merges this duplicate into another open case (it ends as cancelled)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    target_case_id: Identifier
+    reason: Note
+
+
+class MergeCase(MergeCaseBody, HumanAction):
+    """The update: ``MergeCaseBody`` with its actor and idempotency key."""
+
+
+class ReopenCaseBody(BaseModel):
+    """A supervisor reopens a closed case: a new run continues its timeline as rework."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    reason: Note
 
 
 class ActionOutcome(BaseModel):

@@ -38,9 +38,19 @@ from constants import (
     case_workflow_id,
 )
 from schemas.api import CreateCase
-from schemas.case import ActionOutcome, CaseView, HumanAction, OpenCaseInput
+from schemas.case import (
+    ActionOutcome,
+    AddEvidence,
+    CaseView,
+    HumanAction,
+    MergeCase,
+    OpenCaseInput,
+    ReopenInfo,
+)
 from schemas.catalog import Catalog
 from schemas.common import Actor, CaseSource
+from schemas.tables import CaseRecord
+from services.db import SessionFactory
 from services.geo import GridIndex
 
 CASE_ID_NAMESPACE = uuid.UUID("6f1c9a52-8f0e-4d7e-9a35-3b1d2f0c4e11")
@@ -117,8 +127,14 @@ def build_case_input(
     )
 
 
-async def start_case(client: Client, inp: OpenCaseInput, task_queue: str) -> bool:
-    """Start the case's workflow; False if it already existed (a retried create)."""
+async def start_case(
+    client: Client, inp: OpenCaseInput, task_queue: str, *, reopening: bool = False
+) -> bool:
+    """Start the case's workflow; False if it already existed (a retried create).
+
+    A case id is used once (``REJECT_DUPLICATE``), except by a supervisor's reopen, which
+    starts a new run of a closed case's workflow id.
+    """
     from workflows.case import CaseWorkflow
 
     case_type = inp.policy.case_type
@@ -143,7 +159,9 @@ async def start_case(client: Client, inp: OpenCaseInput, task_queue: str) -> boo
             id=case_workflow_id(inp.case_id),
             task_queue=task_queue,
             id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
-            id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+            id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE
+            if reopening
+            else WorkflowIDReusePolicy.REJECT_DUPLICATE,
             search_attributes=TypedSearchAttributes(attributes),
             static_summary=summary[:200],
             static_details=(
@@ -207,3 +225,62 @@ async def act(client: Client, case_id: str, update: str, action: HumanAction) ->
             raise CaseNotFound(case_id) from error
         raise ActionRefused("case_ended", "the case has ended") from error
     return outcome
+
+
+async def original_input(client: Client, case_id: str) -> OpenCaseInput:
+    """The input the case's latest run started with (its policy snapshot included)."""
+    async for event in handle(client, case_id).fetch_history_events():
+        payloads = event.workflow_execution_started_event_attributes.input.payloads
+        [inp] = await client.data_converter.decode(payloads, [OpenCaseInput])
+        assert isinstance(inp, OpenCaseInput)
+        return inp
+    raise CaseNotFound(case_id)
+
+
+async def reopen_case(
+    client: Client,
+    sessions: SessionFactory,
+    case_id: str,
+    actor: Actor,
+    reason: str,
+    task_queue: str,
+) -> None:
+    """Run a closed case again: its timeline continues, and the reopen counts as rework."""
+    running = await is_running(client, case_id)
+    if running is None:
+        raise CaseNotFound(case_id)
+    if running:
+        raise ActionRefused("still_open", "the case is still open: use reassign or escalate")
+    async with sessions() as session:
+        row = await session.get(CaseRecord, case_id)
+    if row is None or row.status != "closed":
+        raise ActionRefused("not_closed", "only a closed case can be reopened")
+    reopen = ReopenInfo(
+        by=actor, reason=reason, previous_seq=row.last_seq, previous_rework=row.rework_count
+    )
+    inp = (await original_input(client, case_id)).model_copy(update={"reopen": reopen})
+    if not await start_case(client, inp, task_queue, reopening=True):
+        raise ActionRefused("already_reopened", "someone reopened this case a moment ago")
+
+
+async def merge_cases(client: Client, case_id: str, action: MergeCase) -> ActionOutcome:
+    """Merge a duplicate into another open case: its evidence moves, then it is cancelled."""
+    if action.target_case_id == case_id:
+        raise ActionRefused("same_case", "a case cannot be merged into itself")
+    if not await is_running(client, action.target_case_id):
+        raise ActionRefused("target_not_open", f"case {action.target_case_id} is not open")
+    source = await live_view(client, case_id)
+    if source is None:
+        if await is_running(client, case_id) is None:
+            raise CaseNotFound(case_id)
+        raise ActionRefused("case_ended", "the case has ended")
+    evidence = list(dict.fromkeys(e for entry in source.timeline for e in entry.evidence))[:20]
+    note = f"merged from {case_id}: {action.reason}"[:2000]
+    moved = AddEvidence(
+        actor=action.actor,
+        idempotency_key=f"{action.idempotency_key[:120]}.target",
+        evidence=evidence,
+        note=note,
+    )
+    await act(client, action.target_case_id, "add_evidence", moved)
+    return await act(client, case_id, "merge_into", action)

@@ -30,7 +30,10 @@ from sqlalchemy.engine import make_url
 from temporalio.api.operatorservice.v1 import ListSearchAttributesRequest
 from temporalio.client import Client
 
+from api.security import issue_token
 from constants import SEARCH_ATTRIBUTES
+from schemas.common import Actor, Role
+from settings import get_settings
 from tools.procs import Interrupted, Supervisor
 from tools.search_attributes import TYPE_NAMES
 
@@ -171,6 +174,12 @@ def describe_database(url: str) -> str:
     return parsed.render_as_string(hide_password=True)
 
 
+def demo_token(role: Role, subject: str) -> str:
+    """A bearer token for the demo, signed with the same secret the API reads."""
+    secret = get_settings().api_token_secret.get_secret_value()
+    return issue_token(secret, Actor(role=role, id=subject), ttl_seconds=7 * 24 * 3600)
+
+
 def sim_enabled(args: argparse.Namespace) -> bool:
     """Run the steward simulator unless told not to, or unless it is not there."""
     if args.no_sim or os.environ.get("GRIDPLUS_BOT_GATEWAY_URL"):
@@ -248,6 +257,12 @@ async def run(args: argparse.Namespace) -> int:
         ]
         if sim_enabled(args):
             banner.append(f"  steward simulator http://{args.host}:{args.sim_port}/messages")
+        banner += [
+            "  try it            Authorize in the API docs with a token:",
+            f"    supervisor      {demo_token('supervisor', 'center-demo')}",
+            f"    traffic police  {demo_token('department', 'traffic_police')}",
+            "    (more: .venv/bin/python -m api.security ROLE SUBJECT)",
+        ]
         for line in banner:
             say("devstack", line)
         await supervisor.run_until_stopped()

@@ -37,6 +37,7 @@ with workflow.unsafe.imports_passed_through():
         DepartmentReturn,
         EscalateCase,
         ExtendDeadline,
+        MergeCase,
         OpenCaseInput,
         ReassignCase,
         ReportArrived,
@@ -63,7 +64,12 @@ class CaseWorkflow(CaseOps):
     async def run(self, inp: OpenCaseInput) -> CaseResult:
         state = self.state
         grid = {"grid": inp.grid_id, "micro_grid": inp.micro_grid_id or ""}
-        self.emit("filed", status="filed", actor=inp.reporter, evidence=inp.evidence, data=grid)
+        if inp.reopen is None:
+            self.emit("filed", status="filed", actor=inp.reporter, evidence=inp.evidence, data=grid)
+        else:
+            self.emit(
+                "reopened", status="filed", actor=inp.reopen.by, note=inp.reopen.reason, data=grid
+            )
         self.start_background()
         if inp.policy.case_type.path == "both":
             self.spawn(self._confirm_on_site())
@@ -551,6 +557,30 @@ class CaseWorkflow(CaseOps):
             data={"department": department},
         )
         return f"escalating to {department}"
+
+    @workflow.update
+    def merge_into(self, action: MergeCase) -> ActionOutcome:
+        return self.act(action, self._merge)
+
+    @merge_into.validator
+    def _check_merge(self, action: MergeCase) -> None:
+        def rule() -> None:
+            self.state.check_supervisor(action.actor)
+            if action.target_case_id == self.state.inp.case_id:
+                raise ActionRejected("a case cannot be merged into itself", "same_case")
+
+        self.guard(action, rule)
+
+    def _merge(self, action: MergeCase) -> str:
+        self.state.redirect = Redirect("cancel")
+        self.emit(
+            "merged_into",
+            status="cancelled",
+            actor=action.actor,
+            note=action.reason,
+            data={"target": action.target_case_id},
+        )
+        return f"merged into {action.target_case_id}"
 
     @workflow.update
     def urge(self, action: UrgeCase) -> ActionOutcome:

@@ -294,7 +294,7 @@ class CaseOps:
         attempt = slot.assignment.attempt if slot.assignment else 0
         message = StewardMessage(
             case_id=s.inp.case_id,
-            seq=len(s.timeline),
+            seq=s.seq,
             steward_id=steward,
             kind=kind,
             attempt=attempt,
@@ -310,7 +310,7 @@ class CaseOps:
         s = self.state
         message = DepartmentMessage(
             case_id=s.inp.case_id,
-            seq=len(s.timeline),
+            seq=s.seq,
             department=s.department,
             kind=kind,
             case_type=s.inp.policy.case_type.code,

@@ -104,11 +104,19 @@ class CaseState:
     outcomes: dict[str, ActionOutcome] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
+        if self.inp.reopen is not None:
+            self.rework_count = self.inp.reopen.previous_rework + 1
         policy = self.inp.policy
         self.department = policy.department.code
         self.handler = "steward" if policy.case_type.path == "steward_first" else "department"
 
     # ---- reading -------------------------------------------------------------------
+    @property
+    def seq(self) -> int:
+        """Sequence number of the latest entry; a reopened case continues its old timeline."""
+        offset = self.inp.reopen.previous_seq if self.inp.reopen else 0
+        return offset + len(self.timeline)
+
     @property
     def is_open(self) -> bool:
         return self.status in OPEN_STATUSES
@@ -155,7 +163,7 @@ class CaseState:
         if status is not None:
             self.status = status
         entry = TimelineEntry(
-            seq=len(self.timeline) + 1,
+            seq=self.seq + 1,
             kind=kind,
             status=self.status,
             at=now,
@@ -170,7 +178,7 @@ class CaseState:
     def outcome(self, key: str, message: str) -> ActionOutcome:
         """Remember the answer to an action so that a retry with the same key gets it again."""
         result = ActionOutcome(
-            case_id=self.inp.case_id, status=self.status, seq=len(self.timeline), message=message
+            case_id=self.inp.case_id, status=self.status, seq=self.seq, message=message
         )
         self.outcomes[key] = result
         return result

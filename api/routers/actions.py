@@ -30,9 +30,10 @@ async def perform(
     idempotency_key: str | None,
 ) -> ActionOutcome:
     """Build the update from body + principal + key and run it on the case's workflow."""
-    action = model(
-        **body.model_dump(),
-        actor=actor,
-        idempotency_key=idempotency_key or f"auto-{uuid.uuid4().hex}",
-    )
+    action = model(**body.model_dump(), actor=actor, idempotency_key=key_or_new(idempotency_key))
     return await cases.act(client, case_id, update, action)
+
+
+def key_or_new(idempotency_key: str | None) -> str:
+    """The caller's key, or a fresh one (then a retry is a new action)."""
+    return idempotency_key or f"auto-{uuid.uuid4().hex}"

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from api.deps import IdempotencyHeader, Supervisor, TemporalClient
-from api.routers.actions import ACTION_ERRORS, perform
+from api.deps import IdempotencyHeader, State, Supervisor, TemporalClient
+from api.routers.actions import ACTION_ERRORS, key_or_new, perform
 from schemas.case import (
     ActionOutcome,
     CancelCase,
@@ -14,13 +14,17 @@ from schemas.case import (
     EscalateCaseBody,
     ExtendDeadline,
     ExtendDeadlineBody,
+    MergeCase,
+    MergeCaseBody,
     ReassignCase,
     ReassignCaseBody,
+    ReopenCaseBody,
     UrgeCase,
     UrgeCaseBody,
     VerifyResult,
     VerifyResultBody,
 )
+from services import cases
 
 router = APIRouter(prefix="/supervisors/cases/{case_id}", tags=["supervisors"])
 
@@ -101,3 +105,29 @@ async def extend(
     return await perform(
         client, case_id, "extend_deadline", ExtendDeadline, body, principal, idempotency_key
     )
+
+
+@router.post("/merge", response_model=ActionOutcome, responses=ACTION_ERRORS)
+async def merge(
+    case_id: str,
+    body: MergeCaseBody,
+    client: TemporalClient,
+    principal: Supervisor,
+    idempotency_key: IdempotencyHeader = None,
+) -> ActionOutcome:
+    """Merge this duplicate into another open case: evidence moves over, this one ends."""
+    action = MergeCase(
+        **body.model_dump(), actor=principal, idempotency_key=key_or_new(idempotency_key)
+    )
+    return await cases.merge_cases(client, case_id, action)
+
+
+@router.post("/reopen", status_code=202, responses=ACTION_ERRORS)
+async def reopen(
+    case_id: str, body: ReopenCaseBody, state: State, client: TemporalClient, principal: Supervisor
+) -> dict[str, str]:
+    """Reopen a closed case: a new run continues its timeline and counts as rework."""
+    await cases.reopen_case(
+        client, state.sessions, case_id, principal, body.reason, state.settings.task_queue
+    )
+    return {"case_id": case_id, "status": "reopened"}

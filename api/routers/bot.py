@@ -1,0 +1,62 @@
+"""The chat-bot gateway's callback: a steward pressed a button in a message we sent.
+
+Thin on purpose: the route reads the raw body (the signature covers it byte for byte, so
+it is not parsed by FastAPI first; ``LimitedBodyRoute`` caps it at 64 KiB with 413) and
+hands it to ``services.bot.process``, which holds every rule. The gateway authenticates
+with its signature, not with a bearer token.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Header, Request
+from fastapi.responses import JSONResponse
+
+from api.body_limit import LimitedBodyRoute
+from api.deps import State
+from api.errors import problem
+from schemas.api import Problem
+from schemas.bot import BotAnswer
+from services import bot
+
+router = APIRouter(prefix="/bot", tags=["bot"], route_class=LimitedBodyRoute)
+
+CALLBACK_ERRORS: dict[int | str, dict[str, object]] = {
+    401: {"model": Problem, "description": "missing or bad signature, or a stale timestamp"},
+    403: {"model": Problem, "description": "the token is not this steward's for this task"},
+    409: {"model": Problem, "description": "request_id reused for a different action"},
+    413: {"model": Problem, "description": "body over 64 KiB"},
+    422: {"model": Problem, "description": "malformed body; names the fields at fault"},
+    503: {"model": Problem, "description": "Temporal unavailable; retry with the same id"},
+}
+
+
+@router.post("/callback", response_model=BotAnswer, responses=CALLBACK_ERRORS)
+async def callback(
+    request: Request,
+    state: State,
+    timestamp: Annotated[str | None, Header(alias="X-Gridplus-Timestamp")] = None,
+    signature: Annotated[str | None, Header(alias="X-Gridplus-Signature")] = None,
+) -> JSONResponse:
+    """Turn a signed ``BotCallback`` body into a workflow update and say what to show.
+
+    A refused action (too late, already done, not yours, case closed) is still 200 with a
+    polite ``result``; a repeated ``request_id`` gets its stored answer and acts no more
+    (header ``X-Gridplus-Replayed: true``).
+    """
+    try:
+        handled = await bot.process(
+            state.temporal,
+            state.sessions,
+            state.settings.bot_secret.get_secret_value(),
+            await request.body(),
+            timestamp,
+            signature,
+        )
+    except bot.CallbackRejected as rejected:
+        return problem(rejected.status, rejected.error, rejected.message, rejected.fields)
+    return JSONResponse(
+        handled.answer.model_dump(mode="json"),
+        headers={"X-Gridplus-Replayed": "true" if handled.replayed else "false"},
+    )

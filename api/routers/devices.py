@@ -1,0 +1,84 @@
+"""Devices: AI cameras post detections, IoT sensors post alarms and recoveries.
+
+A device authenticates with its own key (``X-Device-Key``) on the path that names it, so
+it can only post as itself. Bodies are capped (413); the rules live in
+``services.intake_devices``. When Temporal cannot be reached the answer is 503: the device
+retries with the same ``event_id`` and its report still counts once.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Header, HTTPException, Path
+from temporalio.client import WorkflowUpdateRPCTimeoutOrCancelledError
+from temporalio.service import RPCError
+
+from api.body_limit import LimitedBodyRoute
+from api.deps import State
+from schemas.api import Problem
+from schemas.intake import CameraDetection, ReportAccepted, SensorEvent, default_intake_map
+from schemas.tables import Device
+from services import devices, intake_devices
+from services.intake_devices import DeviceForbidden, Intake
+from services.intake_merge import MergeStuck
+
+router = APIRouter(prefix="/devices/{device_id}", tags=["devices"], route_class=LimitedBodyRoute)
+
+ERRORS: dict[int | str, dict[str, object]] = {
+    status: {"model": Problem} for status in (401, 403, 413, 422, 503)
+}
+UNAUTHORIZED = {"WWW-Authenticate": "DeviceKey"}
+
+
+async def current_device(
+    state: State,
+    device_id: Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:-]+$")],
+    key: Annotated[str | None, Header(alias="X-Device-Key", max_length=256)] = None,
+) -> Device:
+    """The device named by the path, proven by its key; 401 for anything else."""
+    if not key:
+        raise HTTPException(401, "missing X-Device-Key", headers=UNAUTHORIZED)
+    async with state.sessions() as session:
+        try:
+            return await devices.authenticate(session, device_id, key)
+        except devices.DeviceAuthError as error:
+            raise HTTPException(401, str(error), headers=UNAUTHORIZED) from error
+
+
+CurrentDevice = Annotated[Device, Depends(current_device)]
+
+
+def intake(state: State) -> Intake:
+    return Intake(
+        client=state.temporal,
+        sessions=state.sessions,
+        catalog=state.catalog,
+        grids=state.grids,
+        task_queue=state.settings.task_queue,
+        mapping=default_intake_map(),
+    )
+
+
+@router.post("/detections", status_code=202, response_model=ReportAccepted, responses=ERRORS)
+async def post_detection(
+    body: CameraDetection, device: CurrentDevice, state: State
+) -> ReportAccepted:
+    """A camera's detection. Same camera, type and place within the merge window: one case."""
+    try:
+        return await intake_devices.receive_detection(intake(state), device, body)
+    except DeviceForbidden as error:
+        raise HTTPException(403, str(error)) from error
+    except (MergeStuck, RPCError, WorkflowUpdateRPCTimeoutOrCancelledError) as error:
+        raise HTTPException(503, "cases cannot be updated right now; retry") from error
+
+
+@router.post("/events", status_code=202, response_model=ReportAccepted, responses=ERRORS)
+async def post_event(body: SensorEvent, device: CurrentDevice, state: State) -> ReportAccepted:
+    """A sensor's alarm (opens or joins its case) or recovery (reported to that case)."""
+    try:
+        return await intake_devices.receive_sensor_event(intake(state), device, body)
+    except DeviceForbidden as error:
+        raise HTTPException(403, str(error)) from error
+    except (MergeStuck, RPCError, WorkflowUpdateRPCTimeoutOrCancelledError) as error:
+        raise HTTPException(503, "cases cannot be updated right now; retry") from error

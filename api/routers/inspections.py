@@ -1,0 +1,227 @@
+"""Joint safety inspections and rounds: start, follow, and the inspector's actions."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated
+from urllib.parse import quote
+
+from fastapi import APIRouter, Query, Response
+from pydantic import BaseModel
+
+from api.deps import CurrentPrincipal, IdempotencyHeader, Session, State, Supervisor, TemporalClient
+from api.inspection_deps import InspectorPrincipal, Regulator
+from api.routers.actions import ACTION_ERRORS
+from constants import campaign_workflow_id, inspection_workflow_id
+from schemas.api import Problem
+from schemas.campaign import CampaignInput, CampaignProgress
+from schemas.case import HumanAction
+from schemas.common import Actor
+from schemas.inspection_api import (
+    InspectionDetail,
+    InspectionLinks,
+    InspectionPage,
+    StartCampaignBody,
+    StartedCampaign,
+    StartedInspection,
+    StartInspectionBody,
+)
+from schemas.inspection_flow import (
+    INSPECTOR_ROLE,
+    CancelInspection,
+    CancelInspectionBody,
+    FinishVisit,
+    FinishVisitBody,
+    InspectionOutcome,
+    InspectionStatus,
+    RecordResults,
+    RecordResultsBody,
+    StartVisit,
+    StartVisitBody,
+)
+from services import inspection_queries, inspections
+from services.cases import CaseNotFound
+from services.inspection_queries import InspectionFilter
+
+router = APIRouter(tags=["inspections"])
+
+ERRORS: dict[int | str, dict[str, object]] = {
+    401: {"model": Problem},
+    403: {"model": Problem},
+    404: {"model": Problem},
+    422: {"model": Problem},
+}
+
+
+def _links(state: State, inspection_id: str) -> InspectionLinks:
+    settings = state.settings
+    workflow_id = quote(inspection_workflow_id(inspection_id))
+    return InspectionLinks(
+        self=f"/inspections/{inspection_id}",
+        temporal_ui=(
+            f"{settings.temporal_ui_url}/namespaces/{settings.temporal_namespace}"
+            f"/workflows/{workflow_id}"
+        ),
+    )
+
+
+async def _act(
+    client: TemporalClient,
+    inspection_id: str,
+    update: str,
+    model: type[HumanAction],
+    body: BaseModel,
+    actor: Actor,
+    key: str | None,
+) -> InspectionOutcome:
+    action = model(
+        **body.model_dump(), actor=actor, idempotency_key=key or f"auto-{uuid.uuid4().hex}"
+    )
+    return await inspections.act(
+        client, inspection_workflow_id(inspection_id), update, action, InspectionOutcome
+    )
+
+
+@router.post("/inspections", status_code=202, response_model=StartedInspection, responses=ERRORS)
+async def start_inspection(
+    body: StartInspectionBody,
+    state: State,
+    client: TemporalClient,
+    principal: Regulator,
+    response: Response,
+    idempotency_key: IdempotencyHeader = None,
+) -> StartedInspection:
+    """Inspect one enterprise now: one visit covers every department's checklist."""
+    inspection_id, created = await inspections.start_inspection(
+        client,
+        state.sessions,
+        body.enterprise_id,
+        principal,
+        idempotency_key,
+        body.reason,
+        state.settings.task_queue,
+    )
+    response.headers["Location"] = f"/inspections/{inspection_id}"
+    return StartedInspection(
+        inspection_id=inspection_id,
+        workflow_id=inspection_workflow_id(inspection_id),
+        created=created,
+        links=_links(state, inspection_id),
+    )
+
+
+@router.get("/inspections", response_model=InspectionPage, responses=ERRORS)
+async def list_inspections(
+    session: Session,
+    principal: CurrentPrincipal,
+    enterprise_id: Annotated[str | None, Query(max_length=24)] = None,
+    grid_id: Annotated[str | None, Query(max_length=64)] = None,
+    campaign_id: Annotated[str | None, Query(max_length=64)] = None,
+    status: InspectionStatus | None = None,
+    inspector_id: Annotated[str | None, Query(max_length=64)] = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
+) -> InspectionPage:
+    """From the projection; an enterprise sees its own, an inspector the ones booked to them."""
+    if principal.role == "enterprise":
+        enterprise_id = principal.id
+    elif principal.role == INSPECTOR_ROLE:
+        inspector_id = principal.id
+    elif principal.role not in ("supervisor", "department"):
+        return InspectionPage(items=[], total=0, limit=limit, offset=offset)
+    where = InspectionFilter(enterprise_id, grid_id, campaign_id, status, inspector_id)
+    items, total = await inspection_queries.list_inspections(session, where, limit, offset)
+    return InspectionPage(items=items, total=total, limit=limit, offset=offset)
+
+
+@router.get("/inspections/{inspection_id}", response_model=InspectionDetail, responses=ERRORS)
+async def get_inspection(
+    inspection_id: str, client: TemporalClient, session: Session, principal: CurrentPrincipal
+) -> InspectionDetail:
+    """Live from the workflow while it runs (form, timeline); from the projection after."""
+    view = await inspections.live_inspection(client, inspection_id)
+    live = view is not None
+    if view is None:
+        view = await inspection_queries.projected_inspection(session, inspection_id)
+    if view is None or (principal.role == "enterprise" and view.enterprise_id != principal.id):
+        raise CaseNotFound(inspection_id)
+    return InspectionDetail(**view.model_dump(), live=live)
+
+
+@router.post("/inspections/{inspection_id}/visit", response_model=InspectionOutcome,
+             responses=ACTION_ERRORS)  # fmt: skip
+async def start_visit(
+    inspection_id: str,
+    body: StartVisitBody,
+    client: TemporalClient,
+    principal: InspectorPrincipal,
+    idempotency_key: IdempotencyHeader = None,
+) -> InspectionOutcome:
+    """The booked inspector checks in on site."""
+    return await _act(
+        client, inspection_id, "start_visit", StartVisit, body, principal, idempotency_key
+    )
+
+
+@router.post("/inspections/{inspection_id}/results", response_model=InspectionOutcome,
+             responses=ACTION_ERRORS)  # fmt: skip
+async def record_results(
+    inspection_id: str,
+    body: RecordResultsBody,
+    client: TemporalClient,
+    principal: InspectorPrincipal,
+    idempotency_key: IdempotencyHeader = None,
+) -> InspectionOutcome:
+    """Results of one item or several (pass, or hazard with answer, photo, note)."""
+    return await _act(
+        client, inspection_id, "record_results", RecordResults, body, principal, idempotency_key
+    )
+
+
+@router.post("/inspections/{inspection_id}/finish", response_model=InspectionOutcome,
+             responses=ACTION_ERRORS)  # fmt: skip
+async def finish_visit(
+    inspection_id: str,
+    body: FinishVisitBody,
+    client: TemporalClient,
+    principal: InspectorPrincipal,
+    idempotency_key: IdempotencyHeader = None,
+) -> InspectionOutcome:
+    """Every item answered: sections go to the departments, hazards to rectification."""
+    return await _act(
+        client, inspection_id, "finish_visit", FinishVisit, body, principal, idempotency_key
+    )
+
+
+@router.post("/inspections/{inspection_id}/cancel", response_model=InspectionOutcome,
+             responses=ACTION_ERRORS)  # fmt: skip
+async def cancel_inspection(
+    inspection_id: str,
+    body: CancelInspectionBody,
+    client: TemporalClient,
+    principal: Supervisor,
+    idempotency_key: IdempotencyHeader = None,
+) -> InspectionOutcome:
+    """Cancel an inspection not yet visited (the business closed, a duplicate...)."""
+    return await _act(
+        client, inspection_id, "cancel", CancelInspection, body, principal, idempotency_key
+    )
+
+
+# ---- rounds ------------------------------------------------------------------------------
+@router.post("/campaigns", status_code=202, response_model=StartedCampaign, responses=ERRORS)
+async def start_campaign(
+    body: StartCampaignBody, state: State, client: TemporalClient, principal: Supervisor
+) -> StartedCampaign:
+    """Start a round over every enterprise (or a filter); high risk first."""
+    inp = CampaignInput(**body.model_dump(), requested_by=principal)
+    workflow_id, created = await inspections.start_campaign(client, inp, state.settings.task_queue)
+    return StartedCampaign(campaign_id=body.campaign_id, workflow_id=workflow_id, created=created)
+
+
+@router.get("/campaigns/{campaign_id}", response_model=CampaignProgress, responses=ERRORS)
+async def campaign_progress(
+    campaign_id: str, client: TemporalClient, _: Regulator
+) -> CampaignProgress:
+    """Planned, visited, hazards open and closed, round time so far (a workflow query)."""
+    return await inspections.campaign_progress(client, campaign_workflow_id(campaign_id))

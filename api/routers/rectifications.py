@@ -1,0 +1,117 @@
+"""Rectifications: follow a hazard, re-inspect it, record enforcement, cancel it."""
+
+from __future__ import annotations
+
+import uuid
+
+from fastapi import APIRouter
+from pydantic import BaseModel
+
+from api.deps import (
+    CurrentPrincipal,
+    DepartmentPrincipal,
+    IdempotencyHeader,
+    Session,
+    Supervisor,
+    TemporalClient,
+)
+from api.inspection_deps import ReinspectorPrincipal
+from api.routers.actions import ACTION_ERRORS
+from constants import rectification_workflow_id
+from schemas.case import HumanAction
+from schemas.common import Actor
+from schemas.inspection_api import RectificationDetail
+from schemas.rectification import (
+    CancelRectification,
+    CancelRectificationBody,
+    EnforcementBody,
+    RecordEnforcement,
+    RectificationOutcome,
+    RectificationView,
+    Reinspect,
+    ReinspectBody,
+)
+from services import inspection_queries, inspections
+from services.cases import CaseNotFound
+
+router = APIRouter(prefix="/rectifications/{rectification_id}", tags=["rectifications"])
+
+
+async def _act(
+    client: TemporalClient,
+    rectification_id: str,
+    update: str,
+    model: type[HumanAction],
+    body: BaseModel,
+    actor: Actor,
+    key: str | None,
+) -> RectificationOutcome:
+    action = model(
+        **body.model_dump(), actor=actor, idempotency_key=key or f"auto-{uuid.uuid4().hex}"
+    )
+    return await inspections.act(
+        client, rectification_workflow_id(rectification_id), update, action, RectificationOutcome
+    )
+
+
+@router.get("", response_model=RectificationDetail, responses=ACTION_ERRORS)
+async def get_rectification(
+    rectification_id: str, client: TemporalClient, session: Session, principal: CurrentPrincipal
+) -> RectificationDetail:
+    """Live from the workflow while open (with its timeline); from the projection after."""
+    view = await inspections.live_rectification(client, rectification_id)
+    live = view is not None
+    if view is None:
+        summary = await inspection_queries.projected_hazard(session, rectification_id)
+        view = RectificationView(**summary.model_dump(), timeline=[]) if summary else None
+    if view is None or (principal.role == "enterprise" and view.enterprise_id != principal.id):
+        raise CaseNotFound(rectification_id)
+    return RectificationDetail(**view.model_dump(), live=live)
+
+
+@router.post("/reinspection", response_model=RectificationOutcome, responses=ACTION_ERRORS)
+async def reinspect(
+    rectification_id: str,
+    body: ReinspectBody,
+    client: TemporalClient,
+    principal: ReinspectorPrincipal,
+    idempotency_key: IdempotencyHeader = None,
+) -> RectificationOutcome:
+    """Re-inspection (复查) by an inspector or the department: pass closes, fail is rework."""
+    return await _act(
+        client, rectification_id, "reinspect", Reinspect, body, principal, idempotency_key
+    )
+
+
+@router.post("/enforcement", response_model=RectificationOutcome, responses=ACTION_ERRORS)
+async def record_enforcement(
+    rectification_id: str,
+    body: EnforcementBody,
+    client: TemporalClient,
+    principal: DepartmentPrincipal,
+    idempotency_key: IdempotencyHeader = None,
+) -> RectificationOutcome:
+    """The department's measure on an overdue hazard, maybe with a new term."""
+    return await _act(
+        client,
+        rectification_id,
+        "record_enforcement",
+        RecordEnforcement,
+        body,
+        principal,
+        idempotency_key,
+    )
+
+
+@router.post("/cancel", response_model=RectificationOutcome, responses=ACTION_ERRORS)
+async def cancel(
+    rectification_id: str,
+    body: CancelRectificationBody,
+    client: TemporalClient,
+    principal: Supervisor,
+    idempotency_key: IdempotencyHeader = None,
+) -> RectificationOutcome:
+    """Cancel a hazard recorded in error, with a reason."""
+    return await _act(
+        client, rectification_id, "cancel", CancelRectification, body, principal, idempotency_key
+    )
