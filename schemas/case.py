@@ -86,13 +86,23 @@ class HumanAction(BaseModel):
     idempotency_key: IdempotencyKey
 
 
+class StewardTaskAction(HumanAction):
+    """A steward's action on a task; ``attempt`` names the offer the button came from.
+
+    A button from an earlier offer (before a reassignment or a rework) is refused even when
+    it is the same steward, so an old message can never act on a newer task.
+    """
+
+    attempt: int | None = Field(default=None, ge=0)
+
+
 class AcceptTaskBody(BaseModel):
     """A steward takes the task they were offered."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
 
-class AcceptTask(AcceptTaskBody, HumanAction):
+class AcceptTask(AcceptTaskBody, StewardTaskAction):
     """The update: ``AcceptTaskBody`` with its actor and idempotency key."""
 
 
@@ -104,7 +114,7 @@ class DeclineTaskBody(BaseModel):
     reason: Note | None = None
 
 
-class DeclineTask(DeclineTaskBody, HumanAction):
+class DeclineTask(DeclineTaskBody, StewardTaskAction):
     """The update: ``DeclineTaskBody`` with its actor and idempotency key."""
 
 
@@ -116,7 +126,7 @@ class ReportArrivedBody(BaseModel):
     location: GeoPoint | None = None
 
 
-class ReportArrived(ReportArrivedBody, HumanAction):
+class ReportArrived(ReportArrivedBody, StewardTaskAction):
     """The update: ``ReportArrivedBody`` with its actor and idempotency key."""
 
 
@@ -129,7 +139,7 @@ class ReportResolvedBody(BaseModel):
     evidence: EvidenceList = []
 
 
-class ReportResolved(ReportResolvedBody, HumanAction):
+class ReportResolved(ReportResolvedBody, StewardTaskAction):
     """The update: ``ReportResolvedBody`` with its actor and idempotency key."""
 
 
@@ -141,7 +151,7 @@ class RequestEscalationBody(BaseModel):
     reason: Note
 
 
-class RequestEscalation(RequestEscalationBody, HumanAction):
+class RequestEscalation(RequestEscalationBody, StewardTaskAction):
     """The update: ``RequestEscalationBody`` with its actor and idempotency key."""
 
 

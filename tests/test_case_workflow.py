@@ -194,7 +194,18 @@ async def test_decline_moves_on_at_once_and_failed_verification_is_rework(
     again = await wait_for(handle, lambda v: v.status == "dispatched")
     assert again.rework_count == 1
     assert again.steward_id == s2  # rework goes back to whoever handled it
-    await handle.execute_update("accept_task", AcceptTask(actor=steward(s2), idempotency_key=key()))
+    offers = [int(e.data["attempt"]) for e in again.timeline if e.kind == "dispatched"]
+    assert len(offers) == 3 and offers[2] > offers[1]
+    # a button from the earlier offer to the same steward no longer acts on the new task
+    cause = await rejected(
+        handle.execute_update(
+            "accept_task", AcceptTask(actor=steward(s2), idempotency_key=key(), attempt=offers[1])
+        )
+    )
+    assert cause.type == "too_late"
+    await handle.execute_update(
+        "accept_task", AcceptTask(actor=steward(s2), idempotency_key=key(), attempt=offers[2])
+    )
     await handle.execute_update(
         "report_resolved", ReportResolved(actor=steward(s2), idempotency_key=key(), note="清干净了")
     )

@@ -314,7 +314,7 @@ class CaseWorkflow(CaseOps):
 
     @accept_task.validator
     def _check_accept(self, action: AcceptTask) -> None:
-        self.guard(action, lambda: self.state.check_steward_reply(action.actor))
+        self.guard(action, lambda: self.state.check_steward_reply(action.actor, action.attempt))
 
     def _accept(self, action: AcceptTask) -> str:
         slot = self.state.slot_of(action.actor.id)
@@ -332,7 +332,7 @@ class CaseWorkflow(CaseOps):
 
     @decline_task.validator
     def _check_decline(self, action: DeclineTask) -> None:
-        self.guard(action, lambda: self.state.check_steward_reply(action.actor))
+        self.guard(action, lambda: self.state.check_steward_reply(action.actor, action.attempt))
 
     def _decline(self, action: DeclineTask) -> str:
         slot = self.state.slot_of(action.actor.id)
@@ -348,7 +348,7 @@ class CaseWorkflow(CaseOps):
 
     @report_arrived.validator
     def _check_arrived(self, action: ReportArrived) -> None:
-        self.guard(action, lambda: self.state.check_steward_working(action.actor))
+        self.guard(action, lambda: self.state.check_steward_working(action.actor, action.attempt))
 
     def _arrived(self, action: ReportArrived) -> str:
         data = (
@@ -365,7 +365,7 @@ class CaseWorkflow(CaseOps):
 
     @report_resolved.validator
     def _check_resolved(self, action: ReportResolved) -> None:
-        self.guard(action, lambda: self.state.check_steward_working(action.actor))
+        self.guard(action, lambda: self.state.check_steward_working(action.actor, action.attempt))
 
     def _resolved(self, action: ReportResolved) -> str:
         state = self.state
@@ -394,7 +394,7 @@ class CaseWorkflow(CaseOps):
     @request_escalation.validator
     def _check_escalation(self, action: RequestEscalation) -> None:
         def rule() -> None:
-            slot = self.state.check_steward_working(action.actor)
+            slot = self.state.check_steward_working(action.actor, action.attempt)
             if slot.purpose != "handle":
                 raise ActionRejected("the department already handles this case", "wrong_stage")
 

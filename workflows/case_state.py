@@ -194,23 +194,23 @@ class CaseState:
         if not self.is_open:
             raise ActionRejected(f"case is {self.status}", "case_ended")
 
-    def check_steward_reply(self, actor: Actor) -> StewardSlot:
+    def check_steward_reply(self, actor: Actor, attempt: int | None = None) -> StewardSlot:
         """Accept or decline: only the steward the task is offered to, while it is offered."""
         self.check_open()
         _require_role(actor, "steward")
         slot = self.slot_of(actor.id)
-        if slot is None:
+        if slot is None or not _same_offer(slot, attempt):
             raise ActionRejected("too late: this task is no longer offered to you", "too_late")
         if slot.accepted or slot.reply is not None:
             raise ActionRejected("this task was already answered", "already_done")
         return slot
 
-    def check_steward_working(self, actor: Actor) -> StewardSlot:
+    def check_steward_working(self, actor: Actor, attempt: int | None = None) -> StewardSlot:
         """Arrived, resolved, cannot solve: only the steward who accepted the task."""
         self.check_open()
         _require_role(actor, "steward")
         slot = self.slot_of(actor.id)
-        if slot is None:
+        if slot is None or not _same_offer(slot, attempt):
             raise ActionRejected("this task is not assigned to you", "not_assigned")
         if not slot.accepted:
             raise ActionRejected("accept the task first", "not_accepted")
@@ -256,6 +256,10 @@ class CaseState:
     def check_department_code(self, code: str | None) -> None:
         if code is not None and code not in self.inp.policy.departments:
             raise ActionRejected(f"unknown department {code}", "unknown_department")
+
+
+def _same_offer(slot: StewardSlot, attempt: int | None) -> bool:
+    return attempt is None or (slot.assignment is not None and slot.assignment.attempt == attempt)
 
 
 def _require_role(actor: Actor, role: str) -> None:

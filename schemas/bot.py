@@ -1,0 +1,77 @@
+"""What the chat-bot gateway sends back when a steward presses a button, and what it gets.
+
+The gateway forwards a button press (with the token it got in our message) to
+``POST /bot/callback``; we answer with a ``BotAnswer`` telling it what to show the steward.
+A refused action is still a valid callback: the answer is polite (``too_late``...), never an
+HTTP error, because the steward did nothing wrong by pressing an old button.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
+
+from schemas.case import CaseStatus
+from schemas.common import GeoPoint, Identifier
+
+BotAction = Literal["accept", "decline", "arrived", "resolved", "escalate"]
+BotResult = Literal["accepted", "too_late", "already_done", "not_yours", "case_closed", "rejected"]
+
+Note = Annotated[str, Field(min_length=1, max_length=2000)]
+
+# Actions whose workflow update needs words from the steward (a result, a reason to escalate).
+NOTE_REQUIRED: tuple[BotAction, ...] = ("resolved", "escalate")
+
+
+class BotCallback(BaseModel):
+    """One button press (or a reply with a note/photo/location), signed by the gateway.
+
+    ``request_id`` is the gateway's own unique id: a retried delivery repeats it, and we
+    answer a repeat from the ``bot_request`` table without acting twice. ``photo_url`` is
+    kept as evidence of a ``resolved`` report and ignored with other actions; ``location``
+    is kept with ``arrived``.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    request_id: Annotated[str, Field(min_length=1, max_length=128)]
+    steward_id: Identifier
+    case_id: Identifier
+    attempt: Annotated[int, Field(ge=0, le=1_000_000)]
+    action: BotAction
+    token: Annotated[str, Field(min_length=8, max_length=128, pattern=r"^[A-Za-z0-9_-]+$")]
+    note: Annotated[Note | None, Field(validate_default=True)] = None
+    photo_url: Annotated[str, Field(max_length=2048, pattern=r"^https?://")] | None = None
+    location: GeoPoint | None = None
+
+    @field_validator("note", mode="after")
+    @classmethod
+    def _note_when_needed(cls, value: str | None, info: ValidationInfo) -> str | None:
+        """Fail on ``note`` itself so the 422 names the field the gateway must fill.
+
+        ``validate_default`` on the field makes this run when ``note`` is left out too.
+        """
+        action = info.data.get("action")
+        if value is None and action in NOTE_REQUIRED:
+            raise ValueError(f"a note is required with action {action!r}")
+        return value
+
+    @field_validator("request_id", mode="after")
+    @classmethod
+    def _printable(cls, value: str) -> str:
+        if not value.isprintable() or value.strip() != value:
+            raise ValueError("request_id must be printable, without surrounding spaces")
+        return value
+
+
+class BotAnswer(BaseModel):
+    """What the gateway shows the steward; stored per ``request_id`` and replayed verbatim."""
+
+    request_id: str
+    result: BotResult
+    code: str | None = Field(
+        default=None, description="the workflow's reason when it refused the action"
+    )
+    message: str = Field(description="text for the steward, in their language")
+    case_status: CaseStatus | None = None
