@@ -56,3 +56,35 @@ ACT_RESERVE_STEWARD = "reserve_nearest_steward"
 ACT_RELEASE_STEWARD = "release_steward"
 ACT_NOTIFY_STEWARD = "notify_steward"
 ACT_NOTIFY_DEPARTMENT = "notify_department"
+
+# ---- joint safety inspection (issue 5) ---------------------------------------------------
+INSPECTION_WORKFLOW_ID = "inspection-{inspection_id}"
+RECTIFICATION_WORKFLOW_ID = "rectification-{rectification_id}"
+CAMPAIGN_WORKFLOW_ID = "campaign-{campaign_id}"
+
+
+def inspection_workflow_id(inspection_id: str) -> str:
+    """Workflow id of a joint inspection: one workflow per inspection id."""
+    return INSPECTION_WORKFLOW_ID.format(inspection_id=inspection_id)
+
+
+def rectification_workflow_id(rectification_id: str) -> str:
+    """Workflow id of one hazard's rectification (a child of its inspection)."""
+    return RECTIFICATION_WORKFLOW_ID.format(rectification_id=rectification_id)
+
+
+def campaign_workflow_id(campaign_id: str) -> str:
+    """Workflow id of an inspection campaign started by hand (scheduled ones get theirs)."""
+    return CAMPAIGN_WORKFLOW_ID.format(campaign_id=campaign_id)
+
+
+ACT_RECORD_FINDINGS = "find_record_findings"
+ACT_PREPARE_INSPECTION = "prepare_inspection"
+ACT_BOOK_INSPECTOR = "book_inspector"
+ACT_RELEASE_INSPECTOR = "release_inspector"
+ACT_NOTIFY_PARTY = "notify_inspection_party"
+ACT_SEND_SECTION = "send_department_section"
+ACT_PROJECT_INSPECTION = "project_inspection"
+ACT_PROJECT_RECTIFICATION = "project_rectification"
+ACT_PLAN_CAMPAIGN = "plan_campaign"
+ACT_START_INSPECTIONS = "start_inspections"

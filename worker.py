@@ -20,6 +20,7 @@ from temporalio.worker import Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from activities import build_activities
+from services import observability
 from services.db import SessionFactory, make_engine, make_session_factory
 from services.temporal import connect
 from settings import Settings, get_settings
@@ -52,6 +53,7 @@ def build_worker(
     """The worker with every workflow and activity, as tests and production run it."""
     options.setdefault("max_cached_workflows", 2000)
     options.setdefault("workflow_runner", workflow_runner())
+    options.setdefault("interceptors", observability.worker_interceptors())
     options.setdefault("max_concurrent_activities", 200)
     return Worker(
         client,
@@ -64,6 +66,7 @@ def build_worker(
 
 async def main(argv: Sequence[str] | None = None) -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s worker %(levelname)s %(message)s")
+    observability.setup_worker()
     settings = get_settings()
     client = await connect(settings)
     engine = make_engine(settings.database_url)

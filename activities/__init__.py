@@ -12,8 +12,11 @@ from typing import Any
 
 import httpx
 
+from activities.campaign import CampaignActivities
 from activities.dispatch import DispatchActivities
 from activities.gateways import HttpGateway
+from activities.inspection import InspectionActivities
+from activities.inspection_io import InspectionIOActivities
 from activities.notify import NotifyActivities
 from activities.projection import ProjectionActivities
 from services.db import SessionFactory
@@ -32,10 +35,28 @@ def build_activities(
         bot_url=settings.bot_gateway_url,
         department_url=settings.department_gateway_url,
     )
+    inspection = InspectionActivities(session_factory)
+    campaign = CampaignActivities(session_factory)
+    inspection_io = InspectionIOActivities(
+        session_factory,
+        HttpGateway(http, settings.bot_secret.get_secret_value()),
+        bot_url=settings.bot_gateway_url,
+        department_url=settings.department_gateway_url,
+    )
     return [
         projection.project_case_events,
         dispatch.reserve_nearest_steward,
         dispatch.release_steward,
         notify.notify_steward,
         notify.notify_department,
+        inspection.find_record_findings,
+        inspection.prepare_inspection,
+        inspection.book_inspector,
+        inspection.release_inspector,
+        campaign.plan_campaign,
+        campaign.start_inspections,
+        inspection_io.notify_inspection_party,
+        inspection_io.send_department_section,
+        inspection_io.project_inspection,
+        inspection_io.project_rectification,
     ]

@@ -12,9 +12,24 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from temporalio.client import Client
 
-from api import errors
+from api import errors, metrics
 from api.deps import AppState
-from api.routers import bot, cases, departments, health, supervisors
+from api.routers import (
+    bot,
+    cases,
+    departments,
+    devices,
+    enterprises,
+    health,
+    inspection_reports,
+    inspections,
+    open311,
+    pages,
+    rectifications,
+    stats,
+    stewards,
+    supervisors,
+)
 from schemas.catalog import default_catalog
 from services.db import SessionFactory, make_engine, make_session_factory
 from services.geo import load_grid_index
@@ -55,7 +70,23 @@ def create_app(
         lifespan=lifespan,
     )
     errors.install(app)
-    for module in (cases, departments, supervisors, health, bot):
+    metrics.install(app)
+    for module in (
+        cases,
+        departments,
+        supervisors,
+        stewards,
+        stats,
+        pages,
+        health,
+        bot,
+        devices,
+        open311,
+        inspections,
+        rectifications,
+        enterprises,
+        inspection_reports,
+    ):
         app.include_router(module.router)
     return app
 

@@ -13,7 +13,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
 from schemas.case import CaseStatus
-from schemas.common import GeoPoint, Identifier
+from schemas.common import AwareDatetime, GeoPoint, Identifier
 
 BotAction = Literal["accept", "decline", "arrived", "resolved", "escalate"]
 BotResult = Literal["accepted", "too_late", "already_done", "not_yours", "case_closed", "rejected"]
@@ -75,3 +75,20 @@ class BotAnswer(BaseModel):
     )
     message: str = Field(description="text for the steward, in their language")
     case_status: CaseStatus | None = None
+
+
+class PresenceEvent(BaseModel):
+    """What the gateway learns about a steward: check-in/out, busy, or a location ping."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    steward_id: Identifier
+    kind: Literal["check_in", "check_out", "busy", "location"]
+    at: AwareDatetime
+    location: GeoPoint | None = None
+
+
+class PresenceAnswer(BaseModel):
+    steward_id: str
+    duty_state: str
+    location_applied: bool

@@ -55,6 +55,7 @@ class Steward(SQLModel, table=True):
     lat: float | None = None
     lon: float | None = None
     location_at: datetime | None = _ts()
+    updated_at: datetime | None = _ts(index=True)
     synthetic: bool = True
 
 
@@ -147,3 +148,295 @@ class Notification(SQLModel, table=True):
     body: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
     created_at: datetime | None = _ts()
     delivered_at: datetime | None = _ts()
+
+
+class BotRequest(SQLModel, table=True):
+    """A chat-bot callback already answered: a replayed ``request_id`` gets ``answer`` again.
+
+    Written in the same request that acts on the workflow, so a gateway that retries (or an
+    attacker who replays a captured request) can never make one button press act twice.
+    ``received_at`` is indexed so that old ids can be pruned past any replay window.
+    """
+
+    __tablename__ = "bot_request"
+
+    request_id: str = Field(primary_key=True, max_length=128)
+    steward_id: str = Field(max_length=64, index=True)
+    case_id: str = Field(max_length=64, index=True)
+    action: str = Field(max_length=16)
+    received_at: datetime = Field(sa_type=DateTime(timezone=True), index=True)
+    answer: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
+
+
+class Device(SQLModel, table=True):
+    """An AI edge camera or an IoT sensor allowed to report, and where it is mounted.
+
+    Only a SHA-256 of the device's key is kept: keys are long random strings minted at
+    registration (not human passwords), so a fast hash is enough and a stolen table holds
+    nothing a device could post with.
+    """
+
+    __tablename__ = "device"
+
+    id: str = Field(primary_key=True, max_length=64)
+    kind: str = Field(max_length=10, index=True)  # camera | sensor
+    sensor_type: str | None = Field(default=None, max_length=40)
+    label: str = Field(default="", max_length=120)
+    lat: float
+    lon: float
+    grid_id: str = Field(max_length=64, index=True)
+    key_hash: str = Field(max_length=64)
+    active: bool = True
+    synthetic: bool = False
+    created_at: datetime | None = _ts()
+
+
+class Detection(SQLModel, table=True):
+    """Every report a device made (camera detection, sensor alarm or recovery), kept for audit.
+
+    ``(device_id, event_id)`` is unique, so a device that retries a post gets the first
+    answer back and its report is counted once. ``outcome`` says what it did: opened or
+    merged into ``case_id``, only recorded (below the confidence threshold, or the case holds
+    enough evidence), or a recovery.
+    """
+
+    __tablename__ = "detection"
+    __table_args__ = (UniqueConstraint("device_id", "event_id", name="uq_detection_event"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    device_id: str = Field(max_length=64, index=True)
+    event_id: str = Field(max_length=64)
+    kind: str = Field(max_length=16)  # detection | alarm | recovery
+    detection_type: str = Field(max_length=40)
+    case_type: str = Field(max_length=40)
+    confidence: float | None = None
+    occurred_at: datetime = Field(sa_type=DateTime(timezone=True), index=True)
+    received_at: datetime = Field(sa_type=DateTime(timezone=True))
+    lat: float
+    lon: float
+    snapshot_url: str | None = Field(default=None, max_length=2048)
+    plate: str | None = Field(default=None, max_length=16)
+    value: float | None = None
+    outcome: str = Field(max_length=20, index=True)
+    case_id: str | None = Field(default=None, max_length=64, index=True)
+
+
+class IntakeMerge(SQLModel, table=True):
+    """Which case a stream of machine reports currently merges into (see services.intake_merge).
+
+    One row per merge key (camera + type + place cell, or sensor + type). The case id is
+    derived from ``(merge_key, generation)``; ``generation`` only moves forward, by a
+    compare-and-set, when the case has ended or the burst has gone quiet.
+    """
+
+    __tablename__ = "intake_merge"
+
+    merge_key: str = Field(primary_key=True, max_length=64)
+    label: str = Field(max_length=200)
+    generation: int
+    opener: str = Field(max_length=128)
+    last_at: datetime = Field(sa_type=DateTime(timezone=True))
+    recovered_at: datetime | None = _ts()
+    full: bool = False
+
+
+class Open311Request(SQLModel, table=True):
+    """A citizen's Open311 service request: the contact details stay here, out of the case.
+
+    The case (``service_request_id`` is its id) carries no personal data: a workflow's
+    history cannot be edited, this row can be erased on request.
+    """
+
+    __tablename__ = "open311_request"
+
+    service_request_id: str = Field(primary_key=True, max_length=64)
+    token: str = Field(max_length=64, unique=True)
+    client_id: str = Field(max_length=64, index=True)
+    service_code: str = Field(max_length=40, index=True)
+    requested_at: datetime = Field(sa_type=DateTime(timezone=True), index=True)
+    lat: float
+    lon: float
+    address_string: str | None = Field(default=None, max_length=300)
+    description: str = Field(default="", max_length=2000)
+    media_url: str | None = Field(default=None, max_length=2048)
+    email: str | None = Field(default=None, max_length=254)
+    device_id: str | None = Field(default=None, max_length=64)
+    account_id: str | None = Field(default=None, max_length=64)
+    first_name: str | None = Field(default=None, max_length=100)
+    last_name: str | None = Field(default=None, max_length=100)
+    phone: str | None = Field(default=None, max_length=32)
+
+
+# ---- joint safety inspection (issue 5) ---------------------------------------------------
+class Enterprise(SQLModel, table=True):
+    """An enterprise under safety supervision (one of the town's 494 manufacturers)."""
+
+    __tablename__ = "enterprise"
+
+    id: str = Field(primary_key=True, max_length=24)
+    name: str = Field(max_length=200)
+    grid_id: str = Field(max_length=64, index=True)
+    lat: float
+    lon: float
+    industry: str = Field(max_length=40, index=True)
+    risk_level: str = Field(max_length=8, index=True)  # high | medium | low
+    hazardous_chemicals: bool = Field(default=False, index=True)
+    contact_name: str = Field(default="", max_length=60)
+    contact_phone: str = Field(default="", max_length=32)
+    active: bool = True
+    synthetic: bool = False
+    updated_at: datetime | None = _ts()
+
+
+class Inspector(SQLModel, table=True):
+    """A multi-skilled inspector (一员多能) and their visit calendar.
+
+    ``booked_until`` is the end of their last booked visit; ``booking_version`` makes a
+    booking one conditional ``UPDATE`` so two inspections can never take the same slot.
+    """
+
+    __tablename__ = "inspector"
+
+    id: str = Field(primary_key=True, max_length=64)
+    name: str = Field(max_length=120)
+    phone: str = Field(default="", max_length=32)
+    grid_id: str = Field(max_length=64, index=True)
+    qualifications: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    on_duty: bool = Field(default=True, index=True)
+    booked_until: datetime | None = _ts()
+    booking_version: int = 0
+    active_inspections: int = Field(default=0, ge=0)
+    synthetic: bool = False
+
+
+class InspectionBooking(SQLModel, table=True):
+    """One visit slot booked for one assignment attempt of one inspection (idempotent)."""
+
+    __tablename__ = "inspection_booking"
+    __table_args__ = (UniqueConstraint("inspection_id", "attempt", name="uq_inspection_booking"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    inspection_id: str = Field(max_length=64, index=True)
+    attempt: int
+    inspector_id: str = Field(max_length=64, index=True)
+    visit_at: datetime = Field(sa_type=DateTime(timezone=True))
+    visit_end: datetime = Field(sa_type=DateTime(timezone=True))
+    tier: int = 0
+    active: bool = True
+    created_at: datetime | None = _ts()
+    released_at: datetime | None = _ts()
+
+
+class InspectionRecord(SQLModel, table=True):
+    """Projection of one joint inspection: its latest summary."""
+
+    __tablename__ = "inspection_record"
+
+    inspection_id: str = Field(primary_key=True, max_length=64)
+    enterprise_id: str = Field(max_length=24, index=True)
+    enterprise_name: str = Field(default="", max_length=200)
+    grid_id: str = Field(max_length=64, index=True)
+    risk_level: str | None = Field(default=None, max_length=8)
+    campaign_id: str | None = Field(default=None, max_length=64, index=True)
+    status: str = Field(max_length=16, index=True)
+    inspector_id: str | None = Field(default=None, max_length=64, index=True)
+    departments: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    items_total: int = 0
+    items_answered: int = 0
+    hazards: int = 0
+    critical: int = 0
+    hazards_closed: int = 0
+    created_at: datetime = Field(sa_type=DateTime(timezone=True), index=True)
+    visit_at: datetime | None = _ts(index=True)
+    visit_started_at: datetime | None = _ts()
+    visit_finished_at: datetime | None = _ts(index=True)
+    visit_minutes: int = 0
+    deadline: datetime | None = _ts()
+    overdue: bool = Field(default=False, index=True)
+    attempts: int = 0
+    waiting_for: str = Field(default="", max_length=200)
+    last_seq: int = 0
+    updated_at: datetime | None = _ts()
+
+
+class InspectionFinding(SQLModel, table=True):
+    """Projection of one item result of a visit; ``(inspection_id, item_code)`` is unique."""
+
+    __tablename__ = "inspection_finding"
+    __table_args__ = (
+        UniqueConstraint("inspection_id", "item_code", name="uq_inspection_finding_item"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    inspection_id: str = Field(max_length=64, index=True)
+    enterprise_id: str = Field(max_length=24, index=True)
+    grid_id: str = Field(max_length=64, index=True)
+    department: str = Field(max_length=40, index=True)
+    item_code: str = Field(max_length=82)
+    outcome: str = Field(max_length=8)  # pass | hazard
+    answer: str | None = Field(default=None, max_length=40)
+    severity: str | None = Field(default=None, max_length=8)
+    source: str = Field(default="inspector", max_length=10)  # inspector | records
+    note: str | None = Field(default=None, max_length=2000)
+    evidence: list[dict[str, Any]] = Field(
+        default_factory=list, sa_column=Column(JSON, nullable=False)
+    )
+    inspector_id: str | None = Field(default=None, max_length=64)
+    recorded_at: datetime | None = _ts()
+    rectification_id: str | None = Field(default=None, max_length=64)
+
+
+class HazardRecord(SQLModel, table=True):
+    """Projection of one hazard's rectification: its latest summary."""
+
+    __tablename__ = "hazard_record"
+
+    rectification_id: str = Field(primary_key=True, max_length=64)
+    inspection_id: str = Field(max_length=64, index=True)
+    enterprise_id: str = Field(max_length=24, index=True)
+    grid_id: str = Field(max_length=64, index=True)
+    department: str = Field(max_length=40, index=True)
+    item_code: str = Field(max_length=82)
+    answer: str = Field(max_length=40)
+    severity: str = Field(max_length=8, index=True)
+    status: str = Field(max_length=16, index=True)
+    found_at: datetime = Field(sa_type=DateTime(timezone=True), index=True)
+    deadline: datetime | None = _ts()
+    overdue: bool = Field(default=False, index=True)
+    escalated: bool = Field(default=False, index=True)
+    rework_count: int = 0
+    proof_count: int = 0
+    waiting_for: str = Field(default="", max_length=200)
+    closed_at: datetime | None = _ts()
+    hours_to_close: float | None = None
+    last_seq: int = 0
+    updated_at: datetime | None = _ts()
+
+
+class EnterpriseRecord(SQLModel, table=True):
+    """A safety operation logged by the enterprise (hot work...) or seen by a device.
+
+    ``(enterprise_id, client_key)`` makes a retried post from the enterprise app land once.
+    Device observations with no matching enterprise record become findings.
+    """
+
+    __tablename__ = "enterprise_record"
+    __table_args__ = (
+        UniqueConstraint("enterprise_id", "client_key", name="uq_enterprise_record_key"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    enterprise_id: str = Field(max_length=24, index=True)
+    client_key: str = Field(max_length=128)
+    kind: str = Field(max_length=16, index=True)
+    source: str = Field(default="enterprise", max_length=12)  # enterprise | device
+    started_at: datetime = Field(sa_type=DateTime(timezone=True), index=True)
+    ended_at: datetime | None = _ts()
+    recorded_at: datetime = Field(sa_type=DateTime(timezone=True))
+    permit_no: str | None = Field(default=None, max_length=64)
+    chemical: str | None = Field(default=None, max_length=100)
+    quantity_kg: float | None = None
+    place: str | None = Field(default=None, max_length=200)
+    operator: str | None = Field(default=None, max_length=60)
+    note: str | None = Field(default=None, max_length=2000)
+    reported_by: str = Field(max_length=64)

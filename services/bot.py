@@ -24,8 +24,9 @@ import re
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import TypeVar
 
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 from temporalio.client import Client
 from temporalio.service import RPCError
 
@@ -64,6 +65,8 @@ UPDATE_BY_ACTION: dict[BotAction, str] = {
     "resolved": "report_resolved",
     "escalate": "request_escalation",
 }
+
+M = TypeVar("M", bound=BaseModel)
 
 _KEY_PATTERN = re.compile(r"^[A-Za-z0-9_.:-]+$")
 _KEY_UNSAFE = re.compile(r"[^A-Za-z0-9_.:-]")
@@ -125,8 +128,13 @@ def verify_signature(
 
 def parse_callback(body: bytes) -> BotCallback:
     """The body as a ``BotCallback``, or 422 naming every field at fault (``body.note``)."""
+    return parse_body(BotCallback, body)
+
+
+def parse_body(model: type[M], body: bytes) -> M:
+    """A signed JSON body as ``model``, or 422 naming every field at fault."""
     try:
-        return BotCallback.model_validate_json(body)
+        return model.model_validate_json(body)
     except ValidationError as error:
         errors = error.errors(include_url=False)
         fields = [".".join(("body", *(str(part) for part in e["loc"]))) for e in errors]

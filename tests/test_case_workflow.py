@@ -379,3 +379,20 @@ async def test_sensor_recovery_lets_the_case_close_after_verification(
     assert (await handle.result()).status == "closed"
     assert await active_tasks(sessions, s1) == 0
     await save_history(handle, "sensor_recovery_closed")
+
+
+async def test_cancel_before_the_first_task_ends_cancelled(
+    env: WorkflowEnvironment, sessions: SessionFactory, grids: GridIndex
+) -> None:
+    at = grid_point(grids, "G033")
+    inp = case_input(grids, "garbage", at)
+    handle = await open_case(env.client, inp)
+    await handle.execute_update(
+        "cancel", CancelCase(actor=SUPERVISOR, idempotency_key=key(), reason="误报")
+    )
+    result = await handle.result()
+    assert result.status == "cancelled"
+    final = await view(handle)
+    assert final.status == "cancelled"
+    assert [e.kind for e in final.timeline][-1] == "cancelled"
+    assert "dispatched" not in [e.kind for e in final.timeline]

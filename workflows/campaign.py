@@ -4,37 +4,30 @@ Started by hand (API) or by a Temporal schedule. The plan (an activity) lists th
 enterprises high risk first and counts the inspectors on duty; the campaign keeps at most
 ``inspectors x lookahead`` inspections booked ahead, starting the next one whenever an
 inspection reports its visit (a signal), so the round is paced by what inspectors can do
-and high-risk enterprises get the earliest slots. Inspections are children with parent
-close policy ABANDON: their rectifications outlive the round, and the campaign can
-continue as new (every ``continue_every`` starts, or when Temporal suggests it) without
-taking them down. Progress is a query and the Web UI's current details.
+and high-risk enterprises get the earliest slots. Inspections are started in batches by an
+activity (``activities.campaign``), not as children: they and their rectifications outlive
+the round, and the campaign continues as new (every ``continue_every`` starts, or when
+Temporal suggests it) carrying nothing of theirs but their ids. Progress is a query and the Web UI's current details.
 """
 
 from __future__ import annotations
 
-import asyncio
 from datetime import timedelta
 from typing import Any
 
 from temporalio import workflow
-from temporalio.common import SearchAttributePair, SearchAttributeUpdate, TypedSearchAttributes
-from temporalio.exceptions import WorkflowAlreadyStartedError
-from temporalio.workflow import ParentClosePolicy
+from temporalio.common import SearchAttributeUpdate
 
 from workflows.inspection_ops import call, town_time
 
 with workflow.unsafe.imports_passed_through():
     from constants import (
         ACT_PLAN_CAMPAIGN,
-        SA_CASE_TYPE,
+        ACT_START_INSPECTIONS,
         SA_DEADLINE,
-        SA_GRID,
         SA_KIND,
         SA_OVERDUE,
-        SA_PRIORITY,
-        SA_SOURCE,
         SA_STATUS,
-        inspection_workflow_id,
     )
     from schemas.campaign import (
         CampaignCarry,
@@ -43,8 +36,9 @@ with workflow.unsafe.imports_passed_through():
         CampaignPlan,
         CampaignProgress,
         PlannedEnterprise,
+        PlannedStart,
+        StartBatch,
     )
-    from schemas.inspection import RISK_PRIORITY
     from schemas.inspection_flow import InspectionProgress, StartInspection
 
 
@@ -111,62 +105,51 @@ class InspectionCampaignWorkflow:
         )
 
     async def _start_more(self, carry: CampaignCarry) -> None:
-        """Fill the free slots, in plan order (high risk first), all starts in one task."""
+        """Fill the free slots in plan order (high risk first): one activity per batch."""
         batch: list[PlannedEnterprise] = []
         while (
-            carry.cursor < len(carry.plan.enterprises)
+            carry.cursor + len(batch) < len(carry.plan.enterprises)
             and len(carry.in_flight) + len(batch) < carry.max_in_flight
             and self.started_this_run + len(batch) < self.inp.continue_every
         ):
-            batch.append(carry.plan.enterprises[carry.cursor])
-            carry.cursor += 1
+            batch.append(carry.plan.enterprises[carry.cursor + len(batch)])
         if not batch:
             return
-        carry.in_flight.extend(self._inspection_id(e) for e in batch)
+        now = workflow.now()
+        items = [
+            PlannedStart(
+                inspection=StartInspection(
+                    inspection_id=self._inspection_id(e),
+                    enterprise_id=e.enterprise_id,
+                    requested_by=self.inp.requested_by,
+                    requested_at=now,
+                    reason=self.inp.name,
+                    campaign_id=carry.campaign_id,
+                    campaign_workflow_id=workflow.info().workflow_id,
+                ),
+                grid_id=e.grid_id,
+                risk_level=e.risk_level,
+            )
+            for e in batch
+        ]
+        # In flight before the start: an inspection may report before the activity returns.
+        carry.in_flight.extend(item.inspection.inspection_id for item in items)
+        carry.cursor += len(batch)
         self.started_this_run += len(batch)
-        await asyncio.gather(*(self._start_one(e) for e in batch))
+        await call(
+            ACT_START_INSPECTIONS,
+            StartBatch(
+                task_queue=workflow.info().task_queue,
+                round_name=f"round {carry.campaign_id}",
+                items=items,
+            ),
+            int,
+        )
         self._sync()
 
     def _inspection_id(self, planned: PlannedEnterprise) -> str:
         assert self.carry is not None
         return f"JI-{planned.enterprise_id}-{self.carry.campaign_id}"
-
-    async def _start_one(self, planned: PlannedEnterprise) -> None:
-        assert self.carry is not None
-        inspection_id = self._inspection_id(planned)
-        inp = StartInspection(
-            inspection_id=inspection_id,
-            enterprise_id=planned.enterprise_id,
-            requested_by=self.inp.requested_by,
-            requested_at=workflow.now(),
-            reason=self.inp.name,
-            campaign_id=self.carry.campaign_id,
-            campaign_workflow_id=workflow.info().workflow_id,
-        )
-        try:
-            await workflow.start_child_workflow(
-                "JointInspectionWorkflow",
-                inp,
-                id=inspection_workflow_id(inspection_id),
-                parent_close_policy=ParentClosePolicy.ABANDON,
-                search_attributes=TypedSearchAttributes(
-                    [
-                        SearchAttributePair(SA_KIND, "inspection"),
-                        SearchAttributePair(SA_CASE_TYPE, "joint_inspection"),
-                        SearchAttributePair(SA_STATUS, "preparing"),
-                        SearchAttributePair(SA_GRID, planned.grid_id),
-                        SearchAttributePair(SA_PRIORITY, RISK_PRIORITY[planned.risk_level]),
-                        SearchAttributePair(SA_SOURCE, "campaign"),
-                    ]
-                ),
-                static_summary=(
-                    f"Joint inspection of {planned.enterprise_id} ({planned.risk_level} risk), "
-                    f"round {self.carry.campaign_id}"
-                ),
-            )
-        except WorkflowAlreadyStartedError:
-            # Started by an earlier attempt of this round: it will report like the others.
-            workflow.logger.info("inspection %s already exists", inspection_id)
 
     @staticmethod
     def _can_start(carry: CampaignCarry) -> bool:

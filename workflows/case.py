@@ -64,6 +64,10 @@ class CaseWorkflow(CaseOps):
     async def run(self, inp: OpenCaseInput) -> CaseResult:
         state = self.state
         grid = {"grid": inp.grid_id, "micro_grid": inp.micro_grid_id or ""}
+        if state.status == "cancelled":  # a supervisor cancelled it before it ever ran
+            self.start_background()
+            await self.drain()
+            return self._result()
         if inp.reopen is None:
             self.emit("filed", status="filed", actor=inp.reporter, evidence=inp.evidence, data=grid)
         else:
@@ -79,8 +83,12 @@ class CaseWorkflow(CaseOps):
             await self._release(state.handle)
             await self._release(state.confirm)
         await self.drain()
+        return self._result()
+
+    def _result(self) -> CaseResult:
+        state = self.state
         return CaseResult(
-            case_id=inp.case_id,
+            case_id=state.inp.case_id,
             status="cancelled" if state.status == "cancelled" else "closed",
             ended_at=workflow.now(),
             rework_count=state.rework_count,

@@ -17,8 +17,9 @@ from api.body_limit import LimitedBodyRoute
 from api.deps import State
 from api.errors import problem
 from schemas.api import Problem
-from schemas.bot import BotAnswer
+from schemas.bot import BotAnswer, PresenceAnswer, PresenceEvent
 from services import bot
+from services.presence import apply_presence
 
 router = APIRouter(prefix="/bot", tags=["bot"], route_class=LimitedBodyRoute)
 
@@ -60,3 +61,22 @@ async def callback(
         handled.answer.model_dump(mode="json"),
         headers={"X-Gridplus-Replayed": "true" if handled.replayed else "false"},
     )
+
+
+@router.post("/presence", response_model=PresenceAnswer, responses=CALLBACK_ERRORS)
+async def presence(
+    request: Request,
+    state: State,
+    timestamp: Annotated[str | None, Header(alias="X-Gridplus-Timestamp")] = None,
+    signature: Annotated[str | None, Header(alias="X-Gridplus-Signature")] = None,
+) -> JSONResponse:
+    """A steward checked in or out, is busy, or their phone reported where they are."""
+    body = await request.body()
+    try:
+        bot.verify_signature(
+            state.settings.bot_secret.get_secret_value(), timestamp, signature, body
+        )
+        answer = await apply_presence(state.sessions, bot.parse_body(PresenceEvent, body))
+    except bot.CallbackRejected as rejected:
+        return problem(rejected.status, rejected.error, rejected.message, rejected.fields)
+    return JSONResponse(answer.model_dump(mode="json"))

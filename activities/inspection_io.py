@@ -1,0 +1,225 @@
+"""Messages and projection of joint inspections and rectifications.
+
+Messages follow ``activities.notify``: written to the ``notification`` table first, keyed
+so a retried activity never sends twice, then delivered (departments to their own system
+or the department gateway, inspectors through the bot gateway; enterprises and the linkage
+center read the table as their inbox). Projection writes are idempotent upserts that only
+move forward (``last_seq``), so a retried, older write never overwrites a newer one.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlmodel import col
+from temporalio import activity
+
+from activities.gateways import DeliveryRejected, Gateway
+from constants import (
+    ACT_NOTIFY_PARTY,
+    ACT_PROJECT_INSPECTION,
+    ACT_PROJECT_RECTIFICATION,
+    ACT_SEND_SECTION,
+)
+from schemas.inspection_flow import DepartmentSection, InspectionProjection, PartyMessage
+from schemas.rectification import RectificationProjection
+from schemas.tables import (
+    DepartmentRow,
+    HazardRecord,
+    InspectionFinding,
+    InspectionRecord,
+    Notification,
+)
+from services.db import SessionFactory, upsert_insert
+from services.messages import environment, local_time
+
+
+def render(kind: str, context: dict[str, Any]) -> str:
+    return environment().get_template(f"inspection/{kind}.j2").render(**context).strip()
+
+
+class InspectionIOActivities:
+    """Notifications, department sections and projection writes; built once per worker."""
+
+    def __init__(
+        self,
+        session_factory: SessionFactory,
+        gateway: Gateway,
+        bot_url: str | None,
+        department_url: str | None,
+    ) -> None:
+        self._sessions = session_factory
+        self._gateway = gateway
+        self._bot_url = bot_url
+        self._department_url = department_url
+
+    @activity.defn(name=ACT_NOTIFY_PARTY)
+    async def notify_inspection_party(self, message: PartyMessage) -> None:
+        key = f"{message.ref_id}:{message.seq}:{message.kind}:{message.recipient}"
+        if message.tag:
+            key += f":{message.tag}"
+        payload = {
+            "message_id": key,
+            "channel": message.channel,
+            "recipient": message.recipient,
+            "ref_id": message.ref_id,
+            "kind": message.kind,
+            "text": render(message.kind, message.context),
+            "context": message.context,
+        }
+        url = await self._url(message.channel, message.recipient)
+        await self._deliver(key, message.channel, message.recipient, message.ref_id, message.kind,
+                            payload, url)  # fmt: skip
+
+    @activity.defn(name=ACT_SEND_SECTION)
+    async def send_department_section(self, section: DepartmentSection) -> None:
+        key = f"{section.inspection_id}:section:{section.department}"
+        context = {
+            "department": section.department,
+            "inspection_id": section.inspection_id,
+            "enterprise_id": section.enterprise.id,
+            "enterprise_name": section.enterprise.name,
+            "inspector_id": section.inspector_id,
+            "visited_at": local_time(section.visited_at),
+            "items": len(section.items),
+            "hazards": section.hazards,
+            "critical": section.critical,
+        }
+        payload = {
+            "message_id": key,
+            "department": section.department,
+            "kind": "inspection_section",
+            "text": render("inspection_section", context),
+            "section": section.model_dump(mode="json"),
+        }
+        url = await self._url("department", section.department)
+        await self._deliver(key, "department", section.department, section.inspection_id,
+                            "inspection_section", payload, url)  # fmt: skip
+
+    async def _url(self, channel: str, recipient: str) -> str | None:
+        if channel == "inspector":
+            return self._bot_url
+        if channel != "department":
+            return None  # enterprises and the center read their inbox (the table)
+        async with self._sessions() as session:
+            row = await session.get(DepartmentRow, recipient)
+        return (row.endpoint if row and row.endpoint else None) or self._department_url
+
+    async def _deliver(
+        self,
+        key: str,
+        channel: str,
+        recipient: str,
+        ref_id: str,
+        kind: str,
+        payload: dict[str, Any],
+        url: str | None,
+    ) -> None:
+        async with self._sessions() as session, session.begin():
+            insert = upsert_insert(session.get_bind().dialect.name)
+            await session.execute(
+                insert(Notification)
+                .values(
+                    key=key,
+                    channel=channel,
+                    recipient=recipient,
+                    case_id=ref_id[:64],
+                    kind=kind,
+                    body=payload,
+                    created_at=datetime.now(UTC),
+                )
+                .on_conflict_do_nothing(index_elements=["key"])
+            )
+            delivered = (
+                await session.execute(
+                    select(col(Notification.delivered_at)).where(col(Notification.key) == key)
+                )
+            ).scalar_one()
+        if delivered is not None or url is None:
+            return
+        outcome: dict[str, Any] = {}
+        try:
+            await self._gateway.deliver(url, payload)
+        except DeliveryRejected as rejected:
+            activity.logger.warning("message %s rejected: %s", key, rejected)
+            outcome = {"rejected": str(rejected)[:500]}
+        async with self._sessions() as session, session.begin():
+            values: dict[str, Any] = {"delivered_at": datetime.now(UTC)}
+            if outcome:
+                values["body"] = {**payload, **outcome}
+            await session.execute(
+                update(Notification).where(col(Notification.key) == key).values(**values)
+            )
+
+    # ---- projection ----------------------------------------------------------------
+    @activity.defn(name=ACT_PROJECT_INSPECTION)
+    async def project_inspection(self, batch: InspectionProjection) -> None:
+        s = batch.summary
+        row = {
+            **s.model_dump(exclude={"waiting_for"}),
+            "waiting_for": s.waiting_for[:200],
+            "last_seq": batch.seq,
+            "updated_at": datetime.now(UTC),
+        }
+        async with self._sessions() as session, session.begin():
+            insert = upsert_insert(session.get_bind().dialect.name)
+            statement = insert(InspectionRecord).values(row)
+            await session.execute(
+                statement.on_conflict_do_update(
+                    index_elements=["inspection_id"],
+                    set_={k: statement.excluded[k] for k in row if k != "inspection_id"},
+                    where=col(InspectionRecord.last_seq) <= statement.excluded.last_seq,
+                )
+            )
+            if not batch.findings:
+                return
+            findings = [
+                {
+                    "inspection_id": s.inspection_id,
+                    "enterprise_id": s.enterprise_id,
+                    "grid_id": s.grid_id,
+                    "department": f.item.department,
+                    "item_code": f.item.code,
+                    "outcome": f.outcome or "pass",
+                    "answer": f.answer,
+                    "severity": f.severity,
+                    "source": f.source,
+                    "note": f.note,
+                    "evidence": [e.model_dump(mode="json") for e in f.evidence],
+                    "inspector_id": f.by.id if f.by and f.source == "inspector" else None,
+                    "recorded_at": f.at,
+                    "rectification_id": f.rectification_id,
+                }
+                for f in batch.findings
+            ]
+            statement = insert(InspectionFinding).values(findings)
+            await session.execute(
+                statement.on_conflict_do_update(
+                    index_elements=["inspection_id", "item_code"],
+                    set_={"rectification_id": statement.excluded.rectification_id},
+                )
+            )
+
+    @activity.defn(name=ACT_PROJECT_RECTIFICATION)
+    async def project_rectification(self, batch: RectificationProjection) -> None:
+        s = batch.summary
+        hours = (s.closed_at - s.found_at).total_seconds() / 3600 if s.closed_at else None
+        row = {
+            **s.model_dump(exclude={"waiting_for"}),
+            "waiting_for": s.waiting_for[:200],
+            "hours_to_close": hours,
+            "last_seq": batch.seq,
+            "updated_at": datetime.now(UTC),
+        }
+        async with self._sessions() as session, session.begin():
+            insert = upsert_insert(session.get_bind().dialect.name)
+            statement = insert(HazardRecord).values(row)
+            await session.execute(
+                statement.on_conflict_do_update(
+                    index_elements=["rectification_id"],
+                    set_={k: statement.excluded[k] for k in row if k != "rectification_id"},
+                    where=col(HazardRecord.last_seq) <= statement.excluded.last_seq,
+                )
+            )

@@ -1,0 +1,49 @@
+"""Who may act on inspections: registered inspectors, regulators, an enterprise itself."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, HTTPException
+
+from api.deps import CurrentPrincipal, State, require
+from schemas.common import Actor
+from schemas.inspection_flow import INSPECTOR_ROLE
+from schemas.tables import Inspector
+
+
+async def inspector_principal(principal: CurrentPrincipal, state: State) -> Actor:
+    """An inspector's token, for an inspector in the registry (403 otherwise)."""
+    if principal.role != INSPECTOR_ROLE:
+        raise HTTPException(403, f"a {principal.role} may not inspect")
+    async with state.sessions() as session:
+        row = await session.get(Inspector, principal.id)
+    if row is None:
+        raise HTTPException(403, f"{principal.id} is not a registered inspector")
+    return principal
+
+
+async def reinspector_principal(principal: CurrentPrincipal, state: State) -> Actor:
+    """A re-inspection: a registered inspector, or a department (the workflow checks which)."""
+    if principal.role == "department":
+        return principal
+    return await inspector_principal(principal, state)
+
+
+InspectorPrincipal = Annotated[Actor, Depends(inspector_principal)]
+ReinspectorPrincipal = Annotated[Actor, Depends(reinspector_principal)]
+Regulator = Annotated[Actor, require("supervisor", "department")]
+
+
+def enterprise_itself(principal: Actor, enterprise_id: str) -> Actor:
+    """Writes: only the enterprise, for itself; any other caller gets 403."""
+    if principal.role != "enterprise" or principal.id != enterprise_id:
+        raise HTTPException(403, f"only enterprise {enterprise_id} may do this")
+    return principal
+
+
+def may_read_enterprise(principal: Actor, enterprise_id: str) -> Actor:
+    """Reads: the enterprise itself, or a regulator (supervisor, department)."""
+    if principal.role in ("supervisor", "department"):
+        return principal
+    return enterprise_itself(principal, enterprise_id)

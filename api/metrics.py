@@ -1,0 +1,79 @@
+"""Prometheus metrics of the API: requests and latency by route template and status.
+
+A pure ASGI middleware (not ``BaseHTTPMiddleware``, which buffers and breaks streaming).
+Labels use the *route template* (``/cases/{case_id}``), never the raw path, so a scan of
+random URLs cannot blow up the number of series; anything unrouted is ``unmatched``.
+The same middleware puts the case id of ``/…/cases/{id}`` paths into the logging context,
+so every log line of that request names the case.
+
+``/metrics`` is unauthenticated, as Prometheus scrapes expect: keep it off the public
+ingress (it tells request rates, not data).
+"""
+
+from __future__ import annotations
+
+import re
+import time
+
+from fastapi import FastAPI
+from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, Counter, Histogram, generate_latest
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from services.observability import CASE_ID
+
+REQUESTS = Counter(
+    "gridplus_http_requests_total",
+    "HTTP requests answered by the API",
+    ["method", "route", "status"],
+)
+LATENCY = Histogram(
+    "gridplus_http_request_duration_seconds",
+    "Time to answer an HTTP request, by route template",
+    ["method", "route", "status"],
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0),
+)
+CASE_IN_PATH = re.compile(r"/cases/([A-Za-z0-9_.:-]{1,64})(?:/|$)")
+
+
+class MetricsMiddleware:
+    """Counts and times every HTTP request; sets the logging context's case id."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        status = 500
+        started = time.perf_counter()
+
+        async def record_status(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = int(message["status"])
+            await send(message)
+
+        match = CASE_IN_PATH.search(scope.get("path", ""))
+        token = CASE_ID.set(match.group(1) if match else None)
+        try:
+            await self.app(scope, receive, record_status)
+        finally:
+            CASE_ID.reset(token)
+            route = getattr(scope.get("route"), "path", None) or "unmatched"
+            labels = (scope.get("method", "GET"), route, str(status))
+            REQUESTS.labels(*labels).inc()
+            LATENCY.labels(*labels).observe(time.perf_counter() - started)
+
+
+async def metrics_endpoint(_: Request) -> Response:
+    """The Prometheus text exposition of this process's registry."""
+    return Response(generate_latest(REGISTRY), media_type=CONTENT_TYPE_LATEST)
+
+
+def install(app: FastAPI) -> None:
+    """Add the middleware and ``GET /metrics`` to the app."""
+    app.add_middleware(MetricsMiddleware)
+    app.add_route("/metrics", metrics_endpoint, include_in_schema=False)

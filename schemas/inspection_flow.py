@@ -1,0 +1,342 @@
+"""Inputs, updates, queries and messages of ``JointInspectionWorkflow``.
+
+The registries and checklists are in ``schemas.inspection``; this module holds what goes
+through Temporal: every human action is an update carrying the authenticated actor and an
+idempotency key (``schemas.case.HumanAction``), so a validator can refuse it before it
+enters history and a retried request gets the first answer again.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from schemas.case import EvidenceList, HumanAction, Note
+from schemas.common import Actor, Evidence, GeoPoint, Identifier, Role
+from schemas.inspection import (
+    AnswerCode,
+    FormItem,
+    ItemCode,
+    RectificationPolicy,
+    RiskLevel,
+    Severity,
+    VisitModel,
+)
+
+# Role of a multi-skilled inspector's token. ``schemas.common.Role`` has no "inspector"
+# yet (a shared file): inspectors sign in as grid staff ("steward" role) and the API
+# checks the principal against the inspector registry; workflows check the assigned id.
+INSPECTOR_ROLE: Role = "steward"
+# Who "answers" the automatic items of a form: the enterprise's own safety records.
+RECORDS = Actor(role="system", id="enterprise-records")
+
+InspectionStatus = Literal[
+    "preparing", "unassigned", "scheduled", "visiting", "reported", "closed", "cancelled"
+]
+OPEN_INSPECTION: tuple[InspectionStatus, ...] = (
+    "preparing",
+    "unassigned",
+    "scheduled",
+    "visiting",
+    "reported",
+)
+Outcome = Literal["pass", "hazard"]
+Channel = Literal["inspector", "enterprise", "department", "center"]
+
+
+class EnterpriseRef(BaseModel):
+    """What an inspection needs to know of its enterprise (a snapshot at preparation)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    id: str
+    name: str
+    grid_id: str
+    location: GeoPoint
+    industry: str
+    risk_level: RiskLevel
+    hazardous_chemicals: bool
+
+
+class StartInspection(BaseModel):
+    """Input of one joint inspection: which enterprise, asked by whom, for which round."""
+
+    inspection_id: Identifier
+    enterprise_id: Identifier
+    requested_by: Actor
+    requested_at: datetime
+    reason: Annotated[str, Field(max_length=500)] = ""
+    campaign_id: Identifier | None = None
+    campaign_workflow_id: str | None = None
+
+
+# ---- activities' inputs and outputs ------------------------------------------------------
+class RecordFindingsRequest(BaseModel):
+    """Look for missing or late safety-operation records since the enterprise's last visit."""
+
+    inspection_id: str
+    enterprise_id: str
+    until: datetime
+
+
+class RecordFinding(BaseModel):
+    """A record that is late or missing: a hazard on an automatic item of the form."""
+
+    item_code: ItemCode
+    answer: AnswerCode
+    note: str
+    record_ids: list[int] = []
+
+
+class PrepareRequest(BaseModel):
+    inspection_id: str
+    enterprise_id: str
+    with_findings: list[str] = []
+
+
+class InspectionPlan(BaseModel):
+    """The merged form and the rules, snapshotted into history when the form is built."""
+
+    enterprise: EnterpriseRef
+    checklist_version: str
+    items: list[FormItem]
+    departments: list[str]
+    visit_minutes: int
+    visit: VisitModel
+    rectification: RectificationPolicy
+
+
+class BookingRequest(BaseModel):
+    """Book the earliest qualified inspector for a visit; ``attempt`` makes it idempotent."""
+
+    inspection_id: str
+    attempt: int
+    grid_id: str
+    departments: list[str]
+    earliest: datetime
+    minutes: int
+    exclude: list[str] = []
+    visit: VisitModel
+
+
+class Booking(BaseModel):
+    """An inspector and a visit slot in their calendar."""
+
+    inspector_id: str
+    name: str
+    grid_id: str
+    attempt: int
+    visit_at: datetime
+    visit_end: datetime
+    tier: int = Field(description="0 own grid, 1 neighbouring grid, 2 elsewhere in town")
+
+
+class ReleaseRequest(BaseModel):
+    inspection_id: str
+    attempt: int
+    inspector_id: str
+    free_slot: bool = Field(default=False, description="the visit never happened")
+
+
+class PartyMessage(BaseModel):
+    """A message to an inspector, an enterprise, a department or the linkage center."""
+
+    ref_id: str
+    seq: int
+    channel: Channel
+    recipient: str
+    kind: Annotated[str, Field(pattern=r"^[a-z_]{2,32}$")]
+    tag: str = Field(default="", description="tells apart messages of one kind at one step")
+    context: dict[str, str] = {}
+
+
+# ---- human actions -----------------------------------------------------------------------
+class StartVisitBody(BaseModel):
+    """The assigned inspector is on site (checks in)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    location: GeoPoint | None = None
+
+
+class StartVisit(StartVisitBody, HumanAction):
+    """The update: ``StartVisitBody`` with its actor and idempotency key."""
+
+
+class ItemResult(BaseModel):
+    """One checked item: pass, or a hazard with the checklist's answer, photo and note."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    item_code: ItemCode
+    outcome: Outcome
+    answer: AnswerCode | None = None
+    severity: Severity | None = Field(
+        default=None, description="only to raise the checklist's severity, never to lower it"
+    )
+    note: Note | None = None
+    evidence: EvidenceList = []
+
+    @model_validator(mode="after")
+    def _shape(self) -> ItemResult:
+        if self.outcome == "hazard" and self.answer is None:
+            raise ValueError("a hazard needs the checklist answer that describes it")
+        if self.outcome == "pass" and (self.answer is not None or self.severity is not None):
+            raise ValueError("a passed item has no answer or severity")
+        return self
+
+
+class RecordResultsBody(BaseModel):
+    """Results of one or more items (one at a time, or a batch synced from the app)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    items: list[ItemResult] = Field(min_length=1, max_length=100)
+
+
+class RecordResults(RecordResultsBody, HumanAction):
+    """The update: ``RecordResultsBody`` with its actor and idempotency key."""
+
+
+class FinishVisitBody(BaseModel):
+    """Every item is answered: the visit is over, sections and rectifications go out."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    note: Note | None = None
+
+
+class FinishVisit(FinishVisitBody, HumanAction):
+    """The update: ``FinishVisitBody`` with its actor and idempotency key."""
+
+
+class CancelInspectionBody(BaseModel):
+    """A supervisor cancels an inspection that has not been visited (closed business...)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    reason: Note
+
+
+class CancelInspection(CancelInspectionBody, HumanAction):
+    """The update: ``CancelInspectionBody`` with its actor and idempotency key."""
+
+
+class InspectionOutcome(BaseModel):
+    """What the caller of an update learns: the inspection's status after the action."""
+
+    inspection_id: str
+    status: InspectionStatus
+    seq: int
+    message: str
+
+
+# ---- views -------------------------------------------------------------------------------
+class ItemState(BaseModel):
+    """One item of the form with its result (if any) and its rectification (if a hazard)."""
+
+    item: FormItem
+    outcome: Outcome | None = None
+    answer: str | None = None
+    severity: Severity | None = None
+    note: str | None = None
+    evidence: list[Evidence] = []
+    source: Literal["inspector", "records"] = "inspector"
+    by: Actor | None = None
+    at: datetime | None = None
+    rectification_id: str | None = None
+    rectification_status: str | None = None
+
+
+class InspectionEvent(BaseModel):
+    """One timeline entry of an inspection."""
+
+    seq: int
+    kind: str
+    status: InspectionStatus
+    at: datetime
+    actor: Actor | None = None
+    note: str | None = None
+    data: dict[str, str] = {}
+
+
+class InspectionSummary(BaseModel):
+    """Where an inspection stands: the projection row and the search attributes."""
+
+    inspection_id: str
+    enterprise_id: str
+    enterprise_name: str
+    grid_id: str
+    risk_level: RiskLevel | None
+    campaign_id: str | None
+    status: InspectionStatus
+    inspector_id: str | None
+    departments: list[str]
+    items_total: int
+    items_answered: int
+    hazards: int
+    critical: int
+    hazards_closed: int
+    created_at: datetime
+    visit_at: datetime | None
+    visit_started_at: datetime | None
+    visit_finished_at: datetime | None
+    visit_minutes: int
+    deadline: datetime | None
+    overdue: bool
+    attempts: int
+    waiting_for: str
+
+
+class InspectionView(InspectionSummary):
+    """The live state with the whole form and timeline, answered by the query."""
+
+    items: list[ItemState]
+    timeline: list[InspectionEvent]
+
+
+class InspectionProjection(BaseModel):
+    """The summary after the last change, and the form's results once the visit is over."""
+
+    summary: InspectionSummary
+    seq: int
+    findings: list[ItemState] = []
+
+
+class DepartmentSection(BaseModel):
+    """One department's part of a joint visit: its items, results and hazards."""
+
+    inspection_id: str
+    department: str
+    enterprise: EnterpriseRef
+    inspector_id: str
+    visited_at: datetime
+    items: list[ItemState]
+    hazards: int
+    critical: int
+
+
+class InspectionProgress(BaseModel):
+    """What an inspection tells its campaign (a signal): visited, cancelled, hazard closed."""
+
+    inspection_id: str
+    enterprise_id: str
+    stage: Literal["visited", "cancelled", "hazard_closed"]
+    hazards: int = 0
+    critical: int = 0
+    departments: int = 0
+    visit_started_at: datetime | None = None
+    visit_finished_at: datetime | None = None
+    visit_minutes: int = 0
+
+
+class InspectionResult(BaseModel):
+    """The workflow's result: visited and every hazard rectified, or cancelled."""
+
+    inspection_id: str
+    status: Literal["closed", "cancelled"]
+    hazards: int
+    hazards_closed: int
+    ended_at: datetime

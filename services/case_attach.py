@@ -1,0 +1,102 @@
+"""Attach evidence to a case, starting the case first if needed: update-with-start.
+
+One call to Temporal (``execute_update_with_start_workflow`` with
+``WorkflowIDConflictPolicy.USE_EXISTING``) either starts the case's workflow and delivers the
+update in its first task, or delivers the update to the running one: concurrent callers
+with the same case id can never start it twice. ``REJECT_DUPLICATE`` keeps a closed case
+closed: reporting to it raises ``CaseEnded``, and ``services.intake_merge`` moves on.
+
+Temporal allows at most 10 in-flight updates per workflow: this process sends at most
+``IN_FLIGHT_PER_CASE`` at a time per case (the SDK retries the RESOURCE_EXHAUSTED that
+other replicas may still cause).
+
+Search attributes and Web UI texts come from ``services.cases.start_options``, as for every
+other way a case starts.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import weakref
+from typing import Any
+
+from temporalio.client import Client, WithStartWorkflowOperation, WorkflowUpdateFailedError
+from temporalio.common import (
+    WorkflowIDConflictPolicy,
+    WorkflowIDReusePolicy,
+)
+from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
+from temporalio.service import RPCError, RPCStatusCode
+
+from constants import (
+    case_workflow_id,
+)
+from schemas.case import ActionOutcome, AddEvidence, OpenCaseInput
+from services.cases import ActionRefused, start_options
+
+IN_FLIGHT_PER_CASE = 8
+
+
+class CaseEnded(Exception):
+    """The case has ended (closed or cancelled): it takes no more reports."""
+
+
+_GATES: weakref.WeakValueDictionary[str, asyncio.Semaphore] = weakref.WeakValueDictionary()
+
+
+def _gate(case_id: str) -> asyncio.Semaphore:
+    """At most IN_FLIGHT_PER_CASE updates per case from this process (server allows 10)."""
+    gate = _GATES.get(case_id)
+    if gate is None:
+        gate = asyncio.Semaphore(IN_FLIGHT_PER_CASE)
+        _GATES[case_id] = gate
+    return gate
+
+
+async def attach(
+    client: Client, inp: OpenCaseInput, action: AddEvidence, queue: str
+) -> ActionOutcome:
+    """``add_evidence`` to the case, starting it first if it does not exist: one call."""
+    from workflows.case import CaseWorkflow
+
+    operation = WithStartWorkflowOperation(
+        CaseWorkflow.run,
+        inp,
+        id=case_workflow_id(inp.case_id),
+        task_queue=queue,
+        id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+        id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+        **start_options(inp),
+    )
+    async with _gate(inp.case_id):
+        try:
+            return await client.execute_update_with_start_workflow(
+                CaseWorkflow.add_evidence,
+                action,
+                start_workflow_operation=operation,
+                id=action.idempotency_key,
+            )
+        except WorkflowAlreadyStartedError as error:  # closed, and ids are not reused
+            await _settle(operation)
+            raise CaseEnded(inp.case_id) from error
+        except WorkflowUpdateFailedError as error:
+            cause = error.cause
+            if isinstance(cause, ApplicationError) and cause.type == "case_ended":
+                raise CaseEnded(inp.case_id) from error
+            code = cause.type if isinstance(cause, ApplicationError) else None
+            raise ActionRefused(code or "rejected", str(cause)) from error
+        except RPCError as error:
+            await _settle(operation)
+            # ALREADY_EXISTS: how the Java test server says "closed"; NOT_FOUND: it completed
+            # between the start check and the update.
+            if error.status in (RPCStatusCode.ALREADY_EXISTS, RPCStatusCode.NOT_FOUND):
+                raise CaseEnded(inp.case_id) from error
+            raise
+
+
+async def _settle(operation: WithStartWorkflowOperation[Any, Any]) -> None:
+    """Collect the start operation's failure so asyncio does not log it as unretrieved."""
+    try:
+        await asyncio.wait_for(operation.workflow_handle(), timeout=0.1)
+    except Exception:  # the very failure we are handling, or a timeout: nothing to do
+        return

@@ -1,0 +1,261 @@
+"""Starting inspections and campaigns and acting on them through Temporal.
+
+The API's only way into the inspection workflows, as ``services.cases`` is for cases:
+idempotent ids, the workflows' search attributes at start, and Temporal's errors turned
+into the service's own (``CaseNotFound`` -> 404, ``ActionRefused`` -> 409).
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime, timedelta
+from typing import Any, TypeVar
+
+from pydantic import BaseModel
+from temporalio.api.common.v1 import WorkflowExecution
+from temporalio.api.enums.v1 import WorkflowExecutionStatus
+from temporalio.api.workflowservice.v1 import DescribeWorkflowExecutionRequest
+from temporalio.client import (
+    Client,
+    Schedule,
+    ScheduleActionStartWorkflow,
+    ScheduleHandle,
+    ScheduleIntervalSpec,
+    SchedulePolicy,
+    ScheduleSpec,
+    WorkflowUpdateFailedError,
+)
+from temporalio.common import (
+    SearchAttributePair,
+    TypedSearchAttributes,
+    WorkflowIDConflictPolicy,
+    WorkflowIDReusePolicy,
+)
+from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
+from temporalio.service import RPCError, RPCStatusCode
+
+from constants import (
+    SA_CASE_TYPE,
+    SA_GRID,
+    SA_KIND,
+    SA_PRIORITY,
+    SA_SOURCE,
+    SA_STATUS,
+    campaign_workflow_id,
+    inspection_workflow_id,
+    rectification_workflow_id,
+)
+from schemas.campaign import CampaignInput, CampaignProgress
+from schemas.case import HumanAction
+from schemas.common import Actor
+from schemas.inspection import RISK_PRIORITY
+from schemas.inspection_flow import InspectionView, StartInspection
+from schemas.rectification import RectificationView
+from schemas.tables import Enterprise
+from services.cases import ActionRefused, CaseNotFound, IntakeError
+from services.db import SessionFactory
+
+ID_NAMESPACE = uuid.UUID("0b6d7c1e-5a43-4c0e-9d55-7f3e2b8a9c10")
+R = TypeVar("R", bound=BaseModel)
+
+
+def new_tag(actor: Actor, idempotency_key: str | None, *parts: str) -> str:
+    """A short id part: fresh, or the same for the same caller, key and subject."""
+    if idempotency_key:
+        value = uuid.uuid5(ID_NAMESPACE, ":".join((actor.role, actor.id, idempotency_key, *parts)))
+    else:
+        value = uuid.uuid4()
+    return value.hex[:10].upper()
+
+
+async def start_inspection(
+    client: Client,
+    sessions: SessionFactory,
+    enterprise_id: str,
+    actor: Actor,
+    idempotency_key: str | None,
+    reason: str,
+    task_queue: str,
+) -> tuple[str, bool]:
+    """Start a joint inspection of one enterprise; ``(inspection_id, created)``."""
+    async with sessions() as session:
+        enterprise = await session.get(Enterprise, enterprise_id)
+    if enterprise is None or not enterprise.active:
+        raise IntakeError("enterprise_id", f"no active enterprise {enterprise_id!r}")
+    inspection_id = f"JI-{enterprise_id}-{new_tag(actor, idempotency_key, enterprise_id)}"
+    inp = StartInspection(
+        inspection_id=inspection_id,
+        enterprise_id=enterprise_id,
+        requested_by=actor,
+        requested_at=datetime.now(UTC),
+        reason=reason,
+    )
+    created = await start_inspection_workflow(
+        client,
+        inp,
+        task_queue,
+        grid_id=enterprise.grid_id,
+        risk_level=enterprise.risk_level,
+        source="manual",
+        summary=f"Joint inspection of {enterprise.id} {enterprise.name}",
+    )
+    return inspection_id, created
+
+
+async def start_inspection_workflow(
+    client: Client,
+    inp: StartInspection,
+    task_queue: str,
+    *,
+    grid_id: str,
+    risk_level: str,
+    source: str,
+    summary: str,
+) -> bool:
+    """Start one inspection workflow with its search attributes; False if it exists already."""
+    attributes: list[SearchAttributePair[Any]] = [
+        SearchAttributePair(SA_KIND, "inspection"),
+        SearchAttributePair(SA_CASE_TYPE, "joint_inspection"),
+        SearchAttributePair(SA_STATUS, "preparing"),
+        SearchAttributePair(SA_GRID, grid_id),
+        SearchAttributePair(SA_PRIORITY, RISK_PRIORITY.get(risk_level, 3)),
+        SearchAttributePair(SA_SOURCE, source),
+    ]
+    try:
+        await client.start_workflow(
+            "JointInspectionWorkflow",
+            inp,
+            id=inspection_workflow_id(inp.inspection_id),
+            task_queue=task_queue,
+            id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
+            id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+            search_attributes=TypedSearchAttributes(attributes),
+            static_summary=summary[:200],
+            static_details=f"Requested by {inp.requested_by.role} {inp.requested_by.id}. "
+            f"{inp.reason}",
+        )
+    except WorkflowAlreadyStartedError:
+        return False
+    return True
+
+
+async def running(client: Client, workflow_id: str) -> bool | None:
+    """True while the workflow runs, False once ended, None if there is none."""
+    request = DescribeWorkflowExecutionRequest(
+        namespace=client.namespace, execution=WorkflowExecution(workflow_id=workflow_id)
+    )
+    try:
+        response = await client.workflow_service.describe_workflow_execution(request)
+    except RPCError as error:
+        if error.status == RPCStatusCode.NOT_FOUND:
+            return None
+        raise
+    status = response.workflow_execution_info.status
+    return bool(status == WorkflowExecutionStatus.WORKFLOW_EXECUTION_STATUS_RUNNING)
+
+
+async def _query(client: Client, workflow_id: str, result_type: type[R]) -> R | None:
+    if not await running(client, workflow_id):
+        return None
+    result: R = await client.get_workflow_handle(workflow_id).query("view", result_type=result_type)
+    return result
+
+
+async def live_inspection(client: Client, inspection_id: str) -> InspectionView | None:
+    return await _query(client, inspection_workflow_id(inspection_id), InspectionView)
+
+
+async def live_rectification(client: Client, rectification_id: str) -> RectificationView | None:
+    return await _query(client, rectification_workflow_id(rectification_id), RectificationView)
+
+
+async def act(
+    client: Client, workflow_id: str, update: str, action: HumanAction, result_type: type[R]
+) -> R:
+    """One human action as an update; the idempotency key is the update id."""
+    handle = client.get_workflow_handle(workflow_id)
+    try:
+        outcome: R = await handle.execute_update(
+            update, action, id=action.idempotency_key, result_type=result_type
+        )
+    except WorkflowUpdateFailedError as error:
+        cause = error.cause
+        if isinstance(cause, ApplicationError):
+            raise ActionRefused(cause.type or "rejected", cause.message) from error
+        raise ActionRefused("rejected", str(cause)) from error
+    except RPCError as error:
+        if error.status != RPCStatusCode.NOT_FOUND:
+            raise
+        if await running(client, workflow_id) is None:
+            raise CaseNotFound(workflow_id) from error
+        raise ActionRefused("ended", "this workflow has ended") from error
+    return outcome
+
+
+# ---- campaigns ---------------------------------------------------------------------------
+async def start_campaign(client: Client, inp: CampaignInput, task_queue: str) -> tuple[str, bool]:
+    """Start a round by hand; ``(workflow_id, created)`` (an id already used is not re-run)."""
+    assert inp.campaign_id is not None
+    workflow_id = campaign_workflow_id(inp.campaign_id)
+    try:
+        await client.start_workflow(
+            "InspectionCampaignWorkflow",
+            inp,
+            id=workflow_id,
+            task_queue=task_queue,
+            id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
+            id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+            search_attributes=TypedSearchAttributes(
+                [
+                    SearchAttributePair(SA_KIND, "campaign"),
+                    SearchAttributePair(SA_STATUS, "planning"),
+                ]
+            ),
+            static_summary=f"Inspection round {inp.campaign_id}: {inp.name}"[:200],
+        )
+    except WorkflowAlreadyStartedError:
+        return workflow_id, False
+    return workflow_id, True
+
+
+async def campaign_progress(client: Client, workflow_id: str) -> CampaignProgress:
+    """The round's progress (queries work on a finished round too, replayed by a worker)."""
+    if await running(client, workflow_id) is None:
+        raise CaseNotFound(workflow_id)
+    result: CampaignProgress = await client.get_workflow_handle(workflow_id).query(
+        "progress", result_type=CampaignProgress
+    )
+    return result
+
+
+async def create_campaign_schedule(
+    client: Client,
+    schedule_id: str,
+    template: CampaignInput,
+    task_queue: str,
+    *,
+    cron: str | None = None,
+    every: timedelta | None = None,
+) -> ScheduleHandle:
+    """A Temporal schedule that starts a round (e.g. quarterly: ``cron="0 1 1 */3 *"``).
+
+    Each run gets its own campaign id from its start time (``R202612010100``), so rounds
+    never collide; overlapping rounds are skipped, not queued.
+    """
+    if (cron is None) == (every is None):
+        raise ValueError("give exactly one of cron or every")
+    spec = (
+        ScheduleSpec(cron_expressions=[cron])
+        if cron
+        else ScheduleSpec(intervals=[ScheduleIntervalSpec(every=every or timedelta(days=90))])
+    )
+    action = ScheduleActionStartWorkflow(
+        "InspectionCampaignWorkflow",
+        template.model_copy(update={"campaign_id": None, "carry": None}),
+        id=f"campaign-{schedule_id}",
+        task_queue=task_queue,
+        typed_search_attributes=TypedSearchAttributes([SearchAttributePair(SA_KIND, "campaign")]),
+    )
+    return await client.create_schedule(
+        schedule_id, Schedule(action=action, spec=spec, policy=SchedulePolicy())
+    )
