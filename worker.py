@@ -24,17 +24,28 @@ from services import observability
 from services.db import SessionFactory, make_engine, make_session_factory
 from services.temporal import connect
 from settings import Settings, get_settings
-from workflows import WORKFLOWS
+from workflows.registry import WORKFLOWS
 
-PASSTHROUGH = ("schemas", "constants", "pydantic", "pydantic_core", "annotated_types")
+# Side-effect-free modules shared by every workflow run instead of re-imported per run:
+# immutable pydantic models, names, and the pure state/rule dataclasses of the workflows.
+PASSTHROUGH = (
+    "schemas",
+    "constants",
+    "pydantic",
+    "pydantic_core",
+    "annotated_types",
+    "workflows.case_state",
+    "workflows.inspection_state",
+)
 
 
 def workflow_runner() -> SandboxedWorkflowRunner:
     """The sandbox, with our pydantic models passed through instead of re-imported.
 
     The sandbox re-imports a workflow's modules for every run; rebuilding the pydantic
-    schemas of ``schemas`` each time cost ~100 ms of CPU per case. They are immutable
-    data definitions, so sharing them across runs is safe.
+    schemas of ``schemas`` each time cost ~100 ms of CPU per case, and re-creating the
+    state dataclasses another few ms. They are definitions without module state, so
+    sharing them across runs is safe; the workflow modules themselves stay sandboxed.
     """
     return SandboxedWorkflowRunner(
         restrictions=SandboxRestrictions.default.with_passthrough_modules(*PASSTHROUGH)

@@ -12,7 +12,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from temporalio.client import Client
 
-from api import errors, metrics
+from api import errors, metrics, rate_limit
 from api.deps import AppState
 from api.routers import (
     bot,
@@ -70,6 +70,7 @@ def create_app(
         lifespan=lifespan,
     )
     errors.install(app)
+    rate_limit.install(app)  # inside the metrics middleware, which then counts the 429s
     metrics.install(app)
     for module in (
         cases,

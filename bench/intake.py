@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from pydantic import SecretStr
 from sqlalchemy import text
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
@@ -67,11 +68,19 @@ def machine() -> str:
 async def ceiling(client: Client, seconds: float) -> float:
     """Bare workflows per second, with enough in flight to keep the server busy."""
     queue = f"bench-bare-{uuid.uuid4().hex[:6]}"
-    async with Worker(client, task_queue=queue, workflows=[BareWorkflow], activities=[noop],
-                      max_concurrent_workflow_tasks=100, max_concurrent_activities=200):
+    async with Worker(
+        client,
+        task_queue=queue,
+        workflows=[BareWorkflow],
+        activities=[noop],
+        max_concurrent_workflow_tasks=100,
+        max_concurrent_activities=200,
+    ):
+
         async def one(n: int) -> None:
-            await client.execute_workflow(BareWorkflow.run, n, id=f"bare-{queue}-{n}",
-                                          task_queue=queue)
+            await client.execute_workflow(
+                BareWorkflow.run, n, id=f"bare-{queue}-{n}", task_queue=queue
+            )
 
         await asyncio.gather(*(one(-i) for i in range(1, 51)))  # warm-up
         done = 0
@@ -82,8 +91,7 @@ async def ceiling(client: Client, seconds: float) -> float:
             while len(in_flight) < 64:
                 n += 1
                 in_flight.add(asyncio.create_task(one(n)))
-            finished, in_flight = await asyncio.wait(in_flight,
-                                                     return_when=asyncio.FIRST_COMPLETED)
+            finished, in_flight = await asyncio.wait(in_flight, return_when=asyncio.FIRST_COMPLETED)
             done += len(finished)
         await asyncio.gather(*in_flight)
         return done / (time.perf_counter() - start)
@@ -95,15 +103,22 @@ async def prepare(url: str, stewards: int) -> SessionFactory:
     await load_demo_data(factory, build_town(seed=17, stewards=stewards))
     async with factory() as session, session.begin():
         await session.execute(
-            text("UPDATE steward SET duty_state='on_duty', capacity=100000, active_tasks=0, "
-                 "location_at=:now, updated_at=:now"),
+            text(
+                "UPDATE steward SET duty_state='on_duty', capacity=100000, active_tasks=0, "
+                "location_at=:now, updated_at=:now"
+            ),
             {"now": datetime.now(UTC)},
         )
     return factory
 
 
-async def ours(client: Client, sessions: SessionFactory, rate: float, seconds: float,
-               grid_points: list[tuple[float, float]]) -> dict[str, float]:
+async def ours(
+    client: Client,
+    sessions: SessionFactory,
+    rate: float,
+    seconds: float,
+    grid_points: list[tuple[float, float]],
+) -> dict[str, float]:
     secret = "bench-secret"
     sent: dict[str, float] = {}
     notified: dict[str, float] = {}
@@ -114,18 +129,28 @@ async def ours(client: Client, sessions: SessionFactory, rate: float, seconds: f
 
     async with FakeGateway(secret, on_message=on_message) as gateway:
         queue = f"bench-cases-{uuid.uuid4().hex[:6]}"
-        settings = Settings(task_queue=queue, bot_gateway_url=gateway.url,
-                            bot_secret=secret, database_url="sqlite://unused")  # type: ignore[arg-type]
+        settings = Settings(
+            task_queue=queue,
+            bot_gateway_url=gateway.url,
+            bot_secret=SecretStr(secret),
+            database_url="sqlite://unused",
+        )
         async with httpx.AsyncClient(timeout=10) as http:
             worker = build_worker(client, sessions, http, settings, task_queue=queue)
             app = create_app(settings, temporal=client, sessions=sessions)
-            token = issue_token(settings.api_token_secret.get_secret_value(),
-                                Actor(role="steward", id="S0001"))
+            # many reporters, as in a town (one reporter's flood would meet the rate limit)
+            tokens = [
+                issue_token(
+                    settings.api_token_secret.get_secret_value(),
+                    Actor(role="steward", id=f"S{n:04d}"),
+                )
+                for n in range(1, 401)
+            ]
             async with worker, app.router.lifespan_context(app):
                 transport = httpx.ASGITransport(app=app)
-                async with httpx.AsyncClient(transport=transport, base_url="http://gp",
-                                             headers={"Authorization": f"Bearer {token}"},
-                                             timeout=30) as api:
+                async with httpx.AsyncClient(
+                    transport=transport, base_url="http://gp", timeout=30
+                ) as api:
                     total = int(rate * seconds)
                     start = time.perf_counter()
                     errors = 0
@@ -134,8 +159,11 @@ async def ours(client: Client, sessions: SessionFactory, rate: float, seconds: f
                         nonlocal errors
                         lat, lon = grid_points[i % len(grid_points)]
                         t0 = time.perf_counter()
-                        response = await api.post("/cases", json={
-                            "case_type": "garbage", "location": {"lat": lat, "lon": lon}})
+                        response = await api.post(
+                            "/cases",
+                            json={"case_type": "garbage", "location": {"lat": lat, "lon": lon}},
+                            headers={"Authorization": f"Bearer {tokens[i % len(tokens)]}"},
+                        )
                         if response.status_code != 202:
                             errors += 1
                             return
@@ -184,8 +212,11 @@ async def main(args: argparse.Namespace) -> None:
             from services.geo import load_grid_index
 
             grids = await load_grid_index(sessions)
-            points = [(g.centroid_lat, g.centroid_lon) for gid in grids.grid_ids
-                      if (g := grids.grid(gid)) is not None]
+            points = [
+                (g.centroid_lat, g.centroid_lon)
+                for gid in grids.grid_ids
+                if (g := grids.grid(gid)) is not None
+            ]
             top = await ceiling(env.client, args.seconds)
             print(f"ceiling: bare one-activity workflows: {top:.1f}/s")
             for load in (0.5, 0.9):

@@ -24,6 +24,12 @@ def make_engine(url: str, **kwargs: Any) -> AsyncEngine:
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+        # One connection per process: SQLite has one writer at a time, and writers that
+        # collide back off with sleeps of up to 100 ms; queueing on the pool instead is
+        # fair and an order of magnitude faster under load (see bench/RESULTS.md).
+        kwargs.setdefault("pool_size", 1)
+        kwargs.setdefault("max_overflow", 0)
+        kwargs.setdefault("pool_timeout", 60)
         engine = create_async_engine(url, connect_args={"timeout": 30}, **kwargs)
 
         @event.listens_for(engine.sync_engine, "connect")

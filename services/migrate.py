@@ -22,7 +22,7 @@ def alembic_config() -> Config:
     return config
 
 
-async def upgrade(url: str, revision: str = "heads") -> None:
+async def upgrade(url: str, revision: str = "head") -> None:
     """Run ``alembic upgrade`` on ``url`` inside this event loop."""
     engine = make_engine(url)
 

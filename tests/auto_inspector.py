@@ -20,7 +20,7 @@ import hashlib
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlmodel import col
 from temporalio.testing import WorkflowEnvironment
 
@@ -35,6 +35,8 @@ from schemas.inspection_flow import (
 from schemas.tables import InspectionRecord
 from services.db import SessionFactory, utc
 from tests.inspection_support import inspector, key
+
+WAITING = ("preparing", "unassigned", "scheduled", "visiting")
 
 
 def is_hazard(enterprise_id: str, item_code: str, per_mille: int) -> bool:
@@ -59,30 +61,32 @@ class AutoInspector:
         visit answered frees one slot, and the campaign never has more than its limit."""
         return min(len(self.finished) + self.max_in_flight, self.planned)
 
-    async def _booked(self, timeout: float = 60) -> list[tuple[str, datetime]]:
+    async def _booked(self, patience: float = 60) -> list[tuple[str, datetime]]:
         """Wait until the campaign has caught up and every inspection it started is
         projected as booked; return the visit times of those not yet answered."""
-        limit = asyncio.get_running_loop().time() + timeout
+        limit = asyncio.get_running_loop().time() + patience
+        in_round = col(InspectionRecord.campaign_id) == self.campaign_id
         while True:
             async with self.sessions() as session:
+                total = await session.scalar(
+                    select(func.count()).select_from(InspectionRecord).where(in_round)
+                )
                 rows = (
                     await session.execute(
                         select(
                             col(InspectionRecord.inspection_id),
                             col(InspectionRecord.status),
                             col(InspectionRecord.visit_at),
-                        ).where(col(InspectionRecord.campaign_id) == self.campaign_id)
+                        ).where(in_round, col(InspectionRecord.status).in_(WAITING))
                     )
                 ).all()
             pending = [r for r in rows if r[0] not in self.finished]
-            if len(rows) == self.expected() and all(r[1] == "scheduled" for r in pending):
+            if total == self.expected() and all(r[1] == "scheduled" for r in pending):
                 return [(r[0], utc(r[2]) or datetime.max) for r in pending]
             if asyncio.get_running_loop().time() > limit:
                 states = sorted({r[1] for r in pending})
-                raise AssertionError(
-                    f"{len(rows)}/{self.expected()} projected, pending states {states}"
-                )
-            await asyncio.sleep(0.02)
+                raise AssertionError(f"{total}/{self.expected()} projected, pending {states}")
+            await asyncio.sleep(0.05)
 
     async def visit(self, inspection_id: str) -> None:
         handle = self.env.client.get_workflow_handle(inspection_workflow_id(inspection_id))
@@ -103,7 +107,7 @@ class AutoInspector:
         await handle.execute_update("record_results", results)
         await handle.execute_update("finish_visit", FinishVisit(actor=me, idempotency_key=key()))
 
-    async def run(self, timeout: float = 600) -> None:
+    async def run(self, patience: float = 600) -> None:
         """Visit everything the campaign books until its round is complete."""
         gate = asyncio.Semaphore(self.concurrency)
 
@@ -111,7 +115,7 @@ class AutoInspector:
             async with gate:
                 await self.visit(inspection_id)
 
-        limit = asyncio.get_running_loop().time() + timeout
+        limit = asyncio.get_running_loop().time() + patience
         with self.env.auto_time_skipping_disabled():
             while asyncio.get_running_loop().time() < limit:
                 if len(self.finished) >= self.planned:
@@ -126,4 +130,4 @@ class AutoInspector:
                     continue
                 wait = min(at for _, at in booked) - now
                 await self.env.sleep(max(wait, timedelta(seconds=1)))
-        raise AssertionError(f"round not complete after {timeout}s: {len(self.finished)} visited")
+        raise AssertionError(f"round not complete after {patience}s: {len(self.finished)} visited")

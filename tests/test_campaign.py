@@ -13,7 +13,7 @@ from sqlmodel import col
 from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
-from constants import campaign_workflow_id, inspection_workflow_id, rectification_workflow_id
+from constants import inspection_workflow_id, rectification_workflow_id
 from schemas.campaign import CampaignFilter, CampaignInput, CampaignProgress
 from schemas.tables import Enterprise, HazardRecord, InspectionRecord
 from services.db import SessionFactory
@@ -82,7 +82,7 @@ async def test_small_round_paced_and_continued_as_new(
     handle = await start(env.client, inp)
     first_run = handle.first_execution_run_id
     auto = AutoInspector(env, sessions, inp.campaign_id or "", 5, 2, hazard_per_mille=0)
-    await auto.run(timeout=120)
+    await auto.run(patience=120)
     result: CampaignProgress = await handle.result()
     assert (result.planned, result.visited, result.max_in_flight) == (5, 5, 2)
     assert result.runs >= 2  # continued as new after every 2 starts
@@ -132,7 +132,7 @@ async def test_round_of_494_enterprises_with_20_inspectors(
     handle = await start(env.client, inp)
     auto = AutoInspector(env, sessions, campaign_id, 494, 20 * 2, hazard_per_mille=5)
     try:
-        await auto.run(timeout=300)
+        await auto.run(patience=300)
         result: CampaignProgress = await handle.result()
     finally:
         wall = time.monotonic() - began

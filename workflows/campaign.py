@@ -7,7 +7,8 @@ inspection reports its visit (a signal), so the round is paced by what inspector
 and high-risk enterprises get the earliest slots. Inspections are started in batches by an
 activity (``activities.campaign``), not as children: they and their rectifications outlive
 the round, and the campaign continues as new (every ``continue_every`` starts, or when
-Temporal suggests it) carrying nothing of theirs but their ids. Progress is a query and the Web UI's current details.
+Temporal suggests it) carrying nothing of theirs but their ids. Progress is a query and
+the Web UI's current details.
 """
 
 from __future__ import annotations

@@ -20,7 +20,7 @@ from temporalio.exceptions import ChildWorkflowError
 from temporalio.workflow import ChildWorkflowHandle
 
 from workflows.inspection_io import InspectionIO
-from workflows.inspection_ops import call, fixed, town_time
+from workflows.inspection_ops import call_local, fixed, town_time
 
 with workflow.unsafe.imports_passed_through():
     from constants import (
@@ -68,7 +68,7 @@ class JointInspectionWorkflow(InspectionIO):
         s = self.state
         self.projector.start(self.lanes)
         self.emit("requested", actor=inp.requested_by, note=inp.reason or None)
-        findings: list[RecordFinding] = await call(
+        findings: list[RecordFinding] = await call_local(
             ACT_RECORD_FINDINGS,
             RecordFindingsRequest(
                 inspection_id=inp.inspection_id,
@@ -77,7 +77,7 @@ class JointInspectionWorkflow(InspectionIO):
             ),
             list[RecordFinding],
         )
-        plan: InspectionPlan = await call(
+        plan: InspectionPlan = await call_local(
             ACT_PREPARE_INSPECTION,
             PrepareRequest(
                 inspection_id=inp.inspection_id,
@@ -181,7 +181,7 @@ class JointInspectionWorkflow(InspectionIO):
             exclude=list(s.excluded),
             visit=plan.visit,
         )
-        booking: Booking | None = await call(ACT_BOOK_INSPECTOR, request, Booking | None)
+        booking: Booking | None = await call_local(ACT_BOOK_INSPECTOR, request, Booking | None)
         s.booking = booking
         return booking
 
@@ -197,7 +197,7 @@ class JointInspectionWorkflow(InspectionIO):
             inspector_id=booking.inspector_id,
             free_slot=free_slot,
         )
-        await call(ACT_RELEASE_INSPECTOR, request)
+        await call_local(ACT_RELEASE_INSPECTOR, request)
 
     def _remind(self) -> None:
         booking = self.state.booking

@@ -129,8 +129,11 @@ class InspectionIO:
         )
 
     def _projection(self) -> InspectionProjection:
+        """Findings go out once the visit is over, and again only when they change."""
         s = self.state
-        findings = list(s.items.values()) if s.visit_finished_at else []
+        findings: list[ItemState] = []
+        if s.visit_finished_at and s.findings_dirty:
+            findings, s.findings_dirty = list(s.items.values()), False
         return InspectionProjection(summary=s.summary(), seq=len(s.timeline), findings=findings)
 
     # ---- human actions -------------------------------------------------------------
@@ -191,6 +194,7 @@ class InspectionIO:
         assert plan is not None and slot.answer is not None and slot.severity is not None
         rid = f"{s.inp.inspection_id}-H{number:02d}"
         slot.rectification_id, slot.rectification_status = rid, "rectifying"
+        s.findings_dirty = True
         inp = RectificationInput(
             rectification_id=rid,
             inspection_id=s.inp.inspection_id,

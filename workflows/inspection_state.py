@@ -49,6 +49,7 @@ class InspectionState:
     overdue: bool = False
     waiting_for: str = "the form to be built"
     finish_requested: bool = False
+    findings_dirty: bool = True
     hazards_closed: int = 0
     timeline: list[InspectionEvent] = field(default_factory=list)
     outcomes: dict[str, InspectionOutcome] = field(default_factory=dict)

@@ -8,6 +8,7 @@ from urllib.parse import quote
 
 from fastapi import APIRouter, Query, Response
 
+from api.body_limit import LimitedBodyRoute
 from api.deps import CurrentPrincipal, IdempotencyHeader, Session, State, TemporalClient
 from constants import case_workflow_id
 from schemas.api import CaseDetail, CaseLinks, CasePage, CreateCase, CreatedCase, Problem, Timeline
@@ -17,7 +18,7 @@ from services import case_queries, cases
 from services.case_queries import CaseFilter
 from settings import Settings
 
-router = APIRouter(prefix="/cases", tags=["cases"])
+router = APIRouter(prefix="/cases", tags=["cases"], route_class=LimitedBodyRoute)  # 413 over 64 KiB
 
 ERRORS: dict[int | str, dict[str, object]] = {
     401: {"model": Problem},

@@ -10,15 +10,17 @@ from pydantic import BaseModel
 from sqlalchemy import func, select
 from sqlmodel import col
 
+from api.body_caps import capped
 from api.deps import Session, State, Supervisor
 from schemas.api import Problem
 from schemas.tables import Steward
 from services import steward_registry
 from services.db import utc
 
-router = APIRouter(prefix="/stewards", tags=["stewards"])
-
 MAX_IMPORT_BYTES = 5 * 1024 * 1024
+
+# capped while it streams in, not after buffering the whole upload
+router = APIRouter(prefix="/stewards", tags=["stewards"], route_class=capped(MAX_IMPORT_BYTES))
 
 
 class ImportResult(BaseModel):

@@ -1,0 +1,77 @@
+"""Helpers shared by the security tests: the real app over ASGI, credentials of every kind."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+
+import httpx
+from fastapi import FastAPI
+from temporalio.testing import WorkflowEnvironment
+
+from api.main import create_app
+from api.rate_limit import TokenBucketLimiter
+from api.security import issue_token
+from schemas.common import Actor, Role
+from services.db import SessionFactory
+from services.tokens import sign_body
+from settings import Settings
+
+BASE_URL = "http://gridplus"
+
+
+@dataclass
+class Api:
+    """The app under test and a client that reaches it in-process (no sockets)."""
+
+    app: FastAPI
+    client: httpx.AsyncClient
+
+    @property
+    def limiter(self) -> TokenBucketLimiter:
+        limiter: TokenBucketLimiter = self.app.state.rate_limiter
+        return limiter
+
+    def client_from(self, ip: str) -> httpx.AsyncClient:
+        """Another client of the same app, seen as coming from ``ip`` (close it after use)."""
+        transport = httpx.ASGITransport(app=self.app, client=(ip, 40000))
+        return httpx.AsyncClient(transport=transport, base_url=BASE_URL, timeout=60)
+
+
+@asynccontextmanager
+async def running_app(
+    env: WorkflowEnvironment, sessions: SessionFactory, settings: Settings
+) -> AsyncIterator[Api]:
+    """``create_app`` with the test server and database, lifespan started, as in production."""
+    app = create_app(settings, temporal=env.client, sessions=sessions)
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url=BASE_URL, timeout=60) as client:
+            yield Api(app, client)
+
+
+def token(settings: Settings, role: Role, subject: str, ttl_seconds: int = 3600) -> str:
+    return issue_token(settings.api_token_secret.get_secret_value(), Actor(role=role, id=subject),
+                       ttl_seconds)  # fmt: skip
+
+
+def bearer(settings: Settings, role: Role, subject: str, ttl_seconds: int = 3600) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token(settings, role, subject, ttl_seconds)}"}
+
+
+def forged_token(settings: Settings) -> str:
+    """A supervisor token signed with the wrong secret."""
+    return issue_token("not-the-server-secret", Actor(role="supervisor", id="mallory"))
+
+
+def signed(settings: Settings, body: bytes) -> dict[str, str]:
+    """The chat-bot gateway's headers for ``body``, signed now with the shared secret."""
+    stamp = str(int(time.time()))
+    secret = settings.bot_secret.get_secret_value()
+    return {
+        "content-type": "application/json",
+        "x-gridplus-timestamp": stamp,
+        "x-gridplus-signature": sign_body(secret, stamp, body),
+    }

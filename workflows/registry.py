@@ -1,0 +1,18 @@
+"""Every workflow the worker runs (and the replayer checks).
+
+Kept out of ``workflows/__init__.py`` on purpose: the sandbox re-imports a workflow's package
+for every run, and a package ``__init__`` that imports every workflow made each case
+re-execute all of them.
+"""
+
+from workflows.campaign import InspectionCampaignWorkflow
+from workflows.case import CaseWorkflow
+from workflows.inspection import JointInspectionWorkflow
+from workflows.rectification import RectificationWorkflow
+
+WORKFLOWS = (
+    CaseWorkflow,
+    JointInspectionWorkflow,
+    RectificationWorkflow,
+    InspectionCampaignWorkflow,
+)
