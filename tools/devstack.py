@@ -34,6 +34,7 @@ from api.security import issue_token
 from constants import SEARCH_ATTRIBUTES
 from schemas.common import Actor, Role
 from settings import get_settings
+from tools.demo_devices import DEMO_KEY_PREFIX
 from tools.procs import Interrupted, Supervisor
 from tools.search_attributes import TYPE_NAMES
 
@@ -153,15 +154,24 @@ async def wait_for_http(url: str, deadline: float) -> bool:
 
 
 async def prepare_database(url: str, stewards: int) -> bool:
-    """Migrate, then load the demo town if the database has no grids; True if loaded."""
+    """Migrate, then load the demo town (grids, stewards, enterprises, inspectors, cameras
+    and sensors) where missing; True if the town itself was loaded now."""
     from services.db import make_engine, make_session_factory
+    from services.geo import load_grid_index
     from services.migrate import upgrade
     from tools.demo_data import build_town, load_demo_data
+    from tools.demo_devices import load_demo_devices
+    from tools.demo_enterprises import load_demo_enterprises
 
     await upgrade(url)
     engine = make_engine(url)
+    sessions = make_session_factory(engine)
     try:
-        return await load_demo_data(make_session_factory(engine), build_town(stewards=stewards))
+        town = build_town(stewards=stewards)
+        loaded = await load_demo_data(sessions, town)
+        await load_demo_enterprises(sessions, town)
+        await load_demo_devices(sessions, await load_grid_index(sessions))
+        return loaded
     finally:
         await engine.dispose()
 
@@ -262,6 +272,8 @@ async def run(args: argparse.Namespace) -> int:
             f"    supervisor      {demo_token('supervisor', 'center-demo')}",
             f"    traffic police  {demo_token('department', 'traffic_police')}",
             "    (more: .venv/bin/python -m api.security ROLE SUBJECT)",
+            "  demo camera       POST /devices/CAM-G017-01/detections with header",
+            f"                    X-Device-Key: {DEMO_KEY_PREFIX}CAM-G017-01",
         ]
         for line in banner:
             say("devstack", line)
