@@ -9,7 +9,7 @@ PYTEST_ARGS ?=
 ARGS ?=
 LINT_PATHS ?= workflows activities api schemas services tools tests bench worker.py settings.py constants.py
 
-.PHONY: venv run test lint demo-data clean
+.PHONY: venv run test faults lint demo-data clean
 
 # Reinstall only when pyproject.toml changes (the stamp is newer otherwise).
 $(STAMP): pyproject.toml
@@ -28,6 +28,11 @@ run: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# Crash and fault tests on real processes (dev server, worker, database, gateway): a few
+# minutes. Opt-in by GRIDPLUS_FAULTS=1, so `make test` never collects them a second time.
+faults: $(STAMP)
+	GRIDPLUS_FAULTS=1 $(BIN)/python -m pytest tests/faults $(PYTEST_ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check $(LINT_PATHS)

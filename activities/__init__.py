@@ -56,7 +56,7 @@ def build_activities(
         campaign.plan_campaign,
         campaign.start_inspections,
         inspection_io.notify_inspection_party,
-        inspection_io.send_department_section,
+        inspection_io.send_department_sections,
         inspection_io.project_inspection,
         inspection_io.project_rectification,
     ]

@@ -24,16 +24,16 @@ from constants import (
 )
 from schemas.common import GeoPoint
 from schemas.inspection import Checklists, default_checklists
-from schemas.inspection_flow import (
+from schemas.inspection_activity import (
     Booking,
     BookingRequest,
-    EnterpriseRef,
     InspectionPlan,
     PrepareRequest,
     RecordFinding,
     RecordFindingsRequest,
     ReleaseRequest,
 )
+from schemas.inspection_flow import EnterpriseRef
 from schemas.tables import Enterprise, Grid, InspectionBooking, Inspector
 from services.db import SessionFactory, utc
 from services.enterprise_records import last_visit, record_findings

@@ -9,6 +9,7 @@ move forward (``last_seq``), so a retried, older write never overwrites a newer 
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime
 from typing import Any
 
@@ -21,9 +22,14 @@ from constants import (
     ACT_NOTIFY_PARTY,
     ACT_PROJECT_INSPECTION,
     ACT_PROJECT_RECTIFICATION,
-    ACT_SEND_SECTION,
+    ACT_SEND_SECTIONS,
 )
-from schemas.inspection_flow import DepartmentSection, InspectionProjection, PartyMessage
+from schemas.inspection_activity import (
+    DepartmentSection,
+    InspectionProjection,
+    PartyMessage,
+    SectionBatch,
+)
 from schemas.rectification import RectificationProjection
 from schemas.tables import (
     DepartmentRow,
@@ -73,8 +79,21 @@ class InspectionIOActivities:
         await self._deliver(key, message.channel, message.recipient, message.ref_id, message.kind,
                             payload, url)  # fmt: skip
 
-    @activity.defn(name=ACT_SEND_SECTION)
-    async def send_department_section(self, section: DepartmentSection) -> None:
+    @activity.defn(name=ACT_SEND_SECTIONS)
+    async def send_department_sections(self, batch: SectionBatch) -> None:
+        """Each department its own section, its own message key, its own delivery.
+
+        Sent side by side; if one department's system is down the others still get theirs,
+        and the retry (this activity failing) re-sends only what was not delivered.
+        """
+        results = await asyncio.gather(
+            *(self._send_section(section) for section in batch.sections), return_exceptions=True
+        )
+        failed = [r for r in results if isinstance(r, BaseException)]
+        if failed:
+            raise failed[0]
+
+    async def _send_section(self, section: DepartmentSection) -> None:
         key = f"{section.inspection_id}:section:{section.department}"
         context = {
             "department": section.department,

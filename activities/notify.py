@@ -1,8 +1,12 @@
 """Messages to stewards (through the chat-bot gateway) and to departments.
 
 Every message is written to the ``notification`` table first, keyed by case, timeline
-position, kind and recipient, then delivered: a retried activity never sends twice what was
-delivered, and with no gateway configured the table is the inbox (demo and tests read it).
+position, kind and recipient, then delivered: a retried activity does not send again what
+is marked delivered, and with no gateway configured the table is the inbox (demo and tests
+read it). Over HTTP delivery is at-least-once: if the worker dies after the gateway took a
+message but before the 200 came back, the message is sent again with the same
+``Idempotency-Key`` (its ``message_id``), and the gateway contract is to answer a repeated
+key without relaying it (``tools.fake_gateway`` does; so must a town's real gateway).
 A gateway outage makes the activity fail and Temporal retry it, so a message is late,
 never lost. A 4xx answer is final and recorded: it must not wedge the case.
 """

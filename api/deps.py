@@ -6,7 +6,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Annotated
 
-from fastapi import Depends, Header, HTTPException, Request
+from fastapi import Depends, Header, HTTPException, Path, Request
 from sqlalchemy.ext.asyncio import AsyncSession
 from temporalio.client import Client
 
@@ -68,6 +68,12 @@ IdempotencyHeader = Annotated[
         pattern=r"^[A-Za-z0-9_.:-]+$",
         description="repeat the same key to make a retried request do nothing new",
     ),
+]
+
+
+CaseIdPath = Annotated[
+    str,
+    Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:-]+$", description="a case id"),
 ]
 
 

@@ -33,6 +33,11 @@ async def reinspector_principal(principal: CurrentPrincipal, state: State) -> Ac
 InspectorPrincipal = Annotated[Actor, Depends(inspector_principal)]
 ReinspectorPrincipal = Annotated[Actor, Depends(reinspector_principal)]
 Regulator = Annotated[Actor, require("supervisor", "department")]
+# Who may read inspections and hazards at all: regulators, inspectors (steward tokens) and
+# enterprises (their own only, checked by the route); devices, citizens, systems may not.
+InspectionReader = Annotated[
+    Actor, require("supervisor", "department", INSPECTOR_ROLE, "enterprise")
+]
 
 
 def enterprise_itself(principal: Actor, enterprise_id: str) -> Actor:

@@ -77,13 +77,18 @@ CASE_REPORT_LIMIT = Limit(CASE_REPORT_RATE_PER_SECOND, CASE_REPORT_BURST)
 
 
 class TokenBucketLimiter:
-    """Buckets per client key, in memory; ``clock`` is swappable so tests can move time."""
+    """Buckets per client key, in memory.
+
+    ``clock`` is swappable so tests can move time; ``enabled = False`` lets everything through
+    (benchmarks and tests that are about something else; ``GRIDPLUS_RATE_LIMIT_ENABLED``).
+    """
 
     def __init__(
         self, clock: Callable[[], float] = time.monotonic, max_keys: int = MAX_TRACKED_KEYS
     ) -> None:
         self.clock = clock
         self.max_keys = max_keys
+        self.enabled = True
         self._buckets: OrderedDict[str, tuple[float, float]] = OrderedDict()
 
     def take(self, key: str, limit: Limit) -> float:
@@ -197,7 +202,7 @@ class RateLimitMiddleware:
         self.limiter = limiter
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http":
+        if scope["type"] == "http" and self.limiter.enabled:
             limit = limit_for(scope.get("method", "GET"), _path(scope))
             if limit is not None:
                 wait = self.limiter.take(client_key(scope), limit)

@@ -7,7 +7,7 @@ and translate Temporal's errors into the service's own (not found, action refuse
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from temporalio.api.common.v1 import WorkflowExecution
@@ -16,6 +16,7 @@ from temporalio.api.workflowservice.v1 import DescribeWorkflowExecutionRequest
 from temporalio.client import (
     Client,
     WorkflowHandle,
+    WorkflowQueryFailedError,
     WorkflowUpdateFailedError,
 )
 from temporalio.common import (
@@ -53,14 +54,17 @@ from schemas.tables import CaseRecord
 from services.db import SessionFactory
 from services.geo import GridIndex
 
+QUERY_TIMEOUT = timedelta(seconds=5)
 CASE_ID_NAMESPACE = uuid.UUID("6f1c9a52-8f0e-4d7e-9a35-3b1d2f0c4e11")
 
-SOURCE_BY_ROLE: dict[str, CaseSource] = {
-    "steward": "steward",
-    "device": "camera",
-    "citizen": "citizen",
-    "supervisor": "supervisor",
-    "system": "open311",
+# Which sources each reporter may claim (the first is the default). The center may file on
+# anyone's behalf (a call taken by phone); everyone else reports as what they are.
+SOURCES_BY_ROLE: dict[str, tuple[CaseSource, ...]] = {
+    "steward": ("steward",),
+    "device": ("camera", "sensor"),
+    "citizen": ("citizen",),
+    "supervisor": ("supervisor", "steward", "camera", "sensor", "citizen", "open311"),
+    "system": ("open311",),
 }
 
 
@@ -109,9 +113,12 @@ def build_case_input(
     hit = grids.locate(request.location.lat, request.location.lon)
     if hit is None:
         raise IntakeError("location", "the point is outside every grid of the town")
-    source = request.source or SOURCE_BY_ROLE.get(reporter.role)
-    if source is None:
+    allowed = SOURCES_BY_ROLE.get(reporter.role, ())
+    if not allowed:
         raise IntakeError("source", f"a {reporter.role} cannot report cases here")
+    source = request.source or allowed[0]
+    if source not in allowed:
+        raise IntakeError("source", f"a {reporter.role} reports as {allowed[0]}, not {source}")
     return OpenCaseInput(
         case_id=case_id,
         source=source,
@@ -207,11 +214,33 @@ async def is_running(client: Client, case_id: str) -> bool | None:
 
 
 async def live_view(client: Client, case_id: str) -> CaseView | None:
-    """The workflow's own view while it runs; None once it has ended (read the projection)."""
+    """The workflow's own view while it runs; None once it has ended (read the projection).
+
+    Also None when no worker answers the query within a few seconds: the caller then shows
+    the projection (a little behind) instead of failing while workers restart.
+    """
     if not await is_running(client, case_id):
         return None
-    view: CaseView = await handle(client, case_id).query("view", result_type=CaseView)
+    try:
+        view: CaseView = await handle(client, case_id).query(
+            "view", result_type=CaseView, rpc_timeout=QUERY_TIMEOUT
+        )
+    except (RPCError, WorkflowQueryFailedError):
+        return None
     return view
+
+
+def may_read(principal: Actor, case: CaseView) -> bool:
+    """The center reads everything; others read the cases they have taken part in."""
+    if principal.role == "supervisor":
+        return True
+    if principal.role == "department":
+        return case.department == principal.id or any(
+            e.data.get("department") == principal.id for e in case.timeline
+        )
+    return case.steward_id == principal.id or any(
+        e.actor == principal or e.data.get("steward") == principal.id for e in case.timeline
+    )
 
 
 async def act(client: Client, case_id: str, update: str, action: HumanAction) -> ActionOutcome:

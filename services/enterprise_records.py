@@ -21,7 +21,7 @@ from sqlmodel import col
 
 from schemas.common import AwareDatetime
 from schemas.inspection import RecordKind, RecordRule
-from schemas.inspection_flow import RecordFinding
+from schemas.inspection_activity import RecordFinding
 from schemas.tables import Enterprise, EnterpriseRecord, InspectionRecord
 from services.db import utc
 

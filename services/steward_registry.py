@@ -99,6 +99,9 @@ def parse_rows(raw: list[dict[str, Any]]) -> list[StewardImport]:
     errors: list[RowError] = []
     seen: set[str] = set()
     for number, item in enumerate(raw, start=1):
+        if not isinstance(item, dict):
+            errors.append(RowError(number, "row", "expected an object with the roster fields"))
+            continue
         cleaned = {k: v for k, v in item.items() if v not in (None, "")}
         try:
             row = StewardImport.model_validate(cleaned)

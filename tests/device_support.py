@@ -30,6 +30,10 @@ async def app_client(
 ) -> AsyncIterator[httpx.AsyncClient]:
     """The real app, on the test server and database, behind an ASGI transport."""
     app = create_app(settings, temporal=env.client, sessions=sessions)
+    # these tests replay minutes of camera traffic in seconds; the limiter's own behaviour
+    # (500 detections over 10 minutes pass, a flood gets 429) is tested with a moved clock
+    # in tests/test_rate_limit.py
+    app.state.rate_limiter.enabled = False
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(

@@ -71,7 +71,7 @@ async def add_inspectors(
             id=f"{prefix}-{n}",
             name=f"检查员{n}",
             grid_id=grid_id,
-            qualifications=qualifications or ALL_DEPARTMENTS,  # type: ignore[arg-type]
+            qualifications=qualifications or ALL_DEPARTMENTS,
         )
         for n in range(1, count + 1)
     ]
@@ -102,25 +102,27 @@ def rectification(client: Client, rectification_id: str) -> WorkflowHandle[Any, 
 async def wait_view(
     handle: WorkflowHandle[Any, Any],
     check: Callable[[InspectionView], bool],
-    timeout: float = 30,
+    patience: float = 30,
 ) -> InspectionView:
     """Poll the inspection's query until ``check`` holds (activities run in real time)."""
-    deadline = asyncio.get_running_loop().time() + timeout
+    deadline = asyncio.get_running_loop().time() + patience
     while True:
         current: InspectionView = await handle.query("view", result_type=InspectionView)
         if check(current):
             return current
         if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError(f"timed out; inspection is {current.status}: {current.waiting_for}")
+            raise AssertionError(
+                f"timed out; inspection is {current.status}: {current.waiting_for}"
+            )
         await asyncio.sleep(0.05)
 
 
 async def wait_hazard(
     handle: WorkflowHandle[Any, Any],
     check: Callable[[RectificationView], bool],
-    timeout: float = 30,
+    patience: float = 30,
 ) -> RectificationView:
-    deadline = asyncio.get_running_loop().time() + timeout
+    deadline = asyncio.get_running_loop().time() + patience
     while True:
         current: RectificationView = await handle.query("view", result_type=RectificationView)
         if check(current):

@@ -42,12 +42,19 @@ class Api:
 
 @asynccontextmanager
 async def running_app(
-    env: WorkflowEnvironment, sessions: SessionFactory, settings: Settings
+    env: WorkflowEnvironment,
+    sessions: SessionFactory,
+    settings: Settings,
+    raise_app_exceptions: bool = True,
 ) -> AsyncIterator[Api]:
-    """``create_app`` with the test server and database, lifespan started, as in production."""
+    """``create_app`` with the test server and database, lifespan started, as in production.
+
+    ``raise_app_exceptions=False`` answers an unhandled error with the 500 a client would get
+    (instead of raising it in the test), for checks that judge the answer.
+    """
     app = create_app(settings, temporal=env.client, sessions=sessions)
     async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app)
+        transport = httpx.ASGITransport(app=app, raise_app_exceptions=raise_app_exceptions)
         async with httpx.AsyncClient(transport=transport, base_url=BASE_URL, timeout=60) as client:
             yield Api(app, client)
 

@@ -148,7 +148,7 @@ async def test_department_round_trip_then_projection_after_close(
     api: httpx.AsyncClient, settings: Settings, grids: GridIndex
 ) -> None:
     at = grid_point(grids, "G012")
-    camera = bearer(settings, "device", "cam-017")
+    camera = bearer(settings, "citizen", "c-017")
     created = (
         await api.post(
             "/cases",

@@ -3,28 +3,35 @@ round of the 494 demo enterprises with 20 inspectors, measured against five sepa
 
 from __future__ import annotations
 
+import asyncio
 import time
 from datetime import timedelta
 from typing import Any
 
+import httpx
 import pytest
 from sqlalchemy import select, text
 from sqlmodel import col
-from temporalio.client import Client
+from temporalio.api.enums.v1 import EventType
+from temporalio.client import Client, ScheduleActionExecutionStartWorkflow
+from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
-from constants import inspection_workflow_id, rectification_workflow_id
+from constants import SEARCH_ATTRIBUTES, inspection_workflow_id, rectification_workflow_id
 from schemas.campaign import CampaignFilter, CampaignInput, CampaignProgress
 from schemas.tables import Enterprise, HazardRecord, InspectionRecord
 from services.db import SessionFactory
 from services.geo import GridIndex
 from services.inspection_reports import round_report
-from services.inspections import running, start_campaign
+from services.inspections import create_campaign_schedule, running, start_campaign
+from settings import Settings
 from tests.auto_inspector import AutoInspector
+from tests.conftest import DEV_SERVER
 from tests.inspection_support import SUPERVISOR, TASK_QUEUE, add_enterprise, add_inspectors
 from tests.support import save_history
 from tools.demo_data import build_town
 from tools.demo_enterprises import load_demo_enterprises
+from worker import build_worker
 
 pytestmark = pytest.mark.usefixtures("worker")
 
@@ -80,7 +87,6 @@ async def test_small_round_paced_and_continued_as_new(
         continue_every=2,
     )
     handle = await start(env.client, inp)
-    first_run = handle.first_execution_run_id
     auto = AutoInspector(env, sessions, inp.campaign_id or "", 5, 2, hazard_per_mille=0)
     await auto.run(patience=120)
     result: CampaignProgress = await handle.result()
@@ -100,9 +106,11 @@ async def test_small_round_paced_and_continued_as_new(
         ).all()
     assert [risk for _, risk in order][:2] == ["high", "high"]  # high risk gets the first slots
     await save_history(handle, "campaign_last_run_completed")
-    if first_run:
-        first = env.client.get_workflow_handle(handle.id, run_id=first_run)
-        await save_history(first, "campaign_first_run_continued_as_new")
+    started = (await handle.fetch_history()).events[0].workflow_execution_started_event_attributes
+    first = env.client.get_workflow_handle(handle.id, run_id=started.first_execution_run_id)
+    last_event = (await first.fetch_history()).events[-1].event_type
+    assert last_event == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_CONTINUED_AS_NEW
+    await save_history(first, "campaign_first_run_continued_as_new")
 
 
 async def test_round_of_494_enterprises_with_20_inspectors(
@@ -156,3 +164,41 @@ async def test_round_of_494_enterprises_with_20_inspectors(
         f"{result.hazards_found} ({result.critical} critical), runs {result.runs}, "
         f"auto-inspector steps {auto.steps}, wall {wall:.0f}s"
     )
+
+
+async def test_a_temporal_schedule_starts_rounds(
+    sessions: SessionFactory, http: httpx.AsyncClient, settings: Settings
+) -> None:
+    """On the dev server (the Java test server has no schedules): trigger the schedule,
+    and the round it starts runs to completion with an id from its start time."""
+    env = await WorkflowEnvironment.start_local(
+        dev_server_existing_path=str(DEV_SERVER),
+        data_converter=pydantic_data_converter,
+        search_attributes=list(SEARCH_ATTRIBUTES),
+    )
+    queue = "gridplus-schedule-test"
+    try:
+        async with build_worker(env.client, sessions, http, settings, task_queue=queue):
+            template = CampaignInput(
+                requested_by=SUPERVISOR,
+                name="quarterly round",
+                filter=CampaignFilter(enterprise_ids=["E-NOBODY"]),
+            )
+            schedule = await create_campaign_schedule(
+                env.client, "quarterly-round", template, queue, cron="0 1 1 */3 *"
+            )
+            await schedule.trigger()
+            for _ in range(200):
+                actions = (await schedule.describe()).info.recent_actions
+                if actions:
+                    break
+                await asyncio.sleep(0.05)
+            action = actions[0].action
+            assert isinstance(action, ScheduleActionExecutionStartWorkflow)
+            run = env.client.get_workflow_handle(action.workflow_id, result_type=CampaignProgress)
+            result: CampaignProgress = await run.result()
+            assert (result.status, result.planned) == ("completed", 0)
+            assert result.campaign_id.startswith("R") and len(result.campaign_id) == 13
+            await schedule.delete()
+    finally:
+        await env.shutdown()

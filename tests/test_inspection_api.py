@@ -24,8 +24,11 @@ pytestmark = pytest.mark.usefixtures("worker")
 
 
 def bearer(settings: Settings, role: str, subject: str) -> dict[str, str]:
-    actor = Actor(role=role, id=subject)  # type: ignore[arg-type]
-    return {"Authorization": f"Bearer {issue_token(settings.api_token_secret.get_secret_value(), actor)}"}
+    actor = Actor(role=role, id=subject)
+    return {
+        "Authorization": "Bearer "
+        + issue_token(settings.api_token_secret.get_secret_value(), actor)
+    }
 
 
 @pytest.fixture
@@ -64,12 +67,16 @@ async def test_an_enterprise_reads_and_writes_only_its_own_records(
                            headers={**me, "Idempotency-Key": "hot-work-0001"})  # fmt: skip
     assert retry.status_code == 200 and retry.json()["id"] == created.json()["id"]
 
-    assert (await api.post(f"/enterprises/{theirs}/records", json=record, headers=me)).status_code == 403
+    assert (
+        await api.post(f"/enterprises/{theirs}/records", json=record, headers=me)
+    ).status_code == 403
     assert (await api.get(f"/enterprises/{theirs}/records", headers=me)).status_code == 403
     assert (await api.get(f"/enterprises/{mine}/records", headers=them)).status_code == 403
     assert (await api.get(f"/enterprises/{mine}/rectifications", headers=them)).status_code == 403
     steward = bearer(settings, "steward", "S0001")
-    assert (await api.post(f"/enterprises/{mine}/records", json=record, headers=steward)).status_code == 403
+    assert (
+        await api.post(f"/enterprises/{mine}/records", json=record, headers=steward)
+    ).status_code == 403
     assert (await api.post(f"/enterprises/{mine}/records", json=record)).status_code == 401
     naive = {**record, "started_at": "2026-11-25T10:00:00"}
     invalid = await api.post(f"/enterprises/{mine}/records", json=naive, headers=me)
@@ -95,7 +102,9 @@ async def test_records_become_findings_and_the_loop_runs_over_http(
     me, them = bearer(settings, "enterprise", company), bearer(settings, "enterprise", other)
     now = await env.get_current_time()
     late = {"kind": "hot_work", "started_at": (now - timedelta(hours=3)).isoformat()}
-    assert (await api.post(f"/enterprises/{company}/records", json=late, headers=me)).status_code == 201
+    assert (
+        await api.post(f"/enterprises/{company}/records", json=late, headers=me)
+    ).status_code == 201
     camera = bearer(settings, "device", "cam-warehouse-7")
     seen = {"kind": "confined_space", "started_at": (now - timedelta(hours=5)).isoformat(),
             "note": "有限空间入口有人员进出"}  # fmt: skip
@@ -103,13 +112,12 @@ async def test_records_become_findings_and_the_loop_runs_over_http(
     assert observed.status_code == 201, observed.text
 
     supervisor = bearer(settings, "supervisor", "wang")
-    started = await api.post("/inspections", json={"enterprise_id": company, "reason": "专项检查"},
-                             headers={**supervisor, "Idempotency-Key": "inspect-company-1"})  # fmt: skip
+    once = {**supervisor, "Idempotency-Key": "inspect-company-1"}
+    request = {"enterprise_id": company, "reason": "专项检查"}
+    started = await api.post("/inspections", json=request, headers=once)
     assert started.status_code == 202, started.text
     inspection_id = started.json()["inspection_id"]
-    assert (await api.post("/inspections", json={"enterprise_id": company},
-                           headers={**supervisor, "Idempotency-Key": "inspect-company-1"})
-            ).json()["created"] is False  # fmt: skip
+    assert (await api.post("/inspections", json=request, headers=once)).json()["created"] is False
     nowhere = await api.post("/inspections", json={"enterprise_id": "E-NOPE"}, headers=supervisor)
     assert nowhere.status_code == 422
 
@@ -136,15 +144,22 @@ async def test_records_become_findings_and_the_loop_runs_over_http(
     rids = [s["rectification_id"] for s in view["items"] if s["rectification_id"]]
     assert len(rids) == 2
 
-    body = {"note": "已补办作业票并培训", "evidence": [{"kind": "document", "url": "https://x.org/p.pdf"}]}
+    body = {
+        "note": "已补办作业票并培训",
+        "evidence": [{"kind": "document", "url": "https://x.org/p.pdf"}],
+    }
     path = f"/enterprises/{company}/rectifications/{rids[0]}/proof"
     assert (await api.post(path, json=body, headers=them)).status_code == 403
     sneaky = await api.post(f"/enterprises/{other}/rectifications/{rids[0]}/proof", json=body,
                             headers=them)  # fmt: skip
     assert sneaky.status_code == 409 and sneaky.json()["error"] == "forbidden_role"
     assert (await api.post(path, json=body, headers=me)).status_code == 200
-    hazards = await poll(api, f"/enterprises/{company}/rectifications", me,
-                         lambda b: any(h["status"] == "proof_submitted" for h in b["items"]))  # fmt: skip
+    hazards = await poll(
+        api,
+        f"/enterprises/{company}/rectifications",
+        me,
+        lambda b: any(h["status"] == "proof_submitted" for h in b["items"]),
+    )
     assert hazards["total"] == 2
     passed = await api.post(f"/rectifications/{rids[0]}/reinspection", json={"passed": True},
                             headers=crew)  # fmt: skip
@@ -165,3 +180,31 @@ async def test_records_become_findings_and_the_loop_runs_over_http(
     assert any(g["grid_id"] == "G066" and g["inspected"] >= 1 for g in grids_report)
     assert (await api.get("/reports/inspections/grids", headers=me)).status_code == 403
     await env.client.get_workflow_handle(f"rectification-{rids[1]}").terminate("test over")
+
+
+async def test_a_round_started_and_followed_over_http(
+    api: httpx.AsyncClient, settings: Settings, sessions: SessionFactory, grids: GridIndex
+) -> None:
+    company = await add_enterprise(sessions, grids, "G088", industry="paper")
+    await add_inspectors(sessions, "G088", 1)
+    supervisor = bearer(settings, "supervisor", "wang")
+    body = {"campaign_id": f"CA-{company}", "filter": {"enterprise_ids": [company]}}
+    department = bearer(settings, "department", "fire")
+    assert (await api.post("/campaigns", json=body, headers=department)).status_code == 403
+    started = await api.post("/campaigns", json=body, headers=supervisor)
+    assert started.status_code == 202 and started.json()["created"] is True
+    url = f"/campaigns/CA-{company}"
+    running = await poll(api, url, department, lambda b: b["started"] == 1)
+    assert (running["planned"], running["status"]) == (1, "running")
+    page = await poll(api, f"/inspections?campaign_id=CA-{company}", supervisor,
+                      lambda b: b["total"] == 1)  # fmt: skip
+    inspection_id = page["items"][0]["inspection_id"]
+    cancel = await api.post(f"/inspections/{inspection_id}/cancel", json={"reason": "停产"},
+                            headers=supervisor)  # fmt: skip
+    assert cancel.status_code == 200, cancel.text
+    done = await poll(api, url, supervisor, lambda b: b["status"] == "completed")
+    assert (done["cancelled"], done["visited"], done["in_flight"]) == (1, 0, 0)
+    report = await api.get(f"/reports/inspections/rounds/CA-{company}", headers=supervisor)
+    assert report.status_code == 200 and report.json()["enterprises_visited"] == 0
+    missing = await api.get("/reports/inspections/rounds/NOPE", headers=supervisor)
+    assert missing.status_code == 404

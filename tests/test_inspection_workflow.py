@@ -8,10 +8,12 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
+from sqlalchemy import text
 from temporalio.client import WorkflowUpdateFailedError
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import WorkflowEnvironment
 
+from constants import inspection_workflow_id
 from schemas.common import Actor, Evidence
 from schemas.inspection_flow import (
     CancelInspection,
@@ -19,13 +21,16 @@ from schemas.inspection_flow import (
     InspectionResult,
     ItemResult,
     RecordResults,
+    StartInspection,
     StartVisit,
 )
-from schemas.rectification import RecordEnforcement, Reinspect, RectificationResult, SubmitProof
+from schemas.rectification import RecordEnforcement, RectificationResult, Reinspect, SubmitProof
 from services.db import SessionFactory
 from services.geo import GridIndex
+from services.inspections import start_inspection_workflow
 from tests.inspection_support import (
     SUPERVISOR,
+    TASK_QUEUE,
     add_enterprise,
     add_inspectors,
     inspector,
@@ -110,7 +115,9 @@ async def test_three_departments_three_rectifications(
     critical_first = RecordResults(
         actor=me,
         idempotency_key=key(),
-        items=[i.model_copy(update={"evidence": PHOTO}) for i in items if i.item_code == FIRE_EXITS],
+        items=[
+            i.model_copy(update={"evidence": PHOTO}) for i in items if i.item_code == FIRE_EXITS
+        ],
     )
     await handle.execute_update("record_results", critical_first)
     # A critical hazard reaches its department at once, before the visit is over.
@@ -145,8 +152,6 @@ async def test_three_departments_three_rectifications(
 
     # One section per department covered; exactly three carry hazards.
     async def sections() -> list[dict[str, Any]]:
-        from sqlalchemy import text
-
         async with sessions() as session:
             rows = await session.execute(
                 text("SELECT body FROM notification WHERE case_id = :c AND kind = :k"),
@@ -176,7 +181,9 @@ async def test_three_departments_three_rectifications(
     assert (await rejected(critical.execute_update("reinspect", early))).type == "wrong_stage"
     proof = SubmitProof(actor=company, idempotency_key=key(), note="通道已清理", evidence=PHOTO)
     await critical.execute_update("submit_proof", proof)
-    await critical.execute_update("reinspect", Reinspect(actor=me, idempotency_key=key(), passed=True))
+    await critical.execute_update(
+        "reinspect", Reinspect(actor=me, idempotency_key=key(), passed=True)
+    )
     closed: RectificationResult = await critical.result()
     assert (closed.status, closed.escalated, closed.rework_count) == ("closed", False, 0)
 
@@ -226,11 +233,14 @@ async def test_three_departments_three_rectifications(
 
     done: InspectionResult = await handle.result()
     assert (done.status, done.hazards, done.hazards_closed) == ("closed", 3, 3)
-    assert await count_rows(
-        sessions,
-        "SELECT count(*) FROM hazard_record WHERE inspection_id = :i AND status = 'closed'",
-        i=done.inspection_id,
-    ) == 3
+    assert (
+        await count_rows(
+            sessions,
+            "SELECT count(*) FROM hazard_record WHERE inspection_id = :i AND status = 'closed'",
+            i=done.inspection_id,
+        )
+        == 3
+    )
     await save_history(handle, "inspection_three_departments_closed")
     await save_history(critical, "rectification_reinspected_closed")
     await save_history(minor, "rectification_rework_closed")
@@ -252,12 +262,114 @@ async def test_cancel_before_the_visit_frees_the_slot(
     await handle.execute_update("cancel", stop)
     result: InspectionResult = await handle.result()
     assert result.status == "cancelled"
-    assert await count_rows(
-        sessions,
-        "SELECT count(*) FROM inspection_booking WHERE inspection_id = :i AND active",
-        i=result.inspection_id,
-    ) == 0
-    assert await count_rows(
-        sessions, "SELECT active_inspections FROM inspector WHERE id = :i", i=booked
-    ) == 0
+    assert (
+        await count_rows(
+            sessions,
+            "SELECT count(*) FROM inspection_booking WHERE inspection_id = :i AND active",
+            i=result.inspection_id,
+        )
+        == 0
+    )
+    assert (
+        await count_rows(
+            sessions, "SELECT active_inspections FROM inspector WHERE id = :i", i=booked
+        )
+        == 0
+    )
     await save_history(handle, "inspection_cancelled")
+
+
+async def test_a_visit_not_made_in_time_goes_to_another_inspector(
+    env: WorkflowEnvironment, sessions: SessionFactory, grids: GridIndex
+) -> None:
+    enterprise_id = await add_enterprise(
+        sessions, grids, "G077", industry="food", hazardous_chemicals=False, risk_level="medium"
+    )
+    first, second = await add_inspectors(sessions, "G077", 2)
+    now = await env.get_current_time()
+    async with sessions() as session, session.begin():  # first is booked for three days
+        await session.execute(
+            text("UPDATE inspector SET booked_until = :t WHERE id = :i"),
+            {"t": now + timedelta(days=3), "i": first},
+        )
+        await session.execute(text("UPDATE inspector SET on_duty = false WHERE id = :i"),
+                              {"i": second})  # fmt: skip
+    handle = await open_inspection(env.client, sessions, enterprise_id)
+    booked = await wait_view(handle, lambda v: v.status == "scheduled")
+    assert booked.inspector_id == first and booked.visit_at is not None
+    assert booked.visit_at >= now + timedelta(days=3) and booked.deadline is not None
+
+    await env.sleep(booked.visit_at - timedelta(hours=20) - now)  # the day before
+    await wait_view(handle, lambda v: any(e.kind == "visit_reminder" for e in v.timeline))
+    async with sessions() as session, session.begin():
+        await session.execute(text("UPDATE inspector SET on_duty = true WHERE id = :i"),
+                              {"i": second})  # fmt: skip
+    await env.sleep(booked.deadline - await env.get_current_time() + timedelta(minutes=5))
+    moved = await wait_view(handle, lambda v: v.inspector_id == second and v.status == "scheduled")
+    assert moved.attempts == 2 and not moved.overdue
+    assert "visit_overdue" in [e.kind for e in moved.timeline]
+    for kind, recipient in (("visit_withdrawn", first), ("visit_overdue", "linkage_center")):
+        assert await count_rows(
+            sessions,
+            "SELECT count(*) FROM notification WHERE case_id = :c AND kind = :k AND recipient = :r",
+            c=moved.inspection_id, k=kind, r=recipient,
+        ) == 1  # fmt: skip
+    late = StartVisit(actor=inspector(first), idempotency_key=key())
+    assert (await rejected(handle.execute_update("start_visit", late))).type == "not_assigned"
+    await handle.execute_update(
+        "cancel", CancelInspection(actor=SUPERVISOR, idempotency_key=key(), reason="test over")
+    )
+    assert (await handle.result()).status == "cancelled"
+    await save_history(handle, "inspection_overdue_reassigned")
+
+
+async def test_an_enterprise_gone_from_the_registry_ends_its_inspection_as_cancelled(
+    env: WorkflowEnvironment,
+) -> None:
+    inp = StartInspection(
+        inspection_id="JI-E-GONE-T1",
+        enterprise_id="E-GONE",
+        requested_by=SUPERVISOR,
+        requested_at=await env.get_current_time(),
+    )
+    assert await start_inspection_workflow(
+        env.client, inp, TASK_QUEUE, grid_id="G001", risk_level="low", source="campaign",
+        summary="gone",
+    )  # fmt: skip
+    handle = env.client.get_workflow_handle(
+        inspection_workflow_id(inp.inspection_id), result_type=InspectionResult
+    )
+    result: InspectionResult = await handle.result()
+    assert (result.status, result.hazards) == ("cancelled", 0)
+    await save_history(handle, "inspection_unknown_enterprise_cancelled")
+
+
+async def test_no_qualified_inspector_waits_and_retries(
+    env: WorkflowEnvironment, sessions: SessionFactory, grids: GridIndex
+) -> None:
+    enterprise_id = await add_enterprise(
+        sessions, grids, "G099", industry="textile", hazardous_chemicals=False, risk_level="low"
+    )
+    trainees = ["emergency_management", "fire", "market_regulation", "economic_development"]
+    await add_inspectors(sessions, "G099", 2, qualifications=trainees)  # no environment
+    handle = await open_inspection(env.client, sessions, enterprise_id)
+    waiting = await wait_view(handle, lambda v: v.status == "unassigned")
+    assert waiting.inspector_id is None and waiting.attempts == 1
+    (qualified,) = await add_inspectors(sessions, "G100", 1)  # a neighbouring grid, all five
+    await env.sleep(timedelta(hours=4, minutes=1))
+    booked = await wait_view(handle, lambda v: v.status == "scheduled")
+    assert (booked.inspector_id, booked.attempts) == (qualified, 2)
+    assert (
+        await count_rows(
+            sessions,
+            "SELECT count(*) FROM notification WHERE case_id = :c AND kind = :k",
+            c=booked.inspection_id,
+            k="inspection_unassigned",
+        )
+        == 1
+    )
+    await handle.execute_update(
+        "cancel", CancelInspection(actor=SUPERVISOR, idempotency_key=key(), reason="test over")
+    )
+    assert (await handle.result()).status == "cancelled"
+    await save_history(handle, "inspection_unassigned_then_booked")

@@ -191,8 +191,8 @@ async def test_case_reports_are_limited_per_bearer_subject(
     calm = bearer(settings, "steward", "S-calm")
     assert (await api.client.post("/cases", json={}, headers=calm)).status_code == 422
     # reads are not limited, and neither is anything but POST /cases on that router
-    reads = [await api.client.get("/cases", headers=flooder) for _ in range(100)]
-    assert {r.status_code for r in reads} == {200}
+    reads = [await api.client.get("/cases/GP-NOPE", headers=flooder) for _ in range(100)]
+    assert {r.status_code for r in reads} == {404}
 
 
 async def test_the_openapi_schema_documents_429_where_limits_apply(api: Api) -> None:
@@ -228,6 +228,20 @@ def test_the_limiter_costs_microseconds_per_request() -> None:
         limiter.take(client_key(scope), DEVICE_LIMIT)
     per_request = (time.perf_counter() - started) / rounds
     assert per_request < 100e-6, f"{per_request * 1e6:.1f} µs per request"
+
+
+async def test_a_disabled_limiter_lets_a_flood_through(
+    api: Api, clock: Clock, settings: Settings
+) -> None:
+    api.limiter.enabled = False
+    try:
+        flooder = bearer(settings, "steward", "S-unlimited")
+        answers = await _flood(
+            api.client, clock, 100, 0.0, method="POST", url="/cases", json={}, headers=flooder
+        )
+        assert {a.status_code for a in answers} == {422}
+    finally:
+        api.limiter.enabled = True
 
 
 def test_the_limiter_forgets_the_least_recent_keys_beyond_its_cap() -> None:

@@ -16,6 +16,7 @@ from temporalio.client import WorkflowHistory
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Replayer
 
+from worker import workflow_runner
 from workflows.registry import WORKFLOWS
 
 ROOT = Path(__file__).parent / "histories"
@@ -34,6 +35,16 @@ def test_every_path_has_a_saved_history() -> None:
         "case_department_direct_closed",
         "case_both_paths_closed",
         "case_sensor_recovery_closed",
+        "case_inspection_three_departments_closed",
+        "case_inspection_cancelled",
+        "case_inspection_overdue_reassigned",
+        "case_inspection_unknown_enterprise_cancelled",
+        "case_inspection_unassigned_then_booked",
+        "case_rectification_reinspected_closed",
+        "case_rectification_rework_closed",
+        "case_rectification_escalated_enforced_closed",
+        "case_campaign_first_run_continued_as_new",
+        "case_campaign_last_run_completed",
     } <= names
 
 
@@ -43,6 +54,10 @@ def test_every_path_has_a_saved_history() -> None:
 async def test_replay(path: Path) -> None:
     raw = json.loads(path.read_text())  # noqa: ASYNC240  (a small file, read once)
     history = WorkflowHistory.from_json(f"replay-{path.stem}", raw)
-    replayer = Replayer(workflows=list(WORKFLOWS), data_converter=pydantic_data_converter)
+    replayer = Replayer(
+        workflows=list(WORKFLOWS),
+        data_converter=pydantic_data_converter,
+        workflow_runner=workflow_runner(),  # exactly as the worker runs them
+    )
     result = await replayer.replay_workflow(history, raise_on_replay_failure=True)
     assert result.replay_failure is None

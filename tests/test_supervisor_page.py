@@ -152,7 +152,9 @@ async def test_supervisor_board_in_headless_chromium(
     grids: GridIndex,
 ) -> None:
     supervisor = {"Authorization": f"Bearer {token(settings, 'supervisor', 'center-zhou')}"}
-    camera = {"Authorization": f"Bearer {token(settings, 'device', 'cam-0017')}"}
+    camera = {
+        "Authorization": f"Bearer {token(settings, 'citizen', 'c-0017')}"
+    }  # a citizen's report
     police = {"Authorization": f"Bearer {token(settings, 'department', 'traffic_police')}"}
     async with httpx.AsyncClient(timeout=10) as http:
         # one case closed through the traffic police, so the evaluation has a closed row

@@ -2,7 +2,10 @@
 
 Tests and the steward simulator (``tools.steward_sim``) point ``GRIDPLUS_BOT_GATEWAY_URL``
 at it. It checks each POST exactly as a real gateway must (signature and timestamp through
-``services.bot.verify_signature``, with the shared bot secret), records what it accepted,
+``services.bot.verify_signature``, with the shared bot secret, and de-duplication on the
+``Idempotency-Key`` header: delivery over HTTP is at-least-once, since a worker that dies
+after the gateway accepted a message but before it heard the 200 sends it again), records
+what it accepted,
 and can answer 503 to the first N requests, to prove that a gateway outage only delays a
 message (Temporal retries the activity) and never loses or duplicates it.
 
@@ -52,6 +55,8 @@ class FakeGateway:
         self.messages: list[Message] = []  # accepted, in order of arrival
         self.failed: list[Message] = []  # answered 503 on purpose
         self.refused: list[str] = []  # why a request was refused (bad signature...)
+        self.repeats: list[Message] = []  # same Idempotency-Key again: answered, not relayed
+        self._seen: set[str] = set()
         self._fail_left = fail_first
         self._fail_match: Callable[[Message], bool] | None = None
         self._server: asyncio.Server | None = None
@@ -148,6 +153,13 @@ class FakeGateway:
             self._fail_left -= 1
             self.failed.append(message)
             return 503, {"error": "gateway unavailable (on purpose)"}
+        key = headers.get("idempotency-key") or str(message.get("message_id", ""))
+        if key and key in self._seen:
+            # the contract of a gateway: a repeated Idempotency-Key is answered, not re-sent
+            self.repeats.append(message)
+            return 200, {"ok": True, "message_id": message.get("message_id"), "repeat": True}
+        if key:
+            self._seen.add(key)
         async with self._arrived:
             self.messages.append(message)
             self._arrived.notify_all()

@@ -66,6 +66,9 @@ IO_RETRY = RetryPolicy(
 IO_TIMEOUT = timedelta(seconds=30)
 
 PATCH_LOCAL_IO = "local-io-v1"
+# Past this backoff a failing local activity waits on a durable timer instead of holding the
+# workflow task, so updates and queries stay answerable during a long outage.
+LOCAL_RETRY_THRESHOLD = timedelta(seconds=4)
 
 A = TypeVar("A", bound=HumanAction)
 
@@ -237,6 +240,7 @@ class CaseOps:
                 result_type=result_type,
                 start_to_close_timeout=IO_TIMEOUT,
                 retry_policy=IO_RETRY,
+                local_retry_threshold=LOCAL_RETRY_THRESHOLD,
             )
         return await workflow.execute_activity(
             name,

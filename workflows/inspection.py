@@ -13,46 +13,40 @@ follows until it is closed. All I/O happens in activities named in ``constants``
 from __future__ import annotations
 
 import asyncio
-from typing import Any, Literal
+from typing import Any
 
 from temporalio import workflow
-from temporalio.exceptions import ChildWorkflowError
+from temporalio.exceptions import ActivityError, ApplicationError, ChildWorkflowError
 from temporalio.workflow import ChildWorkflowHandle
 
 from workflows.inspection_io import InspectionIO
-from workflows.inspection_ops import call_local, fixed, town_time
+from workflows.inspection_ops import call, fixed, town_time
 
 with workflow.unsafe.imports_passed_through():
     from constants import (
-        ACT_BOOK_INSPECTOR,
         ACT_PREPARE_INSPECTION,
         ACT_RECORD_FINDINGS,
-        ACT_RELEASE_INSPECTOR,
-        ACT_SEND_SECTION,
+        ACT_SEND_SECTIONS,
     )
-    from schemas.inspection_flow import (
-        Booking,
-        BookingRequest,
-        CancelInspection,
-        DepartmentSection,
-        FinishVisit,
-        InspectionOutcome,
+    from schemas.inspection_activity import (
         InspectionPlan,
-        InspectionProgress,
-        InspectionResult,
-        InspectionView,
-        ItemState,
         PrepareRequest,
         RecordFinding,
         RecordFindingsRequest,
+        SectionBatch,
+    )
+    from schemas.inspection_flow import (
+        CancelInspection,
+        FinishVisit,
+        InspectionOutcome,
+        InspectionResult,
+        InspectionView,
+        ItemState,
         RecordResults,
-        ReleaseRequest,
         StartInspection,
         StartVisit,
     )
     from schemas.rectification import RectificationResult
-
-ProgressStage = Literal["visited", "cancelled", "hazard_closed"]
 
 
 @workflow.defn(name="JointInspectionWorkflow")
@@ -68,40 +62,12 @@ class JointInspectionWorkflow(InspectionIO):
         s = self.state
         self.projector.start(self.lanes)
         self.emit("requested", actor=inp.requested_by, note=inp.reason or None)
-        findings: list[RecordFinding] = await call_local(
-            ACT_RECORD_FINDINGS,
-            RecordFindingsRequest(
-                inspection_id=inp.inspection_id,
-                enterprise_id=inp.enterprise_id,
-                until=workflow.now(),
-            ),
-            list[RecordFinding],
-        )
-        plan: InspectionPlan = await call_local(
-            ACT_PREPARE_INSPECTION,
-            PrepareRequest(
-                inspection_id=inp.inspection_id,
-                enterprise_id=inp.enterprise_id,
-                with_findings=[f.item_code for f in findings],
-            ),
-            InspectionPlan,
-        )
-        s.set_plan(plan, findings, workflow.now())
-        self.emit(
-            "form_built",
-            data={
-                "items": str(len(plan.items)),
-                "departments": ",".join(plan.departments),
-                "record_findings": str(len(findings)),
-                "checklists": plan.checklist_version,
-            },
-        )
-        if await self._visit_stage():
+        if await self._build_form() and await self._visit_stage():
             children = await self._report()
             await self._follow(children)
             self.emit("closed", status="closed", data={"hazards": str(len(s.hazards()))})
         else:
-            await self.signal_campaign(self._progress("cancelled"))
+            await self.signal_campaign(self.progress("cancelled"))
         await self.lanes.drain()
         return InspectionResult(
             inspection_id=inp.inspection_id,
@@ -112,22 +78,66 @@ class JointInspectionWorkflow(InspectionIO):
         )
 
     # ---- stages --------------------------------------------------------------------
+    async def _build_form(self) -> bool:
+        """The merged form, with the records' findings; False if there is no enterprise."""
+        s, inp = self.state, self.state.inp
+        findings: list[RecordFinding] = await call(
+            ACT_RECORD_FINDINGS,
+            RecordFindingsRequest(
+                inspection_id=inp.inspection_id,
+                enterprise_id=inp.enterprise_id,
+                until=workflow.now(),
+            ),
+            list[RecordFinding],
+        )
+        try:
+            plan: InspectionPlan = await call(
+                ACT_PREPARE_INSPECTION,
+                PrepareRequest(
+                    inspection_id=inp.inspection_id,
+                    enterprise_id=inp.enterprise_id,
+                    with_findings=[f.item_code for f in findings],
+                ),
+                InspectionPlan,
+            )
+        except ActivityError as error:
+            # Gone from the registry (closed down) since the round was planned: nothing to
+            # visit. Ending as cancelled, rather than failing, lets the campaign go on.
+            cause = error.cause
+            if not isinstance(cause, ApplicationError) or cause.type != "unknown_enterprise":
+                raise
+            self.emit("cancelled", status="cancelled", note=cause.message)
+            return False
+        s.set_plan(plan, findings, workflow.now())
+        self.emit(
+            "form_built",
+            data={
+                "items": str(len(plan.items)),
+                "departments": ",".join(plan.departments),
+                "record_findings": str(len(findings)),
+                "checklists": plan.checklist_version,
+            },
+        )
+        return True
+
     async def _visit_stage(self) -> bool:
         """Book an inspector and wait for the visit; True once it is over, False if cancelled."""
         s = self.state
         plan = s.plan
         assert plan is not None
         while s.is_open:
-            booking = await self._book()
+            booking = await self.book()
             if not s.is_open:
-                await self._release(free_slot=True)
+                await self.release(free_slot=True)
                 break
             if booking is None:
                 retry_at = workflow.now() + plan.visit.unassigned_retry
+                first = s.status != "unassigned"
                 s.deadline = None
                 self.emit("no_inspector", status="unassigned", data={"attempt": str(s.attempts)})
                 self.waiting("a qualified inspector to be free")
-                self.tell("center", "linkage_center", "inspection_unassigned")
+                if first:  # the center hears of it once, not at every retry
+                    self.tell("center", "linkage_center", "inspection_unassigned")
                 await self.waiter.wait_until(lambda: not s.is_open, fixed(retry_at))
                 continue
             s.deadline, s.overdue = booking.visit_end + plan.visit.results_grace, False
@@ -157,47 +167,14 @@ class JointInspectionWorkflow(InspectionIO):
                 if s.status == "scheduled" and s.attempts <= plan.visit.max_reassignments:
                     self.tell("inspector", booking.inspector_id, "visit_withdrawn")
                     s.excluded.append(booking.inspector_id)
-                    await self._release(free_slot=True)
+                    await self.release(free_slot=True)
                     continue
                 s.deadline = None
                 self.waiting(f"inspector {booking.inspector_id} to finish the overdue visit")
                 await workflow.wait_condition(lambda: s.finish_requested or not s.is_open)
-            await self._release(free_slot=not s.finish_requested)
+            await self.release(free_slot=not s.finish_requested)
             return s.finish_requested
         return False
-
-    async def _book(self) -> Booking | None:
-        s = self.state
-        plan = s.plan
-        assert plan is not None
-        s.attempts += 1
-        request = BookingRequest(
-            inspection_id=s.inp.inspection_id,
-            attempt=s.attempts,
-            grid_id=plan.enterprise.grid_id,
-            departments=list(plan.departments),
-            earliest=workflow.now(),
-            minutes=plan.visit_minutes,
-            exclude=list(s.excluded),
-            visit=plan.visit,
-        )
-        booking: Booking | None = await call_local(ACT_BOOK_INSPECTOR, request, Booking | None)
-        s.booking = booking
-        return booking
-
-    async def _release(self, free_slot: bool) -> None:
-        booking = self.state.booking
-        if booking is None:
-            return
-        if free_slot:
-            self.state.booking = None
-        request = ReleaseRequest(
-            inspection_id=self.state.inp.inspection_id,
-            attempt=booking.attempt,
-            inspector_id=booking.inspector_id,
-            free_slot=free_slot,
-        )
-        await call_local(ACT_RELEASE_INSPECTOR, request)
 
     def _remind(self) -> None:
         booking = self.state.booking
@@ -214,23 +191,11 @@ class JointInspectionWorkflow(InspectionIO):
         children = [
             (slot, await self.start_rectification(slot, n)) for n, slot in enumerate(hazards, 1)
         ]
-        for department in plan.departments:
-            items = [slot for slot in s.items.values() if slot.item.department == department]
-            found = [slot for slot in items if slot.outcome == "hazard"]
-            section = DepartmentSection(
-                inspection_id=s.inp.inspection_id,
-                department=department,
-                enterprise=plan.enterprise,
-                inspector_id=booking.inspector_id,
-                visited_at=s.visit_finished_at,
-                items=items,
-                hazards=len(found),
-                critical=sum(1 for slot in found if slot.severity == "critical"),
-            )
-            self.lanes.put(f"department:{department}", ACT_SEND_SECTION, section)
+        sections = SectionBatch(sections=self.department_sections())
+        self.lanes.put("departments", ACT_SEND_SECTIONS, sections)
         self.emit("sections_sent", data={"departments": ",".join(plan.departments)})
         self.waiting(f"rectification of {len(hazards)} hazard(s)")
-        await self.signal_campaign(self._progress("visited"))
+        await self.signal_campaign(self.progress("visited"))
         return children
 
     async def _follow(
@@ -249,23 +214,9 @@ class JointInspectionWorkflow(InspectionIO):
             s.hazards_closed += 1
             self.emit("hazard_closed", data={"rectification": slot.rectification_id or "", **data})
             self.waiting(f"rectification of {len(children) - s.hazards_closed} hazard(s)")
-            await self.signal_campaign(self._progress("hazard_closed"))
+            await self.signal_campaign(self.progress("hazard_closed"))
 
         await asyncio.gather(*(follow(slot, handle) for slot, handle in children))
-
-    def _progress(self, stage: ProgressStage) -> InspectionProgress:
-        summary = self.state.summary()
-        return InspectionProgress(
-            inspection_id=summary.inspection_id,
-            enterprise_id=summary.enterprise_id,
-            stage=stage,
-            hazards=summary.hazards,
-            critical=summary.critical,
-            departments=len(summary.departments),
-            visit_started_at=summary.visit_started_at,
-            visit_finished_at=summary.visit_finished_at,
-            visit_minutes=summary.visit_minutes,
-        )
 
     # ---- the inspector's actions ---------------------------------------------------
     @workflow.update

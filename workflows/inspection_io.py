@@ -7,20 +7,22 @@ as ``case_ops`` is for ``case``.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 from temporalio import workflow
 from temporalio.common import SearchAttributePair, SearchAttributeUpdate, TypedSearchAttributes
 from temporalio.exceptions import FailureError
 from temporalio.workflow import ChildWorkflowHandle, ParentClosePolicy
 
-from workflows.inspection_ops import Lanes, Projector, Waiter, town_time
+from workflows.inspection_ops import Lanes, Projector, Waiter, call, town_time
 from workflows.inspection_state import InspectionState
 
 with workflow.unsafe.imports_passed_through():
     from constants import (
+        ACT_BOOK_INSPECTOR,
         ACT_NOTIFY_PARTY,
         ACT_PROJECT_INSPECTION,
+        ACT_RELEASE_INSPECTOR,
         SA_CASE_TYPE,
         SA_DEADLINE,
         SA_DEPARTMENT,
@@ -36,20 +38,27 @@ with workflow.unsafe.imports_passed_through():
     from schemas.case import HumanAction
     from schemas.common import Actor
     from schemas.inspection import RISK_PRIORITY, SEVERITY_PRIORITY
+    from schemas.inspection_activity import (
+        Booking,
+        BookingRequest,
+        DepartmentSection,
+        InspectionProjection,
+        PartyMessage,
+        ReleaseRequest,
+    )
     from schemas.inspection_flow import (
         RECORDS,
         Channel,
         InspectionOutcome,
         InspectionProgress,
-        InspectionProjection,
         InspectionStatus,
         ItemState,
-        PartyMessage,
         StartInspection,
     )
     from schemas.rectification import RectificationInput, RectificationResult
 
 A = TypeVar("A", bound=HumanAction)
+ProgressStage = Literal["visited", "cancelled", "hazard_closed"]
 
 
 class InspectionIO:
@@ -184,6 +193,78 @@ class InspectionIO:
             )
         except FailureError as error:
             workflow.logger.info("campaign %s not told (%s)", target, error)
+
+    # ---- the inspector's calendar -------------------------------------------------
+    async def book(self) -> Booking | None:
+        s = self.state
+        plan = s.plan
+        assert plan is not None
+        s.attempts += 1
+        request = BookingRequest(
+            inspection_id=s.inp.inspection_id,
+            attempt=s.attempts,
+            grid_id=plan.enterprise.grid_id,
+            departments=list(plan.departments),
+            earliest=workflow.now(),
+            minutes=plan.visit_minutes,
+            exclude=list(s.excluded),
+            visit=plan.visit,
+        )
+        booking: Booking | None = await call(ACT_BOOK_INSPECTOR, request, Booking | None)
+        s.booking = booking
+        return booking
+
+    async def release(self, free_slot: bool) -> None:
+        booking = self.state.booking
+        if booking is None:
+            return
+        if free_slot:
+            self.state.booking = None
+        request = ReleaseRequest(
+            inspection_id=self.state.inp.inspection_id,
+            attempt=booking.attempt,
+            inspector_id=booking.inspector_id,
+            free_slot=free_slot,
+        )
+        await call(ACT_RELEASE_INSPECTOR, request)
+
+    # ---- the departments and the campaign -----------------------------------------
+    def department_sections(self) -> list[DepartmentSection]:
+        """Each department's own part of the visit: its items, results and hazards."""
+        s = self.state
+        plan, booking = s.plan, s.booking
+        assert plan is not None and booking is not None and s.visit_finished_at is not None
+        sections = []
+        for department in plan.departments:
+            items = [slot for slot in s.items.values() if slot.item.department == department]
+            found = [slot for slot in items if slot.outcome == "hazard"]
+            sections.append(
+                DepartmentSection(
+                    inspection_id=s.inp.inspection_id,
+                    department=department,
+                    enterprise=plan.enterprise,
+                    inspector_id=booking.inspector_id,
+                    visited_at=s.visit_finished_at,
+                    items=items,
+                    hazards=len(found),
+                    critical=sum(1 for slot in found if slot.severity == "critical"),
+                )
+            )
+        return sections
+
+    def progress(self, stage: ProgressStage) -> InspectionProgress:
+        summary = self.state.summary()
+        return InspectionProgress(
+            inspection_id=summary.inspection_id,
+            enterprise_id=summary.enterprise_id,
+            stage=stage,
+            hazards=summary.hazards,
+            critical=summary.critical,
+            departments=len(summary.departments),
+            visit_started_at=summary.visit_started_at,
+            visit_finished_at=summary.visit_finished_at,
+            visit_minutes=summary.visit_minutes,
+        )
 
     # ---- rectifications ------------------------------------------------------------
     async def start_rectification(

@@ -10,25 +10,29 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from schemas.common import Actor
-from schemas.inspection import SEVERITY_RANK, Severity
-from schemas.inspection_flow import (
-    INSPECTOR_ROLE,
-    OPEN_INSPECTION,
-    RECORDS,
-    Booking,
-    InspectionEvent,
-    InspectionOutcome,
-    InspectionPlan,
-    InspectionStatus,
-    InspectionSummary,
-    InspectionView,
-    ItemState,
-    RecordFinding,
-    RecordResults,
-    StartInspection,
-)
+from temporalio import workflow
+
 from workflows.case_state import ActionRejected
+
+# Passed through like every other workflow module's schemas, so that models built here and
+# models built in ``inspection_io`` are the same classes under any sandbox configuration.
+with workflow.unsafe.imports_passed_through():
+    from schemas.common import Actor
+    from schemas.inspection import SEVERITY_RANK, Severity
+    from schemas.inspection_activity import Booking, InspectionPlan, RecordFinding
+    from schemas.inspection_flow import (
+        INSPECTOR_ROLE,
+        OPEN_INSPECTION,
+        RECORDS,
+        InspectionEvent,
+        InspectionOutcome,
+        InspectionStatus,
+        InspectionSummary,
+        InspectionView,
+        ItemState,
+        RecordResults,
+        StartInspection,
+    )
 
 
 @dataclass

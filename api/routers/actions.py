@@ -12,11 +12,13 @@ from schemas.common import Actor
 from services import cases
 
 ACTION_ERRORS: dict[int | str, dict[str, object]] = {
+    400: {"description": "the body is not UTF-8 JSON"},
     401: {"description": "no valid token"},
     403: {"description": "wrong role"},
     404: {"description": "no such case"},
     409: {"description": "the case's state refused the action; nothing was recorded"},
     422: {"description": "invalid body"},
+    413: {"description": "body over 64 KiB"},
 }
 
 

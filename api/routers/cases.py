@@ -6,21 +6,27 @@ from datetime import datetime
 from typing import Annotated
 from urllib.parse import quote
 
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, HTTPException, Query, Response
 
 from api.body_limit import LimitedBodyRoute
-from api.deps import CurrentPrincipal, IdempotencyHeader, Session, State, TemporalClient
+from api.deps import CaseIdPath, IdempotencyHeader, Session, State, TemporalClient, require
 from constants import case_workflow_id
 from schemas.api import CaseDetail, CaseLinks, CasePage, CreateCase, CreatedCase, Problem, Timeline
 from schemas.case import CaseStatus
-from schemas.common import CaseSource
+from schemas.common import Actor, CaseSource
 from services import case_queries, cases
 from services.case_queries import CaseFilter
 from settings import Settings
 
+# who files reports here (devices have their own door, /devices; departments do not report)
+Reporter = Annotated[Actor, require("steward", "supervisor", "citizen", "system")]
+Regulator = Annotated[Actor, require("supervisor", "department")]
+Reader = Annotated[Actor, require("supervisor", "department", "steward", "citizen")]
+
 router = APIRouter(prefix="/cases", tags=["cases"], route_class=LimitedBodyRoute)  # 413 over 64 KiB
 
 ERRORS: dict[int | str, dict[str, object]] = {
+    400: {"model": Problem, "description": "the body is not UTF-8 JSON"},
     401: {"model": Problem},
     403: {"model": Problem},
     422: {"model": Problem},
@@ -39,12 +45,14 @@ def links(settings: Settings, case_id: str) -> CaseLinks:
     )
 
 
-@router.post("", status_code=202, response_model=CreatedCase, responses=ERRORS)
+@router.post(
+    "", status_code=202, response_model=CreatedCase, responses={**ERRORS, 413: {"model": Problem}}
+)
 async def create_case(
     body: CreateCase,
     state: State,
     client: TemporalClient,
-    principal: CurrentPrincipal,
+    principal: Reporter,
     response: Response,
     idempotency_key: IdempotencyHeader = None,
 ) -> CreatedCase:
@@ -67,7 +75,7 @@ async def create_case(
 @router.get("", response_model=CasePage, responses=ERRORS)
 async def list_cases(
     session: Session,
-    _: CurrentPrincipal,
+    principal: Regulator,
     status: CaseStatus | None = None,
     case_type: Annotated[str | None, Query(max_length=40)] = None,
     grid_id: Annotated[str | None, Query(max_length=64)] = None,
@@ -80,7 +88,14 @@ async def list_cases(
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
 ) -> CasePage:
-    """Cases from the projection, newest first, with filters and pagination."""
+    """Cases from the projection, newest first, with filters and pagination.
+
+    A department sees its own cases only (the ``department`` filter is set for it).
+    """
+    if principal.role == "department":
+        if department not in (None, principal.id):
+            raise HTTPException(403, f"you act for {principal.id}, not {department}")
+        department = principal.id
     where = CaseFilter(
         status=status,
         case_type=case_type,
@@ -98,22 +113,32 @@ async def list_cases(
 
 @router.get("/{case_id}", response_model=CaseDetail, responses={**ERRORS, 404: {"model": Problem}})
 async def get_case(
-    case_id: str, state: State, client: TemporalClient, session: Session, _: CurrentPrincipal
+    case_id: CaseIdPath, state: State, client: TemporalClient, session: Session, principal: Reader
 ) -> CaseDetail:
-    """Live from the workflow while it runs; from the projection once it has ended."""
+    """Live from the workflow while it runs; from the projection once it has ended.
+
+    The center reads every case, a department the cases it has held, a steward or a
+    citizen the cases they took part in (reported, were offered, handled, verified).
+    """
     view = await cases.live_view(client, case_id)
     live = view is not None
     if view is None:
         view = await case_queries.projected_case(session, case_id)
     if view is None:
         raise cases.CaseNotFound(case_id)
+    if not cases.may_read(principal, view):
+        raise HTTPException(403, "you took no part in this case")
     return CaseDetail(**view.model_dump(), live=live, links=links(state.settings, case_id))
 
 
-@router.get("/{case_id}/timeline", response_model=Timeline, responses={404: {"model": Problem}})
-async def get_timeline(case_id: str, session: Session, _: CurrentPrincipal) -> Timeline:
+@router.get(
+    "/{case_id}/timeline", response_model=Timeline, responses={**ERRORS, 404: {"model": Problem}}
+)
+async def get_timeline(case_id: CaseIdPath, session: Session, principal: Reader) -> Timeline:
     """Every recorded transition of the case: what, who, when, with what evidence."""
-    entries = await case_queries.timeline(session, case_id)
-    if not entries:
+    view = await case_queries.projected_case(session, case_id)
+    if view is None or not view.timeline:
         raise cases.CaseNotFound(case_id)
-    return Timeline(case_id=case_id, entries=entries)
+    if not cases.may_read(principal, view):
+        raise HTTPException(403, "you took no part in this case")
+    return Timeline(case_id=case_id, entries=view.timeline)

@@ -6,7 +6,8 @@ from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Path
 
-from api.deps import DepartmentPrincipal, IdempotencyHeader, TemporalClient
+from api.body_limit import LimitedBodyRoute
+from api.deps import CaseIdPath, DepartmentPrincipal, IdempotencyHeader, TemporalClient
 from api.routers.actions import ACTION_ERRORS, perform
 from schemas.case import (
     ActionOutcome,
@@ -21,7 +22,11 @@ from schemas.case import (
 )
 from schemas.common import Actor
 
-router = APIRouter(prefix="/departments/{department}/cases/{case_id}", tags=["departments"])
+router = APIRouter(
+    prefix="/departments/{department}/cases/{case_id}",
+    tags=["departments"],
+    route_class=LimitedBodyRoute,
+)
 
 Code = Annotated[str, Path(max_length=40)]
 
@@ -35,7 +40,7 @@ def _same(principal: Actor, department: str) -> Actor:
 @router.post("/accept", response_model=ActionOutcome, responses=ACTION_ERRORS)
 async def accept(
     department: Code,
-    case_id: str,
+    case_id: CaseIdPath,
     body: DepartmentAcceptBody,
     client: TemporalClient,
     principal: DepartmentPrincipal,
@@ -51,7 +56,7 @@ async def accept(
 @router.post("/result", response_model=ActionOutcome, responses=ACTION_ERRORS)
 async def report_result(
     department: Code,
-    case_id: str,
+    case_id: CaseIdPath,
     body: DepartmentReportBody,
     client: TemporalClient,
     principal: DepartmentPrincipal,
@@ -67,7 +72,7 @@ async def report_result(
 @router.post("/return", response_model=ActionOutcome, responses=ACTION_ERRORS)
 async def return_to_center(
     department: Code,
-    case_id: str,
+    case_id: CaseIdPath,
     body: DepartmentReturnBody,
     client: TemporalClient,
     principal: DepartmentPrincipal,
@@ -83,7 +88,7 @@ async def return_to_center(
 @router.post("/extension", response_model=ActionOutcome, responses=ACTION_ERRORS)
 async def ask_extension(
     department: Code,
-    case_id: str,
+    case_id: CaseIdPath,
     body: DepartmentExtensionBody,
     client: TemporalClient,
     principal: DepartmentPrincipal,

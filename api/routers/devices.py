@@ -26,7 +26,7 @@ from services.intake_merge import MergeStuck
 router = APIRouter(prefix="/devices/{device_id}", tags=["devices"], route_class=LimitedBodyRoute)
 
 ERRORS: dict[int | str, dict[str, object]] = {
-    status: {"model": Problem} for status in (401, 403, 413, 422, 503)
+    status: {"model": Problem} for status in (400, 401, 403, 413, 422, 503)
 }
 UNAUTHORIZED = {"WWW-Authenticate": "DeviceKey"}
 

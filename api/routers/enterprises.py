@@ -28,6 +28,7 @@ router = APIRouter(prefix="/enterprises/{enterprise_id}", tags=["enterprises"])
 EnterpriseId = Annotated[str, Path(max_length=24, pattern=r"^[A-Za-z0-9_-]+$")]
 Device = Annotated[Actor, require("device")]
 ERRORS: dict[int | str, dict[str, object]] = {
+    400: {"model": Problem, "description": "the body is not UTF-8 JSON"},
     401: {"model": Problem},
     403: {"model": Problem},
     404: {"model": Problem},

@@ -9,8 +9,8 @@ from urllib.parse import quote
 from fastapi import APIRouter, Query, Response
 from pydantic import BaseModel
 
-from api.deps import CurrentPrincipal, IdempotencyHeader, Session, State, Supervisor, TemporalClient
-from api.inspection_deps import InspectorPrincipal, Regulator
+from api.deps import IdempotencyHeader, Session, State, Supervisor, TemporalClient
+from api.inspection_deps import InspectionReader, InspectorPrincipal, Regulator
 from api.routers.actions import ACTION_ERRORS
 from constants import campaign_workflow_id, inspection_workflow_id
 from schemas.api import Problem
@@ -46,6 +46,7 @@ from services.inspection_queries import InspectionFilter
 router = APIRouter(tags=["inspections"])
 
 ERRORS: dict[int | str, dict[str, object]] = {
+    400: {"model": Problem, "description": "the body is not UTF-8 JSON"},
     401: {"model": Problem},
     403: {"model": Problem},
     404: {"model": Problem},
@@ -113,7 +114,7 @@ async def start_inspection(
 @router.get("/inspections", response_model=InspectionPage, responses=ERRORS)
 async def list_inspections(
     session: Session,
-    principal: CurrentPrincipal,
+    principal: InspectionReader,
     enterprise_id: Annotated[str | None, Query(max_length=24)] = None,
     grid_id: Annotated[str | None, Query(max_length=64)] = None,
     campaign_id: Annotated[str | None, Query(max_length=64)] = None,
@@ -127,8 +128,6 @@ async def list_inspections(
         enterprise_id = principal.id
     elif principal.role == INSPECTOR_ROLE:
         inspector_id = principal.id
-    elif principal.role not in ("supervisor", "department"):
-        return InspectionPage(items=[], total=0, limit=limit, offset=offset)
     where = InspectionFilter(enterprise_id, grid_id, campaign_id, status, inspector_id)
     items, total = await inspection_queries.list_inspections(session, where, limit, offset)
     return InspectionPage(items=items, total=total, limit=limit, offset=offset)
@@ -136,7 +135,7 @@ async def list_inspections(
 
 @router.get("/inspections/{inspection_id}", response_model=InspectionDetail, responses=ERRORS)
 async def get_inspection(
-    inspection_id: str, client: TemporalClient, session: Session, principal: CurrentPrincipal
+    inspection_id: str, client: TemporalClient, session: Session, principal: InspectionReader
 ) -> InspectionDetail:
     """Live from the workflow while it runs (form, timeline); from the projection after."""
     view = await inspections.live_inspection(client, inspection_id)

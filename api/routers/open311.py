@@ -55,6 +55,23 @@ class Open311Route(LimitedBodyRoute):
 
 router = APIRouter(prefix="/open311/v2", tags=["open311"], route_class=Open311Route)
 
+# Documented answers: the body is XML or JSON as ``fmt`` says, errors are the spec's document.
+SPEC_TYPES: dict[str, object] = {"text/xml": {}, "application/json": {}}
+SPEC_ERRORS = {
+    400: "unknown, repeated or invalid parameter, or a format other than xml/json",
+    403: "missing or invalid api_key",
+    404: "no such service or request",
+    413: "request body over 64 KiB",
+}
+
+
+def answers(*codes: int) -> dict[int | str, dict[str, object]]:
+    """``responses=`` of a GeoReport route: 200 and ``codes``, each in XML or JSON."""
+    documented: dict[int | str, dict[str, object]] = {200: {"content": SPEC_TYPES}}
+    for code in codes:
+        documented[code] = {"description": SPEC_ERRORS[code], "content": SPEC_TYPES}
+    return documented
+
 
 def _describe(error: Any) -> str:
     field = ".".join(str(part) for part in error["loc"] if part not in ("body", "query"))
@@ -111,14 +128,14 @@ def _flat(data: dict[str, Any]) -> list[tuple[str, Any]]:
     return pairs
 
 
-@router.get("/services.{fmt}")
+@router.get("/services.{fmt}", responses=answers(400))
 async def list_services(fmt: Format, request: Request, state: State) -> Response:
     """GET Service List: every case type of the catalog."""
     _query(request)
     return render(fmt, "services", open311.services(state.catalog))
 
 
-@router.get("/services/{service_code}.{fmt}")
+@router.get("/services/{service_code}.{fmt}", responses=answers(400, 404))
 async def service_definition(
     service_code: Annotated[str, Path(max_length=40)], fmt: Format, request: Request, state: State
 ) -> Response:
@@ -141,7 +158,7 @@ POST_BODY = {
 }
 
 
-@router.post("/requests.{fmt}", openapi_extra=POST_BODY)
+@router.post("/requests.{fmt}", openapi_extra=POST_BODY, responses=answers(400, 403, 413))
 async def create_request(
     fmt: Format, request: Request, state: State, idempotency_key: IdempotencyHeader = None
 ) -> Response:
@@ -181,7 +198,7 @@ def _client(state: State, api_key: str | None) -> str:
     return actor.id
 
 
-@router.get("/requests/{service_request_id}.{fmt}")
+@router.get("/requests/{service_request_id}.{fmt}", responses=answers(400, 404))
 async def get_request(
     service_request_id: Annotated[str, Path(max_length=64)],
     fmt: Format,
@@ -198,7 +215,7 @@ async def get_request(
     return render(fmt, "service_requests", rows)
 
 
-@router.get("/requests.{fmt}")
+@router.get("/requests.{fmt}", responses=answers(400))
 async def list_requests(fmt: Format, request: Request, state: State) -> Response:
     """GET Service Requests: the spec's filters; by default the last 90 days, 1000 at most."""
     query = open311_queries.parse_query(_query(request, LIST_FILTERS))
@@ -207,7 +224,7 @@ async def list_requests(fmt: Format, request: Request, state: State) -> Response
     )
 
 
-@router.get("/tokens/{token}.{fmt}")
+@router.get("/tokens/{token}.{fmt}", responses=answers(400, 404))
 async def get_token(
     token: Annotated[str, Path(max_length=64)], fmt: Format, request: Request, state: State
 ) -> Response:

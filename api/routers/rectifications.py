@@ -8,14 +8,13 @@ from fastapi import APIRouter
 from pydantic import BaseModel
 
 from api.deps import (
-    CurrentPrincipal,
     DepartmentPrincipal,
     IdempotencyHeader,
     Session,
     Supervisor,
     TemporalClient,
 )
-from api.inspection_deps import ReinspectorPrincipal
+from api.inspection_deps import InspectionReader, ReinspectorPrincipal
 from api.routers.actions import ACTION_ERRORS
 from constants import rectification_workflow_id
 from schemas.case import HumanAction
@@ -56,7 +55,7 @@ async def _act(
 
 @router.get("", response_model=RectificationDetail, responses=ACTION_ERRORS)
 async def get_rectification(
-    rectification_id: str, client: TemporalClient, session: Session, principal: CurrentPrincipal
+    rectification_id: str, client: TemporalClient, session: Session, principal: InspectionReader
 ) -> RectificationDetail:
     """Live from the workflow while open (with its timeline); from the projection after."""
     view = await inspections.live_rectification(client, rectification_id)

@@ -51,7 +51,7 @@ class StewardPage(BaseModel):
 @router.post(
     "/import",
     response_model=ImportResult,
-    responses={413: {"model": Problem}, 415: {"model": Problem}, 422: {"model": Problem}},
+    responses={status: {"model": Problem} for status in (401, 403, 413, 415, 422)},
     openapi_extra={
         "requestBody": {
             "content": {
@@ -68,7 +68,10 @@ async def import_roster(request: Request, state: State, _: Supervisor) -> Import
     if len(body) > MAX_IMPORT_BYTES:
         raise HTTPException(413, f"at most {MAX_IMPORT_BYTES} bytes per import")
     content_type = request.headers.get("content-type", "").split(";")[0].strip()
-    text = body.decode("utf-8-sig", errors="strict")
+    try:
+        text = body.decode("utf-8-sig", errors="strict")
+    except UnicodeDecodeError as error:
+        raise HTTPException(422, f"body: not UTF-8 text ({error.reason})") from error
     if content_type == "application/json":
         try:
             rows = steward_registry.parse_json(text)
@@ -82,14 +85,16 @@ async def import_roster(request: Request, state: State, _: Supervisor) -> Import
     return ImportResult(created=report.created, updated=report.updated)
 
 
-@router.get("", response_model=StewardPage)
+@router.get(
+    "", response_model=StewardPage, responses={401: {"model": Problem}, 403: {"model": Problem}}
+)
 async def list_stewards(
     session: Session,
     _: Supervisor,
     grid_id: Annotated[str | None, Query(max_length=64)] = None,
     duty_state: Annotated[str | None, Query(pattern="^(on_duty|off_duty|busy)$")] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
 ) -> StewardPage:
     """The roster with live duty state and load, for the center's overview."""
     conditions = []

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from api.deps import IdempotencyHeader, State, Supervisor, TemporalClient
+from api.body_limit import LimitedBodyRoute
+from api.deps import CaseIdPath, IdempotencyHeader, State, Supervisor, TemporalClient
 from api.routers.actions import ACTION_ERRORS, key_or_new, perform
 from schemas.case import (
     ActionOutcome,
@@ -26,12 +27,14 @@ from schemas.case import (
 )
 from services import cases
 
-router = APIRouter(prefix="/supervisors/cases/{case_id}", tags=["supervisors"])
+router = APIRouter(
+    prefix="/supervisors/cases/{case_id}", tags=["supervisors"], route_class=LimitedBodyRoute
+)
 
 
 @router.post("/verify", response_model=ActionOutcome, responses=ACTION_ERRORS)
 async def verify(
-    case_id: str,
+    case_id: CaseIdPath,
     body: VerifyResultBody,
     client: TemporalClient,
     principal: Supervisor,
@@ -43,7 +46,7 @@ async def verify(
 
 @router.post("/cancel", response_model=ActionOutcome, responses=ACTION_ERRORS)
 async def cancel(
-    case_id: str,
+    case_id: CaseIdPath,
     body: CancelCaseBody,
     client: TemporalClient,
     principal: Supervisor,
@@ -55,7 +58,7 @@ async def cancel(
 
 @router.post("/reassign", response_model=ActionOutcome, responses=ACTION_ERRORS)
 async def reassign(
-    case_id: str,
+    case_id: CaseIdPath,
     body: ReassignCaseBody,
     client: TemporalClient,
     principal: Supervisor,
@@ -69,7 +72,7 @@ async def reassign(
 
 @router.post("/escalate", response_model=ActionOutcome, responses=ACTION_ERRORS)
 async def escalate(
-    case_id: str,
+    case_id: CaseIdPath,
     body: EscalateCaseBody,
     client: TemporalClient,
     principal: Supervisor,
@@ -83,7 +86,7 @@ async def escalate(
 
 @router.post("/urge", response_model=ActionOutcome, responses=ACTION_ERRORS)
 async def urge(
-    case_id: str,
+    case_id: CaseIdPath,
     body: UrgeCaseBody,
     client: TemporalClient,
     principal: Supervisor,
@@ -95,7 +98,7 @@ async def urge(
 
 @router.post("/extend", response_model=ActionOutcome, responses=ACTION_ERRORS)
 async def extend(
-    case_id: str,
+    case_id: CaseIdPath,
     body: ExtendDeadlineBody,
     client: TemporalClient,
     principal: Supervisor,
@@ -109,7 +112,7 @@ async def extend(
 
 @router.post("/merge", response_model=ActionOutcome, responses=ACTION_ERRORS)
 async def merge(
-    case_id: str,
+    case_id: CaseIdPath,
     body: MergeCaseBody,
     client: TemporalClient,
     principal: Supervisor,
@@ -124,7 +127,11 @@ async def merge(
 
 @router.post("/reopen", status_code=202, responses=ACTION_ERRORS)
 async def reopen(
-    case_id: str, body: ReopenCaseBody, state: State, client: TemporalClient, principal: Supervisor
+    case_id: CaseIdPath,
+    body: ReopenCaseBody,
+    state: State,
+    client: TemporalClient,
+    principal: Supervisor,
 ) -> dict[str, str]:
     """Reopen a closed case: a new run continues its timeline and counts as rework."""
     await cases.reopen_case(

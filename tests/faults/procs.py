@@ -94,8 +94,8 @@ class Proc:
     def text(self) -> str:
         return self.log.read_text(encoding="utf-8", errors="replace") if self.log.exists() else ""
 
-    def tail(self, lines: int = 30) -> str:
-        return "\n".join(self.text().splitlines()[-lines:])
+    def tail(self, lines: int = 30, width: int = 400) -> str:
+        return "\n".join(line[:width] for line in self.text().splitlines()[-lines:])
 
     async def wait_for_output(self, needle: str, within: float) -> None:
         """Until ``needle`` appears in the log; fails at once if the child dies first."""
