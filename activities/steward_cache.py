@@ -11,6 +11,8 @@ finds nobody rebuilds once before giving up, so a steward is never invisible for
 from __future__ import annotations
 
 import asyncio
+import math
+import time
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import select
@@ -22,7 +24,8 @@ from services.steward_index import StewardIndex, StewardPoint
 
 STALE_LOCATION = timedelta(minutes=30)
 FULL_REBUILD = timedelta(minutes=5)
-OVERLAP = timedelta(seconds=2)  # clocks of API and worker hosts may differ a little
+OVERLAP = timedelta(seconds=2)
+MIN_INTERVAL_SECONDS = 0.5  # clocks of API and worker hosts may differ a little
 
 
 class StewardCache:
@@ -35,16 +38,27 @@ class StewardCache:
         self.grids: dict[str, Grid] = {}
         self._built_at: datetime | None = None
         self._watermark: datetime | None = None
+        self._refreshed_at = -math.inf
 
     def neighbours(self, grid_id: str) -> frozenset[str]:
         grid = self.grids.get(grid_id)
         return frozenset(grid.neighbours) if grid else frozenset()
 
     async def refresh(self, *, full: bool = False) -> None:
+        """Apply recent changes; at most one look per ``MIN_INTERVAL`` for all callers.
+
+        Every dispatch calling this would serialise all of them on one query (it capped
+        intake at ~17 cases/s); half a second of staleness costs at most a failed booking.
+        """
+        if not full and self._fresh():
+            return
         async with self._lock:
+            if not full and self._fresh():
+                return  # someone refreshed while we waited for the lock
             now = datetime.now(UTC)
             if full or self._built_at is None or now - self._built_at > FULL_REBUILD:
                 await self._rebuild(now)
+                self._refreshed_at = time.monotonic()
                 return
             assert self._watermark is not None
             since = self._watermark - OVERLAP
@@ -57,6 +71,10 @@ class StewardCache:
             for row in rows:
                 self.index.upsert(self.point(row, now))
             self._watermark = max([now, *[utc(r.updated_at) or now for r in rows]])
+            self._refreshed_at = time.monotonic()
+
+    def _fresh(self) -> bool:
+        return time.monotonic() - self._refreshed_at < MIN_INTERVAL_SECONDS
 
     async def _rebuild(self, now: datetime) -> None:
         async with self._sessions() as session:
