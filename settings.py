@@ -33,6 +33,7 @@ class Settings(BaseSettings):
     temporal_api_key: SecretStr | None = None
     temporal_ui_url: str = "http://localhost:8233"
     task_queue: str = TASK_QUEUE
+    worker_max_cached_workflows: int = 2000
 
     database_url: str = "sqlite+aiosqlite:///./.data/gridplus.db"
 

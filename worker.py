@@ -62,7 +62,7 @@ def build_worker(
     **options: Any,
 ) -> Worker:
     """The worker with every workflow and activity, as tests and production run it."""
-    options.setdefault("max_cached_workflows", 2000)
+    options.setdefault("max_cached_workflows", settings.worker_max_cached_workflows)
     options.setdefault("workflow_runner", workflow_runner())
     options.setdefault("interceptors", observability.worker_interceptors())
     options.setdefault("max_concurrent_activities", 200)

@@ -13,11 +13,11 @@ import asyncio
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import select, update
 from sqlmodel import col
 from temporalio import activity
 
-from activities.gateways import DeliveryRejected, Gateway
+from activities.delivery import deliver_once
+from activities.gateways import Gateway
 from constants import (
     ACT_NOTIFY_PARTY,
     ACT_PROJECT_INSPECTION,
@@ -36,7 +36,6 @@ from schemas.tables import (
     HazardRecord,
     InspectionFinding,
     InspectionRecord,
-    Notification,
 )
 from services.db import SessionFactory, upsert_insert
 from services.messages import environment, local_time
@@ -136,41 +135,17 @@ class InspectionIOActivities:
         payload: dict[str, Any],
         url: str | None,
     ) -> None:
-        async with self._sessions() as session, session.begin():
-            insert = upsert_insert(session.get_bind().dialect.name)
-            await session.execute(
-                insert(Notification)
-                .values(
-                    key=key,
-                    channel=channel,
-                    recipient=recipient,
-                    case_id=ref_id[:64],
-                    kind=kind,
-                    body=payload,
-                    created_at=datetime.now(UTC),
-                )
-                .on_conflict_do_nothing(index_elements=["key"])
-            )
-            delivered = (
-                await session.execute(
-                    select(col(Notification.delivered_at)).where(col(Notification.key) == key)
-                )
-            ).scalar_one()
-        if delivered is not None or url is None:
-            return
-        outcome: dict[str, Any] = {}
-        try:
-            await self._gateway.deliver(url, payload)
-        except DeliveryRejected as rejected:
-            activity.logger.warning("message %s rejected: %s", key, rejected)
-            outcome = {"rejected": str(rejected)[:500]}
-        async with self._sessions() as session, session.begin():
-            values: dict[str, Any] = {"delivered_at": datetime.now(UTC)}
-            if outcome:
-                values["body"] = {**payload, **outcome}
-            await session.execute(
-                update(Notification).where(col(Notification.key) == key).values(**values)
-            )
+        await deliver_once(
+            self._sessions,
+            self._gateway,
+            key,
+            channel,
+            recipient,
+            ref_id[:64],
+            kind,
+            payload,
+            url,
+        )
 
     # ---- projection ----------------------------------------------------------------
     @activity.defn(name=ACT_PROJECT_INSPECTION)

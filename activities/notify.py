@@ -13,19 +13,17 @@ never lost. A 4xx answer is final and recorded: it must not wedge the case.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import select, update
-from sqlmodel import col
 from temporalio import activity
 
-from activities.gateways import DeliveryRejected, Gateway
+from activities.delivery import deliver_once
+from activities.gateways import Gateway
 from constants import ACT_NOTIFY_DEPARTMENT, ACT_NOTIFY_STEWARD
 from schemas.catalog import default_catalog
 from schemas.dispatch import DepartmentMessage, StewardMessage
-from schemas.tables import DepartmentRow, Notification, Steward
-from services.db import SessionFactory, upsert_insert
+from schemas.tables import DepartmentRow, Steward
+from services.db import SessionFactory
 from services.messages import case_type_name, local_time, map_url, render_department, render_steward
 from services.tokens import action_token
 
@@ -132,38 +130,6 @@ class NotifyActivities:
         payload: dict[str, Any],
         url: str | None,
     ) -> None:
-        async with self._sessions() as session, session.begin():
-            insert = upsert_insert(session.get_bind().dialect.name)
-            await session.execute(
-                insert(Notification)
-                .values(
-                    key=key,
-                    channel=channel,
-                    recipient=recipient,
-                    case_id=case_id,
-                    kind=kind,
-                    body=payload,
-                    created_at=datetime.now(UTC),
-                )
-                .on_conflict_do_nothing(index_elements=["key"])
-            )
-            delivered = (
-                await session.execute(
-                    select(col(Notification.delivered_at)).where(col(Notification.key) == key)
-                )
-            ).scalar_one()
-        if delivered is not None or url is None:
-            return
-        outcome: dict[str, Any] = {}
-        try:
-            await self._gateway.deliver(url, payload)
-        except DeliveryRejected as rejected:
-            activity.logger.warning("message %s rejected: %s", key, rejected)
-            outcome = {"rejected": str(rejected)[:500]}
-        async with self._sessions() as session, session.begin():
-            values: dict[str, Any] = {"delivered_at": datetime.now(UTC)}
-            if outcome:
-                values["body"] = {**payload, **outcome}
-            await session.execute(
-                update(Notification).where(col(Notification.key) == key).values(**values)
-            )
+        await deliver_once(
+            self._sessions, self._gateway, key, channel, recipient, case_id, kind, payload, url
+        )

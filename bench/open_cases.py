@@ -23,6 +23,7 @@ import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 
+from sqlalchemy import text
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
@@ -32,7 +33,7 @@ from schemas.api import CreateCase
 from schemas.catalog import default_catalog
 from schemas.common import Actor, GeoPoint
 from services.cases import build_case_input, start_case
-from services.db import make_engine, make_session_factory
+from services.db import SessionFactory, make_engine, make_session_factory
 from services.geo import load_grid_index
 from services.migrate import upgrade
 from tools.demo_data import build_town, load_demo_data
@@ -57,9 +58,24 @@ def server_pid(port: int) -> int | None:
     return int(out[0]) if out else None
 
 
+async def caught_up(sessions: SessionFactory, queue: str, started: int) -> None:
+    """Wait until the worker has filed every started case (they then wait on timers)."""
+    for _ in range(1200):
+        async with sessions() as session:
+            done = (
+                await session.execute(
+                    text("SELECT count(*) FROM case_record WHERE case_id LIKE :p"),
+                    {"p": f"OPEN-{queue}-%"},
+                )
+            ).scalar_one()
+        if done >= started:
+            return
+        await asyncio.sleep(0.5)
+
+
 async def main(args: argparse.Namespace) -> None:
     print(f"# gridplus open-case capacity — {datetime.now(UTC):%Y-%m-%d %H:%M} UTC")
-    print(f"# machine: {machine()}")
+    print(f"# machine: {machine()}; worker cache {args.cache} workflows")
     with tempfile.TemporaryDirectory() as tmp:
         url = args.db_url or f"sqlite+aiosqlite:///{tmp}/open.db"
         await upgrade(url)
@@ -123,8 +139,8 @@ async def main(args: argparse.Namespace) -> None:
                 batch = range(started, min(args.cases, started + step))
                 await asyncio.gather(*(one(n) for n in batch))
                 started += len(batch)
-                await asyncio.sleep(2)  # let the worker catch up before sampling
                 rate = len(batch) / (time.perf_counter() - t0)
+                await caught_up(sessions, queue, started)  # every case filed and waiting
                 print(
                     f"{started:>10} {rss_mib(worker.pid):>15.0f} "
                     f"{rss_mib(dev) if dev else float('nan'):>19.0f} {rate:>14.1f}"
@@ -139,4 +155,5 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--cases", type=int, default=20000)
     parser.add_argument("--db-url", default=None)
+    parser.add_argument("--cache", type=int, default=2000, help="worker's max cached workflows")
     asyncio.run(main(parser.parse_args()))
