@@ -208,7 +208,7 @@ def child_commands(args: argparse.Namespace) -> list[tuple[str, list[str], dict[
     commands: list[tuple[str, list[str], dict[str, str]]] = []
     worker_env: dict[str, str] = {}
     if sim_enabled(args):
-        sim = [python, "-m", "tools.steward_sim", "--host", args.host]
+        sim = [python, "-m", "tools.steward_sim", "--host", args.host, "--report-every", "20"]
         sim += ["--port", str(args.sim_port), "--api", api_url]
         commands.append(("sim", shlex.split(args.sim_cmd) if args.sim_cmd else sim, {}))
         worker_env["GRIDPLUS_BOT_GATEWAY_URL"] = f"http://{args.host}:{args.sim_port}/messages"

@@ -43,7 +43,9 @@ from typing import Any
 
 import httpx
 
+from api.security import issue_token
 from schemas.bot import BotAction, BotAnswer
+from schemas.common import Actor
 from services.tokens import sign_body
 from settings import get_settings
 from tools.fake_gateway import FakeGateway, Message
@@ -184,6 +186,37 @@ class StewardSim:
         return answer
 
 
+DEMO_REPORTS = (
+    "illegal_parking", "street_vendor", "garbage", "neighbour_dispute",
+    "safety_hazard", "street_lamp", "fire_lane_blocked", "smoke_alarm",
+)  # fmt: skip
+TOWN_CENTRE = (30.745, 120.487)
+
+
+async def report_forever(api: httpx.AsyncClient, rng: random.Random, every: float) -> None:
+    """File a random steward report near the town centre every ``every`` seconds."""
+    secret = get_settings().api_token_secret.get_secret_value()
+    while True:
+        await asyncio.sleep(every * rng.uniform(0.5, 1.5))
+        steward = f"S{rng.randint(1, 400):04d}"
+        token = issue_token(secret, Actor(role="steward", id=steward), ttl_seconds=600)
+        body = {
+            "case_type": rng.choice(DEMO_REPORTS),
+            "location": {
+                "lat": TOWN_CENTRE[0] + rng.uniform(-0.025, 0.025),
+                "lon": TOWN_CENTRE[1] + rng.uniform(-0.03, 0.03),
+            },
+            "description": "模拟上报 / simulated report",
+        }
+        try:
+            answer = await api.post(
+                "/cases", json=body, headers={"Authorization": f"Bearer {token}"}
+            )
+            log.info("%s reported %s -> %s", steward, body["case_type"], answer.status_code)
+        except httpx.HTTPError as error:
+            log.warning("report failed: %s", error)
+
+
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="python -m tools.steward_sim",
@@ -196,6 +229,13 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--ignore-rate", type=float, default=0.1)
     parser.add_argument("--seed", type=int, default=None, help="repeatable choices and delays")
     parser.add_argument("--speed", type=float, default=1.0, help="divide every delay by this")
+    parser.add_argument(
+        "--report-every",
+        type=float,
+        default=0.0,
+        help="also file a random steward report every N seconds (0: never), so that a demo "
+        "shows cases flowing without anyone typing",
+    )
     args = parser.parse_args(argv)
     rates = (args.decline_rate, args.ignore_rate)
     if not all(0 <= r <= 1 for r in rates) or sum(rates) > 1:
@@ -224,8 +264,19 @@ async def run(args: argparse.Namespace) -> None:
         gateway = FakeGateway(secret, host=args.host, port=args.port, on_message=sim.on_message)
         async with gateway:
             log.info("listening: set GRIDPLUS_BOT_GATEWAY_URL=%s for the worker", gateway.url)
+            reporter = (
+                asyncio.create_task(
+                    report_forever(api, random.Random(args.seed), args.report_every)
+                )
+                if args.report_every > 0
+                else None
+            )
             await stop.wait()
             log.info("stopping")
+            if reporter is not None:
+                reporter.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await reporter
         await sim.close()
     for sig in (signal.SIGINT, signal.SIGTERM):
         with contextlib.suppress(ValueError, RuntimeError):
