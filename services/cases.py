@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
+from pydantic import BaseModel
 from temporalio.api.common.v1 import WorkflowExecution
 from temporalio.api.enums.v1 import WorkflowExecutionStatus
 from temporalio.api.workflowservice.v1 import DescribeWorkflowExecutionRequest
@@ -53,6 +54,8 @@ from schemas.common import Actor, CaseSource
 from schemas.tables import CaseRecord
 from services.db import SessionFactory
 from services.geo import GridIndex
+
+R = TypeVar("R", bound=BaseModel)
 
 QUERY_TIMEOUT = timedelta(seconds=5)
 CASE_ID_NAMESPACE = uuid.UUID("6f1c9a52-8f0e-4d7e-9a35-3b1d2f0c4e11")
@@ -193,15 +196,14 @@ def handle(client: Client, case_id: str) -> WorkflowHandle[Any, Any]:
     return client.get_workflow_handle(case_workflow_id(case_id))
 
 
-async def is_running(client: Client, case_id: str) -> bool | None:
-    """True while the case's workflow runs, False once ended, None if there is none.
+async def workflow_running(client: Client, workflow_id: str) -> bool | None:
+    """True while the workflow runs, False once ended, None if there is none.
 
     Reads the raw execution status only: decoding every search attribute is not needed
     here (and the Java test server encodes Datetime ones in a way the SDK cannot read).
     """
     request = DescribeWorkflowExecutionRequest(
-        namespace=client.namespace,
-        execution=WorkflowExecution(workflow_id=case_workflow_id(case_id)),
+        namespace=client.namespace, execution=WorkflowExecution(workflow_id=workflow_id)
     )
     try:
         response = await client.workflow_service.describe_workflow_execution(request)
@@ -213,21 +215,31 @@ async def is_running(client: Client, case_id: str) -> bool | None:
     return bool(status == WorkflowExecutionStatus.WORKFLOW_EXECUTION_STATUS_RUNNING)
 
 
-async def live_view(client: Client, case_id: str) -> CaseView | None:
-    """The workflow's own view while it runs; None once it has ended (read the projection).
+async def is_running(client: Client, case_id: str) -> bool | None:
+    """``workflow_running`` for a case id."""
+    return await workflow_running(client, case_workflow_id(case_id))
+
+
+async def live_query(client: Client, workflow_id: str, result_type: type[R]) -> R | None:
+    """The workflow's ``view`` while it runs; None once it has ended (read the projection).
 
     Also None when no worker answers the query within a few seconds: the caller then shows
     the projection (a little behind) instead of failing while workers restart.
     """
-    if not await is_running(client, case_id):
+    if not await workflow_running(client, workflow_id):
         return None
     try:
-        view: CaseView = await handle(client, case_id).query(
-            "view", result_type=CaseView, rpc_timeout=QUERY_TIMEOUT
+        view: R = await client.get_workflow_handle(workflow_id).query(
+            "view", result_type=result_type, rpc_timeout=QUERY_TIMEOUT
         )
     except (RPCError, WorkflowQueryFailedError):
         return None
     return view
+
+
+async def live_view(client: Client, case_id: str) -> CaseView | None:
+    """The case workflow's own view (see ``live_query``)."""
+    return await live_query(client, case_workflow_id(case_id), CaseView)
 
 
 def may_read(principal: Actor, case: CaseView) -> bool:
@@ -243,12 +255,25 @@ def may_read(principal: Actor, case: CaseView) -> bool:
     )
 
 
-async def act(client: Client, case_id: str, update: str, action: HumanAction) -> ActionOutcome:
-    """Run one human action as a workflow update; the idempotency key is the update id."""
-    h = handle(client, case_id)
+async def run_update(
+    client: Client,
+    workflow_id: str,
+    update: str,
+    action: HumanAction,
+    result_type: type[R],
+    *,
+    subject: str,
+    ended: tuple[str, str],
+) -> R:
+    """One human action as an update on any workflow; the idempotency key is the update id.
+
+    A validator's refusal becomes ``ActionRefused`` with its code; an unknown workflow
+    ``CaseNotFound(subject)``; an ended one ``ActionRefused(*ended)``.
+    """
+    handle = client.get_workflow_handle(workflow_id)
     try:
-        outcome: ActionOutcome = await h.execute_update(
-            update, action, id=action.idempotency_key, result_type=ActionOutcome
+        outcome: R = await handle.execute_update(
+            update, action, id=action.idempotency_key, result_type=result_type
         )
     except WorkflowUpdateFailedError as error:
         cause = error.cause
@@ -258,10 +283,23 @@ async def act(client: Client, case_id: str, update: str, action: HumanAction) ->
     except RPCError as error:
         if error.status != RPCStatusCode.NOT_FOUND:
             raise
-        if await is_running(client, case_id) is None:
-            raise CaseNotFound(case_id) from error
-        raise ActionRefused("case_ended", "the case has ended") from error
+        if await workflow_running(client, workflow_id) is None:
+            raise CaseNotFound(subject) from error
+        raise ActionRefused(*ended) from error
     return outcome
+
+
+async def act(client: Client, case_id: str, update: str, action: HumanAction) -> ActionOutcome:
+    """Run one human action on a case (see ``run_update``)."""
+    return await run_update(
+        client,
+        case_workflow_id(case_id),
+        update,
+        action,
+        ActionOutcome,
+        subject=case_id,
+        ended=("case_ended", "the case has ended"),
+    )
 
 
 async def original_input(client: Client, case_id: str) -> OpenCaseInput:

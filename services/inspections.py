@@ -12,9 +12,6 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
 from pydantic import BaseModel
-from temporalio.api.common.v1 import WorkflowExecution
-from temporalio.api.enums.v1 import WorkflowExecutionStatus
-from temporalio.api.workflowservice.v1 import DescribeWorkflowExecutionRequest
 from temporalio.client import (
     Client,
     Schedule,
@@ -23,7 +20,6 @@ from temporalio.client import (
     ScheduleIntervalSpec,
     SchedulePolicy,
     ScheduleSpec,
-    WorkflowUpdateFailedError,
 )
 from temporalio.common import (
     SearchAttributePair,
@@ -31,8 +27,7 @@ from temporalio.common import (
     WorkflowIDConflictPolicy,
     WorkflowIDReusePolicy,
 )
-from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
-from temporalio.service import RPCError, RPCStatusCode
+from temporalio.exceptions import WorkflowAlreadyStartedError
 
 from constants import (
     SA_CASE_TYPE,
@@ -52,7 +47,14 @@ from schemas.inspection import RISK_PRIORITY
 from schemas.inspection_flow import InspectionView, StartInspection
 from schemas.rectification import RectificationView
 from schemas.tables import Enterprise
-from services.cases import ActionRefused, CaseNotFound, IntakeError
+from services.cases import (
+    QUERY_TIMEOUT,
+    CaseNotFound,
+    IntakeError,
+    live_query,
+    run_update,
+    workflow_running,
+)
 from services.db import SessionFactory
 
 ID_NAMESPACE = uuid.UUID("0b6d7c1e-5a43-4c0e-9d55-7f3e2b8a9c10")
@@ -139,57 +141,27 @@ async def start_inspection_workflow(
     return True
 
 
-async def running(client: Client, workflow_id: str) -> bool | None:
-    """True while the workflow runs, False once ended, None if there is none."""
-    request = DescribeWorkflowExecutionRequest(
-        namespace=client.namespace, execution=WorkflowExecution(workflow_id=workflow_id)
-    )
-    try:
-        response = await client.workflow_service.describe_workflow_execution(request)
-    except RPCError as error:
-        if error.status == RPCStatusCode.NOT_FOUND:
-            return None
-        raise
-    status = response.workflow_execution_info.status
-    return bool(status == WorkflowExecutionStatus.WORKFLOW_EXECUTION_STATUS_RUNNING)
-
-
-async def _query(client: Client, workflow_id: str, result_type: type[R]) -> R | None:
-    if not await running(client, workflow_id):
-        return None
-    result: R = await client.get_workflow_handle(workflow_id).query("view", result_type=result_type)
-    return result
-
-
 async def live_inspection(client: Client, inspection_id: str) -> InspectionView | None:
-    return await _query(client, inspection_workflow_id(inspection_id), InspectionView)
+    return await live_query(client, inspection_workflow_id(inspection_id), InspectionView)
 
 
 async def live_rectification(client: Client, rectification_id: str) -> RectificationView | None:
-    return await _query(client, rectification_workflow_id(rectification_id), RectificationView)
+    return await live_query(client, rectification_workflow_id(rectification_id), RectificationView)
 
 
 async def act(
     client: Client, workflow_id: str, update: str, action: HumanAction, result_type: type[R]
 ) -> R:
-    """One human action as an update; the idempotency key is the update id."""
-    handle = client.get_workflow_handle(workflow_id)
-    try:
-        outcome: R = await handle.execute_update(
-            update, action, id=action.idempotency_key, result_type=result_type
-        )
-    except WorkflowUpdateFailedError as error:
-        cause = error.cause
-        if isinstance(cause, ApplicationError):
-            raise ActionRefused(cause.type or "rejected", cause.message) from error
-        raise ActionRefused("rejected", str(cause)) from error
-    except RPCError as error:
-        if error.status != RPCStatusCode.NOT_FOUND:
-            raise
-        if await running(client, workflow_id) is None:
-            raise CaseNotFound(workflow_id) from error
-        raise ActionRefused("ended", "this workflow has ended") from error
-    return outcome
+    """One human action on an inspection, rectification or campaign (``run_update``)."""
+    return await run_update(
+        client,
+        workflow_id,
+        update,
+        action,
+        result_type,
+        subject=workflow_id,
+        ended=("ended", "this workflow has ended"),
+    )
 
 
 # ---- campaigns ---------------------------------------------------------------------------
@@ -220,10 +192,10 @@ async def start_campaign(client: Client, inp: CampaignInput, task_queue: str) ->
 
 async def campaign_progress(client: Client, workflow_id: str) -> CampaignProgress:
     """The round's progress (queries work on a finished round too, replayed by a worker)."""
-    if await running(client, workflow_id) is None:
+    if await workflow_running(client, workflow_id) is None:
         raise CaseNotFound(workflow_id)
     result: CampaignProgress = await client.get_workflow_handle(workflow_id).query(
-        "progress", result_type=CampaignProgress
+        "progress", result_type=CampaignProgress, rpc_timeout=QUERY_TIMEOUT
     )
     return result
 

@@ -15,10 +15,11 @@ from schemas.common import Actor
 from schemas.inspection import EnterpriseIn, InspectorIn, default_checklists
 from schemas.inspection_flow import INSPECTOR_ROLE, InspectionResult, InspectionView, ItemResult
 from schemas.rectification import RectificationResult, RectificationView
+from services.cases import workflow_running as running
 from services.db import SessionFactory
 from services.enterprise_registry import upsert_enterprises, upsert_inspectors
 from services.geo import GridIndex
-from services.inspections import running, start_inspection
+from services.inspections import start_inspection
 
 TASK_QUEUE = "gridplus-test"
 SUPERVISOR = Actor(role="supervisor", id="center-wang")
