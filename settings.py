@@ -7,15 +7,20 @@ instead of signing bot callbacks with a value published in this repository.
 
 from __future__ import annotations
 
+from datetime import timedelta
 from functools import lru_cache
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import SecretStr, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from constants import TASK_QUEUE
 
 PLACEHOLDER_PREFIX = "dev-only-"
+
+# A sustained rate (requests per second, > 0) and a burst (requests at once, >= 1).
+Rate = Annotated[float, Field(gt=0, allow_inf_nan=False)]
+Burst = Annotated[int, Field(ge=1)]
 
 
 class Settings(BaseSettings):
@@ -34,6 +39,10 @@ class Settings(BaseSettings):
     temporal_ui_url: str = "http://localhost:8233"
     task_queue: str = TASK_QUEUE
     worker_max_cached_workflows: int = 2000
+    # "shared": workflow modules are imported once per worker (fast; see worker.py).
+    # "isolated": re-imported in the sandbox for every run, which also enforces the
+    # sandbox's restrictions inside them; the test suite runs this way.
+    workflow_sandbox: Literal["shared", "isolated"] = "shared"
 
     database_url: str = "sqlite+aiosqlite:///./.data/gridplus.db"
 
@@ -42,6 +51,39 @@ class Settings(BaseSettings):
     department_gateway_url: str | None = None
     api_token_secret: SecretStr = SecretStr(PLACEHOLDER_PREFIX + "token-secret")
     public_base_url: str = "http://localhost:8000"
+
+    # Token-bucket limits per client on the public intake doors (``api/rate_limit.py``).
+    rate_limit_enabled: bool = True
+    # A camera sends a few detections a second at most, and a backlog after an outage comes
+    # in bursts: 10/s with 50 at once lets a 500-detection burst over ten minutes (and a 5/s
+    # stream for as long as it lasts) through, while 1000 requests in a second get 429s.
+    device_rate_per_second: Rate = 10.0
+    device_burst: Burst = 50
+    # Open311 is for citizen apps and public dashboards: a page of reads at once, a few a second.
+    open311_rate_per_second: Rate = 5.0
+    open311_burst: Burst = 30
+    # ``POST /cases``: a person reports a handful of cases an hour; a supervisor keying in a
+    # paper backlog a few a second at most.
+    case_report_rate_per_second: Rate = 2.0
+    case_report_burst: Burst = 30
+    # Buckets remembered per API process; the least recently used go first (then start full).
+    rate_limit_max_keys: Annotated[int, Field(ge=1)] = 100_000
+
+    # Device reports of the same camera, type and place (or sensor and type) less than this
+    # apart join one case (``services/intake_merge.py``). ``last_at`` is refreshed every 30 s,
+    # so the window is at least a minute; at most a day (reports older than that are refused).
+    # Seconds (``600``) or ISO 8601 (``PT10M``).
+    intake_merge_window: Annotated[
+        timedelta, Field(ge=timedelta(minutes=1), le=timedelta(days=1))
+    ] = timedelta(minutes=10)
+
+    @field_validator("intake_merge_window", mode="before")
+    @classmethod
+    def _seconds(cls, value: object) -> object:
+        """``600`` in the environment means seconds, as it would in a JSON number."""
+        if isinstance(value, str) and value.strip().isdigit():
+            return int(value)
+        return value
 
     @model_validator(mode="after")
     def _no_placeholders_in_production(self) -> Settings:

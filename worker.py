@@ -37,18 +37,31 @@ PASSTHROUGH = (
     "workflows.case_state",
     "workflows.inspection_state",
 )
+# The workflow modules themselves, shared too unless the sandbox is "isolated".
+WORKFLOW_MODULES = ("workflows",)
 
 
-def workflow_runner() -> SandboxedWorkflowRunner:
-    """The sandbox, with our pydantic models passed through instead of re-imported.
+def workflow_runner(isolated: bool = False) -> SandboxedWorkflowRunner:
+    """The sandbox, with our models (and, unless ``isolated``, our workflows) passed through.
 
-    The sandbox re-imports a workflow's modules for every run; rebuilding the pydantic
-    schemas of ``schemas`` each time cost ~100 ms of CPU per case, and re-creating the
-    state dataclasses another few ms. They are definitions without module state, so
-    sharing them across runs is safe; the workflow modules themselves stay sandboxed.
+    The sandbox re-imports a workflow's modules for every run. Rebuilding the pydantic
+    schemas of ``schemas`` each time cost ~100 ms of CPU per case; re-executing the
+    workflow modules (class bodies, ``@workflow.defn`` checks, and a compile from source
+    when bytecode caching is off, ``PYTHONDONTWRITEBYTECODE``) cost another 6-15 ms, a
+    third of the worker's CPU per case in ``bench.intake``. They hold definitions, no
+    module state, so sharing them across runs is safe; Temporal's guide recommends passing
+    through every deterministic module for this reason.
+
+    What sharing gives up: inside a passed-through module the sandbox no longer swaps
+    ``datetime.now``, ``random`` and friends for restricted proxies. The guard stays where
+    it catches mistakes: the test suite runs every workflow path with ``isolated=True``
+    (``GRIDPLUS_WORKFLOW_SANDBOX=isolated``), the replay tests replay every saved history
+    that way, and ``tests/test_determinism.py`` rejects non-deterministic imports and calls
+    in ``workflows/`` statically, including paths no test drives.
     """
+    modules = PASSTHROUGH if isolated else (*PASSTHROUGH, *WORKFLOW_MODULES)
     return SandboxedWorkflowRunner(
-        restrictions=SandboxRestrictions.default.with_passthrough_modules(*PASSTHROUGH)
+        restrictions=SandboxRestrictions.default.with_passthrough_modules(*modules)
     )
 
 
@@ -63,7 +76,9 @@ def build_worker(
 ) -> Worker:
     """The worker with every workflow and activity, as tests and production run it."""
     options.setdefault("max_cached_workflows", settings.worker_max_cached_workflows)
-    options.setdefault("workflow_runner", workflow_runner())
+    options.setdefault(
+        "workflow_runner", workflow_runner(isolated=settings.workflow_sandbox == "isolated")
+    )
     options.setdefault("interceptors", observability.worker_interceptors())
     options.setdefault("max_concurrent_activities", 200)
     return Worker(
@@ -78,9 +93,14 @@ def build_worker(
 async def main(argv: Sequence[str] | None = None) -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s worker %(levelname)s %(message)s")
     observability.setup_worker()
+    # one INFO line per delivered message is noise: the notification table records each
+    logging.getLogger("httpx").setLevel(logging.WARNING)
     settings = get_settings()
     client = await connect(settings)
-    engine = make_engine(settings.database_url)
+    # No ping before every checkout (a round trip per activity): a connection that died
+    # with the database fails its activity, SQLAlchemy then drops the whole pool, and
+    # Temporal's retry runs on a fresh connection (tests/faults/test_database_down.py).
+    engine = make_engine(settings.database_url, pool_pre_ping=False)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):

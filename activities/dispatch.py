@@ -5,17 +5,19 @@ own grid, then its neighbouring grids, then anyone, by great-circle distance, wi
 the policy's widening radii in turn. The reservation is one conditional
 ``UPDATE`` (``active_tasks < capacity``), so two cases at once can never overbook a steward,
 and the reservation row keyed by ``(case_id, attempt)`` makes a retried activity return the
-steward it already booked.
+steward it already booked: the retry's own booking collides with that row and rolls back.
+Statements are SQLAlchemy Core on the tables (one ``UPDATE ... RETURNING`` and one
+``INSERT`` per booking): the ORM's unit of work cost more CPU than the query itself.
 """
 
 from __future__ import annotations
 
 import math
 from datetime import UTC, datetime
+from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import Row, Table, insert, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import col
 from temporalio import activity
 
 from activities.steward_cache import StewardCache
@@ -24,6 +26,14 @@ from schemas.dispatch import Assignment, DispatchRequest, ReleaseRequest
 from schemas.tables import Reservation, Steward
 from services.db import SessionFactory
 from services.distance import haversine_km
+
+STEWARDS: Table = Steward.__table__  # type: ignore[attr-defined]
+RESERVATIONS: Table = Reservation.__table__  # type: ignore[attr-defined]
+ASSIGNED = (STEWARDS.c.id, STEWARDS.c.name, STEWARDS.c.language, STEWARDS.c.grid_id)
+
+
+class AlreadyBooked(Exception):
+    """This (case, attempt) holds a reservation already: an earlier try of this activity."""
 
 
 class DispatchActivities:
@@ -37,16 +47,16 @@ class DispatchActivities:
 
     @activity.defn(name=ACT_RESERVE_STEWARD)
     async def reserve_nearest_steward(self, request: DispatchRequest) -> Assignment | None:
-        existing = await self._existing(request)
-        if existing is not None:
-            return existing
         await self._cache.refresh()
-        for rebuilt in (False, True):
-            if rebuilt:
-                await self._cache.refresh(full=True)
-            assignment = await self._search(request)
-            if assignment is not None:
-                return assignment
+        try:
+            for rebuilt in (False, True):
+                if rebuilt:
+                    await self._cache.refresh(full=True)
+                assignment = await self._search(request)
+                if assignment is not None:
+                    return assignment
+        except AlreadyBooked:
+            pass
         return await self._existing(request)
 
     async def _search(self, request: DispatchRequest) -> Assignment | None:
@@ -86,63 +96,69 @@ class DispatchActivities:
         return None
 
     async def _existing(self, request: DispatchRequest) -> Assignment | None:
+        """The steward an earlier try of this (case, attempt) booked, if one did."""
         async with self._sessions() as session:
             row = (
                 await session.execute(
-                    select(Steward)
-                    .join(Reservation, col(Steward.id) == col(Reservation.steward_id))
+                    select(*ASSIGNED)
+                    .join(RESERVATIONS, STEWARDS.c.id == RESERVATIONS.c.steward_id)
                     .where(
-                        col(Reservation.case_id) == request.case_id,
-                        col(Reservation.attempt) == request.attempt,
+                        RESERVATIONS.c.case_id == request.case_id,
+                        RESERVATIONS.c.attempt == request.attempt,
                     )
                 )
             ).first()
         if row is None:
             return None
-        steward = row[0]
-        point = self._cache.index.get(steward.id)
+        point = self._cache.index.get(row.id)
         distance = (
             haversine_km(request.location.lat, request.location.lon, point.lat, point.lon)
             if point
             else -1.0
         )
-        return self._assignment(request, steward, distance)
+        return self._assignment(request, row, distance)
 
     async def _try_reserve(
         self, request: DispatchRequest, steward_id: str, distance_km: float
     ) -> Assignment | None:
+        """Book one unit of the steward's capacity and record it; None if they are full or
+        off duty. Raises ``AlreadyBooked`` if this attempt already holds a reservation."""
         async with self._sessions() as session:
             try:
                 async with session.begin():
                     now = datetime.now(UTC)
-                    booked = await session.execute(
-                        update(Steward)
-                        .where(
-                            col(Steward.id) == steward_id,
-                            col(Steward.duty_state) == "on_duty",
-                            col(Steward.active_tasks) < col(Steward.capacity),
+                    steward = (
+                        await session.execute(
+                            update(STEWARDS)
+                            .where(
+                                STEWARDS.c.id == steward_id,
+                                STEWARDS.c.duty_state == "on_duty",
+                                STEWARDS.c.active_tasks < STEWARDS.c.capacity,
+                            )
+                            .values(active_tasks=STEWARDS.c.active_tasks + 1, updated_at=now)
+                            .returning(*ASSIGNED)
                         )
-                        .values(active_tasks=col(Steward.active_tasks) + 1, updated_at=now)
-                    )
-                    if booked.rowcount != 1:  # type: ignore[attr-defined]
+                    ).first()
+                    if steward is None:
                         return None
-                    session.add(
-                        Reservation(
+                    await session.execute(
+                        insert(RESERVATIONS).values(
                             case_id=request.case_id,
                             attempt=request.attempt,
                             steward_id=steward_id,
+                            active=True,
                             created_at=now,
                         )
                     )
-                    steward = await session.get(Steward, steward_id)
-            except IntegrityError:
-                return None  # a concurrent retry of this attempt booked first
-        assert steward is not None
+            except IntegrityError as exc:  # the booking above rolled back with it
+                raise AlreadyBooked(request.case_id) from exc
         self._cache.booked(steward_id, +1)
         return self._assignment(request, steward, distance_km)
 
     @staticmethod
-    def _assignment(request: DispatchRequest, steward: Steward, distance: float) -> Assignment:
+    def _assignment(
+        request: DispatchRequest, steward: Row[Any, Any, Any, Any], distance: float
+    ) -> Assignment:
         return Assignment(
             steward_id=steward.id,
             name=steward.name,
@@ -156,20 +172,18 @@ class DispatchActivities:
     async def release_steward(self, request: ReleaseRequest) -> None:
         async with self._sessions() as session, session.begin():
             released = await session.execute(
-                update(Reservation)
+                update(RESERVATIONS)
                 .where(
-                    col(Reservation.case_id) == request.case_id,
-                    col(Reservation.attempt) == request.attempt,
-                    col(Reservation.active).is_(True),
+                    RESERVATIONS.c.case_id == request.case_id,
+                    RESERVATIONS.c.attempt == request.attempt,
+                    RESERVATIONS.c.active.is_(True),
                 )
                 .values(active=False, released_at=datetime.now(UTC))
             )
             if released.rowcount == 1:  # type: ignore[attr-defined]
                 await session.execute(
-                    update(Steward)
-                    .where(col(Steward.id) == request.steward_id, col(Steward.active_tasks) > 0)
-                    .values(
-                        active_tasks=col(Steward.active_tasks) - 1, updated_at=datetime.now(UTC)
-                    )
+                    update(STEWARDS)
+                    .where(STEWARDS.c.id == request.steward_id, STEWARDS.c.active_tasks > 0)
+                    .values(active_tasks=STEWARDS.c.active_tasks - 1, updated_at=datetime.now(UTC))
                 )
                 self._cache.booked(request.steward_id, -1)

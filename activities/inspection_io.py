@@ -1,9 +1,11 @@
 """Messages and projection of joint inspections and rectifications.
 
 Messages follow ``activities.notify``: written to the ``notification`` table first, keyed
-so a retried activity never sends twice, then delivered (departments to their own system
-or the department gateway, inspectors through the bot gateway; enterprises and the linkage
-center read the table as their inbox). Projection writes are idempotent upserts that only
+so a retried activity never sends twice, then delivered through the recipient's outbox
+queue, in the order queued for that recipient across inspections and cases
+(``activities.delivery``; departments to their own system or the department gateway,
+inspectors through the bot gateway; enterprises and the linkage center read the table as
+their inbox). Projection writes are idempotent upserts that only
 move forward (``last_seq``), so a retried, older write never overwrites a newer one.
 """
 

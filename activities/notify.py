@@ -1,31 +1,49 @@
 """Messages to stewards (through the chat-bot gateway) and to departments.
 
 Every message is written to the ``notification`` table first, keyed by case, timeline
-position, kind and recipient, then delivered: a retried activity does not send again what
-is marked delivered, and with no gateway configured the table is the inbox (demo and tests
+position, kind and recipient, then delivered through the recipient's outbox queue
+(``activities.delivery``): in the order messages were queued for that steward or
+department, whichever case queued them; a retried activity does not send again what is
+marked delivered, and with no gateway configured the table is the inbox (demo and tests
 read it). Over HTTP delivery is at-least-once: if the worker dies after the gateway took a
 message but before the 200 came back, the message is sent again with the same
 ``Idempotency-Key`` (its ``message_id``), and the gateway contract is to answer a repeated
 key without relaying it (``tools.fake_gateway`` does; so must a town's real gateway).
-A gateway outage makes the activity fail and Temporal retry it, so a message is late,
-never lost. A 4xx answer is final and recorded: it must not wedge the case.
+A 4xx answer is final and recorded: it must not wedge the case nor the recipient's queue.
+
+Two activities per recipient kind. The *enqueue* step (``enqueue_*_message``, a local
+activity of the case workflow since patch ``outbox-at-rest-v1``) stores the message and tries to
+deliver the queue up to it; it answers whether all of that went out, and never fails on a
+refused delivery, so a case queues its next messages at once during a gateway outage. The
+*deliver* step (``notify_*``, a regular activity with Temporal's retry policy, and the only
+step of cases started before the patch) does the same but fails while the gateway refuses,
+so Temporal retries it: a message is late, never lost.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from sqlalchemy import Table, select
 from temporalio import activity
 
 from activities.delivery import deliver_once
 from activities.gateways import Gateway
-from constants import ACT_NOTIFY_DEPARTMENT, ACT_NOTIFY_STEWARD
+from constants import (
+    ACT_ENQUEUE_DEPARTMENT,
+    ACT_ENQUEUE_STEWARD,
+    ACT_NOTIFY_DEPARTMENT,
+    ACT_NOTIFY_STEWARD,
+)
 from schemas.catalog import default_catalog
 from schemas.dispatch import DepartmentMessage, StewardMessage
 from schemas.tables import DepartmentRow, Steward
 from services.db import SessionFactory
 from services.messages import case_type_name, local_time, map_url, render_department, render_steward
 from services.tokens import action_token
+
+STEWARDS: Table = Steward.__table__  # type: ignore[attr-defined]
+DEPARTMENTS: Table = DepartmentRow.__table__  # type: ignore[attr-defined]
 
 STEWARD_ACTIONS = {
     "new_task": ("accept", "decline"),
@@ -51,11 +69,33 @@ class NotifyActivities:
         self._bot_url = bot_url
         self._department_url = department_url
 
+    @activity.defn(name=ACT_ENQUEUE_STEWARD)
+    async def enqueue_steward_message(self, message: StewardMessage) -> bool:
+        """Store, try to deliver; False if the gateway refused (the deliver step follows)."""
+        return await self._steward(message, raise_refusal=False)
+
     @activity.defn(name=ACT_NOTIFY_STEWARD)
     async def notify_steward(self, message: StewardMessage) -> None:
+        """Store (once) and deliver; fails while the gateway refuses, so Temporal retries."""
+        await self._steward(message, raise_refusal=True)
+
+    @activity.defn(name=ACT_ENQUEUE_DEPARTMENT)
+    async def enqueue_department_message(self, message: DepartmentMessage) -> bool:
+        """Store, try to deliver; False if the endpoint refused (the deliver step follows)."""
+        return await self._department(message, raise_refusal=False)
+
+    @activity.defn(name=ACT_NOTIFY_DEPARTMENT)
+    async def notify_department(self, message: DepartmentMessage) -> None:
+        """Store (once) and deliver; fails while the endpoint refuses, so Temporal retries."""
+        await self._department(message, raise_refusal=True)
+
+    async def _steward(self, message: StewardMessage, *, raise_refusal: bool) -> bool:
         async with self._sessions() as session:
-            steward = await session.get(Steward, message.steward_id)
-        language = steward.language if steward else "zh"
+            language = (
+                await session.execute(
+                    select(STEWARDS.c.language).where(STEWARDS.c.id == message.steward_id)
+                )
+            ).scalar_one_or_none() or "zh"
         context = {
             "case_id": message.case_id,
             "case_type_name": case_type_name(message.case_type, language),
@@ -88,14 +128,24 @@ class NotifyActivities:
             "location": message.location.model_dump(),
             "deadline": message.deadline.isoformat() if message.deadline else None,
         }
-        await self._deliver(
-            key, "bot", message.steward_id, message.case_id, message.kind, payload, self._bot_url
+        return await self._deliver(
+            key,
+            "bot",
+            message.steward_id,
+            message.case_id,
+            message.kind,
+            payload,
+            self._bot_url,
+            raise_refusal=raise_refusal,
         )
 
-    @activity.defn(name=ACT_NOTIFY_DEPARTMENT)
-    async def notify_department(self, message: DepartmentMessage) -> None:
+    async def _department(self, message: DepartmentMessage, *, raise_refusal: bool) -> bool:
         async with self._sessions() as session:
-            row = await session.get(DepartmentRow, message.department)
+            endpoint = (
+                await session.execute(
+                    select(DEPARTMENTS.c.endpoint).where(DEPARTMENTS.c.code == message.department)
+                )
+            ).scalar_one_or_none()
         department = default_catalog().department(message.department)
         name = department.name_zh if department else message.department
         context = {
@@ -115,9 +165,16 @@ class NotifyActivities:
             "text": render_department(message.kind, context),
             "case": message.model_dump(mode="json"),
         }
-        url = (row.endpoint if row and row.endpoint else None) or self._department_url
-        await self._deliver(
-            key, "department", message.department, message.case_id, message.kind, payload, url
+        url = endpoint or self._department_url
+        return await self._deliver(
+            key,
+            "department",
+            message.department,
+            message.case_id,
+            message.kind,
+            payload,
+            url,
+            raise_refusal=raise_refusal,
         )
 
     async def _deliver(
@@ -129,7 +186,18 @@ class NotifyActivities:
         kind: str,
         payload: dict[str, Any],
         url: str | None,
-    ) -> None:
-        await deliver_once(
-            self._sessions, self._gateway, key, channel, recipient, case_id, kind, payload, url
+        *,
+        raise_refusal: bool,
+    ) -> bool:
+        return await deliver_once(
+            self._sessions,
+            self._gateway,
+            key,
+            channel,
+            recipient,
+            case_id,
+            kind,
+            payload,
+            url,
+            raise_refusal=raise_refusal,
         )

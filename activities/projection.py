@@ -2,13 +2,22 @@
 
 Each write is idempotent: events are keyed by ``(case_id, seq)`` and the case row only
 moves forward (a retried, older batch never overwrites a newer summary).
+
+An event at a known ``(case_id, seq)`` is overwritten, not kept: a local activity runs
+before its workflow task is committed, and if that task is lost (the server restarted
+under it) the workflow replays from its history and may reach the same seq by another
+path (the accept deadline fired rather than the acceptance). Its next batch then
+rewrites the entry with what the history holds, where "do nothing" kept the entry of a
+run that never happened (``tests/faults/test_server_restart.py`` caught one).
 """
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from functools import cache
+from typing import Any
 
-from sqlmodel import col
+from sqlalchemy import Table
 from temporalio import activity
 
 from constants import ACT_PROJECT
@@ -17,6 +26,30 @@ from schemas.tables import CaseEvent, CaseRecord
 from services.db import SessionFactory, upsert_insert
 
 ENDED = ("closed", "cancelled")
+EVENT_COLUMNS = ("kind", "status", "at", "actor_role", "actor_id", "note", "evidence", "data")
+EVENTS: Table = CaseEvent.__table__  # type: ignore[attr-defined]
+CASES: Table = CaseRecord.__table__  # type: ignore[attr-defined]
+
+
+@cache
+def statements(dialect: str, columns: tuple[str, ...]) -> tuple[Any, Any]:
+    """Both upserts, built once per dialect: Core statements with bound parameters compile
+    once and are reused (the ORM's per-call statement building showed in worker profiles).
+    Only the ``columns`` the activity writes are updated on conflict."""
+    insert = upsert_insert(dialect)
+    events = insert(EVENTS)
+    events = events.on_conflict_do_update(
+        index_elements=["case_id", "seq"],
+        set_={name: events.excluded[name] for name in EVENT_COLUMNS},
+    )
+    case = insert(CASES)
+    changing = {name: case.excluded[name] for name in columns if name != "case_id"}
+    case = case.on_conflict_do_update(
+        index_elements=["case_id"],
+        set_=changing,
+        where=CASES.c.last_seq <= case.excluded.last_seq,
+    )
+    return events, case
 
 
 class ProjectionActivities:
@@ -33,58 +66,46 @@ class ProjectionActivities:
             (e.at for e in reversed(batch.entries) if e.status in ENDED and case.status in ENDED),
             None,
         )
-        async with self._sessions() as session, session.begin():
-            insert = upsert_insert(session.get_bind().dialect.name)
-            events = [
-                {
-                    "case_id": case.case_id,
-                    "seq": entry.seq,
-                    "kind": entry.kind,
-                    "status": entry.status,
-                    "at": entry.at,
-                    "actor_role": entry.actor.role if entry.actor else None,
-                    "actor_id": entry.actor.id if entry.actor else None,
-                    "note": entry.note,
-                    "evidence": [e.model_dump(mode="json") for e in entry.evidence],
-                    "data": entry.data,
-                }
-                for entry in batch.entries
-            ]
-            await session.execute(
-                insert(CaseEvent)
-                .values(events)
-                .on_conflict_do_nothing(index_elements=["case_id", "seq"])
-            )
-            row = {
+        events = [
+            {
                 "case_id": case.case_id,
-                "case_type": case.case_type,
-                "status": case.status,
-                "source": case.source,
-                "priority": case.priority,
-                "grid_id": case.grid_id,
-                "micro_grid_id": case.micro_grid_id,
-                "department": case.department,
-                "handler": case.handler,
-                "steward_id": case.steward_id,
-                "lat": case.location.lat,
-                "lon": case.location.lon,
-                "description": case.description,
-                "reported_at": case.reported_at,
-                "deadline": case.deadline,
-                "waiting_for": case.waiting_for,
-                "overdue": case.overdue,
-                "rework_count": case.rework_count,
-                "urge_count": case.urge_count,
-                "last_seq": last_seq,
-                "updated_at": datetime.now(UTC),
-                "closed_at": ended_at,
+                "seq": entry.seq,
+                "kind": entry.kind,
+                "status": entry.status,
+                "at": entry.at,
+                "actor_role": entry.actor.role if entry.actor else None,
+                "actor_id": entry.actor.id if entry.actor else None,
+                "note": entry.note,
+                "evidence": [e.model_dump(mode="json") for e in entry.evidence],
+                "data": entry.data,
             }
-            statement = insert(CaseRecord).values(row)
-            changing = {k: statement.excluded[k] for k in row if k != "case_id"}
-            await session.execute(
-                statement.on_conflict_do_update(
-                    index_elements=["case_id"],
-                    set_=changing,
-                    where=col(CaseRecord.last_seq) <= statement.excluded.last_seq,
-                )
-            )
+            for entry in batch.entries
+        ]
+        row = {
+            "case_id": case.case_id,
+            "case_type": case.case_type,
+            "status": case.status,
+            "source": case.source,
+            "priority": case.priority,
+            "grid_id": case.grid_id,
+            "micro_grid_id": case.micro_grid_id,
+            "department": case.department,
+            "handler": case.handler,
+            "steward_id": case.steward_id,
+            "lat": case.location.lat,
+            "lon": case.location.lon,
+            "description": case.description,
+            "reported_at": case.reported_at,
+            "deadline": case.deadline,
+            "waiting_for": case.waiting_for,
+            "overdue": case.overdue,
+            "rework_count": case.rework_count,
+            "urge_count": case.urge_count,
+            "last_seq": last_seq,
+            "updated_at": datetime.now(UTC),
+            "closed_at": ended_at,
+        }
+        async with self._sessions() as session, session.begin():
+            insert_events, upsert_case = statements(session.get_bind().dialect.name, tuple(row))
+            await session.execute(insert_events, events)
+            await session.execute(upsert_case, row)

@@ -14,14 +14,15 @@ import asyncio
 import math
 import time
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
-from sqlalchemy import select
-from sqlmodel import col
+from sqlalchemy import Table, select
 
 from schemas.tables import Grid, Steward
 from services.db import SessionFactory, utc
 from services.steward_index import StewardIndex, StewardPoint
 
+STEWARDS: Table = Steward.__table__  # type: ignore[attr-defined]
 STALE_LOCATION = timedelta(minutes=30)
 FULL_REBUILD = timedelta(minutes=5)
 OVERLAP = timedelta(seconds=2)
@@ -64,10 +65,8 @@ class StewardCache:
             since = self._watermark - OVERLAP
             async with self._sessions() as session:
                 rows = (
-                    (await session.execute(select(Steward).where(col(Steward.updated_at) >= since)))
-                    .scalars()
-                    .all()
-                )
+                    await session.execute(select(STEWARDS).where(STEWARDS.c.updated_at >= since))
+                ).all()
             for row in rows:
                 self.index.upsert(self.point(row, now))
             self._watermark = max([now, *[utc(r.updated_at) or now for r in rows]])
@@ -79,12 +78,12 @@ class StewardCache:
     async def _rebuild(self, now: datetime) -> None:
         async with self._sessions() as session:
             grids = (await session.execute(select(Grid))).scalars().all()
-            rows = (await session.execute(select(Steward))).scalars().all()
+            rows = (await session.execute(select(STEWARDS))).all()  # Core rows: no ORM cost
         self.grids = {g.id: g for g in grids}
         self.index = StewardIndex(self.point(r, now) for r in rows)
         self._built_at = self._watermark = now
 
-    def point(self, row: Steward, now: datetime) -> StewardPoint:
+    def point(self, row: Any, now: datetime) -> StewardPoint:
         """Where dispatch should think a steward is: their last ping, or their grid."""
         lat, lon = row.lat, row.lon
         seen = utc(row.location_at)

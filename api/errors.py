@@ -1,7 +1,8 @@
 """One error shape for every failure: ``{"error", "message", "fields"}``.
 
 Validation errors name each field at fault (``body.location.lat``); a workflow's refusal
-of an action becomes 409 with the validator's reason, never a 500.
+of an action becomes 409 with the validator's reason, never a 500; a workflow that cannot
+answer now (no worker polling, Temporal unreachable) 503 with the reason and ``Retry-After``.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from schemas.api import Problem
-from services.cases import ActionRefused, CaseNotFound, IntakeError
+from services.cases import ActionRefused, CaseNotFound, IntakeError, WorkflowUnavailable
 from services.steward_registry import ImportRejected
 
 CODES = {
@@ -28,10 +29,28 @@ CODES = {
     503: "unavailable",
 }
 
+# Workers restart in seconds; a client that comes back after this finds them polling again.
+RETRY_AFTER_SECONDS = 5
+
+# The 503 as documented on every route that queries or updates a workflow.
+UNAVAILABLE: dict[str, object] = {
+    "model": Problem,
+    "description": "the workflow cannot answer now (no worker, or Temporal unreachable); "
+    "retry after `Retry-After` seconds (an action with the same Idempotency-Key)",
+    "headers": {"Retry-After": {"description": "seconds to wait", "schema": {"type": "integer"}}},
+}
+
 
 def problem(status: int, error: str, message: str, fields: list[str] | None = None) -> JSONResponse:
     body = Problem(error=error, message=message, fields=fields or [])
     return JSONResponse(body.model_dump(), status_code=status)
+
+
+def unavailable(message: str) -> JSONResponse:
+    """503 with ``Retry-After``: the caller should come back, nothing was lost."""
+    response = problem(503, "unavailable", message)
+    response.headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
+    return response
 
 
 def install(app: FastAPI) -> None:
@@ -59,6 +78,10 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(ActionRefused)
     async def _refused(_: Request, exc: ActionRefused) -> JSONResponse:
         return problem(409, exc.code, exc.message)
+
+    @app.exception_handler(WorkflowUnavailable)
+    async def _unavailable(_: Request, exc: WorkflowUnavailable) -> JSONResponse:
+        return unavailable(f"{exc.subject} cannot answer right now: {exc.reason}; retry")
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:

@@ -70,7 +70,7 @@ def create_app(
         lifespan=lifespan,
     )
     errors.install(app)
-    rate_limit.install(app)  # inside the metrics middleware, which then counts the 429s
+    rate_limit.install(app, settings)  # inside the metrics middleware, which counts the 429s
     metrics.install(app)
     for module in (
         cases,

@@ -23,9 +23,11 @@ The buckets live in this process: N API replicas each enforce their own budget, 
 spread over all of them gets up to N times the budget. That is fine for flood protection; an
 exact town-wide budget would need a shared store (Redis), which this service does not run.
 
-Settings-to-be (module constants for now): ``GRIDPLUS_RATE_LIMIT_ENABLED``,
-``GRIDPLUS_DEVICE_RATE_PER_SECOND``/``_BURST``, ``GRIDPLUS_OPEN311_RATE_PER_SECOND``/``_BURST``,
-``GRIDPLUS_CASE_REPORT_RATE_PER_SECOND``/``_BURST``, ``GRIDPLUS_RATE_LIMIT_MAX_KEYS``.
+Settings (``settings.py``, validated at start-up: rates > 0, bursts >= 1):
+``GRIDPLUS_RATE_LIMIT_ENABLED``, ``GRIDPLUS_DEVICE_RATE_PER_SECOND``/``_BURST``,
+``GRIDPLUS_OPEN311_RATE_PER_SECOND``/``_BURST``, ``GRIDPLUS_CASE_REPORT_RATE_PER_SECOND``/
+``_BURST``, ``GRIDPLUS_RATE_LIMIT_MAX_KEYS``; ``install`` builds the limiter from them. Their
+defaults, and why each is what it is, are in ``settings.py``; the constants below mirror them.
 """
 
 from __future__ import annotations
@@ -46,21 +48,17 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from api.errors import problem
 from api.open311_format import render_errors
 from api.security import InvalidToken, read_token
+from settings import Settings
 
-# A camera sends a few detections a second at most, and a backlog after an outage comes in
-# bursts: 10/s sustained with 50 at once lets a 500-detection burst over ten minutes (and a
-# 5/s stream for as long as it lasts) through, while 1000 requests in a second get 429s.
-DEVICE_RATE_PER_SECOND = 10.0
-DEVICE_BURST = 50
-# Open311 is for citizen apps and public dashboards: a page of reads at once, a few a second.
-OPEN311_RATE_PER_SECOND = 5.0
-OPEN311_BURST = 30
-# A person reports a handful of cases an hour; a supervisor keying in a paper backlog a few
-# a second at most.
-CASE_REPORT_RATE_PER_SECOND = 2.0
-CASE_REPORT_BURST = 30
+_DEFAULTS = Settings.model_fields
+DEVICE_RATE_PER_SECOND: float = _DEFAULTS["device_rate_per_second"].default
+DEVICE_BURST: int = _DEFAULTS["device_burst"].default
+OPEN311_RATE_PER_SECOND: float = _DEFAULTS["open311_rate_per_second"].default
+OPEN311_BURST: int = _DEFAULTS["open311_burst"].default
+CASE_REPORT_RATE_PER_SECOND: float = _DEFAULTS["case_report_rate_per_second"].default
+CASE_REPORT_BURST: int = _DEFAULTS["case_report_burst"].default
 # Buckets remembered at most; the least recently used go first (a forgotten bucket is full).
-MAX_TRACKED_KEYS = 100_000
+MAX_TRACKED_KEYS: int = _DEFAULTS["rate_limit_max_keys"].default
 
 
 @dataclass(frozen=True)
@@ -71,24 +69,47 @@ class Limit:
     burst: int
 
 
+@dataclass(frozen=True)
+class Limits:
+    """The budget of each limited door."""
+
+    device: Limit
+    open311: Limit
+    case_report: Limit
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Limits:
+        return cls(
+            device=Limit(settings.device_rate_per_second, settings.device_burst),
+            open311=Limit(settings.open311_rate_per_second, settings.open311_burst),
+            case_report=Limit(settings.case_report_rate_per_second, settings.case_report_burst),
+        )
+
+
 DEVICE_LIMIT = Limit(DEVICE_RATE_PER_SECOND, DEVICE_BURST)
 OPEN311_LIMIT = Limit(OPEN311_RATE_PER_SECOND, OPEN311_BURST)
 CASE_REPORT_LIMIT = Limit(CASE_REPORT_RATE_PER_SECOND, CASE_REPORT_BURST)
+DEFAULT_LIMITS = Limits(DEVICE_LIMIT, OPEN311_LIMIT, CASE_REPORT_LIMIT)
 
 
 class TokenBucketLimiter:
-    """Buckets per client key, in memory.
+    """Buckets per client key, in memory, and the budgets they are held to.
 
     ``clock`` is swappable so tests can move time; ``enabled = False`` lets everything through
     (benchmarks and tests that are about something else; ``GRIDPLUS_RATE_LIMIT_ENABLED``).
     """
 
     def __init__(
-        self, clock: Callable[[], float] = time.monotonic, max_keys: int = MAX_TRACKED_KEYS
+        self,
+        clock: Callable[[], float] = time.monotonic,
+        max_keys: int = MAX_TRACKED_KEYS,
+        limits: Limits = DEFAULT_LIMITS,
+        enabled: bool = True,
     ) -> None:
         self.clock = clock
         self.max_keys = max_keys
-        self.enabled = True
+        self.limits = limits
+        self.enabled = enabled
         self._buckets: OrderedDict[str, tuple[float, float]] = OrderedDict()
 
     def take(self, key: str, limit: Limit) -> float:
@@ -151,14 +172,14 @@ def _path(scope: Scope) -> str:
     return path[len(root) :] if root and path.startswith(root) else path
 
 
-def limit_for(method: str, path: str) -> Limit | None:
+def limit_for(method: str, path: str, limits: Limits = DEFAULT_LIMITS) -> Limit | None:
     """The budget of a request (or a path template), None where no limit applies."""
     if path.startswith("/devices/"):
-        return DEVICE_LIMIT
+        return limits.device
     if path.startswith("/open311/"):
-        return OPEN311_LIMIT
+        return limits.open311
     if method == "POST" and path.rstrip("/") == "/cases":
-        return CASE_REPORT_LIMIT
+        return limits.case_report
     return None
 
 
@@ -203,7 +224,7 @@ class RateLimitMiddleware:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and self.limiter.enabled:
-            limit = limit_for(scope.get("method", "GET"), _path(scope))
+            limit = limit_for(scope.get("method", "GET"), _path(scope), self.limiter.limits)
             if limit is not None:
                 wait = self.limiter.take(client_key(scope), limit)
                 if wait > 0:
@@ -242,9 +263,17 @@ def _document(app: FastAPI) -> None:
     app.openapi = openapi  # type: ignore[method-assign]
 
 
-def install(app: FastAPI) -> TokenBucketLimiter:
-    """Add the limiter (``app.state.rate_limiter``, for tests and operators) and its docs."""
-    limiter = TokenBucketLimiter()
+def install(app: FastAPI, settings: Settings | None = None) -> TokenBucketLimiter:
+    """Add the limiter (``app.state.rate_limiter``, for tests and operators) and its docs.
+
+    Budgets, key cap and on/off come from ``settings`` (the defaults without).
+    """
+    settings = settings or Settings()
+    limiter = TokenBucketLimiter(
+        max_keys=settings.rate_limit_max_keys,
+        limits=Limits.from_settings(settings),
+        enabled=settings.rate_limit_enabled,
+    )
     app.add_middleware(RateLimitMiddleware, limiter=limiter)
     app.state.rate_limiter = limiter
     _document(app)

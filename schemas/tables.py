@@ -11,7 +11,17 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Column, DateTime, Index, UniqueConstraint
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Column,
+    DateTime,
+    Identity,
+    Index,
+    Integer,
+    UniqueConstraint,
+    text,
+)
 from sqlmodel import Field, SQLModel
 
 
@@ -136,12 +146,39 @@ class CaseEvent(SQLModel, table=True):
 
 
 class Notification(SQLModel, table=True):
-    """Every message sent to a steward or a department, keyed so a retry sends it once."""
+    """Every message to a steward, a department, an inspector: the outbox, FIFO per recipient.
+
+    ``position`` is the message's place in the outbox, given by the database when the row is
+    inserted (an auto-increment integer primary key: a rowid alias on SQLite, an identity
+    column on PostgreSQL); ``key`` (case, timeline position, kind, recipient) stays unique,
+    so a retried write stores the message once. A recipient's pending messages are those
+    with ``delivered_at`` unset, sent in ``position`` order (``activities.delivery``); the
+    partial index covers exactly that lookup and stays as small as the backlog.
+    """
 
     __tablename__ = "notification"
+    __table_args__ = (
+        UniqueConstraint("key", name="uq_notification_key"),
+        Index(
+            "ix_notification_pending",
+            "channel",
+            "recipient",
+            "position",
+            sqlite_where=text("delivered_at IS NULL"),
+            postgresql_where=text("delivered_at IS NULL"),
+        ),
+    )
 
-    key: str = Field(primary_key=True, max_length=200)
-    channel: str = Field(max_length=16, index=True)  # bot | department
+    position: int | None = Field(
+        default=None,
+        sa_column=Column(
+            BigInteger().with_variant(Integer(), "sqlite"),  # INTEGER PRIMARY KEY = rowid
+            Identity(),
+            primary_key=True,
+        ),
+    )
+    key: str = Field(max_length=200)
+    channel: str = Field(max_length=16, index=True)  # bot | department | inspector | ...
     recipient: str = Field(max_length=64, index=True)
     case_id: str = Field(max_length=64, index=True)
     kind: str = Field(max_length=32)

@@ -13,6 +13,11 @@ and calls ``process``. The rules live here, in the order a request meets them:
 5. otherwise the workflow update (``services.cases.act``) keyed by the request id, and the
    answer stored in ``bot_request`` before it is returned.
 
+``bot_request`` is pruned as it goes (``BotRequestPruner``): a row is needed only while its
+request can still pass step 1, which is at most ``2 * MAX_SKEW`` after it was received; rows
+are kept ``BOT_REQUEST_RETENTION`` (a day) and then deleted, at most once every
+``PRUNE_EVERY`` per process, by the callback that finds the pruning due.
+
 A refused update (the task went to someone else, the case ended...) is a valid callback:
 the answer says so politely in the steward's language, with HTTP 200.
 """
@@ -20,13 +25,18 @@ the answer says so politely in the steward's language, with HTTP 200.
 from __future__ import annotations
 
 import hashlib
+import logging
 import re
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import TypeVar
 
 from pydantic import BaseModel, ValidationError
+from sqlalchemy import delete, select
+from sqlalchemy.exc import SQLAlchemyError
+from sqlmodel import col
 from temporalio.client import Client
 from temporalio.service import RPCError
 
@@ -47,6 +57,20 @@ from services.messages import render_steward
 from services.tokens import check_action_token, check_body
 
 MAX_SKEW = 5 * 60  # seconds either way, as Slack does for its request signatures
+
+# How long a request can be replayed: signed at T, it passes ``verify_signature`` only while
+# ``now <= T + MAX_SKEW``, and T was at most MAX_SKEW ahead of our clock when we received it
+# (``received_at``), so a copy can come back no later than ``received_at + 2 * MAX_SKEW``.
+REPLAY_HORIZON = timedelta(seconds=2 * MAX_SKEW)
+# Rows are kept well past that: API replicas' clocks may differ, and a gateway that re-signs
+# its retries of a request (after a long outage of ours) still gets the stored answer for a
+# day. Past the horizon a lost row changes nothing that matters: the request id is also the
+# update id, which the workflow remembers, so a late re-signed retry still acts once.
+BOT_REQUEST_RETENTION = timedelta(days=1)
+PRUNE_EVERY = timedelta(minutes=10)
+PRUNE_BATCH = 5000  # rows per delete: a backlog of months goes in small steps, not one lock
+
+log = logging.getLogger(__name__)
 
 # The workflow's refusal codes (``workflows.case_state``) as the gateway should show them.
 RESULT_BY_CODE: dict[str, BotResult] = {
@@ -83,6 +107,63 @@ class CallbackRejected(Exception):
         self.error = error
         self.message = message
         self.fields = fields or []
+
+
+class BotRequestPruner:
+    """Deletes ``bot_request`` rows past ``retention``, at most once every ``every``.
+
+    One per process (``PRUNER``): the check is a clock read, so the callback path pays for
+    a delete once every ten minutes, not per request; a failed delete is logged and tried
+    again next time, never failing the callback. ``retention`` never goes below
+    ``REPLAY_HORIZON``, inside which a row is what stops a replay.
+    """
+
+    def __init__(
+        self,
+        retention: timedelta = BOT_REQUEST_RETENTION,
+        every: timedelta = PRUNE_EVERY,
+        clock: Callable[[], float] = time.monotonic,
+        batch: int = PRUNE_BATCH,
+    ) -> None:
+        self.retention = max(retention, REPLAY_HORIZON)
+        self.every = every.total_seconds()
+        self.clock = clock
+        self.batch = batch
+        self.next_at = clock()  # the first callback of a process prunes
+
+    async def maybe_prune(self, sessions: SessionFactory, now: datetime | None = None) -> int:
+        """Prune if due; the rows deleted (0 when not due)."""
+        if self.clock() < self.next_at:
+            return 0
+        self.next_at = self.clock() + self.every  # concurrent callbacks do not all prune
+        try:
+            cutoff = (now or datetime.now(UTC)) - self.retention
+            deleted = await prune_bot_requests(sessions, cutoff, self.batch)
+        except SQLAlchemyError:
+            log.warning("pruning bot_request failed; trying again later", exc_info=True)
+            return 0
+        if deleted >= self.batch:
+            self.next_at = self.clock()  # a backlog: the next callback goes on with it
+        return deleted
+
+
+async def prune_bot_requests(
+    sessions: SessionFactory, older_than: datetime, limit: int = PRUNE_BATCH
+) -> int:
+    """Delete up to ``limit`` answered callbacks received before ``older_than``."""
+    old = (
+        select(col(BotRequest.request_id))
+        .where(col(BotRequest.received_at) < older_than)
+        .limit(limit)
+    )
+    async with sessions() as session, session.begin():
+        result = await session.execute(
+            delete(BotRequest).where(col(BotRequest.request_id).in_(old.scalar_subquery()))
+        )
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
+PRUNER = BotRequestPruner()
 
 
 @dataclass(frozen=True)
@@ -210,6 +291,7 @@ async def process(
     timestamp: str | None,
     signature: str | None,
     now: float | None = None,
+    pruner: BotRequestPruner = PRUNER,
 ) -> Handled:
     """Check, act once, store and answer one callback (see the module docstring)."""
     verify_signature(secret, timestamp, signature, body, now)
@@ -227,10 +309,13 @@ async def process(
         )
     stored = await _stored_answer(sessions, callback)
     if stored is not None:
-        return Handled(stored, replayed=True)
-    received_at = datetime.now(UTC)
-    answer = await _act(client, sessions, callback)
-    return Handled(await _store(sessions, callback, answer, received_at), replayed=False)
+        handled = Handled(stored, replayed=True)
+    else:
+        received_at = datetime.now(UTC)
+        answer = await _act(client, sessions, callback)
+        handled = Handled(await _store(sessions, callback, answer, received_at), replayed=False)
+    await pruner.maybe_prune(sessions)
+    return handled
 
 
 async def _act(client: Client, sessions: SessionFactory, callback: BotCallback) -> BotAnswer:
@@ -245,9 +330,11 @@ async def _act(client: Client, sessions: SessionFactory, callback: BotCallback) 
         return render_answer(callback, language, result, refused.code)
     except cases.CaseNotFound:
         return render_answer(callback, language, "case_closed", "not_found")
-    except RPCError as error:
+    except cases.WorkflowUnavailable as error:
         # Nothing was stored: the gateway retries with the same request_id, which is also
         # the update id, so the action still happens at most once.
+        raise CallbackRejected(503, "unavailable", f"case {error}; retry") from error
+    except RPCError as error:
         raise CallbackRejected(503, "unavailable", f"workflow service: {error.message}") from error
     return render_answer(callback, language, "accepted", None, outcome.status)
 

@@ -10,6 +10,10 @@ Temporal allows at most 10 in-flight updates per workflow: this process sends at
 ``IN_FLIGHT_PER_CASE`` at a time per case (the SDK retries the RESOURCE_EXHAUSTED that
 other replicas may still cause).
 
+With no worker polling, Temporal holds an update until it times out: the call gives up
+after ``services.cases.UPDATE_TIMEOUT`` with ``WorkflowUnavailable`` (the device's retry
+with the same event id is the same update id, so the report still counts once).
+
 Search attributes and Web UI texts come from ``services.cases.start_options``, as for every
 other way a case starts.
 """
@@ -20,7 +24,12 @@ import asyncio
 import weakref
 from typing import Any
 
-from temporalio.client import Client, WithStartWorkflowOperation, WorkflowUpdateFailedError
+from temporalio.client import (
+    Client,
+    WithStartWorkflowOperation,
+    WorkflowUpdateFailedError,
+    WorkflowUpdateRPCTimeoutOrCancelledError,
+)
 from temporalio.common import (
     WorkflowIDConflictPolicy,
     WorkflowIDReusePolicy,
@@ -32,7 +41,8 @@ from constants import (
     case_workflow_id,
 )
 from schemas.case import ActionOutcome, AddEvidence, OpenCaseInput
-from services.cases import ActionRefused, start_options
+from services import cases
+from services.cases import ActionRefused, WorkflowUnavailable, start_options
 
 IN_FLIGHT_PER_CASE = 8
 
@@ -70,12 +80,19 @@ async def attach(
     )
     async with _gate(inp.case_id):
         try:
-            return await client.execute_update_with_start_workflow(
-                CaseWorkflow.add_evidence,
-                action,
-                start_workflow_operation=operation,
-                id=action.idempotency_key,
-            )
+            async with asyncio.timeout(cases.UPDATE_TIMEOUT.total_seconds()):
+                return await client.execute_update_with_start_workflow(
+                    CaseWorkflow.add_evidence,
+                    action,
+                    start_workflow_operation=operation,
+                    id=action.idempotency_key,
+                    rpc_timeout=cases.UPDATE_TIMEOUT,
+                )
+        except (WorkflowUpdateRPCTimeoutOrCancelledError, TimeoutError) as error:
+            await _settle(operation)
+            raise WorkflowUnavailable(
+                inp.case_id, "no worker answered the update in time"
+            ) from error
         except WorkflowAlreadyStartedError as error:  # closed, and ids are not reused
             await _settle(operation)
             raise CaseEnded(inp.case_id) from error
@@ -98,5 +115,11 @@ async def _settle(operation: WithStartWorkflowOperation[Any, Any]) -> None:
     """Collect the start operation's failure so asyncio does not log it as unretrieved."""
     try:
         await asyncio.wait_for(operation.workflow_handle(), timeout=0.1)
+    except asyncio.CancelledError:
+        # a start cut short by the update's timeout fails with the cancellation it met;
+        # only a cancellation of this task itself goes on up
+        task = asyncio.current_task()
+        if task is not None and task.cancelling():
+            raise
     except Exception:  # the very failure we are handling, or a timeout: nothing to do
         return

@@ -1,12 +1,15 @@
 """Starting cases and acting on them through Temporal: the API's only way into workflows.
 
 Routes call these functions; they hold the rules of intake (catalog, grid, idempotent ids)
-and translate Temporal's errors into the service's own (not found, action refused).
+and translate Temporal's errors into the service's own (not found, action refused, and
+unavailable when no worker answers in time).
 """
 
 from __future__ import annotations
 
+import asyncio
 import uuid
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
@@ -18,7 +21,9 @@ from temporalio.client import (
     Client,
     WorkflowHandle,
     WorkflowQueryFailedError,
+    WorkflowQueryRejectedError,
     WorkflowUpdateFailedError,
+    WorkflowUpdateRPCTimeoutOrCancelledError,
 )
 from temporalio.common import (
     SearchAttributePair,
@@ -57,7 +62,11 @@ from services.geo import GridIndex
 
 R = TypeVar("R", bound=BaseModel)
 
+# How long a request waits for a worker: a query or an update is answered by a worker, so
+# with none polling (workers restarting, all down) Temporal holds the call until it times
+# out. Past these the API answers 503 (or shows the projection) instead of hanging.
 QUERY_TIMEOUT = timedelta(seconds=5)
+UPDATE_TIMEOUT = timedelta(seconds=10)
 CASE_ID_NAMESPACE = uuid.UUID("6f1c9a52-8f0e-4d7e-9a35-3b1d2f0c4e11")
 
 # Which sources each reporter may claim (the first is the default). The center may file on
@@ -82,6 +91,21 @@ class IntakeError(Exception):
 
 class CaseNotFound(Exception):
     """No workflow and no projection for this case id (HTTP 404)."""
+
+
+class WorkflowUnavailable(Exception):
+    """The workflow exists but could not answer now (HTTP 503 with ``Retry-After``).
+
+    No worker answered within the timeout, or Temporal itself did not answer. Nothing was
+    recorded that a retry with the same idempotency key would repeat: an update that
+    Temporal admitted runs once a worker is back, and a retry with the same key gets its
+    answer.
+    """
+
+    def __init__(self, subject: str, reason: str) -> None:
+        super().__init__(f"{subject}: {reason}")
+        self.subject = subject
+        self.reason = reason
 
 
 class ActionRefused(Exception):
@@ -220,26 +244,96 @@ async def is_running(client: Client, case_id: str) -> bool | None:
     return await workflow_running(client, case_workflow_id(case_id))
 
 
+def _unavailable(subject: str, what: str, error: BaseException) -> WorkflowUnavailable:
+    """Why a query or an update got no answer, in words an operator can act on."""
+    if isinstance(error, RPCError):
+        if error.status in (RPCStatusCode.DEADLINE_EXCEEDED, RPCStatusCode.CANCELLED):
+            return WorkflowUnavailable(subject, f"no worker answered the {what} in time")
+        return WorkflowUnavailable(
+            subject, f"Temporal did not take the {what} ({error.status.name}: {error.message})"
+        )
+    if isinstance(error, WorkflowQueryFailedError | WorkflowQueryRejectedError):
+        return WorkflowUnavailable(subject, f"the workflow could not answer the {what}: {error}")
+    return WorkflowUnavailable(subject, f"no worker answered the {what} in time")
+
+
+async def query_workflow(
+    client: Client, workflow_id: str, query: str, result_type: type[R], *, subject: str
+) -> R:
+    """Run a query with ``QUERY_TIMEOUT``; ``WorkflowUnavailable`` if nobody answers.
+
+    An unknown workflow is ``CaseNotFound(subject)``.
+    """
+    try:
+        result: R = await client.get_workflow_handle(workflow_id).query(
+            query, result_type=result_type, rpc_timeout=QUERY_TIMEOUT
+        )
+    except RPCError as error:
+        if error.status == RPCStatusCode.NOT_FOUND:
+            raise CaseNotFound(subject) from error
+        raise _unavailable(subject, "query", error) from error
+    except (WorkflowQueryFailedError, WorkflowQueryRejectedError) as error:
+        raise _unavailable(subject, "query", error) from error
+    return result
+
+
 async def live_query(client: Client, workflow_id: str, result_type: type[R]) -> R | None:
     """The workflow's ``view`` while it runs; None once it has ended (read the projection).
 
-    Also None when no worker answers the query within a few seconds: the caller then shows
-    the projection (a little behind) instead of failing while workers restart.
+    ``WorkflowUnavailable`` when it runs but no worker answers within ``QUERY_TIMEOUT``:
+    callers with a projection show it instead (see ``live_or_projected``).
     """
-    if not await workflow_running(client, workflow_id):
+    try:
+        running = await workflow_running(client, workflow_id)
+    except RPCError as error:
+        raise _unavailable(workflow_id, "query", error) from error
+    if not running:
         return None
     try:
-        view: R = await client.get_workflow_handle(workflow_id).query(
-            "view", result_type=result_type, rpc_timeout=QUERY_TIMEOUT
-        )
-    except (RPCError, WorkflowQueryFailedError):
+        return await query_workflow(client, workflow_id, "view", result_type, subject=workflow_id)
+    except CaseNotFound:  # gone between the two calls (retention)
         return None
-    return view
+
+
+async def live_or_projected(
+    client: Client,
+    workflow_id: str,
+    result_type: type[R],
+    projected: Callable[[], Awaitable[R | None]],
+    subject: str,
+) -> tuple[R, bool]:
+    """``(view, live)``: the workflow's own view while it runs and a worker answers; else
+    the projection (a little behind while workers restart; complete once it has ended).
+
+    ``CaseNotFound(subject)`` when neither exists; ``WorkflowUnavailable`` when the workflow
+    runs, no worker answers, and nothing has been projected yet (a case started while every
+    worker is down): a 404 would tell the caller it does not exist.
+    """
+    try:
+        view = await live_query(client, workflow_id, result_type)
+    except WorkflowUnavailable as unavailable:
+        fallback = await projected()
+        if fallback is None:
+            raise WorkflowUnavailable(subject, unavailable.reason) from unavailable
+        return fallback, False
+    if view is not None:
+        return view, True
+    fallback = await projected()
+    if fallback is None:
+        raise CaseNotFound(subject)
+    return fallback, False
 
 
 async def live_view(client: Client, case_id: str) -> CaseView | None:
     """The case workflow's own view (see ``live_query``)."""
     return await live_query(client, case_workflow_id(case_id), CaseView)
+
+
+async def case_view(
+    client: Client, case_id: str, projected: Callable[[], Awaitable[CaseView | None]]
+) -> tuple[CaseView, bool]:
+    """``(view, live)`` of a case (see ``live_or_projected``)."""
+    return await live_or_projected(client, case_workflow_id(case_id), CaseView, projected, case_id)
 
 
 def may_read(principal: Actor, case: CaseView) -> bool:
@@ -268,21 +362,33 @@ async def run_update(
     """One human action as an update on any workflow; the idempotency key is the update id.
 
     A validator's refusal becomes ``ActionRefused`` with its code; an unknown workflow
-    ``CaseNotFound(subject)``; an ended one ``ActionRefused(*ended)``.
+    ``CaseNotFound(subject)``; an ended one ``ActionRefused(*ended)``; no worker answering
+    within ``UPDATE_TIMEOUT``, or Temporal not answering, ``WorkflowUnavailable``.
     """
     handle = client.get_workflow_handle(workflow_id)
     try:
-        outcome: R = await handle.execute_update(
-            update, action, id=action.idempotency_key, result_type=result_type
-        )
+        # rpc_timeout bounds each call; the SDK may poll again after an empty answer, so
+        # the whole wait is bounded too
+        async with asyncio.timeout(UPDATE_TIMEOUT.total_seconds()):
+            outcome: R = await handle.execute_update(
+                update,
+                action,
+                id=action.idempotency_key,
+                result_type=result_type,
+                rpc_timeout=UPDATE_TIMEOUT,
+            )
     except WorkflowUpdateFailedError as error:
         cause = error.cause
         if isinstance(cause, ApplicationError):
             raise ActionRefused(cause.type or "rejected", cause.message) from error
         raise ActionRefused("rejected", str(cause)) from error
+    except (WorkflowUpdateRPCTimeoutOrCancelledError, TimeoutError) as error:
+        raise _unavailable(subject, "update", error) from error
     except RPCError as error:
+        if error.status == RPCStatusCode.INVALID_ARGUMENT:
+            raise  # a bug of ours, not an outage: a 500 that gets looked at
         if error.status != RPCStatusCode.NOT_FOUND:
-            raise
+            raise _unavailable(subject, "update", error) from error
         if await workflow_running(client, workflow_id) is None:
             raise CaseNotFound(subject) from error
         raise ActionRefused(*ended) from error

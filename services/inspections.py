@@ -2,12 +2,14 @@
 
 The API's only way into the inspection workflows, as ``services.cases`` is for cases:
 idempotent ids, the workflows' search attributes at start, and Temporal's errors turned
-into the service's own (``CaseNotFound`` -> 404, ``ActionRefused`` -> 409).
+into the service's own (``CaseNotFound`` -> 404, ``ActionRefused`` -> 409,
+``WorkflowUnavailable`` -> 503).
 """
 
 from __future__ import annotations
 
 import uuid
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
@@ -28,6 +30,7 @@ from temporalio.common import (
     WorkflowIDReusePolicy,
 )
 from temporalio.exceptions import WorkflowAlreadyStartedError
+from temporalio.service import RPCError
 
 from constants import (
     SA_CASE_TYPE,
@@ -48,10 +51,11 @@ from schemas.inspection_flow import InspectionView, StartInspection
 from schemas.rectification import RectificationView
 from schemas.tables import Enterprise
 from services.cases import (
-    QUERY_TIMEOUT,
     CaseNotFound,
     IntakeError,
-    live_query,
+    WorkflowUnavailable,
+    live_or_projected,
+    query_workflow,
     run_update,
     workflow_running,
 )
@@ -141,12 +145,24 @@ async def start_inspection_workflow(
     return True
 
 
-async def live_inspection(client: Client, inspection_id: str) -> InspectionView | None:
-    return await live_query(client, inspection_workflow_id(inspection_id), InspectionView)
+async def inspection_view(
+    client: Client, inspection_id: str, projected: Callable[[], Awaitable[InspectionView | None]]
+) -> tuple[InspectionView, bool]:
+    """``(view, live)``: live while it runs and a worker answers, else the projection."""
+    workflow_id = inspection_workflow_id(inspection_id)
+    return await live_or_projected(client, workflow_id, InspectionView, projected, inspection_id)
 
 
-async def live_rectification(client: Client, rectification_id: str) -> RectificationView | None:
-    return await live_query(client, rectification_workflow_id(rectification_id), RectificationView)
+async def rectification_view(
+    client: Client,
+    rectification_id: str,
+    projected: Callable[[], Awaitable[RectificationView | None]],
+) -> tuple[RectificationView, bool]:
+    """``(view, live)``: live while it runs and a worker answers, else the projection."""
+    workflow_id = rectification_workflow_id(rectification_id)
+    return await live_or_projected(
+        client, workflow_id, RectificationView, projected, rectification_id
+    )
 
 
 async def act(
@@ -190,14 +206,31 @@ async def start_campaign(client: Client, inp: CampaignInput, task_queue: str) ->
     return workflow_id, True
 
 
-async def campaign_progress(client: Client, workflow_id: str) -> CampaignProgress:
-    """The round's progress (queries work on a finished round too, replayed by a worker)."""
-    if await workflow_running(client, workflow_id) is None:
-        raise CaseNotFound(workflow_id)
-    result: CampaignProgress = await client.get_workflow_handle(workflow_id).query(
-        "progress", result_type=CampaignProgress, rpc_timeout=QUERY_TIMEOUT
-    )
-    return result
+async def campaign_progress(client: Client, campaign_id: str) -> CampaignProgress:
+    """The round's progress (queries work on a finished round too, replayed by a worker).
+
+    There is no projection of a round's counters to fall back on: with no worker answering
+    within ``QUERY_TIMEOUT`` this is ``WorkflowUnavailable`` (503), whose reason points at
+    the round's report, read from the database.
+    """
+    workflow_id = campaign_workflow_id(campaign_id)
+    try:
+        running = await workflow_running(client, workflow_id)
+    except RPCError as error:
+        raise WorkflowUnavailable(
+            campaign_id, f"Temporal did not answer ({error.status.name})"
+        ) from error
+    if running is None:
+        raise CaseNotFound(campaign_id)
+    try:
+        return await query_workflow(
+            client, workflow_id, "progress", CampaignProgress, subject=campaign_id
+        )
+    except WorkflowUnavailable as unavailable:
+        report = f"/reports/inspections/rounds/{campaign_id}"
+        raise WorkflowUnavailable(
+            campaign_id, f"{unavailable.reason}; the database's view of the round: {report}"
+        ) from unavailable
 
 
 async def create_campaign_schedule(

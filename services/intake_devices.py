@@ -31,6 +31,7 @@ from services.db import SessionFactory, upsert_insert
 from services.distance import haversine_km
 from services.geo import GridIndex
 from services.intake_merge import (
+    MERGE_WINDOW,
     MergeKey,
     MergeRegistry,
     PendingReport,
@@ -61,10 +62,11 @@ class Intake:
     grids: GridIndex
     task_queue: str
     mapping: IntakeMap
+    merge_window: timedelta = MERGE_WINDOW  # GRIDPLUS_INTAKE_MERGE_WINDOW
 
     @property
     def registry(self) -> MergeRegistry:
-        return MergeRegistry(self.sessions)
+        return MergeRegistry(self.sessions, self.merge_window)
 
 
 def check_time(field: str, at: datetime, now: datetime) -> None:

@@ -56,8 +56,9 @@ from services.case_attach import CaseEnded, attach
 from services.cases import is_running
 from services.db import SessionFactory, upsert_insert, utc
 
-# Settings-to-be (see the report): GRIDPLUS_INTAKE_MERGE_WINDOW, _MERGE_CELL_METRES,
-# _MAX_EVIDENCE_PER_CASE.
+# The default of GRIDPLUS_INTAKE_MERGE_WINDOW (``settings.intake_merge_window``); the API
+# passes the setting to ``MergeRegistry``. The cell size changes merge keys and the cap is
+# bound by Temporal's updates per run, so they stay constants.
 MERGE_WINDOW = timedelta(minutes=10)
 MERGE_CELL_METRES = 50.0
 MAX_ATTACHED_PER_CASE = 1000
@@ -132,8 +133,9 @@ class Slot:
 class MergeRegistry:
     """The ``intake_merge`` rows: read, insert-if-absent, and compare-and-set only."""
 
-    def __init__(self, sessions: SessionFactory) -> None:
+    def __init__(self, sessions: SessionFactory, window: timedelta = MERGE_WINDOW) -> None:
         self._sessions = sessions
+        self.window = window
 
     async def get(self, key: MergeKey) -> Slot | None:
         async with self._sessions() as session:
@@ -163,11 +165,10 @@ class MergeRegistry:
             slot = await self.advance(key, slot.generation, at, opener)
         return slot
 
-    @staticmethod
-    def _stale(rule: MergeRule, slot: Slot, at: datetime) -> bool:
+    def _stale(self, rule: MergeRule, slot: Slot, at: datetime) -> bool:
         if rule == "burst":
-            return at - slot.last_at > MERGE_WINDOW
-        return slot.recovered_at is not None and at - slot.recovered_at > MERGE_WINDOW
+            return at - slot.last_at > self.window
+        return slot.recovered_at is not None and at - slot.recovered_at > self.window
 
     async def advance(self, key: MergeKey, generation: int, at: datetime, opener: str) -> Slot:
         """Next generation if nobody moved it yet; either way, the generation now current."""

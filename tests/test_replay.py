@@ -57,7 +57,8 @@ async def test_replay(path: Path) -> None:
     replayer = Replayer(
         workflows=list(WORKFLOWS),
         data_converter=pydantic_data_converter,
-        workflow_runner=workflow_runner(),  # exactly as the worker runs them
+        # the strict sandbox (as the test suite's workers run): replay also trips its guard
+        workflow_runner=workflow_runner(isolated=True),
     )
     result = await replayer.replay_workflow(history, raise_on_replay_failure=True)
     assert result.replay_failure is None

@@ -165,3 +165,23 @@ async def test_many_cases_at_once_respect_capacity(
     views = [await view(h) for h in handles]
     offered = [v.steward_id or "" for v in views if v.status == "dispatched"]
     assert sorted(offered) == sorted(stewards * 2)
+
+
+async def test_retried_reservation_with_room_left_returns_the_first_booking(
+    sessions: SessionFactory, grids: GridIndex
+) -> None:
+    """A retry finds stewards with room again; its own booking must roll back, not add one."""
+    at = grid_point(grids, "G027")
+    stewards = await place_stewards(sessions, grids, at, 2, capacity=3)
+    dispatch = DispatchActivities(sessions)
+    activity = ActivityEnvironment()
+    request = DispatchRequest(
+        case_id="RETRY-1", attempt=1, location=at, grid_id="G027", radii_km=[1.0, 3.0]
+    )
+    first = await activity.run(dispatch.reserve_nearest_steward, request)
+    again = await activity.run(dispatch.reserve_nearest_steward, request)
+    assert first is not None and again is not None
+    assert again.steward_id == first.steward_id
+    assert again.language == first.language
+    assert [await active_tasks(sessions, s) for s in stewards].count(1) == 1
+    assert sum([await active_tasks(sessions, s) for s in stewards]) == 1

@@ -62,6 +62,7 @@ class CaseWorkflow(CaseOps):
     # ---- the loop ------------------------------------------------------------------
     @workflow.run
     async def run(self, inp: OpenCaseInput) -> CaseResult:
+        self.catch_up_at_rest()
         state = self.state
         grid = {"grid": inp.grid_id, "micro_grid": inp.micro_grid_id or ""}
         if state.status == "cancelled":  # a supervisor cancelled it before it ever ran
@@ -79,11 +80,21 @@ class CaseWorkflow(CaseOps):
             self.spawn(self._confirm_on_site())
         try:
             await self._handle_until_verified()
-        finally:
-            await self._release(state.handle)
-            await self._release(state.confirm)
+        except GeneratorExit:
+            # A run its worker dropped (e.g. at shutdown) being closed by the garbage
+            # collector: the case goes on from its history elsewhere, and awaiting here
+            # would only print "Exception ignored ... Not in workflow event loop".
+            raise
+        except BaseException:  # cancelled or failed: give the stewards back, then re-raise
+            await self._release_both()
+            raise
+        await self._release_both()
         await self.drain()
         return self._result()
+
+    async def _release_both(self) -> None:
+        await self._release(self.state.handle)
+        await self._release(self.state.confirm)
 
     def _result(self) -> CaseResult:
         state = self.state

@@ -3,7 +3,10 @@
 Split from ``case.py`` so that the loop there reads as the closed loop of the standard and
 nothing else. Projection writes and notifications go through two ordered queues drained by
 background coroutines: a stage timer never waits on a slow gateway, and the workflow does
-not finish before every entry is projected and every message is sent.
+not finish before every entry is projected and every message is sent. Since ``outbox-at-rest-v1``
+each message is handed to its recipient's outbox queue in the database at once, even while
+a gateway refuses an older one, so a steward or department gets the messages of all cases
+in the order they were queued (``activities.delivery``).
 """
 
 from __future__ import annotations
@@ -20,6 +23,8 @@ from workflows.case_state import CaseState, Deadline, StewardSlot
 
 with workflow.unsafe.imports_passed_through():
     from constants import (
+        ACT_ENQUEUE_DEPARTMENT,
+        ACT_ENQUEUE_STEWARD,
         ACT_NOTIFY_DEPARTMENT,
         ACT_NOTIFY_STEWARD,
         ACT_PROJECT,
@@ -66,9 +71,23 @@ IO_RETRY = RetryPolicy(
 IO_TIMEOUT = timedelta(seconds=30)
 
 PATCH_LOCAL_IO = "local-io-v1"
+# One patch for the two changes released together (one marker event per case, not two):
+# * the projection catches up when the case comes to rest (waits for a person or a timer),
+#   in one batch, instead of after each step: from report to "steward notified" one local
+#   activity fewer (filed and dispatched go together). Search attributes are still upserted
+#   at once: during a database outage the Web UI is the supervisors' exact view;
+# * messages go through the recipient's outbox queue (below).
+# Older runs replay as they ran.
+PATCH_OUTBOX_AT_REST = "outbox-at-rest-v1"
 # Past this backoff a failing local activity waits on a durable timer instead of holding the
 # workflow task, so updates and queries stay answerable during a long outage.
 LOCAL_RETRY_THRESHOLD = timedelta(seconds=4)
+
+# Messages go through the recipient's outbox queue (``activities.delivery``): an enqueue
+# step per message (a local activity: store it, try to deliver the recipient's queue up to
+# it), and only for what a gateway refused, a deliver step (a regular activity, retried by
+# Temporal) running beside the loop, so later messages are still queued at once.
+ENQUEUE = {ACT_NOTIFY_STEWARD: ACT_ENQUEUE_STEWARD, ACT_NOTIFY_DEPARTMENT: ACT_ENQUEUE_DEPARTMENT}
 
 A = TypeVar("A", bound=HumanAction)
 
@@ -83,9 +102,15 @@ class CaseOps:
         self._projected = 0
         self._outbox: list[tuple[str, StewardMessage | DepartmentMessage]] = []
         self._sent = 0
+        # the patch: per recipient, the newest message a gateway refused, and its deliverer
+        self._late: dict[str, tuple[str, StewardMessage | DepartmentMessage]] = {}
+        self._delivering: set[str] = set()
+        self._deliveries: list[asyncio.Task[None]] = []
         self._finished = False
         self._tasks: list[asyncio.Task[None]] = []
         self._visible: list[Any] | None = None
+        self._resting = False  # the main flow waits for a person or a timer
+        self._at_rest = False  # project at rest (PATCH_OUTBOX_AT_REST), decided at run start
 
     # ---- timeline and visibility ---------------------------------------------------
     def emit(
@@ -112,6 +137,10 @@ class CaseOps:
     def waiting(self, what: str) -> None:
         self.state.waiting_for = what
         self.sync_visibility()
+
+    def catch_up_at_rest(self) -> None:
+        """Called first thing in ``run``: whether this run projects at rest (the patch)."""
+        self._at_rest = workflow.patched(PATCH_OUTBOX_AT_REST)
 
     def sync_visibility(self) -> None:
         """Keep search attributes and the Web UI's current details in step with the case."""
@@ -199,7 +228,7 @@ class CaseOps:
 
         while not finished():
             if deadline is None:
-                await workflow.wait_condition(finished)
+                await self.rest(finished)
                 break
             now = workflow.now()
             if now >= deadline.at:
@@ -218,12 +247,20 @@ class CaseOps:
                 return finished() or deadline.version != version
 
             try:
-                await workflow.wait_condition(moved_or_finished, timeout=target - now)
+                await self.rest(moved_or_finished, within=target - now)
             except TimeoutError:
                 if on_warn is not None and target == warn_at and deadline.version == version:
                     deadline.warned = True
                     await on_warn()
         return True
+
+    async def rest(self, condition: Callable[[], bool], within: timedelta | None = None) -> None:
+        """Wait as the case's main flow; what the timeline gained meanwhile is projected."""
+        self._resting = True
+        try:
+            await workflow.wait_condition(condition, timeout=within)
+        finally:
+            self._resting = False
 
     # ---- activities ----------------------------------------------------------------
     async def io(self, name: str, arg: Any, result_type: type | None = None) -> Any:
@@ -341,8 +378,16 @@ class CaseOps:
 
     async def _project_loop(self) -> None:
         timeline = self.state.timeline
+
+        def due() -> bool:
+            if self._finished:
+                return True
+            if not self._at_rest:
+                return self._projected < len(timeline)
+            return self._resting and self._projected < len(timeline)
+
         while True:
-            await workflow.wait_condition(lambda: self._projected < len(timeline) or self._finished)
+            await workflow.wait_condition(due)
             if self._projected >= len(timeline):
                 return
             end = len(timeline)
@@ -353,10 +398,45 @@ class CaseOps:
             self._projected = end
 
     async def _send_loop(self) -> None:
+        """Send queued messages in order; the first one decides the way (the patch)."""
+        outbox: bool | None = None
         while True:
             await workflow.wait_condition(lambda: self._sent < len(self._outbox) or self._finished)
             if self._sent >= len(self._outbox):
-                return
+                break
             name, message = self._outbox[self._sent]
-            await self.io(name, message)
+            if outbox is None:
+                outbox = workflow.patched(PATCH_OUTBOX_AT_REST)
+            if not outbox:  # cases started before the patch: one retried send at a time
+                await self.io(name, message)
+            elif not await self.io(ENQUEUE[name], message, bool):
+                self._deliver_later(name, message)
             self._sent += 1
+        if self._deliveries:  # the case ends once every refused message went out
+            await asyncio.gather(*self._deliveries)
+
+    def _deliver_later(self, name: str, message: StewardMessage | DepartmentMessage) -> None:
+        """The gateway refused: a deliver step will drain the recipient's queue up to it."""
+        if isinstance(message, StewardMessage):
+            recipient = f"bot:{message.steward_id}"
+        else:
+            recipient = f"department:{message.department}"
+        self._late[recipient] = (name, message)
+        if recipient not in self._delivering:
+            self._delivering.add(recipient)
+            self._deliveries.append(asyncio.create_task(self._deliver_loop(recipient)))
+
+    async def _deliver_loop(self, recipient: str) -> None:
+        """One deliver step at a time per recipient, up to the newest refused message.
+
+        Each step delivers the recipient's queue up to its message, older messages of other
+        cases included, and fails while the gateway refuses; Temporal retries it forever.
+        """
+        while recipient in self._late:
+            name, message = self._late[recipient]
+            await workflow.execute_activity(
+                name, message, start_to_close_timeout=IO_TIMEOUT, retry_policy=IO_RETRY
+            )
+            if self._late[recipient][1] is message:
+                del self._late[recipient]
+        self._delivering.discard(recipient)

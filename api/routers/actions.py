@@ -7,6 +7,7 @@ import uuid
 from pydantic import BaseModel
 from temporalio.client import Client
 
+from api.errors import UNAVAILABLE
 from schemas.case import ActionOutcome, HumanAction
 from schemas.common import Actor
 from services import cases
@@ -19,6 +20,7 @@ ACTION_ERRORS: dict[int | str, dict[str, object]] = {
     409: {"description": "the case's state refused the action; nothing was recorded"},
     422: {"description": "invalid body"},
     413: {"description": "body over 64 KiB"},
+    503: UNAVAILABLE,
 }
 
 

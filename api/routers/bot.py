@@ -15,7 +15,7 @@ from fastapi.responses import JSONResponse
 
 from api.body_limit import LimitedBodyRoute
 from api.deps import State
-from api.errors import problem
+from api.errors import RETRY_AFTER_SECONDS, problem
 from schemas.api import Problem
 from schemas.bot import BotAnswer, PresenceAnswer, PresenceEvent
 from services import bot
@@ -29,8 +29,20 @@ CALLBACK_ERRORS: dict[int | str, dict[str, object]] = {
     409: {"model": Problem, "description": "request_id reused for a different action"},
     413: {"model": Problem, "description": "body over 64 KiB"},
     422: {"model": Problem, "description": "malformed body; names the fields at fault"},
-    503: {"model": Problem, "description": "Temporal unavailable; retry with the same id"},
+    503: {
+        "model": Problem,
+        "description": "Temporal or its workers unavailable; retry with the same request_id",
+        "headers": {"Retry-After": {"description": "seconds", "schema": {"type": "integer"}}},
+    },
 }
+
+
+def rejected_answer(rejected: bot.CallbackRejected) -> JSONResponse:
+    """The problem answer of a refused callback; a 503 says when to come back."""
+    response = problem(rejected.status, rejected.error, rejected.message, rejected.fields)
+    if rejected.status == 503:
+        response.headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
+    return response
 
 
 @router.post("/callback", response_model=BotAnswer, responses=CALLBACK_ERRORS)
@@ -56,7 +68,7 @@ async def callback(
             signature,
         )
     except bot.CallbackRejected as rejected:
-        return problem(rejected.status, rejected.error, rejected.message, rejected.fields)
+        return rejected_answer(rejected)
     return JSONResponse(
         handled.answer.model_dump(mode="json"),
         headers={"X-Gridplus-Replayed": "true" if handled.replayed else "false"},
@@ -78,5 +90,5 @@ async def presence(
         )
         answer = await apply_presence(state.sessions, bot.parse_body(PresenceEvent, body))
     except bot.CallbackRejected as rejected:
-        return problem(rejected.status, rejected.error, rejected.message, rejected.fields)
+        return rejected_answer(rejected)
     return JSONResponse(answer.model_dump(mode="json"))

@@ -10,6 +10,7 @@ from fastapi import APIRouter, HTTPException, Query, Response
 
 from api.body_limit import LimitedBodyRoute
 from api.deps import CaseIdPath, IdempotencyHeader, Session, State, TemporalClient, require
+from api.errors import UNAVAILABLE
 from constants import case_workflow_id
 from schemas.api import CaseDetail, CaseLinks, CasePage, CreateCase, CreatedCase, Problem, Timeline
 from schemas.case import CaseStatus
@@ -111,21 +112,23 @@ async def list_cases(
     return CasePage(items=items, total=total, limit=limit, offset=offset)
 
 
-@router.get("/{case_id}", response_model=CaseDetail, responses={**ERRORS, 404: {"model": Problem}})
+@router.get(
+    "/{case_id}",
+    response_model=CaseDetail,
+    responses={**ERRORS, 404: {"model": Problem}, 503: UNAVAILABLE},
+)
 async def get_case(
     case_id: CaseIdPath, state: State, client: TemporalClient, session: Session, principal: Reader
 ) -> CaseDetail:
-    """Live from the workflow while it runs; from the projection once it has ended.
+    """Live from the workflow while it runs; from the projection once it has ended, or
+    while no worker answers (``live: false``); 503 if it has not been projected yet either.
 
     The center reads every case, a department the cases it has held, a steward or a
     citizen the cases they took part in (reported, were offered, handled, verified).
     """
-    view = await cases.live_view(client, case_id)
-    live = view is not None
-    if view is None:
-        view = await case_queries.projected_case(session, case_id)
-    if view is None:
-        raise cases.CaseNotFound(case_id)
+    view, live = await cases.case_view(
+        client, case_id, lambda: case_queries.projected_case(session, case_id)
+    )
     if not cases.may_read(principal, view):
         raise HTTPException(403, "you took no part in this case")
     return CaseDetail(**view.model_dump(), live=live, links=links(state.settings, case_id))

@@ -16,17 +16,20 @@ from temporalio.service import RPCError
 
 from api.body_limit import LimitedBodyRoute
 from api.deps import State
+from api.errors import RETRY_AFTER_SECONDS, UNAVAILABLE
 from schemas.api import Problem
 from schemas.intake import CameraDetection, ReportAccepted, SensorEvent, default_intake_map
 from schemas.tables import Device
 from services import devices, intake_devices
+from services.cases import WorkflowUnavailable
 from services.intake_devices import DeviceForbidden, Intake
 from services.intake_merge import MergeStuck
 
 router = APIRouter(prefix="/devices/{device_id}", tags=["devices"], route_class=LimitedBodyRoute)
 
 ERRORS: dict[int | str, dict[str, object]] = {
-    status: {"model": Problem} for status in (400, 401, 403, 413, 422, 503)
+    **{status: {"model": Problem} for status in (400, 401, 403, 413, 422)},
+    503: UNAVAILABLE,
 }
 UNAUTHORIZED = {"WWW-Authenticate": "DeviceKey"}
 
@@ -57,7 +60,20 @@ def intake(state: State) -> Intake:
         grids=state.grids,
         task_queue=state.settings.task_queue,
         mapping=default_intake_map(),
+        merge_window=state.settings.intake_merge_window,
     )
+
+
+def _unavailable() -> HTTPException:
+    return HTTPException(
+        503,
+        "cases cannot be updated right now; retry with the same event_id",
+        headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
+    )
+
+
+# Temporal or the case's worker not answering in time: 503, the device sends again later.
+NOT_NOW = (MergeStuck, WorkflowUnavailable, RPCError, WorkflowUpdateRPCTimeoutOrCancelledError)
 
 
 @router.post("/detections", status_code=202, response_model=ReportAccepted, responses=ERRORS)
@@ -69,8 +85,8 @@ async def post_detection(
         return await intake_devices.receive_detection(intake(state), device, body)
     except DeviceForbidden as error:
         raise HTTPException(403, str(error)) from error
-    except (MergeStuck, RPCError, WorkflowUpdateRPCTimeoutOrCancelledError) as error:
-        raise HTTPException(503, "cases cannot be updated right now; retry") from error
+    except NOT_NOW as error:
+        raise _unavailable() from error
 
 
 @router.post("/events", status_code=202, response_model=ReportAccepted, responses=ERRORS)
@@ -80,5 +96,5 @@ async def post_event(body: SensorEvent, device: CurrentDevice, state: State) -> 
         return await intake_devices.receive_sensor_event(intake(state), device, body)
     except DeviceForbidden as error:
         raise HTTPException(403, str(error)) from error
-    except (MergeStuck, RPCError, WorkflowUpdateRPCTimeoutOrCancelledError) as error:
-        raise HTTPException(503, "cases cannot be updated right now; retry") from error
+    except NOT_NOW as error:
+        raise _unavailable() from error

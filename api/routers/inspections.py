@@ -10,9 +10,10 @@ from fastapi import APIRouter, Query, Response
 from pydantic import BaseModel
 
 from api.deps import IdempotencyHeader, Session, State, Supervisor, TemporalClient
+from api.errors import UNAVAILABLE
 from api.inspection_deps import InspectionReader, InspectorPrincipal, Regulator
 from api.routers.actions import ACTION_ERRORS
-from constants import campaign_workflow_id, inspection_workflow_id
+from constants import inspection_workflow_id
 from schemas.api import Problem
 from schemas.campaign import CampaignInput, CampaignProgress
 from schemas.case import HumanAction
@@ -133,16 +134,19 @@ async def list_inspections(
     return InspectionPage(items=items, total=total, limit=limit, offset=offset)
 
 
-@router.get("/inspections/{inspection_id}", response_model=InspectionDetail, responses=ERRORS)
+@router.get("/inspections/{inspection_id}", response_model=InspectionDetail,
+            responses={**ERRORS, 503: UNAVAILABLE})  # fmt: skip
 async def get_inspection(
     inspection_id: str, client: TemporalClient, session: Session, principal: InspectionReader
 ) -> InspectionDetail:
-    """Live from the workflow while it runs (form, timeline); from the projection after."""
-    view = await inspections.live_inspection(client, inspection_id)
-    live = view is not None
-    if view is None:
-        view = await inspection_queries.projected_inspection(session, inspection_id)
-    if view is None or (principal.role == "enterprise" and view.enterprise_id != principal.id):
+    """Live from the workflow while it runs (form, timeline); from the projection after,
+    or while no worker answers (``live: false``)."""
+    view, live = await inspections.inspection_view(
+        client,
+        inspection_id,
+        lambda: inspection_queries.projected_inspection(session, inspection_id),
+    )
+    if principal.role == "enterprise" and view.enterprise_id != principal.id:
         raise CaseNotFound(inspection_id)
     return InspectionDetail(**view.model_dump(), live=live)
 
@@ -218,9 +222,13 @@ async def start_campaign(
     return StartedCampaign(campaign_id=body.campaign_id, workflow_id=workflow_id, created=created)
 
 
-@router.get("/campaigns/{campaign_id}", response_model=CampaignProgress, responses=ERRORS)
+@router.get("/campaigns/{campaign_id}", response_model=CampaignProgress,
+            responses={**ERRORS, 503: UNAVAILABLE})  # fmt: skip
 async def campaign_progress(
     campaign_id: str, client: TemporalClient, _: Regulator
 ) -> CampaignProgress:
-    """Planned, visited, hazards open and closed, round time so far (a workflow query)."""
-    return await inspections.campaign_progress(client, campaign_workflow_id(campaign_id))
+    """Planned, visited, hazards open and closed, round time so far (a workflow query).
+
+    503 with ``Retry-After`` while no worker answers (``/reports/inspections/rounds/{id}``
+    reads the round from the database meanwhile)."""
+    return await inspections.campaign_progress(client, campaign_id)

@@ -58,12 +58,13 @@ async def get_rectification(
     rectification_id: str, client: TemporalClient, session: Session, principal: InspectionReader
 ) -> RectificationDetail:
     """Live from the workflow while open (with its timeline); from the projection after."""
-    view = await inspections.live_rectification(client, rectification_id)
-    live = view is not None
-    if view is None:
+
+    async def projected() -> RectificationView | None:
         summary = await inspection_queries.projected_hazard(session, rectification_id)
-        view = RectificationView(**summary.model_dump(), timeline=[]) if summary else None
-    if view is None or (principal.role == "enterprise" and view.enterprise_id != principal.id):
+        return RectificationView(**summary.model_dump(), timeline=[]) if summary else None
+
+    view, live = await inspections.rectification_view(client, rectification_id, projected)
+    if principal.role == "enterprise" and view.enterprise_id != principal.id:
         raise CaseNotFound(rectification_id)
     return RectificationDetail(**view.model_dump(), live=live)
 

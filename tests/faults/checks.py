@@ -8,13 +8,17 @@ message must not hide a hole in a timeline. The promises (README, ``activities/n
 * the projection holds every timeline entry of the workflow, seq 1..n, none twice, written
   in timeline order, and the case row says closed at the last seq;
 * no steward is over capacity, and once the cases are closed nobody holds a reservation;
-* every message the timeline implies was delivered, each exactly once, in order per case.
+* every message the timeline implies was delivered, each exactly once;
+* in order per recipient (``activities.delivery``): each steward and each department gets
+  its messages in the order they were queued in the outbox (their ``notification``
+  positions), whichever case queued them. Within one case that is the timeline's order for
+  each recipient; across recipients a case's messages may arrive in any order (a refused
+  message to the steward does not hold back the department's, and the other way round).
 """
 
 from __future__ import annotations
 
 from collections import Counter, defaultdict
-from typing import Any
 
 from sqlalchemy import select
 from sqlmodel import col
@@ -23,7 +27,7 @@ from temporalio.client import Client
 from constants import case_workflow_id
 from schemas.case import CaseResult, CaseView
 from schemas.tables import CaseEvent, CaseRecord, Notification, Reservation, Steward
-from services.db import SessionFactory
+from services.db import SessionFactory, utc
 from tools.fake_gateway import FakeGateway, Message
 
 # timeline entry kind -> (message kind, recipient field in the entry's data)
@@ -143,8 +147,19 @@ def duplicate_problems(gateway: FakeGateway) -> list[str]:
     return problems
 
 
-async def delivery_problems(
-    sessions: SessionFactory, gateway: FakeGateway, views: dict[str, CaseView]
+async def notifications(sessions: SessionFactory, case_ids: list[str]) -> list[Notification]:
+    """The outbox rows of these cases, in outbox order."""
+    async with sessions() as session:
+        result = await session.execute(
+            select(Notification)
+            .where(col(Notification.case_id).in_(case_ids))
+            .order_by(col(Notification.position))
+        )
+        return list(result.scalars().all())
+
+
+def delivery_problems(
+    rows: list[Notification], gateway: FakeGateway, views: dict[str, CaseView]
 ) -> list[str]:
     """None lost (implied by the timelines, or recorded as queued), none refused."""
     delivered = {m["message_id"] for m in gateway.messages}
@@ -152,16 +167,6 @@ async def delivery_problems(
     for view in views.values():
         for missing in sorted(implied_message_ids(view) - delivered):
             problems.append(f"message {missing} never delivered")
-    async with sessions() as session:
-        rows = (
-            (
-                await session.execute(
-                    select(Notification).where(col(Notification.case_id).in_(list(views)))
-                )
-            )
-            .scalars()
-            .all()
-        )
     for row in rows:
         if row.delivered_at is None or "rejected" in row.body:
             problems.append(f"notification {row.key} not delivered: {row.body.get('rejected')}")
@@ -179,38 +184,68 @@ def sequence_of(message: Message) -> tuple[str, int]:
     return case_id, int(seq)
 
 
+def recipient_of(message: Message) -> str:
+    """Who a message is for: ``steward S`` (bot gateway) or ``department D``."""
+    if message.get("steward_id"):
+        return f"steward {message['steward_id']}"
+    return f"department {message.get('department')}"
+
+
 def order_problems(gateway: FakeGateway) -> list[str]:
-    """Per case, messages arrive in the order they were queued (seq never goes back)."""
-    arrivals: dict[str, list[int]] = defaultdict(list)
+    """Per case and recipient, messages arrive in the order they were queued (seq order)."""
+    arrivals: dict[tuple[str, str], list[int]] = defaultdict(list)
     for message in gateway.messages:
         case_id, seq = sequence_of(message)
-        arrivals[case_id].append(seq)
+        arrivals[(case_id, recipient_of(message))].append(seq)
     return [
-        f"{case_id}: messages arrived out of order, seqs {seqs}"
-        for case_id, seqs in arrivals.items()
+        f"{case_id}: messages to {recipient} arrived out of order, seqs {seqs}"
+        for (case_id, recipient), seqs in arrivals.items()
         if seqs != sorted(seqs)
     ]
 
 
-def cross_case_inversions(gateway: FakeGateway, views: dict[str, CaseView]) -> dict[str, int]:
-    """Per steward, pairs of messages (of different cases) that arrived in the opposite order
-    of the timeline entries that queued them: informative, the design does not promise it."""
-    queued_at: dict[tuple[str, int], Any] = {
-        (v.case_id, e.seq): e.at for v in views.values() for e in v.timeline
-    }
+def cross_case_inversions(gateway: FakeGateway, rows: list[Notification]) -> dict[str, int]:
+    """Per recipient (steward or department), pairs of messages of different cases that
+    arrived in the opposite order of their places in the outbox: the order they were queued,
+    as the database numbered them when each case handed its message over. Must be none."""
+    positions = {row.key: row.position for row in rows}
     inversions: Counter[str] = Counter()
-    per_steward: dict[str, list[tuple[str, Any]]] = defaultdict(list)
+    per_recipient: dict[str, list[tuple[str, int]]] = defaultdict(list)
     for message in gateway.messages:
-        steward = message.get("steward_id")
-        key = sequence_of(message)
-        if steward and key in queued_at:
-            per_steward[steward].append((key[0], queued_at[key]))
-    for steward, seen in per_steward.items():
+        position = positions.get(str(message["message_id"]))
+        if position is not None:
+            per_recipient[recipient_of(message)].append((sequence_of(message)[0], position))
+    for recipient, seen in per_recipient.items():
         for i, (case_a, at_a) in enumerate(seen):
             for case_b, at_b in seen[i + 1 :]:
                 if case_a != case_b and at_b < at_a:
-                    inversions[steward] += 1
+                    inversions[recipient] += 1
     return dict(inversions)
+
+
+def queue_lags(rows: list[Notification], views: dict[str, CaseView]) -> dict[str, float]:
+    """Seconds from the timeline entry that queued each message to its row in the outbox.
+
+    Small while a gateway is down: a case hands every message over at once, even when an
+    older one (of the case or of another) cannot be delivered yet.
+    """
+    at = {(v.case_id, e.seq): e.at for v in views.values() for e in v.timeline}
+    lags = {}
+    for row in rows:
+        case_id, seq, _kind, _recipient = row.key.split(":", 3)
+        queued = at.get((case_id, int(seq)))
+        stored = utc(row.created_at)
+        if queued is not None and stored is not None:
+            lags[row.key] = (stored - queued).total_seconds()
+    return lags
+
+
+def fifo_problems(gateway: FakeGateway, rows: list[Notification]) -> list[str]:
+    inversions = cross_case_inversions(gateway, rows)
+    return [
+        f"{recipient}: {count} pair(s) of messages of different cases arrived out of queue order"
+        for recipient, count in sorted(inversions.items())
+    ]
 
 
 async def closure_problems(
@@ -226,8 +261,10 @@ async def closure_problems(
     problems += await projection_problems(sessions, views)
     problems += await steward_problems(sessions, all_closed=True)
     problems += duplicate_problems(gateway)
-    problems += await delivery_problems(sessions, gateway, views)
+    rows = await notifications(sessions, case_ids)
+    problems += delivery_problems(rows, gateway, views)
     problems += order_problems(gateway)
+    problems += fifo_problems(gateway, rows)
     return problems, views
 
 
