@@ -39,10 +39,11 @@ class Settings(BaseSettings):
     temporal_ui_url: str = "http://localhost:8233"
     task_queue: str = TASK_QUEUE
     worker_max_cached_workflows: int = 2000
-    # "shared": workflow modules are imported once per worker (fast; see worker.py).
-    # "isolated": re-imported in the sandbox for every run, which also enforces the
-    # sandbox's restrictions inside them; the test suite runs this way.
-    workflow_sandbox: Literal["shared", "isolated"] = "shared"
+    # "off": no sandbox, the default (fast; worker.runner_for says why it is safe here).
+    # "shared": sandboxed, workflow modules imported once per worker.
+    # "isolated": sandboxed, workflow modules re-imported for every run, so the sandbox's
+    # restrictions apply inside them; the test suite runs this way.
+    workflow_sandbox: Literal["off", "shared", "isolated"] = "off"
 
     database_url: str = "sqlite+aiosqlite:///./.data/gridplus.db"
 

@@ -9,6 +9,7 @@ Temporal hands the unfinished work to another worker).
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import signal
 from collections.abc import Sequence
@@ -16,7 +17,7 @@ from typing import Any
 
 import httpx
 from temporalio.client import Client
-from temporalio.worker import Worker
+from temporalio.worker import UnsandboxedWorkflowRunner, Worker, WorkflowRunner
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from activities import build_activities
@@ -65,6 +66,20 @@ def workflow_runner(isolated: bool = False) -> SandboxedWorkflowRunner:
     )
 
 
+def runner_for(mode: str) -> WorkflowRunner:
+    """``off``: no sandbox (production); ``shared``/``isolated``: see ``workflow_runner``.
+
+    With the workflow modules passed through, the sandbox no longer guards anything inside
+    them, yet entering it on every activation (its import hooks and restricted builtins)
+    still cost ~10 % of the worker's CPU per case. So production runs without it, as
+    Temporal allows for performance, and the guard runs where mistakes are made: in the
+    test suite (``isolated``), in replay, and in ``tests/test_determinism.py``.
+    """
+    if mode == "off":
+        return UnsandboxedWorkflowRunner()
+    return workflow_runner(isolated=mode == "isolated")
+
+
 def build_worker(
     client: Client,
     session_factory: SessionFactory,
@@ -76,9 +91,7 @@ def build_worker(
 ) -> Worker:
     """The worker with every workflow and activity, as tests and production run it."""
     options.setdefault("max_cached_workflows", settings.worker_max_cached_workflows)
-    options.setdefault(
-        "workflow_runner", workflow_runner(isolated=settings.workflow_sandbox == "isolated")
-    )
+    options.setdefault("workflow_runner", runner_for(settings.workflow_sandbox))
     options.setdefault("interceptors", observability.worker_interceptors())
     options.setdefault("max_concurrent_activities", 200)
     return Worker(
@@ -97,6 +110,10 @@ async def main(argv: Sequence[str] | None = None) -> None:
     logging.getLogger("httpx").setLevel(logging.WARNING)
     settings = get_settings()
     client = await connect(settings)
+    # What is alive now (modules, models, clients) lives as long as the process: keep it out
+    # of the collector's full scans. (Raising the collection thresholds too saved ~7 % CPU
+    # per case, but then the worker's memory no longer levelled off: bench/RESULTS.md.)
+    gc.freeze()
     # No ping before every checkout (a round trip per activity): a connection that died
     # with the database fails its activity, SQLAlchemy then drops the whole pool, and
     # Temporal's retry runs on a fresh connection (tests/faults/test_database_down.py).

@@ -13,8 +13,11 @@ import ast
 from pathlib import Path
 
 import pytest
+from temporalio.worker import UnsandboxedWorkflowRunner
+from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner
 
 from settings import Settings
+from worker import runner_for
 
 ROOT = Path(__file__).resolve().parent.parent
 WORKFLOW_FILES = sorted((ROOT / "workflows").glob("*.py"))
@@ -141,3 +144,15 @@ def test_checker_catches_what_it_is_for(tmp_path: Path) -> None:
 def test_suite_workers_run_the_strict_sandbox() -> None:
     """``tests/conftest.py`` sets the suite's workers to re-import workflows per run."""
     assert Settings().workflow_sandbox == "isolated"
+
+
+def test_production_runs_unsandboxed_and_the_suite_isolated() -> None:
+    """The default (production) has no sandbox; ``isolated`` re-imports the workflows."""
+    assert Settings.model_fields["workflow_sandbox"].default == "off"
+    assert isinstance(runner_for("off"), UnsandboxedWorkflowRunner)
+    isolated = runner_for("isolated")
+    shared = runner_for("shared")
+    assert isinstance(isolated, SandboxedWorkflowRunner)
+    assert isinstance(shared, SandboxedWorkflowRunner)
+    assert "workflows" not in isolated.restrictions.passthrough_modules
+    assert "workflows" in shared.restrictions.passthrough_modules
