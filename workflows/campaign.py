@@ -19,7 +19,8 @@ from typing import Any
 from temporalio import workflow
 from temporalio.common import SearchAttributeUpdate
 
-from workflows.inspection_ops import call, town_time
+from workflows.calls import call
+from workflows.inspection_ops import town_time
 
 with workflow.unsafe.imports_passed_through():
     from constants import (

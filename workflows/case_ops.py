@@ -17,8 +17,9 @@ from datetime import timedelta
 from typing import Any, TypeVar
 
 from temporalio import workflow
-from temporalio.common import RetryPolicy, SearchAttributeUpdate
+from temporalio.common import SearchAttributeUpdate
 
+from workflows.calls import IO_RETRY, IO_TIMEOUT, call
 from workflows.case_state import CaseState, Deadline, StewardSlot
 
 with workflow.unsafe.imports_passed_through():
@@ -61,14 +62,6 @@ with workflow.unsafe.imports_passed_through():
         StewardMessageKind,
     )
 
-# Never give up on I/O: a case must not be lost because the database or a gateway was
-# down for an hour. Bad input is rejected with a non-retryable ApplicationError instead.
-IO_RETRY = RetryPolicy(
-    initial_interval=timedelta(seconds=1),
-    backoff_coefficient=2.0,
-    maximum_interval=timedelta(minutes=1),
-)
-IO_TIMEOUT = timedelta(seconds=30)
 
 PATCH_LOCAL_IO = "local-io-v1"
 # One patch for the two changes released together (one marker event per case, not two):
@@ -279,13 +272,7 @@ class CaseOps:
                 retry_policy=IO_RETRY,
                 local_retry_threshold=LOCAL_RETRY_THRESHOLD,
             )
-        return await workflow.execute_activity(
-            name,
-            arg,
-            result_type=result_type,
-            start_to_close_timeout=IO_TIMEOUT,
-            retry_policy=IO_RETRY,
-        )
+        return await call(name, arg, result_type)
 
     async def reserve(self, slot: StewardSlot) -> Assignment | None:
         s = self.state
@@ -434,9 +421,7 @@ class CaseOps:
         """
         while recipient in self._late:
             name, message = self._late[recipient]
-            await workflow.execute_activity(
-                name, message, start_to_close_timeout=IO_TIMEOUT, retry_policy=IO_RETRY
-            )
+            await call(name, message)
             if self._late[recipient][1] is message:
                 del self._late[recipient]
         self._delivering.discard(recipient)

@@ -19,8 +19,9 @@ from temporalio import workflow
 from temporalio.exceptions import ActivityError, ApplicationError, ChildWorkflowError
 from temporalio.workflow import ChildWorkflowHandle
 
+from workflows.calls import call
 from workflows.inspection_io import InspectionIO
-from workflows.inspection_ops import call, fixed, town_time
+from workflows.inspection_ops import fixed, town_time
 
 with workflow.unsafe.imports_passed_through():
     from constants import (

@@ -14,7 +14,8 @@ from temporalio.common import SearchAttributePair, SearchAttributeUpdate, TypedS
 from temporalio.exceptions import FailureError
 from temporalio.workflow import ChildWorkflowHandle, ParentClosePolicy
 
-from workflows.inspection_ops import Lanes, Projector, Waiter, call, town_time
+from workflows.calls import call
+from workflows.inspection_ops import Lanes, Projector, Waiter, town_time
 from workflows.inspection_state import InspectionState
 
 with workflow.unsafe.imports_passed_through():

@@ -18,18 +18,11 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from temporalio import workflow
-from temporalio.common import RetryPolicy
+
+from workflows.calls import IO_RETRY, IO_TIMEOUT, call
 
 with workflow.unsafe.imports_passed_through():
     from pydantic import BaseModel
-
-# Same rule as cases: never give up on I/O, a hazard must not be lost to an outage.
-IO_RETRY = RetryPolicy(
-    initial_interval=timedelta(seconds=1),
-    backoff_coefficient=2.0,
-    maximum_interval=timedelta(minutes=1),
-)
-IO_TIMEOUT = timedelta(seconds=30)
 
 
 def town_time(value: datetime | None, offset_hours: int = 8) -> str:
@@ -37,17 +30,6 @@ def town_time(value: datetime | None, offset_hours: int = 8) -> str:
     if value is None:
         return "-"
     return value.astimezone(timezone(timedelta(hours=offset_hours))).strftime("%Y-%m-%d %H:%M")
-
-
-async def call(name: str, arg: BaseModel, result_type: Any = None) -> Any:
-    """Run one activity by name with the I/O timeout and retry policy."""
-    return await workflow.execute_activity(
-        name,
-        arg,
-        result_type=result_type,
-        start_to_close_timeout=IO_TIMEOUT,
-        retry_policy=IO_RETRY,
-    )
 
 
 async def call_local(name: str, arg: BaseModel, result_type: Any = None) -> Any:

@@ -1,0 +1,32 @@
+"""How every workflow calls its activities: one timeout and one retry policy for all I/O.
+
+Never give up on I/O: a case or a hazard must not be lost because the database or a gateway
+was down for an hour. Bad input is rejected with a non-retryable ``ApplicationError``
+instead, which no retry policy retries.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from temporalio import workflow
+from temporalio.common import RetryPolicy
+
+IO_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=1),
+    backoff_coefficient=2.0,
+    maximum_interval=timedelta(minutes=1),
+)
+IO_TIMEOUT = timedelta(seconds=30)
+
+
+async def call(name: str, arg: Any, result_type: Any = None) -> Any:
+    """Run one activity by name with the I/O timeout and retry policy."""
+    return await workflow.execute_activity(
+        name,
+        arg,
+        result_type=result_type,
+        start_to_close_timeout=IO_TIMEOUT,
+        retry_policy=IO_RETRY,
+    )
