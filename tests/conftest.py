@@ -30,6 +30,7 @@ from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 import schemas.tables  # noqa: F401  (tables on the metadata)
+from api.main import create_app
 from constants import SEARCH_ATTRIBUTES, case_workflow_id
 from services.cases import is_running
 from services.db import SessionFactory, make_engine, make_session_factory
@@ -166,6 +167,19 @@ async def worker(
     w = build_worker(env.client, sessions, http, settings, task_queue=TASK_QUEUE)
     async with w:
         yield w
+
+
+@pytest.fixture
+async def api(
+    env: WorkflowEnvironment, sessions: SessionFactory, settings: Settings
+) -> AsyncIterator[httpx.AsyncClient]:
+    """The real app in this process, on the suite's Temporal and database (test modules
+    that need other settings or principals define their own ``api``)."""
+    app = create_app(settings, temporal=env.client, sessions=sessions)
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://gridplus") as client:
+            yield client
 
 
 @pytest.fixture

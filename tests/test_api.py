@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
 import pytest
 from temporalio.testing import WorkflowEnvironment
 
-from api.main import create_app
 from api.security import issue_token
 from schemas.common import Actor, Role
 from services.cases import is_running, new_case_id
@@ -25,17 +23,6 @@ pytestmark = pytest.mark.usefixtures("worker", "off_duty")
 def bearer(settings: Settings, role: Role, subject: str) -> dict[str, str]:
     secret = settings.api_token_secret.get_secret_value()
     return {"Authorization": f"Bearer {issue_token(secret, Actor(role=role, id=subject))}"}
-
-
-@pytest.fixture
-async def api(
-    env: WorkflowEnvironment, sessions: SessionFactory, settings: Settings
-) -> AsyncIterator[httpx.AsyncClient]:
-    app = create_app(settings, temporal=env.client, sessions=sessions)
-    async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://gridplus") as client:
-            yield client
 
 
 async def wait_status(

@@ -15,9 +15,7 @@ import httpx
 import pytest
 from sqlalchemy import delete
 from sqlmodel import col
-from temporalio.testing import WorkflowEnvironment
 
-from api.main import create_app
 from api.routers.pages import duration
 from schemas.tables import CaseEvent, CaseRecord
 from services.db import SessionFactory
@@ -172,17 +170,6 @@ async def test_evaluation_by_steward_department_and_type(
         "red_light_running": 1,
         "garbage": 1,
     }
-
-
-@pytest.fixture
-async def api(
-    env: WorkflowEnvironment, sessions: SessionFactory, settings: Settings
-) -> AsyncIterator[httpx.AsyncClient]:
-    app = create_app(settings, temporal=env.client, sessions=sessions)
-    async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://gridplus") as client:
-            yield client
 
 
 async def test_evaluation_endpoint_is_for_supervisors(

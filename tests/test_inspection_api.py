@@ -4,7 +4,6 @@ records, an inspection driven over HTTP, proof by the enterprise, reports."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -12,7 +11,6 @@ import httpx
 import pytest
 from temporalio.testing import WorkflowEnvironment
 
-from api.main import create_app
 from api.security import issue_token
 from schemas.common import Actor
 from services.db import SessionFactory
@@ -29,17 +27,6 @@ def bearer(settings: Settings, role: str, subject: str) -> dict[str, str]:
         "Authorization": "Bearer "
         + issue_token(settings.api_token_secret.get_secret_value(), actor)
     }
-
-
-@pytest.fixture
-async def api(
-    env: WorkflowEnvironment, sessions: SessionFactory, settings: Settings
-) -> AsyncIterator[httpx.AsyncClient]:
-    app = create_app(settings, temporal=env.client, sessions=sessions)
-    async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://gridplus") as client:
-            yield client
 
 
 async def poll(api: httpx.AsyncClient, url: str, headers: dict[str, str], check: Any) -> Any:

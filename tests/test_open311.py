@@ -9,16 +9,13 @@ from __future__ import annotations
 
 import asyncio
 import xml.etree.ElementTree as ET
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urlencode
 
 import httpx
 import pytest
-from temporalio.testing import WorkflowEnvironment
 
-from api.main import create_app
 from api.security import issue_token
 from schemas.common import Actor
 from services import open311
@@ -49,17 +46,6 @@ REQUEST_FIELDS = [
     "updated_datetime", "expected_datetime", "address", "address_id", "zipcode", "lat", "long",
     "media_url",
 ]  # fmt: skip
-
-
-@pytest.fixture
-async def api(
-    env: WorkflowEnvironment, sessions: SessionFactory, settings: Settings
-) -> AsyncIterator[httpx.AsyncClient]:
-    app = create_app(settings, temporal=env.client, sessions=sessions)
-    async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://gridplus") as client:
-            yield client
 
 
 def api_key(settings: Settings, role: str = "system", subject: str = "fixmystreet") -> str:
