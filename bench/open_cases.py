@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import socket
 import subprocess
 import sys
 import tempfile
@@ -37,6 +36,7 @@ from services.db import SessionFactory, make_engine, make_session_factory
 from services.geo import load_grid_index
 from services.migrate import upgrade
 from tools.demo_data import build_town, load_demo_data
+from tools.procs import free_port
 
 BIN = Path(sys.executable).parent
 ROOT = Path(__file__).resolve().parent.parent
@@ -82,9 +82,7 @@ async def main(args: argparse.Namespace) -> None:
         sessions = make_session_factory(make_engine(url))
         await load_demo_data(sessions, build_town(seed=17, stewards=400))
         grids = await load_grid_index(sessions)
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            port = probe.getsockname()[1]
+        port = free_port()
         env = await WorkflowEnvironment.start_local(
             dev_server_existing_path=str(BIN / "temporal"),
             search_attributes=SEARCH_ATTRIBUTES,

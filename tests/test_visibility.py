@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import os
 import shlex
-import socket
 import sys
 import uuid
 from collections.abc import AsyncIterator, Callable
@@ -39,18 +38,13 @@ from services.geo import GridIndex
 from settings import Settings
 from tests.support import SUPERVISOR, case_input, grid_point, key, wait_for
 from tools import search_attributes
+from tools.procs import free_port
 from worker import build_worker
 from workflows.case import CaseWorkflow
 
 DEV_SERVER = Path(sys.executable).parent / "temporal"
 QUEUE = "gridplus-visibility"
 TRACED_QUEUE = "gridplus-visibility-traced"
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 @pytest.fixture(scope="session")

@@ -13,7 +13,6 @@ import asyncio
 import contextlib
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -24,18 +23,10 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 
 from constants import SEARCH_ATTRIBUTES
 from tools.devstack import SEARCH_ATTRIBUTE_TYPES, check_search_attributes
-from tools.procs import _parent_death_signal
+from tools.procs import _parent_death_signal, free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent  # the virtualenv's bin: temporal, python
-
-
-def free_port() -> int:
-    """A port nobody listens on right now (the kernel picks it; we release it at once)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
 
 
 class Proc:
