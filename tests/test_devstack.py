@@ -23,6 +23,7 @@ from tools.devstack import (
     StartupError,
     check_ports_free,
     child_commands,
+    clock_env,
     parse_args,
     temporal_command,
 )
@@ -49,6 +50,18 @@ def test_children_without_simulator() -> None:
     assert names == ["worker", "api"]
     api = child_commands(parse_args(["--no-sim", "--api-port", "9"]))[1][1]
     assert api[-2:] == ["--port", "9"]
+
+
+def test_fast_clock_scales_the_catalog_and_the_simulated_stewards() -> None:
+    """Issue 12 item 10: ``make run ARGS="--fast-clock 60"``."""
+    args = parse_args(["--fast-clock", "60"])
+    assert clock_env(args) == {"GRIDPLUS_CATALOG_TIME_SCALE": "60"}
+    sim = child_commands(parse_args(["--fast-clock", "60"]))[0]
+    assert sim[0] == "sim" and sim[1][sim[1].index("--speed") + 1] == "60"
+    assert clock_env(parse_args([])) == {}
+    for bad in ("0.5", "5000"):
+        with pytest.raises(SystemExit):
+            parse_args(["--fast-clock", bad])
 
 
 def test_busy_port_is_reported() -> None:
