@@ -8,8 +8,10 @@ Steps: start ``temporal server start-dev`` with a persistent SQLite file and our
 search attributes (registering them again on a restart is harmless); wait until its
 frontend answers and the attributes have the expected types; migrate the database and
 load the SYNTHETIC demo town if it is empty; start the worker, the API and, if present,
-the steward simulator. Ctrl-C or SIGTERM stops them all in reverse order and exits 0;
-if any child dies on its own, the rest are stopped and the exit code is 1.
+the steward simulator. A child that dies on its own (a crashed or killed worker, API,
+simulator or dev server) is restarted with backoff and the restart is logged
+(``tools.procs.RestartPolicy``); only one that keeps crashing stops the stack, exit code 1.
+Ctrl-C or SIGTERM stops them all in reverse order and exits 0 ("stopped cleanly").
 """
 
 from __future__ import annotations
