@@ -19,13 +19,16 @@ from pathlib import Path
 import pytest
 from temporalio.common import SearchAttributeIndexedValueType
 
+from api.security import read_token
 from constants import SEARCH_ATTRIBUTES
+from settings import get_settings
 from tools.devstack import (
     SEARCH_ATTRIBUTE_TYPES,
     StartupError,
     check_ports_free,
     child_commands,
     clock_env,
+    demo_credentials,
     parse_args,
     temporal_command,
 )
@@ -64,6 +67,13 @@ def test_fast_clock_scales_the_catalog_and_the_simulated_stewards() -> None:
     for bad in ("0.5", "5000"):
         with pytest.raises(SystemExit):
             parse_args(["--fast-clock", bad])
+
+
+def test_banner_prints_an_open311_api_key_that_is_a_system_token() -> None:
+    """Issue 12 item 11: an Open311 ``api_key`` is a ``system`` token; ``make run`` prints one."""
+    [line] = [line for line in demo_credentials() if "open311 api_key" in line]
+    secret = get_settings().api_token_secret.get_secret_value()
+    assert read_token(secret, line.split()[-1]).role == "system"
 
 
 def test_busy_port_is_reported() -> None:

@@ -214,6 +214,21 @@ def demo_token(role: Role, subject: str) -> str:
     return issue_token(secret, Actor(role=role, id=subject), ttl_seconds=7 * 24 * 3600)
 
 
+def demo_credentials() -> list[str]:
+    """The banner's ready-made credentials: tokens, an Open311 ``api_key``, a device key
+    (docs/integration.md says what each door expects)."""
+    return [
+        "  try it            Authorize in the API docs with a token:",
+        f"    supervisor      {demo_token('supervisor', 'center-demo')}",
+        f"    traffic police  {demo_token('department', 'traffic_police')}",
+        "    (more: .venv/bin/python -m api.security ROLE SUBJECT)",
+        f"  open311 api_key   {demo_token('system', 'open311-demo')}",
+        "  demo camera       POST /devices/CAM-G017-01/detections with header",
+        f"                    X-Device-Key: {DEMO_KEY_PREFIX}CAM-G017-01",
+        "  integration       docs/integration.md (gateways, departments, devices, Open311)",
+    ]
+
+
 def sim_enabled(args: argparse.Namespace) -> bool:
     """Run the steward simulator unless told not to, or unless it is not there."""
     if args.no_sim or os.environ.get("GRIDPLUS_BOT_GATEWAY_URL"):
@@ -295,14 +310,7 @@ async def run(args: argparse.Namespace) -> int:
             banner.append(f"  steward simulator http://{args.host}:{args.sim_port}/messages")
         if args.fast_clock != 1:
             banner.append(f"  fast clock        every case deadline / {args.fast_clock:g}")
-        banner += [
-            "  try it            Authorize in the API docs with a token:",
-            f"    supervisor      {demo_token('supervisor', 'center-demo')}",
-            f"    traffic police  {demo_token('department', 'traffic_police')}",
-            "    (more: .venv/bin/python -m api.security ROLE SUBJECT)",
-            "  demo camera       POST /devices/CAM-G017-01/detections with header",
-            f"                    X-Device-Key: {DEMO_KEY_PREFIX}CAM-G017-01",
-        ]
+        banner += demo_credentials()
         for line in banner:
             say("devstack", line)
         await supervisor.run_until_stopped()
