@@ -153,6 +153,19 @@ async def test_supervisor_gives_up_on_a_child_that_keeps_crashing() -> None:
     assert sleeper.process.returncode is not None
 
 
+async def test_a_child_whose_program_is_gone_is_given_up(tmp_path: Path) -> None:
+    script = tmp_path / "vanishing"
+    script.write_text("#!/bin/sh\nexit 3\n")
+    script.chmod(0o755)
+    supervisor = Supervisor(stop_timeout=5, policy=FAST)
+    await supervisor.spawn("vanishing", [str(script)], dict(os.environ), ".")
+    script.unlink()  # exec'd already; the restart cannot find it
+    with pytest.raises(Interrupted):
+        await supervisor.guard(supervisor.stop_requested.wait())
+    assert (supervisor.failure or "").startswith("cannot restart vanishing:")
+    await supervisor.stop_all()
+
+
 async def test_a_stable_run_resets_the_backoff(capsys: pytest.CaptureFixture[str]) -> None:
     policy = RestartPolicy(first_delay=0.05, stable_after=0.2, max_crashes=10, window=60)
     supervisor = Supervisor(stop_timeout=5, policy=policy)

@@ -193,7 +193,14 @@ class Supervisor:
                 await asyncio.wait_for(self.stopping.wait(), delay)
             if child.expected_exit or self.stopping.is_set():
                 return code
-            self._attach(child, await self._launch(child.argv, child.env, child.cwd))
+            try:
+                process = await self._launch(child.argv, child.env, child.cwd)
+            except OSError as error:  # the program itself is gone: nothing to retry
+                self.failure = self.failure or f"cannot restart {child.name}: {error}"
+                self.say("devstack", self.failure)
+                self.child_failed.set()
+                return code
+            self._attach(child, process)
             child.restarts += 1
             self.say("devstack", f"restarted {child.name} (pid {child.process.pid})")
             if child.expected_exit:  # stop_all began while it was starting: stop it too
@@ -249,7 +256,7 @@ class Supervisor:
         self.stop_requested.set()
 
     async def run_until_stopped(self) -> None:
-        """Block until Ctrl-C / SIGTERM or until a child dies."""
+        """Block until Ctrl-C / SIGTERM or until a child keeps crashing."""
         with contextlib.suppress(Interrupted):
             await self.guard(asyncio.Event().wait())
 
