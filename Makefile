@@ -26,7 +26,10 @@ venv: $(STAMP)
 run: $(STAMP)
 	$(BIN)/python -m tools.devstack $(ARGS)
 
+# The browser tests need Debian's Chromium: installed here when missing and the machine
+# allows it (root + apt-get), else they skip saying how (tools/browser.py).
 test: $(STAMP)
+	$(BIN)/python -m tools.browser ensure
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 # Crash and fault tests on real processes (dev server, worker, database, gateway): a few

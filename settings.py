@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 from functools import lru_cache
+from pathlib import Path
 from typing import Annotated, Literal
 
 from pydantic import Field, SecretStr, field_validator, model_validator
@@ -69,6 +70,11 @@ class Settings(BaseSettings):
     case_report_burst: Burst = 30
     # Buckets remembered per API process; the least recently used go first (then start full).
     rate_limit_max_keys: Annotated[int, Field(ge=1)] = 100_000
+
+    # Case-type catalog tuning (``schemas/catalog_tuning.py``): a JSON file overriding some
+    # fields per case type, and a divisor for every deadline (a demo town's fast clock).
+    catalog_override: Path | None = None
+    catalog_time_scale: Annotated[float, Field(ge=1, le=1000, allow_inf_nan=False)] = 1.0
 
     # Device reports of the same camera, type and place (or sensor and type) less than this
     # apart join one case (``services/intake_merge.py``). ``last_at`` is refreshed every 30 s,

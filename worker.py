@@ -21,6 +21,7 @@ from temporalio.worker import UnsandboxedWorkflowRunner, Worker, WorkflowRunner
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from activities import build_activities
+from schemas.catalog import default_catalog
 from services import observability
 from services.db import SessionFactory, make_engine, make_session_factory
 from services.temporal import connect
@@ -109,6 +110,7 @@ async def main(argv: Sequence[str] | None = None) -> None:
     # one INFO line per delivered message is noise: the notification table records each
     logging.getLogger("httpx").setLevel(logging.WARNING)
     settings = get_settings()
+    default_catalog()  # a broken catalog override fails the start, not the first message
     client = await connect(settings)
     # What is alive now (modules, models, clients) lives as long as the process: keep it out
     # of the collector's full scans. (Raising the collection thresholds too saved ~7 % CPU

@@ -30,7 +30,7 @@ from api.routers import (
     stewards,
     supervisors,
 )
-from schemas.catalog import default_catalog
+from schemas.catalog import configured_catalog
 from services.db import SessionFactory, make_engine, make_session_factory
 from services.geo import load_grid_index
 from services.temporal import connect
@@ -56,7 +56,7 @@ def create_app(
             settings=settings,
             temporal=client,
             sessions=session_factory,
-            catalog=default_catalog(),
+            catalog=configured_catalog(settings.catalog_override, settings.catalog_time_scale),
             grids=await load_grid_index(session_factory),
         )
         yield

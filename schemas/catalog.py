@@ -152,6 +152,18 @@ def load_catalog(path: Path = CATALOG_FILE) -> Catalog:
 
 
 @lru_cache
+def configured_catalog(override: Path | None = None, scale: float = 1.0) -> Catalog:
+    """The shipped catalog tuned by an override file and a time scale, once per process
+    and pair (``schemas.catalog_tuning``: a demo town's short deadlines)."""
+    from schemas.catalog_tuning import tune
+
+    return tune(load_catalog(), override, scale)
+
+
 def default_catalog() -> Catalog:
-    """The catalog shipped with the service, loaded once per process."""
-    return load_catalog()
+    """The catalog this process serves: shipped, tuned by ``GRIDPLUS_CATALOG_OVERRIDE`` and
+    ``GRIDPLUS_CATALOG_TIME_SCALE`` (settings), loaded once. API and worker both use it."""
+    from settings import get_settings
+
+    settings = get_settings()
+    return configured_catalog(settings.catalog_override, settings.catalog_time_scale)

@@ -10,7 +10,6 @@ redirect) and we check the DOM it built, and keep a screenshot in ``tests/artifa
 from __future__ import annotations
 
 import asyncio
-import shutil
 import tempfile
 from collections.abc import AsyncIterator
 from datetime import timedelta
@@ -34,10 +33,10 @@ from services.geo import GridIndex
 from settings import Settings
 from tests.support import case_input, grid_point, place_stewards, track
 from tests.test_visibility import with_department_deadline
+from tools.browser import require_chromium
 
 pytestmark = pytest.mark.usefixtures("worker", "off_duty")
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 LATE_SLA = timedelta(minutes=10)
 WAIT_STEPS = 1200  # x 50 ms: generous, the two cores are shared with other suites
 ARTIFACTS = Path(__file__).parent / "artifacts"
@@ -79,10 +78,14 @@ class Dom(HTMLParser):
 
 
 async def chromium(*args: str) -> str:
-    """Run headless Chromium once with a fresh profile; its stdout."""
+    """Run headless Chromium once with a fresh profile; its stdout.
+
+    No browser on this machine: the test skips saying how to install one (``make test``
+    installs it where it can, ``tools.browser``); CI fails on that skip."""
+    browser = require_chromium()
     with tempfile.TemporaryDirectory() as profile:
         process = await asyncio.create_subprocess_exec(
-            CHROMIUM,
+            browser,
             *CHROMIUM_FLAGS,
             f"--user-data-dir={profile}",
             *args,
@@ -151,6 +154,7 @@ async def test_supervisor_board_in_headless_chromium(
     sessions: SessionFactory,
     grids: GridIndex,
 ) -> None:
+    require_chromium()  # skip (with the install command) before any slow set-up
     supervisor = {"Authorization": f"Bearer {token(settings, 'supervisor', 'center-zhou')}"}
     camera = {
         "Authorization": f"Bearer {token(settings, 'citizen', 'c-0017')}"

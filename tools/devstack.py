@@ -8,8 +8,10 @@ Steps: start ``temporal server start-dev`` with a persistent SQLite file and our
 search attributes (registering them again on a restart is harmless); wait until its
 frontend answers and the attributes have the expected types; migrate the database and
 load the SYNTHETIC demo town if it is empty; start the worker, the API and, if present,
-the steward simulator. Ctrl-C or SIGTERM stops them all in reverse order and exits 0;
-if any child dies on its own, the rest are stopped and the exit code is 1.
+the steward simulator. A child that dies on its own (a crashed or killed worker, API,
+simulator or dev server) is restarted with backoff and the restart is logged
+(``tools.procs.RestartPolicy``); only one that keeps crashing stops the stack, exit code 1.
+Ctrl-C or SIGTERM stops them all in reverse order and exits 0 ("stopped cleanly").
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ from temporalio.client import Client
 
 from api.security import issue_token
 from constants import SEARCH_ATTRIBUTES
+from schemas.catalog_tuning import CatalogOverrideError, check_scale
 from schemas.common import Actor, Role
 from settings import get_settings
 from tools.demo_devices import DEMO_KEY_PREFIX
@@ -63,7 +66,28 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--worker-cmd", help="override the worker command (for tests)")
     parser.add_argument("--api-cmd", help="override the API command (for tests)")
     parser.add_argument("--sim-cmd", help="override the simulator command")
-    return parser.parse_args(argv)
+    parser.add_argument(
+        "--fast-clock",
+        type=float,
+        default=1.0,
+        metavar="N",
+        help="divide every case-type deadline by N (1..1000) for the API and the worker "
+        "(GRIDPLUS_CATALOG_TIME_SCALE), and the simulated stewards' delays too: a demo town "
+        "where timers fire while you watch",
+    )
+    args = parser.parse_args(argv)
+    try:
+        check_scale(args.fast_clock)
+    except CatalogOverrideError as error:
+        parser.error(f"--fast-clock: {error}")
+    return args
+
+
+def clock_env(args: argparse.Namespace) -> dict[str, str]:
+    """The children's share of ``--fast-clock``: the catalog's time scale, if not 1."""
+    if args.fast_clock == 1:
+        return {}
+    return {"GRIDPLUS_CATALOG_TIME_SCALE": f"{args.fast_clock:g}"}
 
 
 def temporal_command(args: argparse.Namespace) -> list[str]:
@@ -190,6 +214,21 @@ def demo_token(role: Role, subject: str) -> str:
     return issue_token(secret, Actor(role=role, id=subject), ttl_seconds=7 * 24 * 3600)
 
 
+def demo_credentials() -> list[str]:
+    """The banner's ready-made credentials: tokens, an Open311 ``api_key``, a device key
+    (docs/integration.md says what each door expects)."""
+    return [
+        "  try it            Authorize in the API docs with a token:",
+        f"    supervisor      {demo_token('supervisor', 'center-demo')}",
+        f"    traffic police  {demo_token('department', 'traffic_police')}",
+        "    (more: .venv/bin/python -m api.security ROLE SUBJECT)",
+        f"  open311 api_key   {demo_token('system', 'open311-demo')}",
+        "  demo camera       POST /devices/CAM-G017-01/detections with header",
+        f"                    X-Device-Key: {DEMO_KEY_PREFIX}CAM-G017-01",
+        "  integration       docs/integration.md (gateways, departments, devices, Open311)",
+    ]
+
+
 def sim_enabled(args: argparse.Namespace) -> bool:
     """Run the steward simulator unless told not to, or unless it is not there."""
     if args.no_sim or os.environ.get("GRIDPLUS_BOT_GATEWAY_URL"):
@@ -210,6 +249,7 @@ def child_commands(args: argparse.Namespace) -> list[tuple[str, list[str], dict[
     if sim_enabled(args):
         sim = [python, "-m", "tools.steward_sim", "--host", args.host, "--report-every", "20"]
         sim += ["--port", str(args.sim_port), "--api", api_url]
+        sim += ["--speed", f"{args.fast_clock:g}"]  # stewards answer N times faster too
         commands.append(("sim", shlex.split(args.sim_cmd) if args.sim_cmd else sim, {}))
         worker_env["GRIDPLUS_BOT_GATEWAY_URL"] = f"http://{args.host}:{args.sim_port}/messages"
     worker = shlex.split(args.worker_cmd) if args.worker_cmd else [python, "worker.py"]
@@ -238,6 +278,7 @@ async def run(args: argparse.Namespace) -> int:
         "GRIDPLUS_PUBLIC_BASE_URL": api_url,
         "PYTHONUNBUFFERED": "1",
     }
+    env.update(clock_env(args))
     say = supervisor.say
     try:
         ports = {"temporal": args.temporal_port, "ui": args.ui_port, "api": args.api_port}
@@ -267,14 +308,9 @@ async def run(args: argparse.Namespace) -> int:
         ]
         if sim_enabled(args):
             banner.append(f"  steward simulator http://{args.host}:{args.sim_port}/messages")
-        banner += [
-            "  try it            Authorize in the API docs with a token:",
-            f"    supervisor      {demo_token('supervisor', 'center-demo')}",
-            f"    traffic police  {demo_token('department', 'traffic_police')}",
-            "    (more: .venv/bin/python -m api.security ROLE SUBJECT)",
-            "  demo camera       POST /devices/CAM-G017-01/detections with header",
-            f"                    X-Device-Key: {DEMO_KEY_PREFIX}CAM-G017-01",
-        ]
+        if args.fast_clock != 1:
+            banner.append(f"  fast clock        every case deadline / {args.fast_clock:g}")
+        banner += demo_credentials()
         for line in banner:
             say("devstack", line)
         await supervisor.run_until_stopped()

@@ -6,6 +6,14 @@ child runs in its own session, so a Ctrl-C in the terminal reaches only the supe
 which then stops the children one by one: SIGTERM, a grace period, then SIGKILL. On Linux
 each child also gets SIGTERM if the supervisor itself is killed (``PR_SET_PDEATHSIG``), so
 a ``kill -9`` never leaves a Temporal server holding port 7233.
+
+A child that dies on its own is restarted, as a process supervisor would (issue 12 item 8):
+after 1 s, then 2 s, 4 s... up to ``max_delay`` while it keeps dying, back to 1 s once a
+run lasted ``stable_after`` seconds; each restart is logged. Only a child that dies
+``max_crashes`` times within ``window`` seconds (it keeps crashing: a broken build, a port
+someone else took) stops the whole stack, with exit code 1; Ctrl-C or SIGTERM stops it
+cleanly. Workers and API processes are stateless (Temporal and the database keep
+everything), so a restart loses nothing.
 """
 
 from __future__ import annotations
@@ -54,26 +62,53 @@ def _parent_death_signal() -> Callable[[], None] | None:
     return hook
 
 
+@dataclass(frozen=True)
+class RestartPolicy:
+    """When to restart a child that died on its own, and when to give up on it."""
+
+    first_delay: float = 1.0  # seconds before the first restart
+    max_delay: float = 30.0  # the backoff doubles up to this
+    stable_after: float = 60.0  # a run at least this long resets the backoff
+    max_crashes: int = 5  # this many deaths ...
+    window: float = 300.0  # ... within this many seconds: give up, stop everything
+
+    def delay(self, streak: int) -> float:
+        """Seconds to wait before restart number ``streak`` of a crash streak (1-based)."""
+        return float(min(self.first_delay * 2 ** max(streak - 1, 0), self.max_delay))
+
+
+NO_RESTART = RestartPolicy(max_crashes=1)
+
+
 @dataclass
 class Child:
-    """One running child process and the task copying its output."""
+    """One supervised child: how to start it, its current process, its crash record."""
 
     name: str
     process: asyncio.subprocess.Process
+    argv: list[str] = field(default_factory=list)
+    env: dict[str, str] = field(default_factory=dict)
+    cwd: str = "."
     pump: asyncio.Task[None] | None = None
     waiter: asyncio.Task[int] | None = None
     expected_exit: bool = False
     quiet_on_stop: bool = False  # drop its warnings once we asked it to stop
+    started_at: float = 0.0  # loop time of the current process's start
+    streak: int = 0  # deaths since the last stable run
+    crashes: list[float] = field(default_factory=list)  # loop times of recent deaths
+    restarts: int = 0
 
 
 @dataclass
 class Supervisor:
-    """Starts children, forwards their output, notices deaths, stops them all."""
+    """Starts children, forwards their output, restarts the dead ones, stops them all."""
 
     stop_timeout: float = 15.0
+    policy: RestartPolicy = field(default_factory=RestartPolicy)
     children: list[Child] = field(default_factory=list)
     stop_requested: asyncio.Event = field(default_factory=asyncio.Event)
     child_failed: asyncio.Event = field(default_factory=asyncio.Event)
+    stopping: asyncio.Event = field(default_factory=asyncio.Event)
     failure: str | None = None
     _colour: bool = field(default_factory=lambda: sys.stdout.isatty())
 
@@ -95,12 +130,23 @@ class Supervisor:
         *,
         quiet_on_stop: bool = False,
     ) -> Child:
-        """Start ``argv`` in its own session, stdout and stderr merged and forwarded.
+        """Start ``argv`` in its own session, stdout and stderr merged and forwarded; it
+        is restarted by ``policy`` whenever it dies without being asked to.
 
         ``quiet_on_stop`` hides the child's WARN lines once it is being stopped: the
         Temporal dev server logs a screenful of "connection refused" while shutting down.
         """
-        process = await asyncio.create_subprocess_exec(
+        process = await self._launch(argv, env, cwd)
+        child = Child(name, process, argv, env, cwd, quiet_on_stop=quiet_on_stop)
+        self._attach(child, process)
+        child.waiter = asyncio.create_task(self._keep(child))
+        self.children.append(child)
+        self.say("devstack", f"started {name} (pid {process.pid}): {' '.join(argv)}")
+        return child
+
+    @staticmethod
+    async def _launch(argv: list[str], env: dict[str, str], cwd: str) -> asyncio.subprocess.Process:
+        return await asyncio.create_subprocess_exec(
             *argv,
             stdin=asyncio.subprocess.DEVNULL,
             stdout=asyncio.subprocess.PIPE,
@@ -111,13 +157,12 @@ class Supervisor:
             preexec_fn=_parent_death_signal(),
             limit=1 << 20,
         )
+
+    def _attach(self, child: Child, process: asyncio.subprocess.Process) -> None:
         assert process.stdout is not None
-        child = Child(name, process, quiet_on_stop=quiet_on_stop)
+        child.process = process
+        child.started_at = asyncio.get_running_loop().time()
         child.pump = asyncio.create_task(self._pump(child, process.stdout))
-        child.waiter = asyncio.create_task(self._watch(child))
-        self.children.append(child)
-        self.say("devstack", f"started {name} (pid {process.pid}): {' '.join(argv)}")
-        return child
 
     async def _pump(self, child: Child, stream: asyncio.StreamReader) -> None:
         while True:
@@ -132,15 +177,57 @@ class Supervisor:
                 continue
             self.say(child.name, line)
 
-    async def _watch(self, child: Child) -> int:
-        code = await child.process.wait()
-        if child.pump is not None:
-            await child.pump
-        if not child.expected_exit and self.failure is None:
-            self.failure = f"{child.name} exited unexpectedly with code {code}"
-            self.say("devstack", self.failure)
-            self.child_failed.set()
-        return code
+    async def _keep(self, child: Child) -> int:
+        """Wait for the child to die; restart it with backoff, or give up (see module)."""
+        while True:
+            code = await child.process.wait()
+            if child.pump is not None:
+                await child.pump
+            if child.expected_exit:
+                return code
+            delay = self._record_crash(child, code)
+            if delay is None:
+                self.child_failed.set()
+                return code
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.stopping.wait(), delay)
+            if child.expected_exit or self.stopping.is_set():
+                return code
+            try:
+                process = await self._launch(child.argv, child.env, child.cwd)
+            except OSError as error:  # the program itself is gone: nothing to retry
+                self.failure = self.failure or f"cannot restart {child.name}: {error}"
+                self.say("devstack", self.failure)
+                self.child_failed.set()
+                return code
+            self._attach(child, process)
+            child.restarts += 1
+            self.say("devstack", f"restarted {child.name} (pid {child.process.pid})")
+            if child.expected_exit:  # stop_all began while it was starting: stop it too
+                self._signal(child.process, signal.SIGTERM)
+
+    def _record_crash(self, child: Child, code: int) -> float | None:
+        """Log one unexpected exit; the delay before the restart, or None to give up."""
+        now = asyncio.get_running_loop().time()
+        policy = self.policy
+        ran = now - child.started_at
+        child.streak = 1 if ran >= policy.stable_after else child.streak + 1
+        child.crashes = [t for t in child.crashes if now - t < policy.window] + [now]
+        what = f"{child.name} exited unexpectedly with code {code} after {ran:.1f} s"
+        if len(child.crashes) >= policy.max_crashes:
+            if policy.max_crashes == 1:
+                self.failure = self.failure or f"{child.name} exited unexpectedly with code {code}"
+            else:
+                self.failure = self.failure or (
+                    f"{child.name} keeps crashing: {len(child.crashes)} exits within "
+                    f"{policy.window:g} s (last code {code}); giving up"
+                )
+            self.say("devstack", f"{what}; {self.failure}")
+            return None
+        delay = policy.delay(child.streak)
+        budget = f"exit {len(child.crashes)} of {policy.max_crashes} within {policy.window:g} s"
+        self.say("devstack", f"{what}; restarting in {delay:g} s ({budget})")
+        return delay
 
     async def guard(self, awaitable: Awaitable[T]) -> T:
         """Await ``awaitable`` unless a stop is requested or a child dies first."""
@@ -169,12 +256,13 @@ class Supervisor:
         self.stop_requested.set()
 
     async def run_until_stopped(self) -> None:
-        """Block until Ctrl-C / SIGTERM or until a child dies."""
+        """Block until Ctrl-C / SIGTERM or until a child keeps crashing."""
         with contextlib.suppress(Interrupted):
             await self.guard(asyncio.Event().wait())
 
     async def stop_all(self) -> None:
         """Stop children in reverse start order: SIGTERM, wait, then SIGKILL."""
+        self.stopping.set()
         for child in self.children:
             child.expected_exit = True
         for child in reversed(self.children):

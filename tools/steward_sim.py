@@ -19,7 +19,9 @@ steward never answers (the case times out and moves to the next steward); otherw
 5-40 s they decline (``--decline-rate``, with a reason) or accept, report arrival about
 halfway, and report it resolved with a note 1-3 min after accepting. A ``reassigned`` or
 ``case_closed`` message stops whatever that steward was still going to do for that case.
-``--speed 10`` divides every delay by 10; ``--seed`` makes a run repeatable. A failed
+``--speed 10`` divides every delay by 10 (``make run ARGS="--fast-clock N"`` passes
+``--speed N``, so stewards keep pace with deadlines divided by N); ``--seed`` makes a run
+repeatable. A failed
 callback (API down, 5xx) is retried with the same ``request_id``, which the API answers
 once. SIGINT or SIGTERM stops cleanly: pending answers are dropped, the port is released,
 and a summary is logged.
