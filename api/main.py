@@ -29,10 +29,12 @@ from api.routers import (
     stats,
     stewards,
     supervisors,
+    tokens,
 )
 from schemas.catalog import default_catalog
 from services.db import SessionFactory, make_engine, make_session_factory
 from services.geo import load_grid_index
+from services.revocation import RevocationCache
 from services.temporal import connect
 from settings import Settings, get_settings
 
@@ -58,6 +60,7 @@ def create_app(
             sessions=session_factory,
             catalog=default_catalog(),
             grids=await load_grid_index(session_factory),
+            revocations=RevocationCache(settings.token_revocation_cache_seconds),
         )
         yield
         if engine is not None:
@@ -87,6 +90,7 @@ def create_app(
         rectifications,
         enterprises,
         inspection_reports,
+        tokens,
     ):
         app.include_router(module.router)
     return app
