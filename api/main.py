@@ -32,6 +32,7 @@ from api.routers import (
     tokens,
 )
 from schemas.catalog import default_catalog
+from services import log_redaction
 from services.db import SessionFactory, make_engine, make_session_factory
 from services.geo import load_grid_index
 from services.revocation import RevocationCache
@@ -45,6 +46,9 @@ def create_app(
     sessions: SessionFactory | None = None,
 ) -> FastAPI:
     settings = settings or get_settings()
+    # no credential (?token=, ?api_key=, Authorization...) in any log line of this process,
+    # uvicorn's access log included, whatever log config uvicorn was started with
+    log_redaction.install()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
