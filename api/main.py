@@ -78,7 +78,7 @@ def create_app(
     )
     errors.install(app)
     rate_limit.install(app, settings)  # inside the metrics middleware, which counts the 429s
-    metrics.install(app)
+    metrics.install(app, settings)
     for module in (
         cases,
         departments,
