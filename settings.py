@@ -47,6 +47,9 @@ class Settings(BaseSettings):
     temporal_tls: bool = False
     temporal_tls_cert: str | None = None
     temporal_tls_key: str | None = None
+    # A private CA that signed the frontend's certificate (self-hosted), and the name on it.
+    temporal_tls_ca: str | None = None
+    temporal_tls_server_name: str | None = None
     temporal_api_key: SecretStr | None = None
     temporal_ui_url: str = "http://localhost:8233"
     task_queue: str = TASK_QUEUE
@@ -116,8 +119,15 @@ class Settings(BaseSettings):
     @model_validator(mode="after")
     def _production_stance(self) -> Settings:
         """Refuse at start-up what would leave a production deployment open (see README)."""
+        if bool(self.temporal_tls_cert) != bool(self.temporal_tls_key):
+            raise ValueError("GRIDPLUS_TEMPORAL_TLS_CERT and GRIDPLUS_TEMPORAL_TLS_KEY go together")
         if self.environment != "production":
             return self
+        if self.temporal_api_key is None and not self.temporal_tls_cert:
+            raise ValueError(
+                "GRIDPLUS_TEMPORAL_API_KEY or GRIDPLUS_TEMPORAL_TLS_CERT/_KEY must be set in "
+                "production: whoever reaches Temporal unauthenticated bypasses the API"
+            )
         secrets = {"bot_secret": self.bot_secret, "api_token_secret": self.api_token_secret}
         if self.metrics_token is not None:
             secrets["metrics_token"] = self.metrics_token

@@ -28,6 +28,7 @@ def production(monkeypatch: pytest.MonkeyPatch) -> Iterator[pytest.MonkeyPatch]:
         "GRIDPLUS_BOT_SECRET": STRONG_BOT,
         "GRIDPLUS_API_TOKEN_SECRET": STRONG_TOKEN,
         "GRIDPLUS_METRICS_TOKEN": STRONG_METRICS,
+        "GRIDPLUS_TEMPORAL_API_KEY": "a-temporal-cloud-api-key",
     }.items():
         monkeypatch.setenv(name, value)
     yield monkeypatch
@@ -105,6 +106,17 @@ def test_worker_metrics_stay_on_loopback_unless_the_network_is_private(
 def test_loopback_or_no_worker_metrics_start(production: pytest.MonkeyPatch, address: str) -> None:
     production.setenv("GRIDPLUS_WORKER_METRICS_ADDRESS", address)
     assert Settings(_env_file=None).worker_metrics_address == address
+
+
+def test_temporal_needs_mtls_or_an_api_key_in_production(production: pytest.MonkeyPatch) -> None:
+    production.delenv("GRIDPLUS_TEMPORAL_API_KEY")
+    with pytest.raises(ValidationError, match="GRIDPLUS_TEMPORAL_API_KEY or GRIDPLUS_TEMPORAL_TLS"):
+        Settings(_env_file=None)
+    production.setenv("GRIDPLUS_TEMPORAL_TLS_CERT", "/etc/gridplus/temporal.pem")
+    with pytest.raises(ValidationError, match="go together"):
+        Settings(_env_file=None)
+    production.setenv("GRIDPLUS_TEMPORAL_TLS_KEY", "/etc/gridplus/temporal.key")
+    assert Settings(_env_file=None).temporal_tls_key == "/etc/gridplus/temporal.key"
 
 
 def test_dev_keeps_its_placeholders() -> None:
