@@ -23,7 +23,10 @@ router = APIRouter(prefix="/supervisors/tokens", tags=["supervisors"], route_cla
 @router.post(
     "/revoke",
     response_model=RevocationOut,
-    responses={status: {"model": Problem} for status in (401, 403, 413, 422)},
+    responses={
+        400: {"model": Problem, "description": "the body is not UTF-8 JSON"},
+        **{status: {"model": Problem} for status in (401, 403, 413, 422)},
+    },
 )
 async def revoke(body: RevokeRequest, state: State, principal: Supervisor) -> RevocationOut:
     """Revoke a token (``jti``) or every token of a subject (``role:id``) issued so far.
