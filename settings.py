@@ -1,12 +1,16 @@
 """Runtime settings, read from ``GRIDPLUS_*`` environment variables (or a ``.env`` file).
 
 Defaults are the embedded mode (`make run`): a local Temporal dev server and a SQLite file.
-In production the placeholders are refused at start-up, so a forgotten secret fails fast
-instead of signing bot callbacks with a value published in this repository.
+In production (``GRIDPLUS_ENVIRONMENT=production``) start-up refuses what would leave a door
+open, naming the setting: a secret that is short (< 32 bytes), placeholder-like or equal to
+another one (an empty token secret would let anyone mint supervisor tokens), SQLite, an
+open ``/metrics`` and a worker metrics endpoint reachable from other hosts. The README's
+"Production stance" says why each matters.
 """
 
 from __future__ import annotations
 
+import ipaddress
 from datetime import timedelta
 from functools import lru_cache
 from pathlib import Path
@@ -18,6 +22,14 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from constants import TASK_QUEUE
 
 PLACEHOLDER_PREFIX = "dev-only-"
+MIN_SECRET_BYTES = 32
+MIN_SECRET_DISTINCT = 8
+# Words that mark a value someone typed as a stand-in (compared case-insensitively, with
+# ``-``/``_``/spaces removed): a random 32-byte secret contains none of them by chance.
+PLACEHOLDER_WORDS = (
+    *("devonly", "changeme", "secret", "password", "passwd", "example", "test"),
+    *("placeholder", "default", "sample", "dummy", "insecure", "todo"),
+)
 
 # A sustained rate (requests per second, > 0) and a burst (requests at once, >= 1).
 Rate = Annotated[float, Field(gt=0, allow_inf_nan=False)]
@@ -36,9 +48,17 @@ class Settings(BaseSettings):
     temporal_tls: bool = False
     temporal_tls_cert: str | None = None
     temporal_tls_key: str | None = None
+    # A private CA that signed the frontend's certificate (self-hosted), and the name on it.
+    temporal_tls_ca: str | None = None
+    temporal_tls_server_name: str | None = None
     temporal_api_key: SecretStr | None = None
     temporal_ui_url: str = "http://localhost:8233"
     task_queue: str = TASK_QUEUE
+    # The worker's Prometheus endpoint (Temporal's runtime; it has no authentication).
+    # Empty turns it off. Production refuses an address reachable from other hosts unless
+    # ``worker_metrics_private_network`` says the network it is on is private.
+    worker_metrics_address: str = "127.0.0.1:9464"
+    worker_metrics_private_network: bool = False
     worker_max_cached_workflows: int = 2000
     # "off": no sandbox, the default (fast; worker.runner_for says why it is safe here).
     # "shared": sandboxed, workflow modules imported once per worker.
@@ -53,6 +73,16 @@ class Settings(BaseSettings):
     department_gateway_url: str | None = None
     api_token_secret: SecretStr = SecretStr(PLACEHOLDER_PREFIX + "token-secret")
     public_base_url: str = "http://localhost:8000"
+    # Longest lifetime of an API token (``api.security``): longer ones are neither minted nor
+    # accepted. Seconds (``7776000``) or ISO 8601 (``P90D``).
+    token_max_ttl: Annotated[timedelta, Field(ge=timedelta(minutes=5), le=timedelta(days=366))] = (
+        timedelta(days=90)
+    )
+    # How long an API process trusts its copy of the revocation list (``token_revocation``).
+    token_revocation_cache_seconds: Annotated[float, Field(ge=0, le=300)] = 5.0
+    # ``GET /metrics`` on the API: off, open (dev only), or behind ``Authorization: Bearer``.
+    api_metrics_enabled: bool = True
+    metrics_token: SecretStr | None = None
 
     # Token-bucket limits per client on the public intake doors (``api/rate_limit.py``).
     rate_limit_enabled: bool = True
@@ -84,7 +114,7 @@ class Settings(BaseSettings):
         timedelta, Field(ge=timedelta(minutes=1), le=timedelta(days=1))
     ] = timedelta(minutes=10)
 
-    @field_validator("intake_merge_window", mode="before")
+    @field_validator("intake_merge_window", "token_max_ttl", mode="before")
     @classmethod
     def _seconds(cls, value: object) -> object:
         """``600`` in the environment means seconds, as it would in a JSON number."""
@@ -93,15 +123,79 @@ class Settings(BaseSettings):
         return value
 
     @model_validator(mode="after")
-    def _no_placeholders_in_production(self) -> Settings:
-        if self.environment == "production":
-            for name in ("bot_secret", "api_token_secret"):
-                value: SecretStr = getattr(self, name)
-                if value.get_secret_value().startswith(PLACEHOLDER_PREFIX):
-                    raise ValueError(f"GRIDPLUS_{name.upper()} must be set in production")
-            if self.database_url.startswith("sqlite"):
-                raise ValueError("GRIDPLUS_DATABASE_URL must point at PostgreSQL in production")
+    def _production_stance(self) -> Settings:
+        """Refuse at start-up what would leave a production deployment open (see README)."""
+        if bool(self.temporal_tls_cert) != bool(self.temporal_tls_key):
+            raise ValueError("GRIDPLUS_TEMPORAL_TLS_CERT and GRIDPLUS_TEMPORAL_TLS_KEY go together")
+        if self.environment != "production":
+            return self
+        if self.temporal_api_key is None and not self.temporal_tls_cert:
+            raise ValueError(
+                "GRIDPLUS_TEMPORAL_API_KEY or GRIDPLUS_TEMPORAL_TLS_CERT/_KEY must be set in "
+                "production: whoever reaches Temporal unauthenticated bypasses the API"
+            )
+        secrets = {"bot_secret": self.bot_secret, "api_token_secret": self.api_token_secret}
+        if self.metrics_token is not None:
+            secrets["metrics_token"] = self.metrics_token
+        for name, value in secrets.items():
+            problem = weak_secret(value.get_secret_value())
+            if problem:
+                raise ValueError(f"{env_name(name)} {problem}")
+        names = list(secrets)
+        for i, first in enumerate(names):
+            for second in names[i + 1 :]:
+                if secrets[first].get_secret_value() == secrets[second].get_secret_value():
+                    raise ValueError(
+                        f"{env_name(first)} and {env_name(second)} must differ: one leaked "
+                        "value must not open both doors"
+                    )
+        if self.database_url.startswith("sqlite"):
+            raise ValueError("GRIDPLUS_DATABASE_URL must point at PostgreSQL in production")
+        if self.api_metrics_enabled and self.metrics_token is None:
+            raise ValueError(
+                "GRIDPLUS_METRICS_TOKEN must be set in production (or GRIDPLUS_API_METRICS_ENABLED"
+                "=false): /metrics would be open to anyone who reaches the API"
+            )
+        if not (
+            self.worker_metrics_private_network or loopback_or_off(self.worker_metrics_address)
+        ):
+            raise ValueError(
+                "GRIDPLUS_WORKER_METRICS_ADDRESS must be a loopback address in production "
+                "(the worker's metrics endpoint has no authentication); on a private network "
+                "set GRIDPLUS_WORKER_METRICS_PRIVATE_NETWORK=true"
+            )
         return self
+
+
+def env_name(field: str) -> str:
+    """The environment variable of a settings field, as an operator would set it."""
+    return f"GRIDPLUS_{field.upper()}"
+
+
+def weak_secret(value: str) -> str | None:
+    """Why ``value`` is not fit to be a production secret, or None when it is."""
+    if len(value.encode()) < MIN_SECRET_BYTES:
+        return f"must be at least {MIN_SECRET_BYTES} bytes (e.g. `openssl rand -hex 32`)"
+    folded = "".join(ch for ch in value.lower() if ch not in "-_ .")
+    for word in PLACEHOLDER_WORDS:
+        if word in folded:
+            return f"looks like a placeholder (contains {word!r}); generate a random one"
+    if len(set(value)) < MIN_SECRET_DISTINCT:
+        return f"has fewer than {MIN_SECRET_DISTINCT} distinct characters; generate a random one"
+    return None
+
+
+def loopback_or_off(address: str) -> bool:
+    """True for an empty address (metrics off) or one only this host can reach."""
+    if not address.strip():
+        return True
+    host = address.rsplit(":", 1)[0].strip("[]")
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 @lru_cache

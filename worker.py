@@ -106,10 +106,10 @@ def build_worker(
 
 async def main(argv: Sequence[str] | None = None) -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s worker %(levelname)s %(message)s")
-    observability.setup_worker()
+    settings = get_settings()  # fails fast on a bad setting, before anything starts
+    observability.setup_worker(settings.worker_metrics_address)
     # one INFO line per delivered message is noise: the notification table records each
     logging.getLogger("httpx").setLevel(logging.WARNING)
-    settings = get_settings()
     default_catalog()  # a broken catalog override fails the start, not the first message
     client = await connect(settings)
     # What is alive now (modules, models, clients) lives as long as the process: keep it out

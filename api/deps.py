@@ -3,18 +3,20 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Annotated
 
 from fastapi import Depends, Header, HTTPException, Path, Request
 from sqlalchemy.ext.asyncio import AsyncSession
 from temporalio.client import Client
 
-from api.security import InvalidToken, read_token
+from api.auth import authenticate
+from api.security import InvalidToken
 from schemas.catalog import Catalog
 from schemas.common import Actor, Role
 from services.db import SessionFactory
 from services.geo import GridIndex
+from services.revocation import RevocationCache
 from settings import Settings
 
 
@@ -27,6 +29,7 @@ class AppState:
     sessions: SessionFactory
     catalog: Catalog
     grids: GridIndex
+    revocations: RevocationCache = field(default_factory=RevocationCache)
 
 
 def get_state(request: Request) -> AppState:
@@ -46,12 +49,17 @@ async def get_session(state: State) -> AsyncIterator[AsyncSession]:
         yield session
 
 
-def current_principal(state: State, authorization: Annotated[str | None, Header()] = None) -> Actor:
-    """The caller, from ``Authorization: Bearer <token>``; 401 without a valid token."""
+async def current_principal(
+    state: State, authorization: Annotated[str | None, Header()] = None
+) -> Actor:
+    """The caller, from ``Authorization: Bearer <token>``; 401 without a valid token
+    (forged, expired, too long-lived or revoked: ``api.auth``)."""
     if not authorization or not authorization.lower().startswith("bearer "):
         raise HTTPException(401, "missing bearer token", headers={"WWW-Authenticate": "Bearer"})
     try:
-        return read_token(state.settings.api_token_secret.get_secret_value(), authorization[7:])
+        return await authenticate(
+            state.settings, state.sessions, state.revocations, authorization[7:]
+        )
     except InvalidToken as error:
         raise HTTPException(401, str(error), headers={"WWW-Authenticate": "Bearer"}) from error
 

@@ -29,10 +29,13 @@ from api.routers import (
     stats,
     stewards,
     supervisors,
+    tokens,
 )
 from schemas.catalog import configured_catalog
+from services import log_redaction
 from services.db import SessionFactory, make_engine, make_session_factory
 from services.geo import load_grid_index
+from services.revocation import RevocationCache
 from services.temporal import connect
 from settings import Settings, get_settings
 
@@ -43,6 +46,9 @@ def create_app(
     sessions: SessionFactory | None = None,
 ) -> FastAPI:
     settings = settings or get_settings()
+    # no credential (?token=, ?api_key=, Authorization...) in any log line of this process,
+    # uvicorn's access log included, whatever log config uvicorn was started with
+    log_redaction.install()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -58,6 +64,7 @@ def create_app(
             sessions=session_factory,
             catalog=configured_catalog(settings.catalog_override, settings.catalog_time_scale),
             grids=await load_grid_index(session_factory),
+            revocations=RevocationCache(settings.token_revocation_cache_seconds),
         )
         yield
         if engine is not None:
@@ -71,7 +78,7 @@ def create_app(
     )
     errors.install(app)
     rate_limit.install(app, settings)  # inside the metrics middleware, which counts the 429s
-    metrics.install(app)
+    metrics.install(app, settings)
     for module in (
         cases,
         departments,
@@ -87,6 +94,7 @@ def create_app(
         rectifications,
         enterprises,
         inspection_reports,
+        tokens,
     ):
         app.include_router(module.router)
     return app

@@ -6,12 +6,15 @@ random URLs cannot blow up the number of series; anything unrouted is ``unmatche
 The same middleware puts the case id of ``/…/cases/{id}`` paths into the logging context,
 so every log line of that request names the case.
 
-``/metrics`` is unauthenticated, as Prometheus scrapes expect: keep it off the public
-ingress (it tells request rates, not data).
+``/metrics`` tells request rates and routes, not data, but still not for everyone: with
+``GRIDPLUS_METRICS_TOKEN`` set it answers only ``Authorization: Bearer <that token>``
+(Prometheus' ``authorization`` scrape option), and production refuses to start without it
+unless ``GRIDPLUS_API_METRICS_ENABLED=false`` removes the route. Open in dev (``make run``).
 """
 
 from __future__ import annotations
 
+import hmac
 import re
 import time
 
@@ -22,6 +25,7 @@ from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from services.observability import CASE_ID
+from settings import Settings
 
 REQUESTS = Counter(
     "gridplus_http_requests_total",
@@ -73,7 +77,31 @@ async def metrics_endpoint(_: Request) -> Response:
     return Response(generate_latest(REGISTRY), media_type=CONTENT_TYPE_LATEST)
 
 
-def install(app: FastAPI) -> None:
-    """Add the middleware and ``GET /metrics`` to the app."""
+def bearer_matches(request: Request, expected: str) -> bool:
+    """``Authorization: Bearer <expected>``, compared in constant time."""
+    header = request.headers.get("authorization", "")
+    scheme, _, given = header.partition(" ")
+    return scheme.lower() == "bearer" and hmac.compare_digest(given.encode(), expected.encode())
+
+
+def install(app: FastAPI, settings: Settings | None = None) -> None:
+    """Add the middleware and ``GET /metrics`` (behind the metrics token, if one is set)."""
     app.add_middleware(MetricsMiddleware)
-    app.add_route("/metrics", metrics_endpoint, include_in_schema=False)
+    if settings is not None and not settings.api_metrics_enabled:
+        return
+    token = settings.metrics_token if settings is not None else None
+    if token is None:
+        app.add_route("/metrics", metrics_endpoint, include_in_schema=False)
+        return
+    expected = token.get_secret_value()
+
+    async def guarded(request: Request) -> Response:
+        if not bearer_matches(request, expected):
+            return Response(
+                "metrics need Authorization: Bearer <GRIDPLUS_METRICS_TOKEN>",
+                status_code=401,
+                headers={"WWW-Authenticate": 'Bearer realm="metrics"'},
+            )
+        return await metrics_endpoint(request)
+
+    app.add_route("/metrics", guarded, include_in_schema=False)

@@ -19,9 +19,17 @@ BotAction = Literal["accept", "decline", "arrived", "resolved", "escalate"]
 BotResult = Literal["accepted", "too_late", "already_done", "not_yours", "case_closed", "rejected"]
 
 Note = Annotated[str, Field(min_length=1, max_length=2000)]
+RequestId = Annotated[str, Field(min_length=1, max_length=128)]
 
 # Actions whose workflow update needs words from the steward (a result, a reason to escalate).
 NOTE_REQUIRED: tuple[BotAction, ...] = ("resolved", "escalate")
+
+
+def printable_request_id(value: str) -> str:
+    """A gateway's request id is stored and shown: printable, no surrounding spaces."""
+    if not value.isprintable() or value.strip() != value:
+        raise ValueError("request_id must be printable, without surrounding spaces")
+    return value
 
 
 class BotCallback(BaseModel):
@@ -35,7 +43,7 @@ class BotCallback(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    request_id: Annotated[str, Field(min_length=1, max_length=128)]
+    request_id: RequestId
     steward_id: Identifier
     case_id: Identifier
     attempt: Annotated[int, Field(ge=0, le=1_000_000)]
@@ -60,9 +68,7 @@ class BotCallback(BaseModel):
     @field_validator("request_id", mode="after")
     @classmethod
     def _printable(cls, value: str) -> str:
-        if not value.isprintable() or value.strip() != value:
-            raise ValueError("request_id must be printable, without surrounding spaces")
-        return value
+        return printable_request_id(value)
 
 
 class BotAnswer(BaseModel):
@@ -78,17 +84,34 @@ class BotAnswer(BaseModel):
 
 
 class PresenceEvent(BaseModel):
-    """What the gateway learns about a steward: check-in/out, busy, or a location ping."""
+    """What the gateway learns about a steward: check-in/out, busy, or a location ping.
+
+    ``request_id`` is the gateway's unique id for this event: a repeat (a retry, or a
+    captured request replayed) gets the stored answer and changes nothing. ``at`` is when it
+    happened: a duty change older than the steward's last one is ignored
+    (``services.presence``).
+    """
 
     model_config = ConfigDict(extra="forbid")
 
+    request_id: RequestId
     steward_id: Identifier
     kind: Literal["check_in", "check_out", "busy", "location"]
     at: AwareDatetime
     location: GeoPoint | None = None
 
+    @field_validator("request_id", mode="after")
+    @classmethod
+    def _printable(cls, value: str) -> str:
+        return printable_request_id(value)
+
 
 class PresenceAnswer(BaseModel):
+    """The steward's state after the event; ``duty_applied``/``location_applied`` say
+    whether this event changed it (False: an older event than the one already applied)."""
+
+    request_id: str
     steward_id: str
     duty_state: str
+    duty_applied: bool
     location_applied: bool

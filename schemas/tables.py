@@ -66,6 +66,9 @@ class Steward(SQLModel, table=True):
     lon: float | None = None
     location_at: datetime | None = _ts()
     updated_at: datetime | None = _ts(index=True)
+    # When the duty change now in ``duty_state`` happened (the gateway's ``at``): an older
+    # check-in/out arriving late (or replayed) cannot undo a newer one (services.presence).
+    duty_changed_at: datetime | None = _ts()
     synthetic: bool = True
 
 
@@ -477,3 +480,8 @@ class EnterpriseRecord(SQLModel, table=True):
     operator: str | None = Field(default=None, max_length=60)
     note: str | None = Field(default=None, max_length=2000)
     reported_by: str = Field(max_length=64)
+
+
+# Kept in its own module (this one is long enough); imported here so that everything that
+# loads the tables through ``schemas.tables`` (Alembic, the tests) sees it.
+from schemas.token_tables import TokenRevocation as TokenRevocation  # noqa: E402

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import json
 import time
+import uuid
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 import httpx
@@ -36,9 +37,13 @@ async def gateway_api(
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://gridplus") as client:
 
-            async def post(event: dict[str, Any], sign_with: str = secret) -> httpx.Response:
+            async def post(
+                event: dict[str, Any], sign_with: str = secret, signed_at: float | None = None
+            ) -> httpx.Response:
+                """Sign and post ``event`` (a fresh ``request_id`` unless it names one)."""
+                event = {"request_id": f"pr-{uuid.uuid4().hex}", **event}
                 body = json.dumps(event).encode()
-                stamp = str(int(time.time()))
+                stamp = str(int(time.time() if signed_at is None else signed_at))
                 return await client.post(
                     "/bot/presence",
                     content=body,
@@ -118,3 +123,67 @@ async def test_presence_refuses_forgery_and_nonsense(gateway_api: Any) -> None:
     assert nobody.status_code == 404
     naive = await post({"steward_id": "S0001", "kind": "check_in", "at": "2026-11-25T08:00:00"})
     assert naive.status_code == 422
+
+
+async def test_a_captured_check_in_replayed_after_a_check_out_changes_nothing(
+    gateway_api: Any, sessions: SessionFactory, grids: GridIndex
+) -> None:
+    """Issue 11 item 10: the same signed bytes again are answered from ``bot_request``."""
+    (steward_id,) = await place_stewards(sessions, grids, grid_point(grids, "G071"), 1)
+    post = gateway_api
+    captured = {"request_id": f"pr-{uuid.uuid4().hex}", "steward_id": steward_id,
+                "kind": "check_in", "at": at(1)}  # fmt: skip
+    signed_at = time.time() - 60
+    first = await post(captured, signed_at=signed_at)
+    assert first.status_code == 200, first.text
+    assert first.headers["x-gridplus-replayed"] == "false"
+    out = await post({"steward_id": steward_id, "kind": "check_out", "at": at(0)})
+    assert out.json()["duty_state"] == "off_duty"
+
+    replay = await post(captured, signed_at=signed_at)  # byte for byte, signature valid
+    assert replay.status_code == 200, replay.text
+    assert replay.headers["x-gridplus-replayed"] == "true"
+    assert replay.json() == first.json()  # the stored answer, not a new action
+    async with sessions() as session:
+        row = await session.get(Steward, steward_id)
+        assert row is not None and row.duty_state == "off_duty"
+
+
+async def test_a_duty_change_older_than_the_last_one_is_ignored(
+    gateway_api: Any, sessions: SessionFactory, grids: GridIndex
+) -> None:
+    """A check-in that happened before the check-out (late, or re-signed) is not applied."""
+    (steward_id,) = await place_stewards(sessions, grids, grid_point(grids, "G072"), 1)
+    post = gateway_api
+    out = await post({"steward_id": steward_id, "kind": "check_out", "at": at(0)})
+    assert out.json()["duty_applied"] is True
+    late = await post({"steward_id": steward_id, "kind": "check_in", "at": at(1)})
+    assert late.status_code == 200, late.text
+    assert late.json()["duty_applied"] is False
+    assert late.json()["duty_state"] == "off_duty"
+    # in another zone but earlier, all the same: times are compared as instants
+    late_cst = (datetime.now(UTC) - timedelta(minutes=1)).astimezone(timezone(timedelta(hours=8)))
+    shifted = await post({"steward_id": steward_id, "kind": "busy", "at": late_cst.isoformat()})
+    assert shifted.json()["duty_applied"] is False
+    newer = await post({"steward_id": steward_id, "kind": "check_in", "at": at(-0.1)})
+    assert newer.json()["duty_applied"] is True and newer.json()["duty_state"] == "on_duty"
+
+
+async def test_a_request_id_is_once_only_and_required(
+    gateway_api: Any, sessions: SessionFactory, grids: GridIndex
+) -> None:
+    (steward_id,) = await place_stewards(sessions, grids, grid_point(grids, "G073"), 1)
+    post = gateway_api
+    request_id = f"pr-{uuid.uuid4().hex}"
+    first = await post({"request_id": request_id, "steward_id": steward_id,
+                        "kind": "busy", "at": at(0)})  # fmt: skip
+    assert first.status_code == 200, first.text
+    other = await post({"request_id": request_id, "steward_id": steward_id,
+                        "kind": "check_in", "at": at(0)})  # fmt: skip
+    assert other.status_code == 409, other.text
+    async with sessions() as session:
+        row = await session.get(Steward, steward_id)
+        assert row is not None and row.duty_state == "busy"
+    body = json.dumps({"steward_id": steward_id, "kind": "check_in", "at": at(0)})
+    missing = await post({**json.loads(body), "request_id": ""})
+    assert missing.status_code == 422 and missing.json()["fields"] == ["body.request_id"]

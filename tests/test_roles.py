@@ -92,6 +92,7 @@ ROUTES: dict[tuple[str, str], Rule] = {
         for action in SUPERVISOR_ACTIONS
     },
     ("POST", "/stewards/import"): bearer("supervisor"),
+    ("POST", "/supervisors/tokens/revoke"): bearer("supervisor"),
     ("GET", "/stewards"): bearer("supervisor"),
     ("GET", "/stats/evaluation"): bearer("supervisor"),
     ("GET", "/supervisor"): bearer("supervisor"),

@@ -82,13 +82,21 @@ async def presence(
     timestamp: Annotated[str | None, Header(alias="X-Gridplus-Timestamp")] = None,
     signature: Annotated[str | None, Header(alias="X-Gridplus-Signature")] = None,
 ) -> JSONResponse:
-    """A steward checked in or out, is busy, or their phone reported where they are."""
+    """A steward checked in or out, is busy, or their phone reported where they are.
+
+    Each ``request_id`` acts once (a repeat gets the stored answer, header
+    ``X-Gridplus-Replayed: true``), and a duty change older than the steward's last one
+    is ignored (``duty_applied: false``): a captured check-in cannot be replayed later.
+    """
     body = await request.body()
     try:
         bot.verify_signature(
             state.settings.bot_secret.get_secret_value(), timestamp, signature, body
         )
-        answer = await apply_presence(state.sessions, bot.parse_body(PresenceEvent, body))
+        handled = await apply_presence(state.sessions, bot.parse_body(PresenceEvent, body))
     except bot.CallbackRejected as rejected:
         return rejected_answer(rejected)
-    return JSONResponse(answer.model_dump(mode="json"))
+    return JSONResponse(
+        handled.answer.model_dump(mode="json"),
+        headers={"X-Gridplus-Replayed": "true" if handled.replayed else "false"},
+    )

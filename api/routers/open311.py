@@ -16,10 +16,11 @@ from fastapi.exceptions import RequestValidationError
 from pydantic import ValidationError
 from temporalio.service import RPCError
 
+from api.auth import authenticate
 from api.body_limit import Handler, LimitedBodyRoute
 from api.deps import IdempotencyHeader, State
 from api.open311_format import FORMATS, render, render_errors
-from api.security import InvalidToken, read_token
+from api.security import InvalidToken
 from schemas.open311 import Open311Submission
 from services import open311, open311_queries
 from services.open311 import Intake311, Open311Error
@@ -169,7 +170,7 @@ async def create_request(
             raise Open311Error(400, (400, f"{name}: this service defines no attributes"))
     fields = set(Open311Submission.model_fields)
     params = _params(pairs, fields)
-    client_id = _client(state, params.get("api_key"))
+    client_id = await _client(state, params.get("api_key"))
     try:
         form = Open311Submission.model_validate(params)
     except ValidationError as error:
@@ -184,12 +185,12 @@ async def create_request(
     return render(fmt, "service_requests", [answer])
 
 
-def _client(state: State, api_key: str | None) -> str:
+async def _client(state: State, api_key: str | None) -> str:
     """The client application behind an ``api_key`` (a gridplus token of role ``system``)."""
     if not api_key:
         raise Open311Error(403, (403, "Missing api_key -- can't proceed with create_request."))
     try:
-        actor = read_token(state.settings.api_token_secret.get_secret_value(), api_key)
+        actor = await authenticate(state.settings, state.sessions, state.revocations, api_key)
     except InvalidToken:
         actor = None
     if actor is None or actor.role != "system":

@@ -18,10 +18,11 @@ from fastapi import APIRouter, Cookie, Header, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
+from api.auth import authenticate
 from api.deps import State
 from api.routers.cases import links
 from api.routers.stats import build_report
-from api.security import InvalidToken, read_token
+from api.security import InvalidToken
 from schemas.common import Actor
 from schemas.stats import STAGE_LABELS, STAGE_NAMES, GroupBy
 from services import board
@@ -83,9 +84,9 @@ def environment() -> Environment:
     return env
 
 
-def _principal(state: State, token: str) -> Actor:
+async def _principal(state: State, token: str) -> Actor:
     try:
-        actor = read_token(state.settings.api_token_secret.get_secret_value(), token)
+        actor = await authenticate(state.settings, state.sessions, state.revocations, token)
     except InvalidToken as error:
         raise HTTPException(401, str(error), headers={"WWW-Authenticate": "Bearer"}) from error
     if actor.role != "supervisor":
@@ -110,7 +111,7 @@ async def supervisor_page(
     candidate = bearer or token or cookie_token
     if candidate is None:
         raise HTTPException(401, "sign in with ?token=", {"WWW-Authenticate": "Bearer"})
-    actor = _principal(state, candidate)
+    actor = await _principal(state, candidate)
     if token is not None and bearer is None:
         # move the token out of the URL (history, logs, shoulder surfers) into a cookie
         remaining = request.url.remove_query_params("token").query
