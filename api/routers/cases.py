@@ -15,7 +15,7 @@ from constants import case_workflow_id
 from schemas.api import CaseDetail, CaseLinks, CasePage, CreateCase, CreatedCase, Problem, Timeline
 from schemas.case import CaseStatus
 from schemas.common import Actor, CaseSource
-from services import case_queries, cases
+from services import case_queries, cases, requests
 from services.case_queries import CaseFilter
 from settings import Settings
 
@@ -30,6 +30,7 @@ ERRORS: dict[int | str, dict[str, object]] = {
     400: {"model": Problem, "description": "the body is not UTF-8 JSON"},
     401: {"model": Problem},
     403: {"model": Problem},
+    409: {"model": Problem, "description": "idempotency_key_reused: the key named another request"},
     422: {"model": Problem},
 }
 
@@ -60,7 +61,8 @@ async def create_case(
     """File a report as a case. The case runs on from here; follow ``links.self``."""
     case_id = cases.new_case_id(principal, idempotency_key)
     inp = cases.build_case_input(body, principal, case_id, state.catalog, state.grids)
-    created = await cases.start_case(client, inp, state.settings.task_queue)
+    request = requests.request_fingerprint(body) if idempotency_key else None
+    created = await cases.start_case(client, inp, state.settings.task_queue, request=request)
     response.headers["Location"] = f"/cases/{case_id}"
     return CreatedCase(
         case_id=case_id,

@@ -40,7 +40,7 @@ from schemas.inspection_flow import (
     StartVisit,
     StartVisitBody,
 )
-from services import inspection_queries, inspections
+from services import inspection_queries, inspections, requests
 from services.cases import CaseNotFound
 from services.inspection_queries import InspectionFilter
 
@@ -51,6 +51,7 @@ ERRORS: dict[int | str, dict[str, object]] = {
     401: {"model": Problem},
     403: {"model": Problem},
     404: {"model": Problem},
+    409: {"model": Problem, "description": "idempotency_key_reused: the key named another request"},
     422: {"model": Problem},
 }
 
@@ -218,7 +219,10 @@ async def start_campaign(
 ) -> StartedCampaign:
     """Start a round over every enterprise (or a filter); high risk first."""
     inp = CampaignInput(**body.model_dump(), requested_by=principal)
-    workflow_id, created = await inspections.start_campaign(client, inp, state.settings.task_queue)
+    request = requests.request_fingerprint(body, principal)
+    workflow_id, created = await inspections.start_campaign(
+        client, inp, state.settings.task_queue, request
+    )
     return StartedCampaign(campaign_id=body.campaign_id, workflow_id=workflow_id, created=created)
 
 
