@@ -6,16 +6,20 @@ from __future__ import annotations
 
 from typing import Any
 
+import httpx
 import pytest
 from temporalio.client import WorkflowUpdateFailedError
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import WorkflowEnvironment
 
+from api.security import issue_token
+from constants import campaign_workflow_id, inspection_workflow_id
 from schemas.common import Actor, Evidence, GeoPoint
 from schemas.inspection_flow import CancelInspection, FinishVisit, RecordResults, StartVisit
 from schemas.rectification import CancelRectification, SubmitProof
 from services.db import SessionFactory
 from services.geo import GridIndex
+from settings import Settings
 from tests.inspection_support import (
     SUPERVISOR,
     add_enterprise,
@@ -91,3 +95,38 @@ async def test_reused_keys_are_refused_on_inspections_and_hazards(
     current = await wait_hazard(hazard, lambda v: v.status == "proof_submitted")
     assert [e.kind for e in current.timeline].count("proof_submitted") == 1
     await terminate_open(env.client, [hazard.id, handle.id])
+
+
+async def test_creates_under_a_used_key_with_another_body_are_refused(
+    api: httpx.AsyncClient,
+    env: WorkflowEnvironment,
+    settings: Settings,
+    sessions: SessionFactory,
+    grids: GridIndex,
+) -> None:
+    enterprise_id = await add_enterprise(sessions, grids, "G045")
+    token = issue_token(
+        settings.api_token_secret.get_secret_value(), Actor(role="supervisor", id="center-wang")
+    )
+    once = {"Authorization": f"Bearer {token}", "Idempotency-Key": key()}
+    request = {"enterprise_id": enterprise_id, "reason": "专项检查"}
+    started = await api.post("/inspections", json=request, headers=once)
+    assert started.status_code == 202, started.text
+    repeat = await api.post("/inspections", json=request, headers=once)
+    assert repeat.json()["created"] is False
+    assert repeat.json()["inspection_id"] == started.json()["inspection_id"]
+    other = await api.post("/inspections", json={**request, "reason": "复查"}, headers=once)
+    assert other.status_code == 409, other.text
+    assert other.json()["error"] == "idempotency_key_reused"
+
+    headers = {"Authorization": f"Bearer {token}"}
+    round_ = {"campaign_id": f"CK-{enterprise_id}", "filter": {"enterprise_ids": [enterprise_id]}}
+    assert (await api.post("/campaigns", json=round_, headers=headers)).status_code == 202
+    same = await api.post("/campaigns", json=round_, headers=headers)
+    assert same.status_code == 202 and same.json()["created"] is False
+    changed = {**round_, "filter": {"enterprise_ids": [enterprise_id, "ET-OTHER"]}}
+    refused = await api.post("/campaigns", json=changed, headers=headers)
+    assert refused.status_code == 409, refused.text
+    assert refused.json()["error"] == "idempotency_key_reused"
+    inspection = inspection_workflow_id(started.json()["inspection_id"])
+    await terminate_open(env.client, [inspection, campaign_workflow_id(f"CK-{enterprise_id}")])
