@@ -93,13 +93,15 @@ async def list_cases(
 ) -> CasePage:
     """Cases from the projection, newest first, with filters and pagination.
 
-    A department sees its own cases only (the ``department`` filter is set for it).
+    A department sees the cases it holds or has held only, as on ``GET /cases/{id}``.
     """
+    held_by = None
     if principal.role == "department":
         if department not in (None, principal.id):
             raise HTTPException(403, f"you act for {principal.id}, not {department}")
-        department = principal.id
+        held_by = principal.id
     where = CaseFilter(
+        held_by=held_by,
         status=status,
         case_type=case_type,
         grid_id=grid_id,
