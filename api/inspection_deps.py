@@ -10,6 +10,7 @@ from api.deps import CurrentPrincipal, State, require
 from schemas.common import Actor
 from schemas.inspection_flow import INSPECTOR_ROLE
 from schemas.tables import Inspector
+from services import devices
 
 
 async def inspector_principal(principal: CurrentPrincipal, state: State) -> Actor:
@@ -23,6 +24,19 @@ async def inspector_principal(principal: CurrentPrincipal, state: State) -> Acto
     return principal
 
 
+async def bound_device(
+    principal: Annotated[Actor, require("device")], state: State, enterprise_id: str
+) -> Actor:
+    """A device token, for a device bound to the enterprise in the path (403 naming what it
+    is bound to otherwise): its observations become findings against that enterprise."""
+    async with state.sessions() as session:
+        try:
+            await devices.bound_to(session, principal.id, enterprise_id)
+        except devices.DeviceNotBound as error:
+            raise HTTPException(403, str(error)) from error
+    return principal
+
+
 async def reinspector_principal(principal: CurrentPrincipal, state: State) -> Actor:
     """A re-inspection: a registered inspector, or a department (the workflow checks which)."""
     if principal.role == "department":
@@ -31,6 +45,7 @@ async def reinspector_principal(principal: CurrentPrincipal, state: State) -> Ac
 
 
 InspectorPrincipal = Annotated[Actor, Depends(inspector_principal)]
+BoundDevice = Annotated[Actor, Depends(bound_device)]
 ReinspectorPrincipal = Annotated[Actor, Depends(reinspector_principal)]
 Regulator = Annotated[Actor, require("supervisor", "department")]
 # Who may read inspections and hazards at all: regulators, inspectors (steward tokens) and

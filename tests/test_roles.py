@@ -276,6 +276,8 @@ async def callers(sessions: SessionFactory, grids: GridIndex, settings: Settings
     inspector = InspectorIn(id=INSPECTOR, name="角色检查员", grid_id="G001",
                             qualifications=["fire"], on_duty=False)  # fmt: skip
     await upsert_inspectors(sessions, [inspector])  # off duty: no round books them
+    # the bearer "device" caller is a camera bound to ENTERPRISE (the observations path)
+    await device(sessions, grids, "G020", enterprise_id=ENTERPRISE, device_id="CAM-BEARER-1")
     camera = await device(sessions, grids, "G020")
     other = await device(sessions, grids, "G021")
     at = grid_point(grids, "G020")
