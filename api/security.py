@@ -67,7 +67,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(
         description="Issue an API token (uses GRIDPLUS_API_TOKEN_SECRET)"
     )
-    parser.add_argument("role", help="supervisor, department, steward, device, citizen, enterprise")
+    parser.add_argument(
+        "role", help="supervisor, department, steward, inspector, device, citizen, enterprise"
+    )
     parser.add_argument("subject", help="who: a supervisor's name, a department code, a steward id")
     parser.add_argument("--days", type=int, default=30)
     args = parser.parse_args()

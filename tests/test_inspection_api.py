@@ -117,7 +117,7 @@ async def test_records_become_findings_and_the_loop_runs_over_http(
     assert automatic["emergency_management.confined_space_records"]["answer"] == "missing_record"
     assert {s["severity"] for s in automatic.values()} == {"minor", "major"}
 
-    crew = bearer(settings, "steward", inspector_id)
+    crew = bearer(settings, "inspector", inspector_id)
     not_inspector = bearer(settings, "steward", "S0001")
     assert (await api.post(f"{url}/visit", json={}, headers=not_inspector)).status_code == 403
     assert (await api.post(f"{url}/visit", json={}, headers=crew)).status_code == 200
