@@ -15,7 +15,7 @@ from constants import case_workflow_id
 from schemas.api import CaseDetail, CaseLinks, CasePage, CreateCase, CreatedCase, Problem, Timeline
 from schemas.case import CaseStatus
 from schemas.common import Actor, CaseSource
-from services import case_queries, cases, requests
+from services import case_access, case_queries, cases, requests
 from services.case_queries import CaseFilter
 from settings import Settings
 
@@ -133,7 +133,7 @@ async def get_case(
     view, live = await cases.case_view(
         client, case_id, lambda: case_queries.projected_case(session, case_id)
     )
-    if not cases.may_read(principal, view):
+    if not case_access.may_read(principal, view):
         raise HTTPException(403, "you took no part in this case")
     return CaseDetail(**view.model_dump(), live=live, links=links(state.settings, case_id))
 
@@ -146,6 +146,6 @@ async def get_timeline(case_id: CaseIdPath, session: Session, principal: Reader)
     view = await case_queries.projected_case(session, case_id)
     if view is None or not view.timeline:
         raise cases.CaseNotFound(case_id)
-    if not cases.may_read(principal, view):
+    if not case_access.may_read(principal, view):
         raise HTTPException(403, "you took no part in this case")
     return Timeline(case_id=case_id, entries=view.timeline)
