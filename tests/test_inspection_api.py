@@ -54,6 +54,10 @@ async def test_an_enterprise_reads_and_writes_only_its_own_records(
     retry = await api.post(f"/enterprises/{mine}/records", json=record,
                            headers={**me, "Idempotency-Key": "hot-work-0001"})  # fmt: skip
     assert retry.status_code == 200 and retry.json()["id"] == created.json()["id"]
+    other_permit = {**record, "permit_no": "DH-002"}
+    reused = await api.post(f"/enterprises/{mine}/records", json=other_permit,
+                            headers={**me, "Idempotency-Key": "hot-work-0001"})  # fmt: skip
+    assert reused.status_code == 409 and reused.json()["error"] == "idempotency_key_reused"
 
     assert (
         await api.post(f"/enterprises/{theirs}/records", json=record, headers=me)

@@ -31,6 +31,7 @@ ERRORS: dict[int | str, dict[str, object]] = {
     401: {"model": Problem},
     403: {"model": Problem},
     404: {"model": Problem},
+    409: {"model": Problem, "description": "idempotency_key_reused: the key named another request"},
     422: {"model": Problem},
 }
 
