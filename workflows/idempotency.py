@@ -75,9 +75,6 @@ class Ledger(Generic[O]):
     def __init__(self) -> None:
         self._receipts: dict[str, Receipt[O]] = {}
 
-    def __contains__(self, key: str) -> bool:
-        return key in self._receipts
-
     def guard(self, action: HumanAction, rule: Callable[[], object]) -> None:
         """Validator body: an exact repeat passes (it gets the stored answer), a reused key
         is refused, a new key goes through ``rule``."""
