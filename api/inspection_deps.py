@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import Depends, HTTPException
 
 from api.deps import CurrentPrincipal, State, require
+from api.inspection_access import inspector_grid
 from schemas.common import Actor
 from schemas.inspection_flow import INSPECTOR_ROLE
 from schemas.tables import Inspector
+from services import devices
 
 
 async def inspector_principal(principal: CurrentPrincipal, state: State) -> Actor:
@@ -23,18 +26,42 @@ async def inspector_principal(principal: CurrentPrincipal, state: State) -> Acto
     return principal
 
 
-async def reinspector_principal(principal: CurrentPrincipal, state: State) -> Actor:
+async def bound_device(
+    principal: Annotated[Actor, require("device")], state: State, enterprise_id: str
+) -> Actor:
+    """A device token, for a device bound to the enterprise in the path (403 naming what it
+    is bound to otherwise): its observations become findings against that enterprise."""
+    async with state.sessions() as session:
+        try:
+            await devices.bound_to(session, principal.id, enterprise_id)
+        except devices.DeviceNotBound as error:
+            raise HTTPException(403, str(error)) from error
+    return principal
+
+
+@dataclass(frozen=True)
+class Reinspector:
+    """Who re-inspects, and for an inspector the registry's grid (the workflow's validator
+    lets the booked inspector, the grid's inspectors and the department through)."""
+
+    actor: Actor
+    grid_id: str | None
+
+
+async def reinspector_principal(principal: CurrentPrincipal, state: State) -> Reinspector:
     """A re-inspection: a registered inspector, or a department (the workflow checks which)."""
     if principal.role == "department":
-        return principal
-    return await inspector_principal(principal, state)
+        return Reinspector(principal, None)
+    await inspector_principal(principal, state)
+    return Reinspector(principal, await inspector_grid(state.sessions, principal.id))
 
 
 InspectorPrincipal = Annotated[Actor, Depends(inspector_principal)]
-ReinspectorPrincipal = Annotated[Actor, Depends(reinspector_principal)]
+BoundDevice = Annotated[Actor, Depends(bound_device)]
+ReinspectorPrincipal = Annotated[Reinspector, Depends(reinspector_principal)]
 Regulator = Annotated[Actor, require("supervisor", "department")]
-# Who may read inspections and hazards at all: regulators, inspectors (steward tokens) and
-# enterprises (their own only, checked by the route); devices, citizens, systems may not.
+# Who may read inspections and hazards at all: regulators, inspectors and enterprises (each
+# detail only as ``api.inspection_access`` says); stewards, devices, citizens may not.
 InspectionReader = Annotated[
     Actor, require("supervisor", "department", INSPECTOR_ROLE, "enterprise")
 ]

@@ -187,7 +187,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         description="Issue an API token (uses GRIDPLUS_API_TOKEN_SECRET); "
         "`revoke --jti X | --subject ROLE:ID` revokes"
     )
-    parser.add_argument("role", help="supervisor, department, steward, device, citizen, enterprise")
+    parser.add_argument(
+        "role", help="supervisor, department, steward, inspector, device, citizen, enterprise"
+    )
     parser.add_argument("subject", help="who: a supervisor's name, a department code, a steward id")
     parser.add_argument("--days", type=int, default=30)
     return _mint(settings, parser.parse_args(argv))

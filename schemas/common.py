@@ -7,7 +7,9 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
-Role = Literal["steward", "department", "supervisor", "device", "citizen", "enterprise", "system"]
+Role = Literal[
+    "steward", "inspector", "department", "supervisor", "device", "citizen", "enterprise", "system"
+]
 
 CaseSource = Literal["steward", "camera", "sensor", "citizen", "supervisor", "open311"]
 

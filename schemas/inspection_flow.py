@@ -23,10 +23,11 @@ from schemas.inspection import (
     Severity,
 )
 
-# Role of a multi-skilled inspector's token. ``schemas.common.Role`` has no "inspector"
-# yet (a shared file): inspectors sign in as grid staff ("steward" role) and the API
-# checks the principal against the inspector registry; workflows check the assigned id.
-INSPECTOR_ROLE: Role = "steward"
+# Role of a multi-skilled inspector's token: their own role, not a steward's (a steward
+# token used to read every inspection and hazard). The API also checks the principal
+# against the inspector registry; workflows check the booked id (and, to re-inspect, the
+# registry's grid the API puts in the action).
+INSPECTOR_ROLE: Role = "inspector"
 # Who "answers" the automatic items of a form: the enterprise's own safety records.
 RECORDS = Actor(role="system", id="enterprise-records")
 

@@ -62,7 +62,14 @@ class ReinspectBody(BaseModel):
 
 
 class Reinspect(ReinspectBody, HumanAction):
-    """The update: ``ReinspectBody`` with its actor and idempotency key."""
+    """The update: ``ReinspectBody`` with its actor and idempotency key.
+
+    ``inspector_grid`` is the registry's grid of an inspector actor, set by the API (never
+    by the caller: the body forbids it), so the validator can let the grid's inspectors
+    re-inspect without I/O. None for a department, and in histories from before it.
+    """
+
+    inspector_grid: str | None = None
 
 
 class EnforcementBody(BaseModel):

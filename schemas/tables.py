@@ -225,6 +225,9 @@ class Device(SQLModel, table=True):
     lat: float
     lon: float
     grid_id: str = Field(max_length=64, index=True)
+    # the enterprise whose operations it watches (the only one it may report on); None: a
+    # town device, bound to its grid, which reports cases but no enterprise's records
+    enterprise_id: str | None = Field(default=None, max_length=24, index=True)
     key_hash: str = Field(max_length=64)
     active: bool = True
     synthetic: bool = False

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import func, select
+from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
@@ -28,6 +28,22 @@ class CaseFilter:
     overdue: bool | None = None
     reported_from: datetime | None = None
     reported_to: datetime | None = None
+    # a department's own list: the cases sent to it or acted on by it, per the timeline
+    held_by: str | None = None
+
+
+def held_by(department: str) -> ColumnElement[bool]:
+    """Cases the department holds or has held: the timeline shows the case sent to it
+    (every hand-over is an ``escalated`` entry naming it) or an action of it."""
+    sent = (col(CaseEvent.kind) == "escalated") & (
+        col(CaseEvent.data)["department"].as_string() == department
+    )
+    acted = (col(CaseEvent.actor_role) == "department") & (col(CaseEvent.actor_id) == department)
+    return (
+        select(col(CaseEvent.id))
+        .where(col(CaseEvent.case_id) == col(CaseRecord.case_id), sent | acted)
+        .exists()
+    )
 
 
 def summary_of(row: CaseRecord) -> CaseSummary:
@@ -79,6 +95,8 @@ async def list_cases(
         value = getattr(where, name)
         if value is not None:
             conditions.append(col(getattr(CaseRecord, name)) == value)
+    if where.held_by is not None:
+        conditions.append(held_by(where.held_by))
     if where.overdue is not None:
         conditions.append(col(CaseRecord.overdue).is_(where.overdue))
     if where.reported_from is not None:

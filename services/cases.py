@@ -57,8 +57,10 @@ from schemas.case import (
 from schemas.catalog import Catalog
 from schemas.common import Actor, CaseSource
 from schemas.tables import CaseRecord
+from services import requests
 from services.db import SessionFactory
 from services.geo import GridIndex
+from workflows.idempotency import update_id
 
 R = TypeVar("R", bound=BaseModel)
 
@@ -67,6 +69,7 @@ R = TypeVar("R", bound=BaseModel)
 # out. Past these the API answers 503 (or shows the projection) instead of hanging.
 QUERY_TIMEOUT = timedelta(seconds=5)
 UPDATE_TIMEOUT = timedelta(seconds=10)
+KEY_REUSED = "this Idempotency-Key was used for another request; use a new key"
 CASE_ID_NAMESPACE = uuid.UUID("6f1c9a52-8f0e-4d7e-9a35-3b1d2f0c4e11")
 
 # Which sources each reporter may claim (the first is the default). The center may file on
@@ -190,28 +193,38 @@ def start_options(inp: OpenCaseInput) -> dict[str, Any]:
 
 
 async def start_case(
-    client: Client, inp: OpenCaseInput, task_queue: str, *, reopening: bool = False
+    client: Client,
+    inp: OpenCaseInput,
+    task_queue: str,
+    *,
+    reopening: bool = False,
+    request: str | None = None,
 ) -> bool:
     """Start the case's workflow; False if it already existed (a retried create).
 
     A case id is used once (``REJECT_DUPLICATE``), except by a supervisor's reopen, which
-    starts a new run of a closed case's workflow id.
+    starts a new run of a closed case's workflow id. ``request`` is the create's
+    fingerprint (``services.requests``): the same key with another body is refused.
     """
     from workflows.case import CaseWorkflow
 
+    workflow_id = case_workflow_id(inp.case_id)
     try:
         await client.start_workflow(
             CaseWorkflow.run,
             inp,
-            id=case_workflow_id(inp.case_id),
+            id=workflow_id,
             task_queue=task_queue,
             id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
             id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE
             if reopening
             else WorkflowIDReusePolicy.REJECT_DUPLICATE,
+            memo=requests.memo(request),
             **start_options(inp),
         )
     except WorkflowAlreadyStartedError:
+        if not await requests.same_request(client, workflow_id, request):
+            raise ActionRefused(requests.REUSED, KEY_REUSED) from None
         return False
     return True
 
@@ -336,19 +349,6 @@ async def case_view(
     return await live_or_projected(client, case_workflow_id(case_id), CaseView, projected, case_id)
 
 
-def may_read(principal: Actor, case: CaseView) -> bool:
-    """The center reads everything; others read the cases they have taken part in."""
-    if principal.role == "supervisor":
-        return True
-    if principal.role == "department":
-        return case.department == principal.id or any(
-            e.data.get("department") == principal.id for e in case.timeline
-        )
-    return case.steward_id == principal.id or any(
-        e.actor == principal or e.data.get("steward") == principal.id for e in case.timeline
-    )
-
-
 async def run_update(
     client: Client,
     workflow_id: str,
@@ -359,7 +359,10 @@ async def run_update(
     subject: str,
     ended: tuple[str, str],
 ) -> R:
-    """One human action as an update on any workflow; the idempotency key is the update id.
+    """One human action as an update on any workflow, its update id the idempotency key
+    scoped to the update and the body (``workflows.idempotency.update_id``): Temporal
+    answers a known update id itself, so only an exact repeat may share one; any other
+    use of the key reaches the validator, which refuses it (``idempotency_key_reused``).
 
     A validator's refusal becomes ``ActionRefused`` with its code; an unknown workflow
     ``CaseNotFound(subject)``; an ended one ``ActionRefused(*ended)``; no worker answering
@@ -373,7 +376,7 @@ async def run_update(
             outcome: R = await handle.execute_update(
                 update,
                 action,
-                id=action.idempotency_key,
+                id=update_id(update, action),
                 result_type=result_type,
                 rpc_timeout=UPDATE_TIMEOUT,
             )

@@ -89,8 +89,12 @@ async def register_device(
     key: str | None = None,
     synthetic: bool = False,
     replace: bool = False,
+    enterprise_id: str | None = None,
 ) -> str:
-    """Register (or with ``replace`` re-register) a device; returns its key, shown once."""
+    """Register (or with ``replace`` re-register) a device; returns its key, shown once.
+
+    ``enterprise_id`` binds it to the enterprise it watches: the only one whose operations
+    it may report (``bound_to``)."""
     grid_id = _check(device_id, kind, sensor_type, at, grids, default_intake_map())
     key = key or new_key()
     if len(key) < MIN_KEY_LENGTH:
@@ -105,6 +109,7 @@ async def register_device(
         row.kind, row.sensor_type, row.label = kind, sensor_type, label[:120]
         row.lat, row.lon, row.grid_id = at.lat, at.lon, grid_id
         row.key_hash, row.active, row.synthetic = hash_key(key), True, synthetic
+        row.enterprise_id = enterprise_id
         row.created_at = row.created_at or datetime.now(UTC)
         session.add(row)
     return key
@@ -140,6 +145,26 @@ async def authenticate(session: AsyncSession, device_id: str, key: str) -> Devic
     return row
 
 
+class DeviceNotBound(Exception):
+    """A device reporting on an enterprise it is not bound to (HTTP 403, naming the binding)."""
+
+
+async def bound_to(session: AsyncSession, device_id: str, enterprise_id: str) -> Device:
+    """The registered, active device, if it is bound to ``enterprise_id``; else
+    ``DeviceNotBound`` saying what it is bound to. A device token alone proves only the
+    device's id: without this, any device could file observations (which become findings
+    at the next inspection) for any enterprise."""
+    row = await session.get(Device, device_id)
+    if row is None or not row.active:
+        raise DeviceNotBound(f"device {device_id} is not a registered, active device")
+    if row.enterprise_id != enterprise_id:
+        bound = f"enterprise {row.enterprise_id}" if row.enterprise_id else f"grid {row.grid_id}"
+        raise DeviceNotBound(
+            f"device {device_id} is bound to {bound}, not to enterprise {enterprise_id}"
+        )
+    return row
+
+
 async def _run(args: argparse.Namespace) -> str:
     from settings import get_settings
 
@@ -158,6 +183,7 @@ async def _run(args: argparse.Namespace) -> str:
                 sensor_type=args.sensor_type,
                 label=args.label,
                 replace=args.replace,
+                enterprise_id=args.enterprise,
             )
             return f"registered {args.device_id}; its key (shown once): {key}"
         if args.command == "rotate-key":
@@ -180,6 +206,7 @@ def main(argv: list[str] | None = None) -> int:
     reg.add_argument("--lon", type=float, required=True)
     reg.add_argument("--sensor-type", default=None)
     reg.add_argument("--label", default="")
+    reg.add_argument("--enterprise", default=None, help="the enterprise it watches (binds it)")
     reg.add_argument("--replace", action="store_true", help="re-register (new key)")
     for name in ("rotate-key", "deactivate", "activate"):
         sub.add_parser(name).add_argument("device_id")

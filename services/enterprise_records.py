@@ -23,7 +23,9 @@ from schemas.common import AwareDatetime
 from schemas.inspection import RecordKind, RecordRule
 from schemas.inspection_activity import RecordFinding
 from schemas.tables import Enterprise, EnterpriseRecord, InspectionRecord
+from services.cases import KEY_REUSED, ActionRefused
 from services.db import utc
+from services.requests import REUSED
 
 Source = Literal["enterprise", "device"]
 
@@ -91,7 +93,10 @@ async def add_record(
     client_key: str,
     now: datetime | None = None,
 ) -> tuple[RecordOut, bool]:
-    """Store a record once per ``client_key``; a retry returns the first one (False)."""
+    """Store a record once per ``client_key``; a retry returns the first one (False).
+
+    The key names one request: reused for another body, source or reporter it is
+    ``ActionRefused("idempotency_key_reused")`` (409), and nothing is stored."""
     row = EnterpriseRecord(
         enterprise_id=enterprise_id,
         client_key=client_key,
@@ -114,13 +119,29 @@ async def add_record(
                 raise UnknownEnterprise(enterprise_id)
             existing = await _by_key(session, enterprise_id, client_key)
             if existing is not None:
-                return _out(existing), False
+                return _repeated(existing, body, source, reported_by), False
             session.add(row)
     except IntegrityError:
         existing = await _by_key(session, enterprise_id, client_key)
         assert existing is not None
-        return _out(existing), False
+        return _repeated(existing, body, source, reported_by), False
     return _out(row), True
+
+
+def _repeated(row: EnterpriseRecord, body: RecordIn, source: Source, reported_by: str) -> RecordOut:
+    """The stored record for an exact repeat of its request; a refusal for anything else.
+
+    Aware datetimes compare as instants, so the same time written in another offset is
+    still the same request."""
+    stored = _out(row)
+    same = (
+        RecordIn.model_validate(stored.model_dump(include=set(RecordIn.model_fields))) == body
+        and stored.source == source
+        and stored.reported_by == reported_by
+    )
+    if not same:
+        raise ActionRefused(REUSED, KEY_REUSED)
+    return stored
 
 
 async def _by_key(session: AsyncSession, enterprise_id: str, key: str) -> EnterpriseRecord | None:

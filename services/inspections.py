@@ -50,7 +50,10 @@ from schemas.inspection import RISK_PRIORITY
 from schemas.inspection_flow import InspectionView, StartInspection
 from schemas.rectification import RectificationView
 from schemas.tables import Enterprise
+from services import requests
 from services.cases import (
+    KEY_REUSED,
+    ActionRefused,
     CaseNotFound,
     IntakeError,
     WorkflowUnavailable,
@@ -83,7 +86,9 @@ async def start_inspection(
     reason: str,
     task_queue: str,
 ) -> tuple[str, bool]:
-    """Start a joint inspection of one enterprise; ``(inspection_id, created)``."""
+    """Start a joint inspection of one enterprise; ``(inspection_id, created)``.
+
+    The same key with another reason is refused (``services.requests``)."""
     async with sessions() as session:
         enterprise = await session.get(Enterprise, enterprise_id)
     if enterprise is None or not enterprise.active:
@@ -104,6 +109,7 @@ async def start_inspection(
         risk_level=enterprise.risk_level,
         source="manual",
         summary=f"Joint inspection of {enterprise.id} {enterprise.name}",
+        request=requests.request_fingerprint(enterprise_id, reason) if idempotency_key else None,
     )
     return inspection_id, created
 
@@ -117,8 +123,10 @@ async def start_inspection_workflow(
     risk_level: str,
     source: str,
     summary: str,
+    request: str | None = None,
 ) -> bool:
-    """Start one inspection workflow with its search attributes; False if it exists already."""
+    """Start one inspection workflow with its search attributes; False if it exists already
+    (``ActionRefused`` if it was started by another request: ``services.requests``)."""
     attributes: list[SearchAttributePair[Any]] = [
         SearchAttributePair(SA_KIND, "inspection"),
         SearchAttributePair(SA_CASE_TYPE, "joint_inspection"),
@@ -139,8 +147,12 @@ async def start_inspection_workflow(
             static_summary=summary[:200],
             static_details=f"Requested by {inp.requested_by.role} {inp.requested_by.id}. "
             f"{inp.reason}",
+            memo=requests.memo(request),
         )
     except WorkflowAlreadyStartedError:
+        workflow_id = inspection_workflow_id(inp.inspection_id)
+        if not await requests.same_request(client, workflow_id, request):
+            raise ActionRefused(requests.REUSED, KEY_REUSED) from None
         return False
     return True
 
@@ -181,8 +193,11 @@ async def act(
 
 
 # ---- campaigns ---------------------------------------------------------------------------
-async def start_campaign(client: Client, inp: CampaignInput, task_queue: str) -> tuple[str, bool]:
-    """Start a round by hand; ``(workflow_id, created)`` (an id already used is not re-run)."""
+async def start_campaign(
+    client: Client, inp: CampaignInput, task_queue: str, request: str | None = None
+) -> tuple[str, bool]:
+    """Start a round by hand; ``(workflow_id, created)`` (an id already used is not re-run;
+    used by another request, ``request`` the fingerprint, it is a 409)."""
     assert inp.campaign_id is not None
     workflow_id = campaign_workflow_id(inp.campaign_id)
     try:
@@ -200,8 +215,11 @@ async def start_campaign(client: Client, inp: CampaignInput, task_queue: str) ->
                 ]
             ),
             static_summary=f"Inspection round {inp.campaign_id}: {inp.name}"[:200],
+            memo=requests.memo(request),
         )
     except WorkflowAlreadyStartedError:
+        if not await requests.same_request(client, workflow_id, request):
+            raise ActionRefused(requests.REUSED, KEY_REUSED) from None
         return workflow_id, False
     return workflow_id, True
 

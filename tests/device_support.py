@@ -53,13 +53,22 @@ class Dev:
 
 
 async def device(
-    sessions: SessionFactory, grids: GridIndex, grid_id: str, sensor_type: str | None = None
+    sessions: SessionFactory,
+    grids: GridIndex,
+    grid_id: str,
+    sensor_type: str | None = None,
+    *,
+    enterprise_id: str | None = None,
+    device_id: str | None = None,
 ) -> Dev:
     at = grid_point(grids, grid_id)
     prefix = "CAM" if sensor_type is None else "SNS"
-    device_id = f"T{prefix}-{uuid.uuid4().hex[:8]}"
+    device_id = device_id or f"T{prefix}-{uuid.uuid4().hex[:8]}"
     kind: Literal["camera", "sensor"] = "camera" if sensor_type is None else "sensor"
-    key = await register_device(sessions, grids, device_id, kind, at, sensor_type=sensor_type)
+    key = await register_device(
+        sessions, grids, device_id, kind, at, sensor_type=sensor_type,
+        enterprise_id=enterprise_id, replace=True,
+    )  # fmt: skip
     return Dev(device_id, key, at)
 
 

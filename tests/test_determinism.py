@@ -34,6 +34,7 @@ ALLOWED_ROOTS = {
     "datetime",
     "enum",
     "functools",
+    "hashlib",  # digests of action bodies (workflows.idempotency): pure functions
     "itertools",
     "math",
     "typing",

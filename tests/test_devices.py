@@ -282,6 +282,7 @@ async def test_demo_devices_load_twice_and_post_with_their_keys(
     first = await load_demo_devices(sessions, grids)
     again = await load_demo_devices(sessions, grids)  # idempotent: same rows, same keys
     assert [(d.id, d.key) for d in first] == [(d.id, d.key) for d in again]
+    assert {d.id: d.enterprise_id for d in first if d.enterprise_id} == {"CAM-E0001-01": "E0001"}
     kinds = {d.sensor_type for d in first if d.kind == "sensor"}
     assert kinds == {
         "smoke_detector",
@@ -297,3 +298,15 @@ async def test_demo_devices_load_twice_and_post_with_their_keys(
     )
     assert response.status_code == 202, response.text
     assert response.json()["outcome"] == "below_threshold"
+
+
+def test_demo_enterprise_cameras_are_bound_in_their_enterprises_grid() -> None:
+    """The demo's warehouse camera is bound to a demo enterprise and placed in its grid."""
+    from tools.demo_data import build_town
+    from tools.demo_devices import ENTERPRISE_CAMERAS
+    from tools.demo_enterprises import build_enterprises
+
+    companies = {e.id: e for e in build_enterprises(build_town(seed=17, stewards=0))}
+    assert ENTERPRISE_CAMERAS
+    for _, enterprise_id, grid_id, _ in ENTERPRISE_CAMERAS:
+        assert companies[enterprise_id].grid_id == grid_id

@@ -16,6 +16,7 @@ from schemas.common import Actor
 from services.db import SessionFactory
 from services.geo import GridIndex
 from settings import Settings
+from tests.device_support import device
 from tests.inspection_support import add_enterprise, add_inspectors
 
 pytestmark = pytest.mark.usefixtures("worker")
@@ -53,6 +54,10 @@ async def test_an_enterprise_reads_and_writes_only_its_own_records(
     retry = await api.post(f"/enterprises/{mine}/records", json=record,
                            headers={**me, "Idempotency-Key": "hot-work-0001"})  # fmt: skip
     assert retry.status_code == 200 and retry.json()["id"] == created.json()["id"]
+    other_permit = {**record, "permit_no": "DH-002"}
+    reused = await api.post(f"/enterprises/{mine}/records", json=other_permit,
+                            headers={**me, "Idempotency-Key": "hot-work-0001"})  # fmt: skip
+    assert reused.status_code == 409 and reused.json()["error"] == "idempotency_key_reused"
 
     assert (
         await api.post(f"/enterprises/{theirs}/records", json=record, headers=me)
@@ -92,7 +97,8 @@ async def test_records_become_findings_and_the_loop_runs_over_http(
     assert (
         await api.post(f"/enterprises/{company}/records", json=late, headers=me)
     ).status_code == 201
-    camera = bearer(settings, "device", "cam-warehouse-7")
+    warehouse = await device(sessions, grids, "G066", enterprise_id=company)
+    camera = bearer(settings, "device", warehouse.id)
     seen = {"kind": "confined_space", "started_at": (now - timedelta(hours=5)).isoformat(),
             "note": "有限空间入口有人员进出"}  # fmt: skip
     observed = await api.post(f"/enterprises/{company}/observations", json=seen, headers=camera)
@@ -115,7 +121,7 @@ async def test_records_become_findings_and_the_loop_runs_over_http(
     assert automatic["emergency_management.confined_space_records"]["answer"] == "missing_record"
     assert {s["severity"] for s in automatic.values()} == {"minor", "major"}
 
-    crew = bearer(settings, "steward", inspector_id)
+    crew = bearer(settings, "inspector", inspector_id)
     not_inspector = bearer(settings, "steward", "S0001")
     assert (await api.post(f"{url}/visit", json={}, headers=not_inspector)).status_code == 403
     assert (await api.post(f"{url}/visit", json={}, headers=crew)).status_code == 200
@@ -195,3 +201,29 @@ async def test_a_round_started_and_followed_over_http(
     assert report.status_code == 200 and report.json()["enterprises_visited"] == 0
     missing = await api.get("/reports/inspections/rounds/NOPE", headers=supervisor)
     assert missing.status_code == 404
+
+
+async def test_a_device_reports_only_on_the_enterprise_it_is_bound_to(
+    api: httpx.AsyncClient, settings: Settings, sessions: SessionFactory, grids: GridIndex
+) -> None:
+    watched = await add_enterprise(sessions, grids, "G067", industry="textile")
+    elsewhere = await add_enterprise(sessions, grids, "G067", industry="paper")
+    camera = await device(sessions, grids, "G067", enterprise_id=watched)
+    town_camera = await device(sessions, grids, "G067")
+    seen = {"kind": "hot_work", "started_at": datetime.now(UTC).isoformat()}
+
+    def post(enterprise_id: str, device_id: str) -> Any:
+        url = f"/enterprises/{enterprise_id}/observations"
+        return api.post(url, json=seen, headers=bearer(settings, "device", device_id))
+
+    assert (await post(watched, camera.id)).status_code == 201
+    foreign = await post(elsewhere, camera.id)
+    assert foreign.status_code == 403
+    assert f"bound to enterprise {watched}" in foreign.json()["message"]
+    unbound = await post(elsewhere, town_camera.id)
+    assert unbound.status_code == 403 and "bound to grid G067" in unbound.json()["message"]
+    ghost = await post(watched, "CAM-NOT-REGISTERED")
+    assert ghost.status_code == 403 and "not a registered" in ghost.json()["message"]
+    supervisor = bearer(settings, "supervisor", "wang")
+    records = await api.get(f"/enterprises/{elsewhere}/records", headers=supervisor)
+    assert records.json()["total"] == 0  # nothing was stored for the refused posts

@@ -35,7 +35,7 @@ Auth = Literal["bearer", "device_key", "signature", "api_key", "public"]
 # ---- the callers ----------------------------------------------------------------------------
 DEPARTMENT, OTHER_DEPARTMENT = "urban_management", "traffic_police"
 ENTERPRISE, OTHER_ENTERPRISE = "ET-ROLES-OWN", "ET-ROLES-OTHER"
-INSPECTOR = "IT-ROLES-1"  # a steward-role token of a registered inspector
+INSPECTOR = "IT-ROLES-1"  # an inspector-role token of a registered inspector
 BEARER_CALLERS = ("steward", "inspector", "department", "other_department", "enterprise",
                   "other_enterprise", "device", "supervisor", "citizen", "system")  # fmt: skip
 OTHER_CALLERS = ("nobody", "forged", "expired", "device_key", "other_device_key", "gateway")
@@ -43,7 +43,7 @@ CALLERS = BEARER_CALLERS + OTHER_CALLERS
 
 REGULATORS = frozenset({"supervisor", "department", "other_department"})
 DEPARTMENTS = frozenset({"department", "other_department"})
-STEWARDS = frozenset({"steward", "inspector"})  # an inspector is a steward by role
+STEWARDS = frozenset({"steward"})  # an inspector has a role of their own
 EVERYONE = frozenset(CALLERS)
 
 
@@ -110,9 +110,9 @@ ROUTES: dict[tuple[str, str], Rule] = {
     ("POST", "/open311/v2/requests.{fmt}"): Rule("api_key", frozenset({"system"})),
     # joint inspections
     ("POST", "/inspections"): bearer(REGULATORS),
-    ("GET", "/inspections"): bearer(REGULATORS, STEWARDS, "enterprise", "other_enterprise"),
+    ("GET", "/inspections"): bearer(REGULATORS, "inspector", "enterprise", "other_enterprise"),
     ("GET", "/inspections/{inspection_id}"): bearer(
-        REGULATORS, STEWARDS, "enterprise", "other_enterprise"
+        REGULATORS, "inspector", "enterprise", "other_enterprise"
     ),
     ("POST", "/inspections/{inspection_id}/visit"): bearer("inspector"),
     ("POST", "/inspections/{inspection_id}/results"): bearer("inspector"),
@@ -121,7 +121,7 @@ ROUTES: dict[tuple[str, str], Rule] = {
     ("POST", "/campaigns"): bearer("supervisor"),
     ("GET", "/campaigns/{campaign_id}"): bearer(REGULATORS),
     ("GET", "/rectifications/{rectification_id}"): bearer(
-        REGULATORS, STEWARDS, "enterprise", "other_enterprise"
+        REGULATORS, "inspector", "enterprise", "other_enterprise"
     ),
     ("POST", "/rectifications/{rectification_id}/reinspection"): bearer("inspector", DEPARTMENTS),
     ("POST", "/rectifications/{rectification_id}/enforcement"): bearer(DEPARTMENTS),
@@ -217,7 +217,7 @@ class Callers:
     def bearer_token(self, caller: str) -> str | None:
         subjects: dict[str, tuple[Any, str]] = {
             "steward": ("steward", "S0001"),
-            "inspector": ("steward", INSPECTOR),
+            "inspector": ("inspector", INSPECTOR),
             "department": ("department", DEPARTMENT),
             "other_department": ("department", OTHER_DEPARTMENT),
             "enterprise": ("enterprise", ENTERPRISE),
@@ -277,6 +277,8 @@ async def callers(sessions: SessionFactory, grids: GridIndex, settings: Settings
     inspector = InspectorIn(id=INSPECTOR, name="角色检查员", grid_id="G001",
                             qualifications=["fire"], on_duty=False)  # fmt: skip
     await upsert_inspectors(sessions, [inspector])  # off duty: no round books them
+    # the bearer "device" caller is a camera bound to ENTERPRISE (the observations path)
+    await device(sessions, grids, "G020", enterprise_id=ENTERPRISE, device_id="CAM-BEARER-1")
     camera = await device(sessions, grids, "G020")
     other = await device(sessions, grids, "G021")
     at = grid_point(grids, "G020")

@@ -70,7 +70,7 @@ class Credentials:
         if path.startswith("/enterprises/") and path.endswith(("/records", "/proof")):
             return token(self.settings, "enterprise", ENTERPRISE)
         if path.endswith(("/visit", "/results", "/finish")):
-            return token(self.settings, "steward", INSPECTOR)
+            return token(self.settings, "inspector", INSPECTOR)
         return token(self.settings, "supervisor", "center-st")
 
 
@@ -138,6 +138,8 @@ async def credentials(
     inspector = InspectorIn(id=INSPECTOR, name="模糊检查员", grid_id="G001",
                             qualifications=["fire"], on_duty=False)  # fmt: skip
     await upsert_inspectors(sessions, [inspector])
+    # the observations' device token names a camera bound to the enterprise (0009)
+    await device(sessions, grids, "G040", enterprise_id=ENTERPRISE, device_id="CAM-ST-1")
     camera = await device(sessions, grids, "G040")
     return Credentials(settings, (camera.id, camera.key))
 

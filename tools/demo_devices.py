@@ -34,6 +34,7 @@ class DemoDevice:
     label: str
     at: GeoPoint
     key: str
+    enterprise_id: str | None = None  # bound to it: the only enterprise it reports on
 
 
 # (id, kind, sensor type, grid, label, metres east of the grid's centroid)
@@ -48,6 +49,11 @@ SPECS: tuple[tuple[str, Literal["camera", "sensor"], str | None, str, str, float
     ("LMP-G030-01", "sensor", "street_lamp", "G030", "lamp post 30-07", 15.0),
     ("WC-G017-01", "sensor", "public_toilet", "G017", "public toilet by the square", -20.0),
 )
+# Cameras an enterprise runs, bound to it (``POST /enterprises/{id}/observations`` refuses
+# any other device): (id, enterprise, its grid in the demo town, label).
+ENTERPRISE_CAMERAS: tuple[tuple[str, str, str, str], ...] = (
+    ("CAM-E0001-01", "E0001", "G065", "E0001 warehouse, hot-work bay"),
+)
 
 
 def demo_devices(grids: GridIndex) -> list[DemoDevice]:
@@ -60,6 +66,13 @@ def demo_devices(grids: GridIndex) -> list[DemoDevice]:
         at = GeoPoint(lat=grid.centroid_lat, lon=grid.centroid_lon + east_m / 95_700)
         key = DEMO_KEY_PREFIX + device_id
         result.append(DemoDevice(device_id, kind, sensor_type, grid_id, label, at, key))
+    for device_id, enterprise_id, grid_id, label in ENTERPRISE_CAMERAS:
+        grid = grids.grid(grid_id)
+        if grid is None:
+            raise ValueError(f"demo device {device_id}: no grid {grid_id} (load the demo town)")
+        at = GeoPoint(lat=grid.centroid_lat, lon=grid.centroid_lon)
+        key = DEMO_KEY_PREFIX + device_id
+        result.append(DemoDevice(device_id, "camera", None, grid_id, label, at, key, enterprise_id))
     return result
 
 
@@ -78,6 +91,7 @@ async def load_demo_devices(sessions: SessionFactory, grids: GridIndex) -> list[
             key=device.key,
             synthetic=True,
             replace=True,
+            enterprise_id=device.enterprise_id,
         )
     return devices
 

@@ -21,6 +21,7 @@ from temporalio.common import SearchAttributeUpdate
 
 from workflows.calls import IO_RETRY, IO_TIMEOUT, call
 from workflows.case_state import CaseState, Deadline, StewardSlot
+from workflows.idempotency import Ledger
 
 with workflow.unsafe.imports_passed_through():
     from constants import (
@@ -90,6 +91,7 @@ class CaseOps:
 
     def __init__(self, inp: OpenCaseInput) -> None:
         self.state = CaseState(inp)
+        self.keys: Ledger[ActionOutcome] = Ledger()  # per idempotency key: request, answer
         self.preferred_steward: str | None = None
         self.fresh_department = True
         self._projected = 0
@@ -180,17 +182,11 @@ class CaseOps:
 
     # ---- human actions -------------------------------------------------------------
     def guard(self, action: HumanAction, rule: Callable[[], object]) -> None:
-        """Validator body: a repeated idempotency key is always accepted (same answer)."""
-        if action.idempotency_key in self.state.outcomes:
-            return
-        rule()
+        """Validator body: an exact repeat passes, a reused key is refused (``Ledger``)."""
+        self.keys.guard(action, rule)
 
     def act(self, action: A, apply: Callable[[A], str]) -> ActionOutcome:
-        key = action.idempotency_key
-        previous = self.state.outcomes.get(key)
-        if previous is not None:
-            return previous
-        return self.state.outcome(key, apply(action))
+        return self.keys.act(action, lambda a: self.state.outcome(a.idempotency_key, apply(a)))
 
     def extend(self, actor: Actor, extra: timedelta, reason: str, kind: str) -> str:
         deadline = self.state.deadline

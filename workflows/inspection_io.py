@@ -15,6 +15,7 @@ from temporalio.exceptions import FailureError
 from temporalio.workflow import ChildWorkflowHandle, ParentClosePolicy
 
 from workflows.calls import call
+from workflows.idempotency import Ledger
 from workflows.inspection_ops import Lanes, Projector, Waiter, town_time
 from workflows.inspection_state import InspectionState
 
@@ -67,6 +68,7 @@ class InspectionIO:
 
     def __init__(self, inp: StartInspection) -> None:
         self.state = InspectionState(inp, created_at=workflow.now())
+        self.keys: Ledger[InspectionOutcome] = Ledger()  # per idempotency key: request, answer
         self.lanes = Lanes()
         self.waiter = Waiter()
         self.projector = Projector(ACT_PROJECT_INSPECTION, self._projection)
@@ -148,16 +150,11 @@ class InspectionIO:
 
     # ---- human actions -------------------------------------------------------------
     def guard(self, action: HumanAction, rule: Callable[[], object]) -> None:
-        """Validator body: a repeated idempotency key is always accepted (same answer)."""
-        if action.idempotency_key in self.state.outcomes:
-            return
-        rule()
+        """Validator body: an exact repeat passes, a reused key is refused (``Ledger``)."""
+        self.keys.guard(action, rule)
 
     def act(self, action: A, apply: Callable[[A], str]) -> InspectionOutcome:
-        previous = self.state.outcomes.get(action.idempotency_key)
-        if previous is not None:
-            return previous
-        return self.state.outcome(action.idempotency_key, apply(action))
+        return self.keys.act(action, lambda a: self.state.outcome(a.idempotency_key, apply(a)))
 
     # ---- messages ------------------------------------------------------------------
     def tell(

@@ -152,11 +152,16 @@ class RectificationWorkflow(RectificationIO):
     @reinspect.validator
     def _check_reinspect(self, action: Reinspect) -> None:
         def rule() -> None:
-            actor = action.actor
-            department = actor.role == "department" and actor.id == self.inp.item.department
-            if actor.role != INSPECTOR_ROLE and not department:
+            actor, inp = action.actor, self.inp
+            department = actor.role == "department" and actor.id == inp.item.department
+            inspector = actor.role == INSPECTOR_ROLE and (
+                actor.id == inp.inspector_id or action.inspector_grid == inp.enterprise.grid_id
+            )
+            if not (department or inspector):
                 raise ActionRejected(
-                    "only an inspector or the responsible department re-inspects", "forbidden_role"
+                    f"only the booked inspector, an inspector of grid {inp.enterprise.grid_id} "
+                    f"or department {inp.item.department} re-inspects",
+                    "forbidden_role",
                 )
             if self.status != "proof_submitted":
                 raise ActionRejected("nothing to re-inspect: no proof submitted", "wrong_stage")

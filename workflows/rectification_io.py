@@ -14,6 +14,7 @@ from temporalio import workflow
 from temporalio.common import SearchAttributeUpdate
 
 from workflows.case_state import ActionRejected
+from workflows.idempotency import Ledger
 from workflows.inspection_ops import Lanes, Projector, Waiter, town_time
 
 with workflow.unsafe.imports_passed_through():
@@ -57,7 +58,7 @@ class RectificationIO:
         self.waiting_for = "the enterprise to rectify and submit proof"
         self.closed_at: datetime | None = None
         self.timeline: list[RectificationEvent] = []
-        self.outcomes: dict[str, RectificationOutcome] = {}
+        self.keys: Ledger[RectificationOutcome] = Ledger()  # per key: request, answer
         self.lanes = Lanes()
         self.waiter = Waiter()
         self.projector = Projector(ACT_PROJECT_RECTIFICATION, self._projection)
@@ -171,22 +172,24 @@ class RectificationIO:
 
     # ---- actions -------------------------------------------------------------------
     def _guard(self, action: HumanAction, rule: Callable[[], object]) -> None:
-        if action.idempotency_key in self.outcomes:
-            return
-        if not self.is_open:
-            raise ActionRejected(f"rectification is {self.status}", "rectification_ended")
-        rule()
+        """Validator body: an exact repeat passes (even once ended), a reused key is refused
+        (``Ledger``), a new action must find the hazard open and pass ``rule``."""
+
+        def open_and_allowed() -> None:
+            if not self.is_open:
+                raise ActionRejected(f"rectification is {self.status}", "rectification_ended")
+            rule()
+
+        self.keys.guard(action, open_and_allowed)
 
     def _act(self, action: A, apply: Callable[[A], str]) -> RectificationOutcome:
-        previous = self.outcomes.get(action.idempotency_key)
-        if previous is not None:
-            return previous
+        return self.keys.act(action, lambda a: self._answer(a, apply))
+
+    def _answer(self, action: A, apply: Callable[[A], str]) -> RectificationOutcome:
         message = apply(action)
-        result = RectificationOutcome(
+        return RectificationOutcome(
             rectification_id=self.inp.rectification_id,
             status=self.status,
             seq=len(self.timeline),
             message=message,
         )
-        self.outcomes[action.idempotency_key] = result
-        return result

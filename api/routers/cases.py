@@ -15,7 +15,7 @@ from constants import case_workflow_id
 from schemas.api import CaseDetail, CaseLinks, CasePage, CreateCase, CreatedCase, Problem, Timeline
 from schemas.case import CaseStatus
 from schemas.common import Actor, CaseSource
-from services import case_queries, cases
+from services import case_access, case_queries, cases, requests
 from services.case_queries import CaseFilter
 from settings import Settings
 
@@ -30,6 +30,7 @@ ERRORS: dict[int | str, dict[str, object]] = {
     400: {"model": Problem, "description": "the body is not UTF-8 JSON"},
     401: {"model": Problem},
     403: {"model": Problem},
+    409: {"model": Problem, "description": "idempotency_key_reused: the key named another request"},
     422: {"model": Problem},
 }
 
@@ -60,7 +61,8 @@ async def create_case(
     """File a report as a case. The case runs on from here; follow ``links.self``."""
     case_id = cases.new_case_id(principal, idempotency_key)
     inp = cases.build_case_input(body, principal, case_id, state.catalog, state.grids)
-    created = await cases.start_case(client, inp, state.settings.task_queue)
+    request = requests.request_fingerprint(body) if idempotency_key else None
+    created = await cases.start_case(client, inp, state.settings.task_queue, request=request)
     response.headers["Location"] = f"/cases/{case_id}"
     return CreatedCase(
         case_id=case_id,
@@ -91,13 +93,15 @@ async def list_cases(
 ) -> CasePage:
     """Cases from the projection, newest first, with filters and pagination.
 
-    A department sees its own cases only (the ``department`` filter is set for it).
+    A department sees the cases it holds or has held only, as on ``GET /cases/{id}``.
     """
+    held_by = None
     if principal.role == "department":
         if department not in (None, principal.id):
             raise HTTPException(403, f"you act for {principal.id}, not {department}")
-        department = principal.id
+        held_by = principal.id
     where = CaseFilter(
+        held_by=held_by,
         status=status,
         case_type=case_type,
         grid_id=grid_id,
@@ -129,7 +133,7 @@ async def get_case(
     view, live = await cases.case_view(
         client, case_id, lambda: case_queries.projected_case(session, case_id)
     )
-    if not cases.may_read(principal, view):
+    if not case_access.may_read(principal, view):
         raise HTTPException(403, "you took no part in this case")
     return CaseDetail(**view.model_dump(), live=live, links=links(state.settings, case_id))
 
@@ -142,6 +146,6 @@ async def get_timeline(case_id: CaseIdPath, session: Session, principal: Reader)
     view = await case_queries.projected_case(session, case_id)
     if view is None or not view.timeline:
         raise cases.CaseNotFound(case_id)
-    if not cases.may_read(principal, view):
+    if not case_access.may_read(principal, view):
         raise HTTPException(403, "you took no part in this case")
     return Timeline(case_id=case_id, entries=view.timeline)

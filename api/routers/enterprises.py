@@ -12,8 +12,8 @@ from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Path, Query, Response
 
-from api.deps import CurrentPrincipal, IdempotencyHeader, Session, TemporalClient, require
-from api.inspection_deps import enterprise_itself, may_read_enterprise
+from api.deps import CurrentPrincipal, IdempotencyHeader, Session, TemporalClient
+from api.inspection_deps import BoundDevice, enterprise_itself, may_read_enterprise
 from api.routers.actions import ACTION_ERRORS
 from constants import rectification_workflow_id
 from schemas.api import Problem
@@ -26,12 +26,12 @@ from services.enterprise_records import RecordIn, RecordOut, RecordPage, Unknown
 router = APIRouter(prefix="/enterprises/{enterprise_id}", tags=["enterprises"])
 
 EnterpriseId = Annotated[str, Path(max_length=24, pattern=r"^[A-Za-z0-9_-]+$")]
-Device = Annotated[Actor, require("device")]
 ERRORS: dict[int | str, dict[str, object]] = {
     400: {"model": Problem, "description": "the body is not UTF-8 JSON"},
     401: {"model": Problem},
     403: {"model": Problem},
     404: {"model": Problem},
+    409: {"model": Problem, "description": "idempotency_key_reused: the key named another request"},
     422: {"model": Problem},
 }
 
@@ -95,11 +95,14 @@ async def add_observation(
     enterprise_id: EnterpriseId,
     body: RecordIn,
     session: Session,
-    principal: Device,
+    principal: BoundDevice,
     response: Response,
     idempotency_key: IdempotencyHeader = None,
 ) -> RecordOut:
-    """A warehouse camera or smoke sensor saw an operation (matched against the records)."""
+    """A warehouse camera or smoke sensor saw an operation (matched against the records).
+
+    Only a device bound to this enterprise (``python -m services.devices register ...
+    --enterprise``); any other device gets 403 naming what it is bound to."""
     return await _store(session, enterprise_id, body, principal, idempotency_key, response)
 
 

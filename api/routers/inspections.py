@@ -11,6 +11,7 @@ from pydantic import BaseModel
 
 from api.deps import IdempotencyHeader, Session, State, Supervisor, TemporalClient
 from api.errors import UNAVAILABLE
+from api.inspection_access import Visit, check_reader
 from api.inspection_deps import InspectionReader, InspectorPrincipal, Regulator
 from api.routers.actions import ACTION_ERRORS
 from constants import inspection_workflow_id
@@ -40,8 +41,7 @@ from schemas.inspection_flow import (
     StartVisit,
     StartVisitBody,
 )
-from services import inspection_queries, inspections
-from services.cases import CaseNotFound
+from services import inspection_queries, inspections, requests
 from services.inspection_queries import InspectionFilter
 
 router = APIRouter(tags=["inspections"])
@@ -51,6 +51,7 @@ ERRORS: dict[int | str, dict[str, object]] = {
     401: {"model": Problem},
     403: {"model": Problem},
     404: {"model": Problem},
+    409: {"model": Problem, "description": "idempotency_key_reused: the key named another request"},
     422: {"model": Problem},
 }
 
@@ -137,17 +138,24 @@ async def list_inspections(
 @router.get("/inspections/{inspection_id}", response_model=InspectionDetail,
             responses={**ERRORS, 503: UNAVAILABLE})  # fmt: skip
 async def get_inspection(
-    inspection_id: str, client: TemporalClient, session: Session, principal: InspectionReader
+    inspection_id: str,
+    client: TemporalClient,
+    session: Session,
+    state: State,
+    principal: InspectionReader,
 ) -> InspectionDetail:
     """Live from the workflow while it runs (form, timeline); from the projection after,
-    or while no worker answers (``live: false``)."""
+    or while no worker answers (``live: false``). Read by the center, the enterprise, the
+    departments of its checklists, the booked inspector and the grid's inspectors."""
     view, live = await inspections.inspection_view(
         client,
         inspection_id,
         lambda: inspection_queries.projected_inspection(session, inspection_id),
     )
-    if principal.role == "enterprise" and view.enterprise_id != principal.id:
-        raise CaseNotFound(inspection_id)
+    visit = Visit(
+        inspection_id, view.enterprise_id, view.grid_id, view.departments, view.inspector_id
+    )
+    await check_reader(state.sessions, principal, visit)
     return InspectionDetail(**view.model_dump(), live=live)
 
 
@@ -218,7 +226,10 @@ async def start_campaign(
 ) -> StartedCampaign:
     """Start a round over every enterprise (or a filter); high risk first."""
     inp = CampaignInput(**body.model_dump(), requested_by=principal)
-    workflow_id, created = await inspections.start_campaign(client, inp, state.settings.task_queue)
+    request = requests.request_fingerprint(body, principal)
+    workflow_id, created = await inspections.start_campaign(
+        client, inp, state.settings.task_queue, request
+    )
     return StartedCampaign(campaign_id=body.campaign_id, workflow_id=workflow_id, created=created)
 
 

@@ -11,9 +11,11 @@ from api.deps import (
     DepartmentPrincipal,
     IdempotencyHeader,
     Session,
+    State,
     Supervisor,
     TemporalClient,
 )
+from api.inspection_access import Visit, booked_inspector, check_reader
 from api.inspection_deps import InspectionReader, ReinspectorPrincipal
 from api.routers.actions import ACTION_ERRORS
 from constants import rectification_workflow_id
@@ -31,7 +33,6 @@ from schemas.rectification import (
     ReinspectBody,
 )
 from services import inspection_queries, inspections
-from services.cases import CaseNotFound
 
 router = APIRouter(prefix="/rectifications/{rectification_id}", tags=["rectifications"])
 
@@ -55,17 +56,24 @@ async def _act(
 
 @router.get("", response_model=RectificationDetail, responses=ACTION_ERRORS)
 async def get_rectification(
-    rectification_id: str, client: TemporalClient, session: Session, principal: InspectionReader
+    rectification_id: str,
+    client: TemporalClient,
+    session: Session,
+    state: State,
+    principal: InspectionReader,
 ) -> RectificationDetail:
-    """Live from the workflow while open (with its timeline); from the projection after."""
+    """Live from the workflow while open (with its timeline); from the projection after.
+    Read by the center, the enterprise, the responsible department, the inspector booked
+    for the visit that found it and the grid's inspectors."""
 
     async def projected() -> RectificationView | None:
         summary = await inspection_queries.projected_hazard(session, rectification_id)
         return RectificationView(**summary.model_dump(), timeline=[]) if summary else None
 
     view, live = await inspections.rectification_view(client, rectification_id, projected)
-    if principal.role == "enterprise" and view.enterprise_id != principal.id:
-        raise CaseNotFound(rectification_id)
+    booked = await booked_inspector(state.sessions, view.inspection_id)
+    visit = Visit(rectification_id, view.enterprise_id, view.grid_id, [view.department], booked)
+    await check_reader(state.sessions, principal, visit)
     return RectificationDetail(**view.model_dump(), live=live)
 
 
@@ -77,10 +85,19 @@ async def reinspect(
     principal: ReinspectorPrincipal,
     idempotency_key: IdempotencyHeader = None,
 ) -> RectificationOutcome:
-    """Re-inspection (复查) by an inspector or the department: pass closes, fail is rework."""
-    return await _act(
-        client, rectification_id, "reinspect", Reinspect, body, principal, idempotency_key
+    """Re-inspection (复查): pass closes, fail is rework. By the inspector booked for the
+    visit, an inspector of the enterprise's grid, or the responsible department (the
+    workflow's validator decides, from the registry's grid the API adds)."""
+    action = Reinspect(
+        **body.model_dump(),
+        actor=principal.actor,
+        idempotency_key=idempotency_key or f"auto-{uuid.uuid4().hex}",
+        inspector_grid=principal.grid_id,
     )
+    return await inspections.act(
+        client, rectification_workflow_id(rectification_id), "reinspect", action,
+        RectificationOutcome,
+    )  # fmt: skip
 
 
 @router.post("/enforcement", response_model=RectificationOutcome, responses=ACTION_ERRORS)
