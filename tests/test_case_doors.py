@@ -16,8 +16,10 @@ import pytest
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
+from constants import case_workflow_id
 from schemas.case import (
     AcceptTask,
+    CancelCase,
     DepartmentReport,
     ReportRecovery,
     ReportResolved,
@@ -28,7 +30,17 @@ from services.db import SessionFactory
 from services.geo import GridIndex
 from settings import Settings
 from tests.device_support import app_client, detection, device, post, until
-from tests.support import case_input, grid_point, key, open_case, place_stewards, track, wait_for
+from tests.support import (
+    SUPERVISOR,
+    case_input,
+    grid_point,
+    key,
+    open_case,
+    place_stewards,
+    save_history,
+    track,
+    wait_for,
+)
 from tests.test_bot import api as bot_api  # noqa: F401
 from tests.test_bot import (  # noqa: F401  (module fixtures: the fake gateway and its worker)
     bot_settings,
@@ -69,6 +81,12 @@ async def test_a_device_opened_case_files_before_its_first_evidence(
     first, second = view.timeline[:2]
     assert (first.seq, first.kind, first.status) == (1, "filed", "filed")
     assert (second.kind, second.status) == ("evidence_added", "filed")
+    handle = env.client.get_workflow_handle(case_workflow_id(case_id))
+    await handle.execute_update(
+        "cancel", CancelCase(actor=SUPERVISOR, idempotency_key=key(), reason="测试结束")
+    )
+    await handle.result()
+    await save_history(handle, "device_filed_first_cancelled")
 
 
 # ---- item 7: a sensor's re-check -------------------------------------------------------
@@ -92,6 +110,7 @@ async def test_a_sensor_recovery_verifies_a_result_the_department_reported(
     final = await wait_for(handle, lambda v: True)
     verified = next(e for e in final.timeline if e.kind == "verified")
     assert verified.actor == sensor
+    await save_history(handle, "sensor_recheck_verified_closed")
 
 
 # ---- item 7: a steward's verification through the bot ---------------------------------
@@ -142,6 +161,7 @@ async def test_the_on_site_steward_verifies_the_departments_result_through_the_b
     assert ("verification_failed", steward(s1)) in verdicts
     assert ("verified", steward(s1)) in verdicts
     await wait_message(gateway, inp.case_id, s1, "case_closed")
+    await save_history(handle, "bot_verify_failed_then_passed_closed")
 
 
 async def test_the_steward_who_resolved_it_cannot_verify_it(

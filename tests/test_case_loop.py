@@ -38,6 +38,7 @@ from tests.support import (
     key,
     open_case,
     place_stewards,
+    save_history,
     view,
     wait_for,
 )
@@ -201,6 +202,11 @@ async def test_named_steward_lost_to_a_race_is_recorded_and_the_last_offered_is_
     lost = next(e for e in again.timeline if e.kind == "named_steward_unavailable")
     assert lost.data == {"named": s3, "instead": s2}
     assert again.steward_id == s2  # the nearest other one, not s1 who let it lie
+    await handle.execute_update(
+        "cancel", CancelCase(actor=SUPERVISOR, idempotency_key=key(), reason="测试结束")
+    )
+    await handle.result()
+    await save_history(handle, "reassign_named_lost_cancelled")
 
 
 # ---- item 4 --------------------------------------------------------------------------
@@ -218,6 +224,7 @@ async def test_cancel_tells_the_steward_holding_the_offer_with_the_reason(
     found = await told(sessions, case.case_id, s1, "case_cancelled")
     text_ = next(t for r, k, t in found if (r, k) == (s1, "case_cancelled"))
     assert "重复上报" in text_ and "撤销" in text_
+    await save_history(handle, "cancel_tells_the_offered_steward")
 
 
 async def test_merge_tells_the_working_steward_which_case_it_joined(
@@ -263,6 +270,7 @@ async def test_both_path_confirming_steward_hears_that_the_case_closed(
     result = await handle.result()
     assert result.status == "closed"
     await told(sessions, result.case_id, s1, "case_closed")
+    await save_history(handle, "both_paths_confirmer_told_closed")
 
 
 # ---- item 5 --------------------------------------------------------------------------
