@@ -147,6 +147,7 @@ async def test_the_on_site_steward_verifies_the_departments_result_through_the_b
 
     failed = await bot_post(bot_api, secret, press(ask, "verify_fail", note="仍有烟味"))
     assert failed.json()["result"] == "accepted", failed.text
+    assert "退回" in failed.json()["message"]
     await wait_for(handle, lambda v: v.status == "department_handling")
     await handle.execute_update(
         "department_report", DepartmentReport(actor=fire, idempotency_key=key(), note="已通风")
@@ -154,6 +155,7 @@ async def test_the_on_site_steward_verifies_the_departments_result_through_the_b
     await wait_for(handle, lambda v: v.status == "resolved")
     passed = await bot_post(bot_api, secret, press(ask, "verify_pass"))
     assert passed.json()["result"] == "accepted", passed.text
+    assert "核查通过" in passed.json()["message"]
     result = await handle.result()
     assert (result["status"], result["rework_count"]) == ("closed", 1)
     final = await wait_for(handle, lambda v: True)
