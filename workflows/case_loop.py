@@ -43,6 +43,7 @@ class CaseLoop(CaseOps):
         self._v2: bool | None = None
         self._filed = False
         self._running = False
+        self._named: str | None = None  # a steward a supervisor's reassign named
 
     def v2(self) -> bool:
         """Whether this run follows ``PATCH_LOOP_V2``: asked once, first thing it matters."""
@@ -161,16 +162,21 @@ class CaseLoop(CaseOps):
     def reassign_excluded(self, redirect: Redirect) -> list[str]:
         """Who a supervisor's reassign must not reach: declined ones, and the last offered."""
         excluded = self.state.handle.excluded
+        if not self.v2():
+            return excluded
+        self._named = redirect.steward_id
         last = self.state.last_steward
-        if self.v2() and last and last != redirect.steward_id and last not in excluded:
+        if last and last != redirect.steward_id and last not in excluded:
             excluded = [*excluded, last]
         return excluded
 
     async def reserve(self, slot: StewardSlot) -> Assignment | None:
         """Reserve as ``CaseOps`` does; record when the named steward could not be booked."""
-        named = self.preferred_steward if slot is self.state.handle else None
+        named = self._named if slot is self.state.handle else None
+        if named:
+            self._named = None
         assignment = await super().reserve(slot)
-        if named and self.v2() and (assignment is None or assignment.steward_id != named):
+        if named and (assignment is None or assignment.steward_id != named):
             instead = assignment.steward_id if assignment else ""
             self.emit("named_steward_unavailable", data={"named": named, "instead": instead})
         return assignment
