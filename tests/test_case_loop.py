@@ -175,12 +175,15 @@ async def test_reassign_to_a_steward_who_cannot_take_it_is_409_and_changes_nothi
     assert (current.status, current.steward_id) == ("dispatched", s1)
     assert "reassigned" not in [e.kind for e in current.timeline]
 
-    ok = await api.post(
-        url, json={"steward_id": s2, "reason": "指定人员"}, headers=bearer(settings)
-    )
+    headers = {**bearer(settings), "Idempotency-Key": key()}
+    body = {"steward_id": s2, "reason": "指定人员"}
+    ok = await api.post(url, json=body, headers=headers)
     assert ok.status_code == 200, ok.text
     moved = await wait_for(handle, lambda v: v.status == "dispatched" and v.steward_id == s2)
     assert "named_steward_unavailable" not in [e.kind for e in moved.timeline]
+    # s2 is full now (with this very case): the retry still gets its first answer
+    again = await api.post(url, json=body, headers=headers)
+    assert (again.status_code, again.json()) == (200, ok.json())
 
 
 async def test_named_steward_lost_to_a_race_is_recorded_and_the_last_offered_is_skipped(
