@@ -219,8 +219,8 @@ class CaseLoop(CaseOps):
         """Ask the steward who confirmed on site to verify a result they did not report."""
         s = self.state
         confirmer = s.confirmer
-        if not self.v2() or confirmer is None:
-            return
+        if not self.v2() or confirmer is None or confirmer == s.last_steward:
+            return  # nobody, or someone ``check_verifier`` refuses as the handler
         if s.resolver is not None and s.resolver == Actor(role="steward", id=confirmer):
             return
         self.tell(confirmer, "verify_request", s.confirmer_attempt)
