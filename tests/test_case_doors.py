@@ -13,6 +13,7 @@ from typing import Any
 
 import httpx
 import pytest
+from pydantic import ValidationError
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
@@ -25,6 +26,7 @@ from schemas.case import (
     ReportResolved,
     VerifyResult,
 )
+from schemas.catalog import CaseType, default_catalog
 from schemas.common import Actor
 from services.db import SessionFactory
 from services.geo import GridIndex
@@ -205,3 +207,13 @@ async def test_a_campaign_input_the_workflow_cannot_run_is_a_422_naming_the_fiel
     )
     assert answer.status_code == 422, answer.text
     assert any(f.endswith(field) for f in answer.json()["fields"]), answer.json()
+
+
+@pytest.mark.parametrize("span", ["P999999999D", "P367D"])
+def test_a_catalog_sla_that_would_overflow_a_case_deadline_is_refused_at_load(span: str) -> None:
+    entry = default_catalog().case_type("garbage")
+    assert entry is not None
+    raw = entry.model_dump(mode="json")
+    raw["sla"]["resolve"] = span
+    with pytest.raises(ValidationError, match=r"sla\.resolve must be at most 366 days"):
+        CaseType.model_validate(raw)
