@@ -131,6 +131,10 @@ class NotifyActivities:
             "location": message.location.model_dump(),
             "deadline": message.deadline.isoformat() if message.deadline else None,
         }
+        if message.kind == "case_cancelled":  # which end, and why, for the gateway's own use
+            payload["ended"] = "merged" if message.merged_into else "cancelled"
+            payload["reason"] = message.reason
+            payload["merged_into"] = message.merged_into
         return await self._deliver(
             key,
             "bot",

@@ -69,6 +69,24 @@ async def messages(sessions: SessionFactory, case_id: str) -> list[tuple[str, st
         return found
 
 
+async def payload_of(
+    sessions: SessionFactory, case_id: str, recipient: str, kind: str
+) -> dict[str, Any]:
+    """What the gateway got with a steward's message of ``kind``."""
+    async with sessions() as session:
+        body = (
+            await session.execute(
+                text(
+                    "SELECT body FROM notification WHERE case_id = :c AND channel = 'bot'"
+                    " AND recipient = :r AND kind = :k"
+                ),
+                {"c": case_id, "r": recipient, "k": kind},
+            )
+        ).scalar_one()
+    payload: dict[str, Any] = body if isinstance(body, dict) else json.loads(body)
+    return payload
+
+
 async def told(
     sessions: SessionFactory, case_id: str, recipient: str, kind: str
 ) -> list[tuple[str, str, str]]:
@@ -227,6 +245,8 @@ async def test_cancel_tells_the_steward_holding_the_offer_with_the_reason(
     found = await told(sessions, case.case_id, s1, "case_cancelled")
     text_ = next(t for r, k, t in found if (r, k) == (s1, "case_cancelled"))
     assert "重复上报" in text_ and "撤销" in text_
+    sent = await payload_of(sessions, case.case_id, s1, "case_cancelled")
+    assert (sent["ended"], sent["reason"], sent["merged_into"]) == ("cancelled", "重复上报", None)
     await save_history(handle, "cancel_tells_the_offered_steward")
 
 
@@ -250,6 +270,8 @@ async def test_merge_tells_the_working_steward_which_case_it_joined(
     found = await told(sessions, case.case_id, s1, "case_cancelled")
     text_ = next(t for r, k, t in found if (r, k) == (s1, "case_cancelled"))
     assert target.case_id in text_ and "同一堆垃圾" in text_
+    sent = await payload_of(sessions, case.case_id, s1, "case_cancelled")
+    assert (sent["ended"], sent["merged_into"]) == ("merged", target.case_id)
 
 
 async def test_both_path_confirming_steward_hears_that_the_case_closed(
