@@ -28,6 +28,7 @@ from schemas.case import (
 )
 from schemas.catalog import CaseType, default_catalog
 from schemas.common import Actor
+from schemas.inspection import RectificationPolicy, VisitModel, default_checklists
 from services.db import SessionFactory
 from services.geo import GridIndex
 from settings import Settings
@@ -217,3 +218,16 @@ def test_a_catalog_sla_that_would_overflow_a_case_deadline_is_refused_at_load(sp
     raw["sla"]["resolve"] = span
     with pytest.raises(ValidationError, match=r"sla\.resolve must be at most 366 days"):
         CaseType.model_validate(raw)
+
+
+def test_inspection_spans_that_would_overflow_a_workflow_deadline_are_refused_at_load() -> None:
+    checklists = default_checklists()
+    visit = checklists.visit.model_dump(mode="json")
+    with pytest.raises(ValidationError, match="results_grace"):
+        VisitModel.model_validate({**visit, "results_grace": "P999999999D"})
+    policy = checklists.rectification.model_dump(mode="json")
+    with pytest.raises(ValidationError, match="reinspection"):
+        RectificationPolicy.model_validate({**policy, "reinspection": "P999999999D"})
+    deadlines = {**policy["deadlines"], "minor": "P999999999D"}
+    with pytest.raises(ValidationError, match=r"deadlines\.minor"):
+        RectificationPolicy.model_validate({**policy, "deadlines": deadlines})
