@@ -49,6 +49,7 @@ STEWARD_ACTIONS = {
     "new_task": ("accept", "decline"),
     "confirm_task": ("accept", "decline"),
     "reminder": ("arrived", "resolved", "escalate"),
+    "verify_request": ("verify_pass", "verify_fail"),
 }
 
 
@@ -103,6 +104,8 @@ class NotifyActivities:
             "map_url": map_url(message.location),
             "distance": "-",
             "deadline": local_time(message.deadline),
+            "reason": message.reason or "",
+            "merged_into": message.merged_into or "",
         }
         actions = STEWARD_ACTIONS.get(message.kind, ())
         if message.kind in ("new_task", "confirm_task"):
@@ -128,6 +131,10 @@ class NotifyActivities:
             "location": message.location.model_dump(),
             "deadline": message.deadline.isoformat() if message.deadline else None,
         }
+        if message.kind == "case_cancelled":  # which end, and why, for the gateway's own use
+            payload["ended"] = "merged" if message.merged_into else "cancelled"
+            payload["reason"] = message.reason
+            payload["merged_into"] = message.merged_into
         return await self._deliver(
             key,
             "bot",

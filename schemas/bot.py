@@ -15,7 +15,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validat
 from schemas.case import CaseStatus
 from schemas.common import AwareDatetime, GeoPoint, Identifier
 
-BotAction = Literal["accept", "decline", "arrived", "resolved", "escalate"]
+BotAction = Literal[
+    "accept", "decline", "arrived", "resolved", "escalate", "verify_pass", "verify_fail"
+]
 BotResult = Literal["accepted", "too_late", "already_done", "not_yours", "case_closed", "rejected"]
 
 Note = Annotated[str, Field(min_length=1, max_length=2000)]
@@ -37,8 +39,9 @@ class BotCallback(BaseModel):
 
     ``request_id`` is the gateway's own unique id: a retried delivery repeats it, and we
     answer a repeat from the ``bot_request`` table without acting twice. ``photo_url`` is
-    kept as evidence of a ``resolved`` report and ignored with other actions; ``location``
-    is kept with ``arrived``.
+    kept as evidence of a ``resolved`` report or a steward's verification (``verify_pass``,
+    ``verify_fail``, the buttons of a ``verify_request`` message) and ignored with other
+    actions; ``location`` is kept with ``arrived``.
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")

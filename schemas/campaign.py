@@ -15,13 +15,19 @@ from schemas.common import Actor, Identifier
 from schemas.inspection import RiskLevel
 from schemas.inspection_flow import StartInspection
 
+# A round's target window: positive and at most a year. The workflow adds it to its clock
+# (``workflow.now() + target_window``); an unbounded one (``P999999999D``) overflows there
+# and fails the workflow task forever, so it is a 422 naming the field before any start.
+MAX_TARGET_WINDOW = timedelta(days=366)
+TargetWindow = Annotated[timedelta, Field(gt=timedelta(0), le=MAX_TARGET_WINDOW)]
+
 
 class CampaignFilter(BaseModel):
     """Which enterprises a round covers; empty means every active enterprise."""
 
-    grid_ids: list[Identifier] = []
-    risk_levels: list[RiskLevel] = []
-    industries: list[Annotated[str, Field(max_length=40)]] = []
+    grid_ids: list[Identifier] = Field(default=[], max_length=1000)
+    risk_levels: list[RiskLevel] = Field(default=[], max_length=10)
+    industries: list[Annotated[str, Field(max_length=40)]] = Field(default=[], max_length=200)
     hazardous_chemicals: bool | None = None
     enterprise_ids: list[Identifier] = Field(default=[], max_length=20000)
 
@@ -84,7 +90,7 @@ class CampaignInput(BaseModel):
     name: Annotated[str, Field(max_length=200)] = "joint safety inspection round"
     requested_by: Actor
     filter: CampaignFilter = CampaignFilter()
-    target_window: timedelta = Field(default=timedelta(days=30), gt=timedelta(0))
+    target_window: TargetWindow = timedelta(days=30)
     max_in_flight: int | None = Field(default=None, ge=1, le=2000)
     lookahead_per_inspector: int = Field(default=2, ge=1, le=20)
     continue_every: int = Field(default=100, ge=2, le=1000)

@@ -30,6 +30,11 @@ class Department(BaseModel):
     name_en: str
 
 
+# A stage deadline is ``workflow.now() + span``: an unbounded span (a catalog override with
+# ``P999999999D``) overflows there and fails the workflow task of every case of that type.
+MAX_SLA = timedelta(days=366)
+
+
 class Sla(BaseModel):
     """Deadlines of each waiting stage, counted from the moment the stage starts."""
 
@@ -45,6 +50,8 @@ class Sla(BaseModel):
         for name in ("accept", "resolve", "department", "verify"):
             if getattr(self, name) <= timedelta(0):
                 raise ValueError(f"sla.{name} must be positive")
+            if getattr(self, name) > MAX_SLA:
+                raise ValueError(f"sla.{name} must be at most {MAX_SLA.days} days")
         return self
 
 

@@ -47,7 +47,14 @@ class ReleaseRequest(BaseModel):
 
 
 StewardMessageKind = Literal[
-    "new_task", "confirm_task", "reminder", "reassigned", "case_closed", "rework"
+    "new_task",
+    "confirm_task",
+    "reminder",
+    "reassigned",
+    "case_closed",
+    "case_cancelled",
+    "rework",
+    "verify_request",
 ]
 
 
@@ -63,6 +70,8 @@ class StewardMessage(BaseModel):
     location: GeoPoint
     description: str
     deadline: datetime | None = None
+    reason: str | None = None  # case_cancelled: the supervisor's reason
+    merged_into: str | None = None  # case_cancelled: the case it was merged into, if merged
 
 
 DepartmentMessageKind = Literal["new_case", "warning", "urge", "head_escalation", "rework"]

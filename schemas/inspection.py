@@ -96,6 +96,12 @@ class ChecklistItem(BaseModel):
         return rule.hazardous_chemicals is None or rule.hazardous_chemicals == hazardous_chemicals
 
 
+# Spans a workflow adds to its clock (``workflow.now() + span``): bounded, because an unbounded
+# one from a data file overflows there and fails the workflow task of every inspection.
+MAX_SPAN = timedelta(days=366)
+Span = Annotated[timedelta, Field(gt=timedelta(0), le=MAX_SPAN)]
+
+
 class VisitModel(BaseModel):
     """How long a visit takes and when inspectors work: the basis of every booking."""
 
@@ -108,10 +114,10 @@ class VisitModel(BaseModel):
     day_end: time
     utc_offset_hours: int = Field(ge=-12, le=14)
     working_days: tuple[int, ...] = Field(min_length=1, description="ISO weekdays, 1 = Monday")
-    results_grace: timedelta = Field(gt=timedelta(0))
-    reminder_before: timedelta = Field(gt=timedelta(0))
+    results_grace: Span
+    reminder_before: Span
     max_reassignments: int = Field(ge=0, le=10)
-    unassigned_retry: timedelta = Field(gt=timedelta(0))
+    unassigned_retry: Span
 
     def minutes_for(self, items: int) -> int:
         """Travel plus checking, rounded up to whole slots (appointments are on the slot)."""
@@ -124,8 +130,8 @@ class RectificationPolicy(BaseModel):
 
     model_config = ConfigDict(frozen=True)
 
-    deadlines: dict[Severity, timedelta]
-    reinspection: timedelta = Field(gt=timedelta(0))
+    deadlines: dict[Severity, Span]
+    reinspection: Span
     warn_fraction: float = Field(gt=0, lt=1)
 
     @model_validator(mode="after")

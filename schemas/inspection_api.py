@@ -7,7 +7,7 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from schemas.campaign import CampaignFilter
+from schemas.campaign import CampaignFilter, TargetWindow
 from schemas.common import Identifier
 from schemas.inspection_flow import InspectionSummary, InspectionView
 from schemas.rectification import RectificationSummary, RectificationView
@@ -64,7 +64,7 @@ class StartCampaignBody(BaseModel):
     campaign_id: Identifier
     name: Annotated[str, Field(max_length=200)] = "joint safety inspection round"
     filter: CampaignFilter = CampaignFilter()
-    target_window: timedelta = Field(default=timedelta(days=30), gt=timedelta(0))
+    target_window: TargetWindow = timedelta(days=30)
     max_in_flight: int | None = Field(default=None, ge=1, le=2000)
 
 

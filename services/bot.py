@@ -48,6 +48,7 @@ from schemas.case import (
     ReportArrived,
     ReportResolved,
     RequestEscalation,
+    VerifyResult,
 )
 from schemas.common import Actor, Evidence
 from schemas.tables import BotRequest, Steward
@@ -79,6 +80,7 @@ RESULT_BY_CODE: dict[str, BotResult] = {
     "not_assigned": "not_yours",
     "forbidden_role": "not_yours",
     "case_ended": "case_closed",
+    "self_verification": "not_yours",
     "not_found": "case_closed",
 }
 
@@ -88,6 +90,8 @@ UPDATE_BY_ACTION: dict[BotAction, str] = {
     "arrived": "report_arrived",
     "resolved": "report_resolved",
     "escalate": "request_escalation",
+    "verify_pass": "verify",
+    "verify_fail": "verify",
 }
 
 M = TypeVar("M", bound=BaseModel)
@@ -260,6 +264,18 @@ def build_action(callback: BotCallback) -> tuple[str, HumanAction]:
         case "escalate":
             assert callback.note is not None
             action = RequestEscalation(**common, reason=callback.note)
+        case "verify_pass" | "verify_fail":
+            # the existing ``verify`` update: its validator refuses the one who resolved it
+            evidence = (
+                [Evidence(kind="photo", url=callback.photo_url)] if callback.photo_url else []
+            )
+            action = VerifyResult(
+                actor=Actor(role="steward", id=callback.steward_id),
+                idempotency_key=idempotency_key(callback.request_id),
+                passed=callback.action == "verify_pass",
+                note=callback.note,
+                evidence=evidence,
+            )
     return UPDATE_BY_ACTION[callback.action], action
 
 

@@ -17,14 +17,13 @@ Both sides must share ``GRIDPLUS_BOT_SECRET`` (the dev default works for both).
 Behaviour per task offer (``new_task``, ``confirm_task``): with ``--ignore-rate`` the
 steward never answers (the case times out and moves to the next steward); otherwise after
 5-40 s they decline (``--decline-rate``, with a reason) or accept, report arrival about
-halfway, and report it resolved with a note 1-3 min after accepting. A ``reassigned`` or
-``case_closed`` message stops whatever that steward was still going to do for that case.
-``--speed 10`` divides every delay by 10 (``make run ARGS="--fast-clock N"`` passes
-``--speed N``, so stewards keep pace with deadlines divided by N); ``--seed`` makes a run
-repeatable. A failed
-callback (API down, 5xx) is retried with the same ``request_id``, which the API answers
-once. SIGINT or SIGTERM stops cleanly: pending answers are dropped, the port is released,
-and a summary is logged.
+halfway, and report it resolved with a note 1-3 min after accepting. A ``reassigned``,
+``case_closed`` or ``case_cancelled`` message stops whatever that steward was still going
+to do for that case. ``--speed 10`` divides every delay by 10 (``make run ARGS="--fast-clock
+N"`` passes ``--speed N``, so stewards keep pace with deadlines divided by N); ``--seed``
+makes a run repeatable. A failed callback (API down, 5xx) is retried with the same
+``request_id``, which the API answers once. SIGINT or SIGTERM stops cleanly: pending answers
+are dropped, the port is released, and a summary is logged.
 """
 
 from __future__ import annotations
@@ -55,7 +54,7 @@ from tools.fake_gateway import FakeGateway, Message
 log = logging.getLogger("steward_sim")
 
 OFFERS = ("new_task", "confirm_task")
-STOPS = ("reassigned", "case_closed")
+STOPS = ("reassigned", "case_closed", "case_cancelled")
 NOTES = {
     "zh": {"decline": "现在不在附近，抱歉。", "resolved": "已到现场处理完毕，现场已恢复正常。"},
     "en": {"decline": "Not nearby right now, sorry.", "resolved": "Handled on site; all clear."},

@@ -13,7 +13,7 @@ from typing import Literal
 
 from temporalio import workflow
 
-from workflows.case_ops import CaseOps
+from workflows.case_loop import CaseLoop
 from workflows.case_state import (
     WITH_DEPARTMENT,
     ActionRejected,
@@ -52,7 +52,7 @@ StageOutcome = Literal["resolved", "to_department", "returned", "interrupted"]
 
 
 @workflow.defn(name="CaseWorkflow")
-class CaseWorkflow(CaseOps):
+class CaseWorkflow(CaseLoop):
     """Durable handling of one case; see the module docstring."""
 
     @workflow.init
@@ -63,18 +63,12 @@ class CaseWorkflow(CaseOps):
     @workflow.run
     async def run(self, inp: OpenCaseInput) -> CaseResult:
         self.catch_up_at_rest()
-        state = self.state
-        grid = {"grid": inp.grid_id, "micro_grid": inp.micro_grid_id or ""}
-        if state.status == "cancelled":  # a supervisor cancelled it before it ever ran
+        self.begin_run()
+        if self.state.status == "cancelled":  # a supervisor cancelled it before it ever ran
             self.start_background()
             await self.drain()
             return self._result()
-        if inp.reopen is None:
-            self.emit("filed", status="filed", actor=inp.reporter, evidence=inp.evidence, data=grid)
-        else:
-            self.emit(
-                "reopened", status="filed", actor=inp.reopen.by, note=inp.reopen.reason, data=grid
-            )
+        self.file()
         self.start_background()
         if inp.policy.case_type.path == "both":
             self.spawn(self._confirm_on_site())
@@ -88,23 +82,10 @@ class CaseWorkflow(CaseOps):
         except BaseException:  # cancelled or failed: give the stewards back, then re-raise
             await self._release_both()
             raise
+        self.tell_cancelled()
         await self._release_both()
         await self.drain()
         return self._result()
-
-    async def _release_both(self) -> None:
-        await self._release(self.state.handle)
-        await self._release(self.state.confirm)
-
-    def _result(self) -> CaseResult:
-        state = self.state
-        return CaseResult(
-            case_id=state.inp.case_id,
-            status="cancelled" if state.status == "cancelled" else "closed",
-            ended_at=workflow.now(),
-            rework_count=state.rework_count,
-            events=len(state.timeline),
-        )
 
     async def _handle_until_verified(self) -> None:
         state = self.state
@@ -139,7 +120,7 @@ class CaseWorkflow(CaseOps):
                     return
             elif redirect.kind == "to_steward":
                 state.handler = "steward"
-                state.handle = StewardSlot("handle", excluded=state.handle.excluded)
+                state.handle = StewardSlot("handle", excluded=self.reassign_excluded(redirect))
                 self.preferred_steward = redirect.steward_id
             else:
                 state.handler = "department"
@@ -148,7 +129,7 @@ class CaseWorkflow(CaseOps):
 
     def _close(self) -> None:
         self.emit("closed", status="closed", data={"rework": str(self.state.rework_count)})
-        self.notify_steward(self.state.handle, "case_closed")
+        self.tell_closed()
 
     # ---- stages --------------------------------------------------------------------
     async def _steward_stage(self) -> StageOutcome:
@@ -277,6 +258,7 @@ class CaseWorkflow(CaseOps):
         state.deadline = Deadline(workflow.now() + span, span)
         state.overdue = False
         self.waiting("verification by someone other than the handler")
+        self.ask_verifier()
         if not await self.wait_stage(lambda: state.verification is not None, state.deadline):
             if state.redirect:
                 return False
@@ -319,13 +301,6 @@ class CaseWorkflow(CaseOps):
         self.emit("deadline_warning", data={"department": self.state.department})
         self.notify_department("warning")
 
-    async def _release(self, slot: StewardSlot, withdrawn: bool = False) -> None:
-        if slot.assignment is None:
-            return
-        if withdrawn:
-            self.notify_steward(slot, "reassigned")
-        await self.release(slot)
-
     # ---- steward actions -----------------------------------------------------------
     @workflow.update
     def accept_task(self, action: AcceptTask) -> ActionOutcome:
@@ -340,8 +315,11 @@ class CaseWorkflow(CaseOps):
         assert slot is not None
         slot.reply, slot.accepted = "accept", True
         if slot.purpose == "handle":
+            self.state.last_handler = action.actor.id
             self.emit("accepted", status="accepted", actor=action.actor)
         else:
+            attempt = slot.assignment.attempt if slot.assignment else 0
+            self.state.confirmer, self.state.confirmer_attempt = action.actor.id, attempt
             self.emit("confirm_accepted", actor=action.actor)
         return "accepted"
 
@@ -529,7 +507,7 @@ class CaseWorkflow(CaseOps):
         self.guard(action, lambda: self.state.check_supervisor(action.actor))
 
     def _cancel(self, action: CancelCase) -> str:
-        self.state.redirect = Redirect("cancel")
+        self.state.redirect, self.state.ended_reason = Redirect("cancel"), action.reason
         self.emit("cancelled", status="cancelled", actor=action.actor, note=action.reason)
         return "cancelled"
 
@@ -591,7 +569,8 @@ class CaseWorkflow(CaseOps):
         self.guard(action, rule)
 
     def _merge(self, action: MergeCase) -> str:
-        self.state.redirect = Redirect("cancel")
+        self.state.redirect, self.state.ended_reason = Redirect("cancel"), action.reason
+        self.state.merged_into = action.target_case_id
         self.emit(
             "merged_into",
             status="cancelled",
@@ -655,6 +634,8 @@ class CaseWorkflow(CaseOps):
         state = self.state
         closes = state.inp.policy.case_type.closes_on_recovery
         if not closes or state.status in ("resolved", "verified"):
+            if self.device_verifies(action):
+                return "verified by the sensor's recovery; closing"
             self.emit(
                 "sensor_recovered", actor=action.actor, note=action.note, evidence=action.evidence
             )

@@ -97,6 +97,12 @@ class CaseState:
     dispatch_attempts: int = 0
     resolver: Actor | None = None
     last_steward: str | None = None
+    # who took the tasks (accepted), and why the case ended: whom to tell when it ends
+    last_handler: str | None = None
+    confirmer: str | None = None
+    confirmer_attempt: int = 0
+    ended_reason: str | None = None
+    merged_into: str | None = None
     department_outcome: Literal["resolved", "returned"] | None = None
     verification: bool | None = None
     redirect: Redirect | None = None
@@ -146,6 +152,24 @@ class CaseState:
 
     def view(self) -> CaseView:
         return CaseView(**self.summary().model_dump(), timeline=list(self.timeline))
+
+    def parties(self) -> list[tuple[str, int]]:
+        """``(steward, attempt)`` of everyone holding an offer or a task on the case.
+
+        The handling steward (offered or working, or the one whose result waits for
+        verification) and the on-site confirming steward (offered, or who confirmed).
+        """
+        found: dict[str, int] = {}
+        handle, confirm = self.handle, self.confirm
+        if handle.assignment is not None:
+            found[handle.assignment.steward_id] = handle.assignment.attempt
+        elif self.handler == "steward" and self.last_handler:
+            found[self.last_handler] = 0
+        if confirm.assignment is not None:
+            found.setdefault(confirm.assignment.steward_id, confirm.assignment.attempt)
+        elif self.confirmer:
+            found.setdefault(self.confirmer, self.confirmer_attempt)
+        return list(found.items())
 
     # ---- writing -------------------------------------------------------------------
     def record(
@@ -227,7 +251,18 @@ class CaseState:
             raise ActionRejected(f"not allowed while the case is {self.status}", "wrong_stage")
 
     def check_extension(self, actor: Actor, extra: timedelta) -> None:
+        """A department's own extension, within the policy and while its stage has a deadline.
+
+        Past the second overdue the case went to the department head and the stage has no
+        deadline left to move: refused here, because a handler that found nothing to extend
+        would fail the workflow task on every retry and stall the case.
+        """
         self.check_department(actor, allowed=WITH_DEPARTMENT)
+        if self.deadline is None:
+            raise ActionRejected(
+                "the case has gone to the department head: ask the linkage center",
+                "escalated_to_head",
+            )
         esc = self.inp.policy.escalation
         if self.extensions >= esc.max_department_extensions:
             raise ActionRejected("no more extensions: ask the linkage center", "limit")

@@ -26,6 +26,7 @@ from schemas.case import (
     VerifyResultBody,
 )
 from services import cases
+from services import reassign as reassign_service
 
 router = APIRouter(
     prefix="/supervisors/cases/{case_id}", tags=["supervisors"], route_class=LimitedBodyRoute
@@ -60,14 +61,20 @@ async def cancel(
 async def reassign(
     case_id: CaseIdPath,
     body: ReassignCaseBody,
+    state: State,
     client: TemporalClient,
     principal: Supervisor,
     idempotency_key: IdempotencyHeader = None,
 ) -> ActionOutcome:
-    """Send the case to a steward again: a named one, or the nearest free one."""
-    return await perform(
-        client, case_id, "reassign", ReassignCase, body, principal, idempotency_key
+    """Send the case to a steward again: a named one, or the nearest free one.
+
+    Never back to the steward who holds or was last offered it, unless named. A named
+    steward who cannot take it now (unknown, off duty, full, lacking the skill) is a 409
+    ``steward_unavailable`` with the reason, and nothing changes."""
+    action = ReassignCase(
+        **body.model_dump(), actor=principal, idempotency_key=key_or_new(idempotency_key)
     )
+    return await reassign_service.reassign(client, state.sessions, case_id, action)
 
 
 @router.post("/escalate", response_model=ActionOutcome, responses=ACTION_ERRORS)
