@@ -57,6 +57,8 @@ class StewardSeed:
     lon: float
     location_at: datetime
     updated_at: datetime
+    # no presence event yet: the first check-in or check-out of the steward sets it
+    duty_changed_at: datetime | None = None
     synthetic: bool = True
 
     def row(self) -> Steward:
