@@ -37,6 +37,10 @@ def test_a_make_up_saturday_counts_as_working_time() -> None:
     # 2025-10-11 is a Saturday worked in exchange for the National Day week.
     cal = slice_for(OFFICE)
     assert add_working(cal, town(2025, 10, 10, 16, 30), H8) == town(2025, 10, 11, 17)
+    # Used up exactly at closing: due at closing, not at the next opening.
+    assert add_working(cal, town(2025, 10, 10, 16, 30), timedelta(hours=1)) == town(
+        2025, 10, 10, 17, 30
+    )
     assert is_working(cal, town(2025, 10, 11, 9))
     assert not is_working(cal, town(2025, 10, 18, 9))  # an ordinary Saturday
     assert working_between(cal, town(2025, 10, 11), town(2025, 10, 12)) == timedelta(hours=7.5)

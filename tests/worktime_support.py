@@ -36,6 +36,6 @@ def slice_for(rules: WorkingRules) -> CalendarSlice:
     return CalendarSlice(rules=rules, years=YEARS)
 
 
-def town(*args: int) -> datetime:
+def town(year: int, month: int, day: int, hour: int = 0, minute: int = 0) -> datetime:
     """An instant given in town time (Asia/Shanghai)."""
-    return datetime(*args, tzinfo=TOWN_TZ)  # type: ignore[misc]
+    return datetime(year, month, day, hour, minute, tzinfo=TOWN_TZ)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import re
 from datetime import date, datetime, timedelta, timezone
+from itertools import pairwise
 from typing import Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, computed_field, field_validator, model_validator
@@ -60,11 +61,10 @@ def _check_periods(periods: list[Period], owner: str) -> list[Period]:
     if not periods:
         raise ValueError(f"{owner} has no opening period (use always_open for a 24/7 office)")
     ordered = sorted(periods, key=lambda p: p.start_minute)
-    for before, after in zip(ordered, ordered[1:], strict=False):
+    for before, after in pairwise(ordered):
         if after.start_minute < before.end_minute:
-            raise ValueError(
-                f"{owner}: periods {before.start}-{before.end} and {after.start}-{after.end} overlap"
-            )
+            first, second = f"{before.start}-{before.end}", f"{after.start}-{after.end}"
+            raise ValueError(f"{owner}: periods {first} and {second} overlap")
     return ordered
 
 
@@ -120,7 +120,8 @@ class WorkingRules(BaseModel):
                 raise ValueError(f"{self.office}: an always-open office lists no periods")
             return self
         object.__setattr__(self, "periods", _check_periods(self.periods, self.office))
-        for one, other in zip(self.seasons, self.seasons[1:], strict=False):
+        object.__setattr__(self, "seasons", sorted(self.seasons, key=lambda s: s.first_day))
+        for one, other in pairwise(self.seasons):
             if other.first_day <= one.last_day:
                 raise ValueError(f"{self.office}: seasons {one.name} and {other.name} overlap")
         return self
@@ -203,7 +204,7 @@ class CalendarSlice(BaseModel):
         if not self.years:
             raise ValueError("a calendar slice covers at least one year")
         ordered = sorted(self.years, key=lambda y: y.year)
-        for one, other in zip(ordered, ordered[1:], strict=False):
+        for one, other in pairwise(ordered):
             if other.year != one.year + 1:
                 raise ValueError(f"calendar years {one.year} and {other.year} are not consecutive")
         object.__setattr__(self, "years", ordered)
@@ -242,6 +243,9 @@ class CalendarSlice(BaseModel):
         if not self.is_working_day(day):
             return []
         return [
-            (midnight + timedelta(minutes=p.start_minute), midnight + timedelta(minutes=p.end_minute))
+            (
+                midnight + timedelta(minutes=p.start_minute),
+                midnight + timedelta(minutes=p.end_minute),
+            )
             for p in self.rules.periods_on(day)
         ]
