@@ -4,6 +4,7 @@ the slice's version, and the deadline text."""
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from datetime import date, datetime, timedelta
@@ -85,6 +86,15 @@ def test_a_year_file_in_yaml_with_spans_equals_the_package(tmp_path: Path) -> No
     loaded = parse_year(path.read_text(), path.name)
     assert loaded.non_working_days() == YEARS[0].non_working_days()
     assert loaded.workdays == YEARS[0].workdays
+
+
+def test_the_year_file_shown_in_the_doc_is_the_2026_notice() -> None:
+    doc = (Path(__file__).resolve().parent.parent / "docs" / "working-time.md").read_text()
+    block = re.search(r"```yaml\n(.*?)```", doc, re.DOTALL)
+    assert block is not None
+    loaded = parse_year(block[1], "docs/working-time.md")
+    assert loaded.non_working_days() == YEARS[1].non_working_days()
+    assert loaded.workdays == YEARS[1].workdays
 
 
 def test_the_cli_checks_and_shows(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
