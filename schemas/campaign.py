@@ -11,7 +11,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, Field
 
-from schemas.common import Actor, Identifier
+from schemas.common import Actor, Identifier, Line
 from schemas.inspection import RiskLevel
 from schemas.inspection_flow import StartInspection
 
@@ -21,7 +21,7 @@ class CampaignFilter(BaseModel):
 
     grid_ids: list[Identifier] = []
     risk_levels: list[RiskLevel] = []
-    industries: list[Annotated[str, Field(max_length=40)]] = []
+    industries: list[Annotated[Line, Field(max_length=40)]] = []
     hazardous_chemicals: bool | None = None
     enterprise_ids: list[Identifier] = Field(default=[], max_length=20000)
 

@@ -19,6 +19,7 @@ from schemas.common import (
     GeoPoint,
     IdempotencyKey,
     Identifier,
+    Text,
 )
 
 CaseStatus = Literal[
@@ -47,7 +48,7 @@ OPEN_STATUSES: tuple[CaseStatus, ...] = (
     "verified",
 )
 
-Note = Annotated[str, Field(min_length=1, max_length=2000)]
+Note = Annotated[Text, Field(min_length=1, max_length=2000)]
 EvidenceList = Annotated[list[Evidence], Field(max_length=20)]
 
 

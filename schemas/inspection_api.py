@@ -8,7 +8,7 @@ from typing import Annotated
 from pydantic import BaseModel, ConfigDict, Field
 
 from schemas.campaign import CampaignFilter
-from schemas.common import Identifier
+from schemas.common import Identifier, Line, Text
 from schemas.inspection_flow import InspectionSummary, InspectionView
 from schemas.rectification import RectificationSummary, RectificationView
 
@@ -19,7 +19,7 @@ class StartInspectionBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     enterprise_id: Identifier
-    reason: Annotated[str, Field(max_length=500)] = ""
+    reason: Annotated[Text, Field(max_length=500)] = ""
 
 
 class InspectionLinks(BaseModel):
@@ -62,7 +62,7 @@ class StartCampaignBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     campaign_id: Identifier
-    name: Annotated[str, Field(max_length=200)] = "joint safety inspection round"
+    name: Annotated[Line, Field(max_length=200)] = "joint safety inspection round"
     filter: CampaignFilter = CampaignFilter()
     target_window: timedelta = Field(default=timedelta(days=30), gt=timedelta(0))
     max_in_flight: int | None = Field(default=None, ge=1, le=2000)

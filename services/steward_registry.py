@@ -25,7 +25,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from sqlalchemy import select
 from sqlmodel import col
 
-from schemas.common import Identifier
+from schemas.common import Identifier, Line
 from schemas.tables import Grid, Steward
 from services.db import SessionFactory, make_engine, make_session_factory, upsert_insert
 from settings import get_settings
@@ -40,10 +40,10 @@ class StewardImport(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
     id: Identifier
-    name: Annotated[str, Field(min_length=1, max_length=120)]
+    name: Annotated[Line, Field(min_length=1, max_length=120)]
     phone: Annotated[str, Field(pattern=r"^\+?[0-9][0-9 -]{5,19}$")]
     grid_id: Identifier
-    industry: Annotated[str, Field(min_length=1, max_length=40)] = "resident"
+    industry: Annotated[Line, Field(min_length=1, max_length=40)] = "resident"
     skills: list[str] = []
     languages: Annotated[list[str], Field(min_length=1)] = ["zh"]
     capacity: Annotated[int, Field(ge=0, le=20)] = 2

@@ -13,6 +13,7 @@ from api.deps import (
     Session,
     Supervisor,
     TemporalClient,
+    WorkflowKey,
 )
 from api.inspection_deps import InspectionReader, ReinspectorPrincipal
 from api.routers.actions import ACTION_ERRORS
@@ -38,7 +39,7 @@ router = APIRouter(prefix="/rectifications/{rectification_id}", tags=["rectifica
 
 async def _act(
     client: TemporalClient,
-    rectification_id: str,
+    rectification_id: WorkflowKey,
     update: str,
     model: type[HumanAction],
     body: BaseModel,
@@ -55,7 +56,10 @@ async def _act(
 
 @router.get("", response_model=RectificationDetail, responses=ACTION_ERRORS)
 async def get_rectification(
-    rectification_id: str, client: TemporalClient, session: Session, principal: InspectionReader
+    rectification_id: WorkflowKey,
+    client: TemporalClient,
+    session: Session,
+    principal: InspectionReader,
 ) -> RectificationDetail:
     """Live from the workflow while open (with its timeline); from the projection after."""
 
@@ -71,7 +75,7 @@ async def get_rectification(
 
 @router.post("/reinspection", response_model=RectificationOutcome, responses=ACTION_ERRORS)
 async def reinspect(
-    rectification_id: str,
+    rectification_id: WorkflowKey,
     body: ReinspectBody,
     client: TemporalClient,
     principal: ReinspectorPrincipal,
@@ -85,7 +89,7 @@ async def reinspect(
 
 @router.post("/enforcement", response_model=RectificationOutcome, responses=ACTION_ERRORS)
 async def record_enforcement(
-    rectification_id: str,
+    rectification_id: WorkflowKey,
     body: EnforcementBody,
     client: TemporalClient,
     principal: DepartmentPrincipal,
@@ -105,7 +109,7 @@ async def record_enforcement(
 
 @router.post("/cancel", response_model=RectificationOutcome, responses=ACTION_ERRORS)
 async def cancel(
-    rectification_id: str,
+    rectification_id: WorkflowKey,
     body: CancelRectificationBody,
     client: TemporalClient,
     principal: Supervisor,
