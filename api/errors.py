@@ -11,6 +11,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import BaseRoute, Match
 
 from schemas.api import Problem
 from services.cases import ActionRefused, CaseNotFound, IntakeError, WorkflowUnavailable
@@ -53,6 +54,24 @@ def unavailable(message: str) -> JSONResponse:
     return response
 
 
+HTTP_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
+
+
+def allowed_methods(routes: list[BaseRoute], request: Request) -> str:
+    """Every method some route serves at this path (Starlette names only the first route's).
+
+    A path with a GET and a POST route answered ``Allow: POST`` to a PUT: clients (and
+    Schemathesis' ``allow_header_conformance``) then believe GET is not there.
+    """
+    allowed = [
+        method
+        for method in HTTP_METHODS
+        if any(route.matches({**request.scope, "method": method})[0] == Match.FULL
+               for route in routes)
+    ]  # fmt: skip
+    return ", ".join(allowed)
+
+
 def install(app: FastAPI) -> None:
     @app.exception_handler(RequestValidationError)
     async def _invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
@@ -84,8 +103,10 @@ def install(app: FastAPI) -> None:
         return unavailable(f"{exc.subject} cannot answer right now: {exc.reason}; retry")
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         response = problem(exc.status_code, CODES.get(exc.status_code, "error"), str(exc.detail))
         for key, value in (exc.headers or {}).items():
             response.headers[key] = value
+        if exc.status_code == 405:
+            response.headers["Allow"] = allowed_methods(app.router.routes, request)
         return response

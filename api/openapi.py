@@ -104,6 +104,7 @@ def truthful(schema: dict[str, Any]) -> dict[str, Any]:
                 responses = operation.setdefault("responses", {})
                 too_large = f"request body over {cap} bytes (refused before it is read)"
                 responses.setdefault("413", _refused(path, 413, too_large))
+                responses["413"]["description"] = too_large  # the cap of this very path
                 responses.setdefault("408", _refused(path, 408, "request body not sent in time"))
     schemes = schema.setdefault("components", {}).setdefault("securitySchemes", {})
     schemes[SIGNATURE_SCHEME] = SIGNATURE

@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, StrictBool
 
 from schemas.common import Actor, Identifier, Line
 from schemas.inspection import RiskLevel
@@ -22,7 +22,7 @@ class CampaignFilter(BaseModel):
     grid_ids: list[Identifier] = []
     risk_levels: list[RiskLevel] = []
     industries: list[Annotated[Line, Field(max_length=40)]] = []
-    hazardous_chemicals: bool | None = None
+    hazardous_chemicals: StrictBool | None = None
     enterprise_ids: list[Identifier] = Field(default=[], max_length=20000)
 
 

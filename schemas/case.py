@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
 from schemas.catalog import CasePolicy
 from schemas.common import (
@@ -209,7 +209,7 @@ class VerifyResultBody(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    passed: bool
+    passed: StrictBool  # true or false only: "no" or 0 must not pass (or fail) a check
     note: Note | None = None
     evidence: EvidenceList = []
 

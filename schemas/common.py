@@ -24,6 +24,7 @@ from typing import Annotated, Any, Literal
 from pydantic import (
     AfterValidator,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     GetJsonSchemaHandler,
@@ -93,6 +94,15 @@ FIRST_YEAR, LAST_YEAR = 1970, 2199
 YEAR_PATTERN = r"^(19[7-9][0-9]|2[01][0-9]{2})-"  # the same years, for the JSON schema
 
 
+def _written_as_date_time(value: object) -> object:
+    """Only ISO 8601 text (or a ``datetime``): pydantic would also read ``0.5`` as 1970."""
+    if isinstance(value, datetime):
+        return value
+    if not isinstance(value, str) or not re.match(r"^[0-9]{4}-", value):
+        raise ValueError("timestamp must be an ISO 8601 date-time (2026-11-25T08:00:00+08:00)")
+    return value
+
+
 def _instant(value: datetime) -> datetime:
     """Aware, written in the years 1970..2199, and returned in UTC."""
     if value.tzinfo is None or value.utcoffset() is None:
@@ -114,7 +124,9 @@ class _InstantSchema:
         return json_schema
 
 
-Instant = Annotated[datetime, AfterValidator(_instant), _InstantSchema()]
+Instant = Annotated[
+    datetime, BeforeValidator(_written_as_date_time), AfterValidator(_instant), _InstantSchema()
+]
 # The name the input models used before ``Instant`` was bounded; the same type.
 AwareDatetime = Instant
 

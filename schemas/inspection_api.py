@@ -56,15 +56,24 @@ class HazardPage(BaseModel):
     total: int
 
 
+# A round's inspections are ``JI-<enterprise id>-<campaign id>`` (workflows/campaign.py), an
+# Identifier of 64 characters at most: with enterprise ids of up to 24, 36 are left. A longer
+# round id used to start a round whose every workflow task then failed on that inspection id.
+CAMPAIGN_ID_MAX = 64 - len("JI-") - 24 - len("-")
+
+
 class StartCampaignBody(BaseModel):
     """Start a round by hand (a schedule starts the regular ones)."""
 
     model_config = ConfigDict(extra="forbid")
 
-    campaign_id: Identifier
+    campaign_id: Annotated[Identifier, Field(max_length=CAMPAIGN_ID_MAX)]
     name: Annotated[Line, Field(max_length=200)] = "joint safety inspection round"
     filter: CampaignFilter = CampaignFilter()
-    target_window: timedelta = Field(default=timedelta(days=30), gt=timedelta(0))
+    # a round is paced over its window: more than a year is a typo (and P99999999D overflowed)
+    target_window: timedelta = Field(
+        default=timedelta(days=30), gt=timedelta(0), le=timedelta(days=366)
+    )
     max_in_flight: int | None = Field(default=None, ge=1, le=2000)
 
 

@@ -72,6 +72,18 @@ class StewardImport(BaseModel):
         return value
 
 
+def _row_schema() -> dict[str, Any]:
+    """A JSON row as the OpenAPI document shows it: the known skills and languages listed."""
+    schema = StewardImport.model_json_schema()
+    schema["properties"]["skills"] = {"type": "array", "items": {"enum": list(SKILLS)}}
+    languages = {"type": "array", "items": {"enum": list(LANGUAGES)}, "minItems": 1}
+    schema["properties"]["languages"] = languages
+    return schema
+
+
+ROW_SCHEMA = _row_schema()
+
+
 @dataclass(frozen=True)
 class RowError:
     row: int

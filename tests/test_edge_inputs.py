@@ -215,3 +215,21 @@ async def test_a_date_filter_finds_the_same_cases_whatever_its_offset(
         assert response.status_code == 200, response.text[:300]
         found[str(zone)] = response.json()["total"]
     assert set(found.values()) == {3}, found
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"campaign_id": "r" * 37}, "body.campaign_id"),
+        ({"campaign_id": "edge-window", "target_window": "P100000D"}, "body.target_window"),
+    ],
+)
+async def test_a_round_that_its_workflow_could_not_run_is_refused(
+    api: Api, settings: Settings, body: dict[str, Any], field: str
+) -> None:
+    """Found by Schemathesis: a 64-character round id made inspection ids over 64 characters
+    (every workflow task of the round failed), and a huge window overflowed its deadline."""
+    headers = bearer(settings, "supervisor", "center-rounds")
+    response = await api.client.post("/campaigns", json=body, headers=headers)
+    assert response.status_code == 422, response.text[:300]
+    assert response.json()["fields"] == [field]

@@ -17,6 +17,7 @@ from temporalio.service import RPCError
 from api.deps import State
 from api.errors import RETRY_AFTER_SECONDS, UNAVAILABLE
 from schemas.api import Problem
+from schemas.common import LINE_PATTERN
 from schemas.intake import CameraDetection, ReportAccepted, SensorEvent, default_intake_map
 from schemas.tables import Device
 from services import devices, intake_devices
@@ -36,7 +37,9 @@ UNAUTHORIZED = {"WWW-Authenticate": "DeviceKey"}
 async def current_device(
     state: State,
     device_id: Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:-]+$")],
-    key: Annotated[str | None, Header(alias="X-Device-Key", max_length=256)] = None,
+    key: Annotated[
+        str | None, Header(alias="X-Device-Key", max_length=256, pattern=LINE_PATTERN)
+    ] = None,
 ) -> Device:
     """The device named by the path, proven by its key; 401 for anything else."""
     if not key:

@@ -63,7 +63,7 @@ SPEC_TYPES: dict[str, object] = {"text/xml": {}, "application/json": {}}
 SPEC_ERRORS = {
     400: "unknown, repeated or invalid parameter, or a format other than xml/json",
     403: "missing or invalid api_key",
-    404: "no such service or request",
+    404: "no such service or request, or another jurisdiction",
     413: "request body over 64 KiB",
 }
 
@@ -82,20 +82,43 @@ def _query_parameter(name: str, schema: dict[str, object], description: str) -> 
 
 
 # The query parameters are read raw (an unknown or repeated one is a 400), so they are
-# declared here for the OpenAPI document rather than derived from the signature.
-_TEXT: dict[str, object] = {"type": "string", "maxLength": 200, "pattern": LINE_PATTERN}
-_WHEN: dict[str, object] = {"type": "string", "format": "date-time", "pattern": YEAR_PATTERN}
+# declared here for the OpenAPI document rather than derived from the signature. An empty
+# value means "not sent" (the spec's rule for optional arguments), so "" is valid everywhere.
+QUERY_MAX = {"api_key": 2000, "service_request_id": 200 * 65, "service_code": 50 * 65}
+QUERY_MAX_DEFAULT = 200
+
+
+def _listed_schema(name: str, most: int) -> dict[str, object]:
+    """A comma-separated list of at most ``most`` values of 64 characters (``_listed``)."""
+    value = r"[^\x00-\x1f,]{0,64}"
+    pattern = f"^{value}(,{value}){{0,{most - 1}}}$"
+    return {"type": "string", "maxLength": QUERY_MAX[name], "pattern": pattern}
+
+
+_TEXT: dict[str, object] = {
+    "type": "string",
+    "maxLength": QUERY_MAX_DEFAULT,
+    "pattern": LINE_PATTERN,
+}
+_WHEN: dict[str, object] = {
+    "anyOf": [
+        {"type": "string", "format": "date-time", "pattern": YEAR_PATTERN},
+        {"type": "string", "enum": [""]},
+    ]
+}
 COMMON_QUERY = [
     _query_parameter("jurisdiction_id", _TEXT, "this town's jurisdiction id (optional)"),
-    _query_parameter("api_key", {**_TEXT, "maxLength": 2000}, "the client's key (optional)"),
+    _query_parameter("api_key", {**_TEXT, "maxLength": QUERY_MAX["api_key"]}, "the client's key"),
 ]
 LIST_QUERY = [
     *COMMON_QUERY,
-    _query_parameter("service_request_id", _TEXT, "comma-separated ids; overrides the rest"),
-    _query_parameter("service_code", _TEXT, "comma-separated service codes"),
+    _query_parameter("service_request_id", _listed_schema("service_request_id", 200),
+                     "comma-separated ids (200 at most); overrides the rest"),
+    _query_parameter("service_code", _listed_schema("service_code", 50),
+                     "comma-separated service codes (50 at most)"),
     _query_parameter("start_date", _WHEN, "earliest requested_datetime (w3, with zone)"),
     _query_parameter("end_date", _WHEN, "latest requested_datetime; 90 days after start at most"),
-    _query_parameter("status", {"type": "string", "enum": ["open", "closed", "open,closed"]},
+    _query_parameter("status", {"type": "string", "enum": ["", "open", "closed", "open,closed"]},
                      "open, closed, or both"),
 ]  # fmt: skip
 
@@ -126,6 +149,10 @@ def _params(pairs: list[tuple[str, str]], allowed: set[str]) -> dict[str, str]:
 
 def _query(request: Request, allowed: set[str] = COMMON) -> dict[str, str]:
     params = _params(list(request.query_params.multi_items()), allowed | COMMON)
+    for name, value in params.items():
+        longest = QUERY_MAX.get(name, QUERY_MAX_DEFAULT)
+        if len(value) > longest:
+            raise Open311Error(400, (400, f"{name}: at most {longest} characters"))
     open311.check_jurisdiction(params.get("jurisdiction_id"))
     return params
 
@@ -159,7 +186,9 @@ def _flat(data: dict[str, Any]) -> list[tuple[str, Any]]:
     return pairs
 
 
-@router.get("/services.{fmt}", responses=answers(400), openapi_extra={"parameters": COMMON_QUERY})
+@router.get(
+    "/services.{fmt}", responses=answers(400, 404), openapi_extra={"parameters": COMMON_QUERY}
+)
 async def list_services(fmt: Format, request: Request, state: State) -> Response:
     """GET Service List: every case type of the catalog."""
     _query(request)
@@ -248,7 +277,9 @@ async def get_request(
     return render(fmt, "service_requests", rows)
 
 
-@router.get("/requests.{fmt}", responses=answers(400), openapi_extra={"parameters": LIST_QUERY})
+@router.get(
+    "/requests.{fmt}", responses=answers(400, 404), openapi_extra={"parameters": LIST_QUERY}
+)
 async def list_requests(fmt: Format, request: Request, state: State) -> Response:
     """GET Service Requests: the spec's filters; by default the last 90 days, 1000 at most."""
     query = open311_queries.parse_query(_query(request, LIST_FILTERS))

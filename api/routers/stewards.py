@@ -57,7 +57,9 @@ class StewardPage(BaseModel):
         "requestBody": {
             "content": {
                 "text/csv": {"schema": {"type": "string"}},
-                "application/json": {"schema": {"type": "array", "items": {"type": "object"}}},
+                "application/json": {
+                    "schema": {"type": "array", "items": steward_registry.ROW_SCHEMA}
+                },
             },
             "required": True,
         }
