@@ -91,15 +91,33 @@ Line = Annotated[str, _NoControls(multiline=False)]
 
 # ---- instants ----------------------------------------------------------------------------
 FIRST_YEAR, LAST_YEAR = 1970, 2199
-YEAR_PATTERN = r"^(19[7-9][0-9]|2[01][0-9]{2})-"  # the same years, for the JSON schema
+# RFC 3339 date-times in those years, with a zone, written out in full (real month lengths and
+# leap days included) so that the JSON schema states exactly what the validator accepts and a
+# generator can draw valid values from the pattern alone.
+_YEAR = r"(?:19[7-9][0-9]|2[01][0-9]{2})"
+_MONTH_DAY = (
+    r"(?:(?:0[1-9]|1[0-2])-(?:0[1-9]|1[0-9]|2[0-8])"
+    r"|(?:0[13-9]|1[0-2])-(?:29|30)|(?:0[13578]|1[02])-31)"
+)
+_LEAP_DAY = (
+    r"(?:19(?:7[26]|8[048]|9[26])|20(?:[02468][048]|[13579][26])"
+    r"|21(?:0[48]|[2468][048]|[13579][26]))-02-29"
+)
+_TIME = r"(?:[01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](?:\.[0-9]{1,6})?"
+_OFFSET = r"(?:Z|[+-](?:[01][0-9]|2[0-3]):[0-5][0-9])"
+INSTANT_PATTERN = rf"^(?:{_YEAR}-{_MONTH_DAY}|{_LEAP_DAY})T{_TIME}{_OFFSET}$"
+_INSTANT = re.compile(INSTANT_PATTERN)
 
 
 def _written_as_date_time(value: object) -> object:
-    """Only ISO 8601 text (or a ``datetime``): pydantic would also read ``0.5`` as 1970."""
+    """Only RFC 3339 text (or a ``datetime``): pydantic would also read ``0.5`` as 1970."""
     if isinstance(value, datetime):
         return value
-    if not isinstance(value, str) or not re.match(r"^[0-9]{4}-", value):
-        raise ValueError("timestamp must be an ISO 8601 date-time (2026-11-25T08:00:00+08:00)")
+    if not isinstance(value, str) or not _INSTANT.match(value):
+        raise ValueError(
+            "timestamp must be an RFC 3339 date-time with its zone, in the years "
+            f"{FIRST_YEAR} to {LAST_YEAR} (e.g. 2026-11-25T08:00:00+08:00)"
+        )
     return value
 
 
@@ -114,13 +132,13 @@ def _instant(value: datetime) -> datetime:
 
 
 class _InstantSchema:
-    """States ``Instant``'s years in its JSON schema (``date-time`` alone allows 0001-9999)."""
+    """States ``Instant`` in its JSON schema exactly (``date-time`` alone allows 0001-9999)."""
 
     def __get_pydantic_json_schema__(
         self, schema: core_schema.CoreSchema, handler: GetJsonSchemaHandler
     ) -> JsonSchemaValue:
         json_schema = handler(schema)
-        json_schema["pattern"] = YEAR_PATTERN
+        json_schema["pattern"] = INSTANT_PATTERN
         return json_schema
 
 

@@ -21,7 +21,7 @@ from temporalio.service import RPCError
 from api.deps import IdempotencyHeader, State
 from api.open311_format import FORMATS, render, render_errors
 from api.security import InvalidToken, read_token
-from schemas.common import LINE_PATTERN, YEAR_PATTERN, Line, forbidden_character
+from schemas.common import INSTANT_PATTERN, LINE_PATTERN, Line, forbidden_character
 from schemas.open311 import Open311Submission
 from services import open311, open311_queries
 from services.open311 import Intake311, Open311Error
@@ -102,7 +102,7 @@ _TEXT: dict[str, object] = {
 }
 _WHEN: dict[str, object] = {
     "anyOf": [
-        {"type": "string", "format": "date-time", "pattern": YEAR_PATTERN},
+        {"type": "string", "format": "date-time", "pattern": INSTANT_PATTERN},
         {"type": "string", "enum": [""]},
     ]
 }
