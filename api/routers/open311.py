@@ -219,7 +219,7 @@ POST_BODY = {
 }
 
 
-@router.post("/requests.{fmt}", openapi_extra=POST_BODY, responses=answers(400, 403, 413))
+@router.post("/requests.{fmt}", openapi_extra=POST_BODY, responses=answers(400, 403, 404, 413))
 async def create_request(
     fmt: Format, request: Request, state: State, idempotency_key: IdempotencyHeader = None
 ) -> Response:
