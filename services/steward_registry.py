@@ -131,8 +131,21 @@ def parse_rows(raw: list[dict[str, Any]]) -> list[StewardImport]:
     return rows
 
 
+# Columns a roster CSV cannot do without (the others have defaults).
+REQUIRED_COLUMNS = ("id", "name", "phone", "grid_id")
+
+
 def parse_csv(text: str) -> list[StewardImport]:
-    return parse_rows(list(csv.DictReader(io.StringIO(text))))
+    """Rows of a CSV whose first line names the columns; one without the required ones is
+    refused (anything else would import as an empty roster: 200 and nothing done)."""
+    reader = csv.DictReader(io.StringIO(text))
+    missing = [name for name in REQUIRED_COLUMNS if name not in (reader.fieldnames or [])]
+    if missing:
+        message = (
+            f"the header line must name the columns {list(REQUIRED_COLUMNS)}; missing {missing}"
+        )
+        raise ImportRejected([RowError(0, "header", message)])
+    return parse_rows(list(reader))
 
 
 def parse_json(text: str) -> list[StewardImport]:

@@ -233,3 +233,12 @@ async def test_a_round_that_its_workflow_could_not_run_is_refused(
     response = await api.client.post("/campaigns", json=body, headers=headers)
     assert response.status_code == 422, response.text[:300]
     assert response.json()["fields"] == [field]
+
+
+async def test_a_roster_csv_without_its_header_is_refused(api: Api, settings: Settings) -> None:
+    """Found by Schemathesis: any text posted as CSV imported as an empty roster (200)."""
+    headers = {**bearer(settings, "supervisor", "center-roster"), "content-type": "text/csv"}
+    response = await api.client.post("/stewards/import", content=b'[{"x": 1}]', headers=headers)
+    assert response.status_code == 422, response.text[:300]
+    assert response.json()["fields"] == ["rows[0].header"]
+    assert "grid_id" in response.json()["message"]
