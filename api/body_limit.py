@@ -24,11 +24,9 @@ import asyncio
 from collections.abc import Mapping
 
 from fastapi import FastAPI
-from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from api.errors import problem
-from api.open311_format import render_errors
+from api.errors import edge_answer
 from settings import Settings
 
 _DEFAULTS = Settings.model_fields
@@ -45,15 +43,6 @@ class _Refused(Exception):
     def __init__(self, status: int, error: str, message: str) -> None:
         super().__init__(message)
         self.status, self.error, self.message = status, error, message
-
-
-def edge_answer(scope: Scope, status: int, error: str, message: str) -> Response:
-    """An answer given before routing: the problem shape, or Open311's ``errors`` document."""
-    path: str = scope.get("path", "")
-    if path.startswith("/open311/"):
-        fmt = "json" if path.endswith(".json") else "xml"
-        return render_errors(fmt, status, [(status, message)])
-    return problem(status, error, message)
 
 
 def cap_for(path: str, default: int = MAX_BODY_BYTES, caps: Mapping[str, int] = PREFIX_CAPS) -> int:

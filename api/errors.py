@@ -9,10 +9,12 @@ from __future__ import annotations
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import BaseRoute, Match
+from starlette.types import Scope
 
+from api.open311_format import render_errors
 from schemas.api import Problem
 from services.cases import ActionRefused, CaseNotFound, IntakeError, WorkflowUnavailable
 from services.steward_registry import ImportRejected
@@ -45,6 +47,16 @@ UNAVAILABLE: dict[str, object] = {
 def problem(status: int, error: str, message: str, fields: list[str] | None = None) -> JSONResponse:
     body = Problem(error=error, message=message, fields=fields or [])
     return JSONResponse(body.model_dump(), status_code=status)
+
+
+def edge_answer(scope: Scope, status: int, error: str, message: str) -> Response:
+    """An answer given outside a route (body cap, rate limit, unknown path or method): the
+    problem shape, or on ``/open311`` the GeoReport ``errors`` document its clients parse."""
+    path: str = scope.get("path", "")
+    if path.startswith("/open311/"):
+        fmt = "json" if path.endswith(".json") else "xml"
+        return render_errors(fmt, status, [(status, message)])
+    return problem(status, error, message)
 
 
 def unavailable(message: str) -> JSONResponse:
@@ -103,8 +115,9 @@ def install(app: FastAPI) -> None:
         return unavailable(f"{exc.subject} cannot answer right now: {exc.reason}; retry")
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        response = problem(exc.status_code, CODES.get(exc.status_code, "error"), str(exc.detail))
+    async def _http(request: Request, exc: StarletteHTTPException) -> Response:
+        code = CODES.get(exc.status_code, "error")
+        response = edge_answer(request.scope, exc.status_code, code, str(exc.detail))
         for key, value in (exc.headers or {}).items():
             response.headers[key] = value
         if exc.status_code == 405:

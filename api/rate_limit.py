@@ -55,7 +55,7 @@ from fastapi import FastAPI
 from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from api.body_limit import edge_answer
+from api.errors import edge_answer
 from api.security import InvalidToken, read_token
 from settings import Settings
 

@@ -171,3 +171,9 @@ async def test_a_405_names_every_method_the_path_serves() -> None:
         assert records.headers["Allow"] == "GET, POST"
         bot = await client.get("/bot/callback")
         assert (bot.status_code, bot.headers["Allow"]) == (405, "POST")
+        # Open311 clients parse the GeoReport error document, even for a wrong method or path
+        wrong = await client.delete("/open311/v2/requests.json")
+        assert (wrong.status_code, wrong.headers["Allow"]) == (405, "GET, POST")
+        assert wrong.json() == [{"code": 405, "description": "Method Not Allowed"}]
+        unknown = await client.get("/open311/v2/nothing.xml")
+        assert unknown.status_code == 404 and unknown.text.startswith("<?xml")
