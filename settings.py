@@ -84,7 +84,7 @@ class Settings(BaseSettings):
     api_metrics_enabled: bool = True
     metrics_token: SecretStr | None = None
 
-    # Token-bucket limits per client on the public intake doors (``api/rate_limit.py``).
+    # Token-bucket limits per client and door (``api/rate_limit.py``).
     rate_limit_enabled: bool = True
     # A camera sends a few detections a second at most, and a backlog after an outage comes
     # in bursts: 10/s with 50 at once lets a 500-detection burst over ten minutes (and a 5/s
@@ -98,6 +98,22 @@ class Settings(BaseSettings):
     # paper backlog a few a second at most.
     case_report_rate_per_second: Rate = 2.0
     case_report_burst: Burst = 30
+    # ``GET /cases/{id}`` (a Temporal query while the case runs) and its timeline: a steward's
+    # app refreshing a case, a citizen following theirs; 60 at once lets a screen of cases load.
+    case_read_rate_per_second: Rate = 5.0
+    case_read_burst: Burst = 60
+    # ``POST /enterprises/{id}/records`` and ``/observations``: an enterprise logs a few
+    # operations a day, a warehouse camera a few a minute; a day's backlog fits the burst.
+    enterprise_record_rate_per_second: Rate = 2.0
+    enterprise_record_burst: Burst = 50
+    # The chat-bot gateway relays every steward's button presses from one address: 4,000
+    # stewards pressing at once after a town-wide alert should queue briefly, not fail.
+    bot_rate_per_second: Rate = 50.0
+    bot_burst: Burst = 500
+    # Every other write (supervisor and department actions, inspections, rounds, proof, the
+    # roster import): people acting by hand, or a department system syncing a backlog.
+    write_rate_per_second: Rate = 5.0
+    write_burst: Burst = 60
     # Buckets remembered per API process; the least recently used go first (then start full).
     rate_limit_max_keys: Annotated[int, Field(ge=1)] = 100_000
 
@@ -105,6 +121,13 @@ class Settings(BaseSettings):
     # fields per case type, and a divisor for every deadline (a demo town's fast clock).
     catalog_override: Path | None = None
     catalog_time_scale: Annotated[float, Field(ge=1, le=1000, allow_inf_nan=False)] = 1.0
+
+    # Every request body is capped before any route or token check (``api/body_limit.py``):
+    # 64 KiB holds a case report with 20 evidence links several times over; the roster import
+    # has its own larger cap there. A body not complete within the timeout gets 408: a stalled
+    # or trickling upload must not hold the connection (a 64 KiB body takes 0.1 s on 3G).
+    max_body_bytes: Annotated[int, Field(ge=1024, le=64 * 1024 * 1024)] = 64 * 1024
+    body_timeout_seconds: Annotated[float, Field(gt=0, le=600, allow_inf_nan=False)] = 30.0
 
     # Device reports of the same camera, type and place (or sensor and type) less than this
     # apart join one case (``services/intake_merge.py``). ``last_at`` is refreshed every 30 s,

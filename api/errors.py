@@ -9,9 +9,12 @@ from __future__ import annotations
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import BaseRoute, Match
+from starlette.types import Scope
 
+from api.open311_format import render_errors
 from schemas.api import Problem
 from services.cases import ActionRefused, CaseNotFound, IntakeError, WorkflowUnavailable
 from services.steward_registry import ImportRejected
@@ -46,11 +49,39 @@ def problem(status: int, error: str, message: str, fields: list[str] | None = No
     return JSONResponse(body.model_dump(), status_code=status)
 
 
+def edge_answer(scope: Scope, status: int, error: str, message: str) -> Response:
+    """An answer given outside a route (body cap, rate limit, unknown path or method): the
+    problem shape, or on ``/open311`` the GeoReport ``errors`` document its clients parse."""
+    path: str = scope.get("path", "")
+    if path.startswith("/open311/"):
+        fmt = "json" if path.endswith(".json") else "xml"
+        return render_errors(fmt, status, [(status, message)])
+    return problem(status, error, message)
+
+
 def unavailable(message: str) -> JSONResponse:
     """503 with ``Retry-After``: the caller should come back, nothing was lost."""
     response = problem(503, "unavailable", message)
     response.headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
     return response
+
+
+HTTP_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
+
+
+def allowed_methods(routes: list[BaseRoute], request: Request) -> str:
+    """Every method some route serves at this path (Starlette names only the first route's).
+
+    A path with a GET and a POST route answered ``Allow: POST`` to a PUT: clients (and
+    Schemathesis' ``allow_header_conformance``) then believe GET is not there.
+    """
+    allowed = [
+        method
+        for method in HTTP_METHODS
+        if any(route.matches({**request.scope, "method": method})[0] == Match.FULL
+               for route in routes)
+    ]  # fmt: skip
+    return ", ".join(allowed)
 
 
 def install(app: FastAPI) -> None:
@@ -84,8 +115,11 @@ def install(app: FastAPI) -> None:
         return unavailable(f"{exc.subject} cannot answer right now: {exc.reason}; retry")
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
-        response = problem(exc.status_code, CODES.get(exc.status_code, "error"), str(exc.detail))
+    async def _http(request: Request, exc: StarletteHTTPException) -> Response:
+        code = CODES.get(exc.status_code, "error")
+        response = edge_answer(request.scope, exc.status_code, code, str(exc.detail))
         for key, value in (exc.headers or {}).items():
             response.headers[key] = value
+        if exc.status_code == 405:
+            response.headers["Allow"] = allowed_methods(app.router.routes, request)
         return response

@@ -12,7 +12,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from temporalio.client import Client
 
-from api import errors, metrics, rate_limit
+from api import body_limit, errors, metrics, openapi, rate_limit
 from api.deps import AppState
 from api.routers import (
     bot,
@@ -77,6 +77,9 @@ def create_app(
         lifespan=lifespan,
     )
     errors.install(app)
+    # Middleware, innermost first. Nothing outside the body cap reads a body: the limiter
+    # decides from headers alone (a refused flood is not even read), metrics counts all.
+    body_limit.install(app, settings)
     rate_limit.install(app, settings)  # inside the metrics middleware, which counts the 429s
     metrics.install(app, settings)
     for module in (
@@ -97,6 +100,7 @@ def create_app(
         tokens,
     ):
         app.include_router(module.router)
+    openapi.install(app)  # after rate_limit's: corrects the whole document, 429s included
     return app
 
 

@@ -1,32 +1,41 @@
-"""Token-bucket rate limits on the doors open to machines and the public.
+"""Token-bucket rate limits, one budget per *door* and per client at that door.
 
 Why: a camera stuck in a loop, a leaked Open311 key or a script posting ``/cases`` must not
-be able to fill Temporal with workflows or the database with rows. Each client key gets a
-bucket of ``burst`` tokens refilled at ``rate`` per second; a request takes one token, and
+be able to fill Temporal with workflows or the database with rows, nor a script polling
+``GET /cases/{id}`` keep Temporal busy answering queries. Each client gets a bucket of
+``burst`` tokens per door, refilled at ``rate`` per second; a request takes one token, and
 with none left the answer is 429 with ``Retry-After`` (whole seconds until the next token)
 in the usual error shape (the problem shape; the GeoReport ``errors`` document on
 ``/open311``, whose clients parse nothing else).
 
-Who is a "client":
+The doors (``DOORS``, first match wins) and who is a "client" at each:
 
-* ``/devices/{device_id}/*``: the device, i.e. the path's id together with a fingerprint of
-  the ``X-Device-Key`` it sends. Keying on the id alone would let anyone who knows a camera's
-  id (it is printed on the pole) exhaust that camera's budget with keyless requests.
-* ``/open311/*``: the ``api_key`` of the query string when it is a valid token (the client
-  application), else the client IP. An ``api_key`` sent in the body is not read here: the
-  body is not touched before the route's size cap, so such clients count by IP.
-* ``POST /cases``: the bearer token's subject (role and id) when the token is valid, else the
-  client IP. Behind a proxy, run uvicorn with ``--proxy-headers --forwarded-allow-ips`` so the
-  IP is the caller's, not the proxy's.
+* ``device``: ``/devices/{device_id}/*``, keyed on the path's id with a fingerprint of the
+  ``X-Device-Key`` it sends. Keying on the id alone would let anyone who knows a camera's id
+  (it is printed on the pole) exhaust that camera's budget with keyless requests.
+* ``open311``: ``/open311/*``, keyed on the ``api_key`` of the query string when it is a
+  valid token (the client application), else the client IP. A body's ``api_key`` is not read
+  here (the limiter never touches bodies), so such clients count by IP.
+* ``case_report``: ``POST /cases``; ``case_read``: ``GET /cases/{id}`` and its timeline
+  (each a Temporal query or a database read); ``enterprise_record``: ``POST
+  /enterprises/{id}/records`` and ``/observations``; ``bot``: the chat-bot gateway's
+  callbacks (one gateway speaks for every steward, hence its larger budget); ``write``:
+  every other ``POST``/``PUT``/``PATCH``/``DELETE`` (supervisor and department actions,
+  inspections, rounds, rectifications, proof, the roster import).
+* everywhere but devices and Open311: the bearer token's subject (role and id) when the
+  token is valid, else the client IP. Behind a proxy, run uvicorn with ``--proxy-headers
+  --forwarded-allow-ips`` so the IP is the caller's, not the proxy's.
+
+Every key starts with its door's name, so spending one door's budget never spends another's:
+forty anonymous Open311 reads leave an anonymous ``POST /cases`` its own budget (and its 401).
 
 The buckets live in this process: N API replicas each enforce their own budget, so a client
 spread over all of them gets up to N times the budget. That is fine for flood protection; an
 exact town-wide budget would need a shared store (Redis), which this service does not run.
 
 Settings (``settings.py``, validated at start-up: rates > 0, bursts >= 1):
-``GRIDPLUS_RATE_LIMIT_ENABLED``, ``GRIDPLUS_DEVICE_RATE_PER_SECOND``/``_BURST``,
-``GRIDPLUS_OPEN311_RATE_PER_SECOND``/``_BURST``, ``GRIDPLUS_CASE_REPORT_RATE_PER_SECOND``/
-``_BURST``, ``GRIDPLUS_RATE_LIMIT_MAX_KEYS``; ``install`` builds the limiter from them. Their
+``GRIDPLUS_RATE_LIMIT_ENABLED``, ``GRIDPLUS_<DOOR>_RATE_PER_SECOND``/``_BURST`` for each
+door above, ``GRIDPLUS_RATE_LIMIT_MAX_KEYS``; ``install`` builds the limiter from them. Their
 defaults, and why each is what it is, are in ``settings.py``; the constants below mirror them.
 """
 
@@ -34,10 +43,11 @@ from __future__ import annotations
 
 import hashlib
 import math
+import re
 import time
 from collections import OrderedDict
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -45,8 +55,7 @@ from fastapi import FastAPI
 from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from api.errors import problem
-from api.open311_format import render_errors
+from api.errors import edge_answer
 from api.security import InvalidToken, read_token
 from settings import Settings
 
@@ -57,6 +66,10 @@ OPEN311_RATE_PER_SECOND: float = _DEFAULTS["open311_rate_per_second"].default
 OPEN311_BURST: int = _DEFAULTS["open311_burst"].default
 CASE_REPORT_RATE_PER_SECOND: float = _DEFAULTS["case_report_rate_per_second"].default
 CASE_REPORT_BURST: int = _DEFAULTS["case_report_burst"].default
+CASE_READ_BURST: int = _DEFAULTS["case_read_burst"].default
+ENTERPRISE_RECORD_BURST: int = _DEFAULTS["enterprise_record_burst"].default
+WRITE_BURST: int = _DEFAULTS["write_burst"].default
+BOT_BURST: int = _DEFAULTS["bot_burst"].default
 # Buckets remembered at most; the least recently used go first (a forgotten bucket is full).
 MAX_TRACKED_KEYS: int = _DEFAULTS["rate_limit_max_keys"].default
 
@@ -71,25 +84,57 @@ class Limit:
 
 @dataclass(frozen=True)
 class Limits:
-    """The budget of each limited door."""
+    """The budget of each door (field names are the door names)."""
 
     device: Limit
     open311: Limit
     case_report: Limit
+    case_read: Limit
+    enterprise_record: Limit
+    bot: Limit
+    write: Limit
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Limits:
-        return cls(
-            device=Limit(settings.device_rate_per_second, settings.device_burst),
-            open311=Limit(settings.open311_rate_per_second, settings.open311_burst),
-            case_report=Limit(settings.case_report_rate_per_second, settings.case_report_burst),
-        )
+        def limit(door: str) -> Limit:
+            return Limit(
+                getattr(settings, f"{door}_rate_per_second"), getattr(settings, f"{door}_burst")
+            )
+
+        return cls(**{field.name: limit(field.name) for field in fields(cls)})
+
+    def of(self, door: str) -> Limit:
+        limit: Limit = getattr(self, door)
+        return limit
 
 
-DEVICE_LIMIT = Limit(DEVICE_RATE_PER_SECOND, DEVICE_BURST)
-OPEN311_LIMIT = Limit(OPEN311_RATE_PER_SECOND, OPEN311_BURST)
-CASE_REPORT_LIMIT = Limit(CASE_REPORT_RATE_PER_SECOND, CASE_REPORT_BURST)
-DEFAULT_LIMITS = Limits(DEVICE_LIMIT, OPEN311_LIMIT, CASE_REPORT_LIMIT)
+DEFAULT_LIMITS = Limits.from_settings(Settings.model_construct())
+DEVICE_LIMIT = DEFAULT_LIMITS.device
+OPEN311_LIMIT = DEFAULT_LIMITS.open311
+CASE_REPORT_LIMIT = DEFAULT_LIMITS.case_report
+
+WRITES = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+_ENTERPRISE_RECORD = re.compile(r"^/enterprises/[^/]+/(records|observations)/?$")
+
+
+@dataclass(frozen=True)
+class Door:
+    """A door: its name (a ``Limits`` field) and which requests come through it."""
+
+    name: str
+    matches: Callable[[str, str], bool]
+
+
+DOORS: tuple[Door, ...] = (
+    Door("device", lambda _, path: path.startswith("/devices/")),
+    Door("open311", lambda _, path: path.startswith("/open311/")),
+    Door("case_report", lambda method, path: method == "POST" and path.rstrip("/") == "/cases"),
+    Door("case_read", lambda method, path: method == "GET" and path.startswith("/cases/")),
+    Door("enterprise_record",
+         lambda method, path: method == "POST" and bool(_ENTERPRISE_RECORD.match(path))),
+    Door("bot", lambda method, path: method == "POST" and path.startswith("/bot/")),
+    Door("write", lambda method, _: method in WRITES),
+)  # fmt: skip
 
 
 class TokenBucketLimiter:
@@ -172,45 +217,44 @@ def _path(scope: Scope) -> str:
     return path[len(root) :] if root and path.startswith(root) else path
 
 
+def door_for(method: str, path: str) -> str | None:
+    """The door a request (or a path template) comes through, None where no limit applies."""
+    method = method.upper()
+    return next((door.name for door in DOORS if door.matches(method, path)), None)
+
+
 def limit_for(method: str, path: str, limits: Limits = DEFAULT_LIMITS) -> Limit | None:
     """The budget of a request (or a path template), None where no limit applies."""
-    if path.startswith("/devices/"):
-        return limits.device
-    if path.startswith("/open311/"):
-        return limits.open311
-    if method == "POST" and path.rstrip("/") == "/cases":
-        return limits.case_report
-    return None
+    door = door_for(method, path)
+    return None if door is None else limits.of(door)
 
 
 def client_key(scope: Scope) -> str:
-    """Who is asking, for a request that ``limit_for`` limits (see the module docstring)."""
+    """``<door>:<who>`` for a limited request (see the module docstring)."""
     path = _path(scope)
-    if path.startswith("/devices/"):
+    door = door_for(scope.get("method", "GET"), path) or "none"
+    if door == "device":
         device_id = path.split("/")[2]
         key = _header(scope, b"x-device-key").encode()
         return f"device:{device_id}:{hashlib.sha256(key).hexdigest()[:16]}"
-    if path.startswith("/open311/"):
+    if door == "open311":
         query = parse_qsl(bytes(scope.get("query_string", b"")).decode("latin-1"))
         api_key = next((value for name, value in query if name == "api_key"), "")
         subject = _subject(scope, api_key)
-        return f"open311:{subject}" if subject else f"ip:{_client_ip(scope)}"
+        return f"open311:{subject}" if subject else f"open311:ip:{_client_ip(scope)}"
+    if door == "bot":
+        return f"bot:ip:{_client_ip(scope)}"
     authorization = _header(scope, b"authorization")
     token = authorization[7:] if authorization.lower().startswith("bearer ") else ""
     subject = _subject(scope, token)
-    return f"bearer:{subject}" if subject else f"ip:{_client_ip(scope)}"
+    return f"{door}:bearer:{subject}" if subject else f"{door}:ip:{_client_ip(scope)}"
 
 
 def too_many(scope: Scope, wait: float) -> Response:
     """The 429, with ``Retry-After`` in whole seconds (at least one)."""
     retry_after = max(1, math.ceil(wait))
     message = f"too many requests from this client; retry in {retry_after} s"
-    path = _path(scope)
-    if path.startswith("/open311/"):
-        fmt = "json" if path.endswith(".json") else "xml"
-        response = render_errors(fmt, 429, [(429, message)])
-    else:
-        response = problem(429, "too_many_requests", message)
+    response = edge_answer(scope, 429, "too_many_requests", message)
     response.headers["Retry-After"] = str(retry_after)
     return response
 
@@ -225,7 +269,7 @@ class RateLimitMiddleware:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and self.limiter.enabled:
             limit = limit_for(scope.get("method", "GET"), _path(scope), self.limiter.limits)
-            if limit is not None:
+            if limit is not None:  # every door but unlimited reads
                 wait = self.limiter.take(client_key(scope), limit)
                 if wait > 0:
                     await too_many(scope, wait)(scope, receive, send)

@@ -8,7 +8,7 @@ from typing import Annotated
 from pydantic import BaseModel, ConfigDict, Field
 
 from schemas.case import CaseStatus, CaseSummary, CaseView, TimelineEntry
-from schemas.common import CaseSource, Evidence, GeoPoint
+from schemas.common import CaseSource, Evidence, GeoPoint, Line, Text
 
 
 class CreateCase(BaseModel):
@@ -16,10 +16,10 @@ class CreateCase(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    case_type: Annotated[str, Field(min_length=2, max_length=40, examples=["illegal_parking"])]
+    case_type: Annotated[Line, Field(min_length=2, max_length=40, examples=["illegal_parking"])]
     location: GeoPoint
-    description: Annotated[str, Field(max_length=2000)] = ""
-    address: Annotated[str, Field(max_length=300)] | None = None
+    description: Annotated[Text, Field(max_length=2000)] = ""
+    address: Annotated[Line, Field(max_length=300)] | None = None
     evidence: Annotated[list[Evidence], Field(max_length=20)] = []
     source: CaseSource | None = Field(
         default=None, description="defaults from the caller's role (steward, camera, citizen...)"

@@ -13,15 +13,15 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
 from schemas.case import CaseStatus
-from schemas.common import AwareDatetime, GeoPoint, Identifier
+from schemas.common import URL_PATTERN, AwareDatetime, GeoPoint, Identifier, Line, Text
 
 BotAction = Literal[
     "accept", "decline", "arrived", "resolved", "escalate", "verify_pass", "verify_fail"
 ]
 BotResult = Literal["accepted", "too_late", "already_done", "not_yours", "case_closed", "rejected"]
 
-Note = Annotated[str, Field(min_length=1, max_length=2000)]
-RequestId = Annotated[str, Field(min_length=1, max_length=128)]
+Note = Annotated[Text, Field(min_length=1, max_length=2000)]
+RequestId = Annotated[Line, Field(min_length=1, max_length=128)]
 
 # Actions whose workflow update needs words from the steward (a result, a reason to escalate).
 NOTE_REQUIRED: tuple[BotAction, ...] = ("resolved", "escalate")
@@ -53,7 +53,7 @@ class BotCallback(BaseModel):
     action: BotAction
     token: Annotated[str, Field(min_length=8, max_length=128, pattern=r"^[A-Za-z0-9_-]+$")]
     note: Annotated[Note | None, Field(validate_default=True)] = None
-    photo_url: Annotated[str, Field(max_length=2048, pattern=r"^https?://")] | None = None
+    photo_url: Annotated[str, Field(max_length=2048, pattern=URL_PATTERN)] | None = None
     location: GeoPoint | None = None
 
     @field_validator("note", mode="after")

@@ -9,9 +9,9 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, StrictBool
 
-from schemas.common import Actor, Identifier
+from schemas.common import Actor, Identifier, Line
 from schemas.inspection import RiskLevel
 from schemas.inspection_flow import StartInspection
 
@@ -27,8 +27,8 @@ class CampaignFilter(BaseModel):
 
     grid_ids: list[Identifier] = Field(default=[], max_length=1000)
     risk_levels: list[RiskLevel] = Field(default=[], max_length=10)
-    industries: list[Annotated[str, Field(max_length=40)]] = Field(default=[], max_length=200)
-    hazardous_chemicals: bool | None = None
+    industries: list[Annotated[Line, Field(max_length=40)]] = Field(default=[], max_length=200)
+    hazardous_chemicals: StrictBool | None = None
     enterprise_ids: list[Identifier] = Field(default=[], max_length=20000)
 
 

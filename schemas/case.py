@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
 from schemas.catalog import CasePolicy
 from schemas.common import (
@@ -19,6 +19,7 @@ from schemas.common import (
     GeoPoint,
     IdempotencyKey,
     Identifier,
+    Text,
 )
 
 CaseStatus = Literal[
@@ -47,7 +48,7 @@ OPEN_STATUSES: tuple[CaseStatus, ...] = (
     "verified",
 )
 
-Note = Annotated[str, Field(min_length=1, max_length=2000)]
+Note = Annotated[Text, Field(min_length=1, max_length=2000)]
 EvidenceList = Annotated[list[Evidence], Field(max_length=20)]
 
 
@@ -208,7 +209,7 @@ class VerifyResultBody(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    passed: bool
+    passed: StrictBool  # true or false only: "no" or 0 must not pass (or fail) a check
     note: Note | None = None
     evidence: EvidenceList = []
 

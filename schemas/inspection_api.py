@@ -8,7 +8,7 @@ from typing import Annotated
 from pydantic import BaseModel, ConfigDict, Field
 
 from schemas.campaign import CampaignFilter, TargetWindow
-from schemas.common import Identifier
+from schemas.common import Identifier, Line, Text
 from schemas.inspection_flow import InspectionSummary, InspectionView
 from schemas.rectification import RectificationSummary, RectificationView
 
@@ -19,7 +19,7 @@ class StartInspectionBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     enterprise_id: Identifier
-    reason: Annotated[str, Field(max_length=500)] = ""
+    reason: Annotated[Text, Field(max_length=500)] = ""
 
 
 class InspectionLinks(BaseModel):
@@ -56,13 +56,19 @@ class HazardPage(BaseModel):
     total: int
 
 
+# A round's inspections are ``JI-<enterprise id>-<campaign id>`` (workflows/campaign.py), an
+# Identifier of 64 characters at most: with enterprise ids of up to 24, 36 are left. A longer
+# round id used to start a round whose every workflow task then failed on that inspection id.
+CAMPAIGN_ID_MAX = 64 - len("JI-") - 24 - len("-")
+
+
 class StartCampaignBody(BaseModel):
     """Start a round by hand (a schedule starts the regular ones)."""
 
     model_config = ConfigDict(extra="forbid")
 
-    campaign_id: Identifier
-    name: Annotated[str, Field(max_length=200)] = "joint safety inspection round"
+    campaign_id: Annotated[Identifier, Field(max_length=CAMPAIGN_ID_MAX)]
+    name: Annotated[Line, Field(max_length=200)] = "joint safety inspection round"
     filter: CampaignFilter = CampaignFilter()
     target_window: TargetWindow = timedelta(days=30)
     max_in_flight: int | None = Field(default=None, ge=1, le=2000)

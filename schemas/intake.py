@@ -16,7 +16,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from schemas.catalog import Catalog, default_catalog
-from schemas.common import AwareDatetime, GeoPoint, Identifier
+from schemas.common import URL_PATTERN, AwareDatetime, GeoPoint, Identifier, Line, Text
 
 INTAKE_FILE = Path(__file__).parent / "data" / "intake.json"
 
@@ -24,7 +24,7 @@ Code = Annotated[str, Field(pattern=r"^[a-z_]{2,40}$")]
 DeviceKind = Literal["camera", "sensor"]
 # Device-side ids of a report: short enough that "dev:<device>:<event>" fits an update id.
 EventId = Annotated[str, Field(min_length=4, max_length=48, pattern=r"^[A-Za-z0-9_.:-]+$")]
-HttpUrl = Annotated[str, Field(max_length=2048, pattern=r"^https?://[^\s]+$")]
+HttpUrl = Annotated[str, Field(max_length=2048, pattern=URL_PATTERN)]
 # Mainland plates (浙F·12345, 浙AD12345) and plain latin ones; no spaces, no markup.
 Plate = Annotated[str, Field(min_length=2, max_length=16, pattern=r"^[0-9A-Za-z\u4e00-\u9fff·-]+$")]
 
@@ -97,7 +97,7 @@ class CameraDetection(BaseModel):
     event_id: EventId | None = Field(
         default=None, description="the camera's own id of this detection; a retry repeats it"
     )
-    detection_type: Annotated[str, Field(min_length=2, max_length=40)]
+    detection_type: Annotated[Line, Field(min_length=2, max_length=40)]
     confidence: float = Field(ge=0, le=1)
     detected_at: AwareDatetime
     location: GeoPoint | None = Field(
@@ -117,7 +117,7 @@ class SensorEvent(BaseModel):
     occurred_at: AwareDatetime
     value: float | None = Field(default=None, allow_inf_nan=False)
     unit: Annotated[str, Field(max_length=16, pattern=r"^[A-Za-z%/°0-9.]+$")] | None = None
-    note: Annotated[str, Field(max_length=500)] | None = None
+    note: Annotated[Text, Field(max_length=500)] | None = None
 
 
 ReportOutcome = Literal[

@@ -11,7 +11,11 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field
 
-Text = Annotated[str, Field(max_length=100)]
+from schemas.common import URL_PATTERN, Line, Text
+
+Name = Annotated[Line, Field(max_length=100)]
+# an e-mail address: no white space, no control character, one @ and a dotted domain
+EMAIL_PATTERN = r"^[^@\s\x00-\x1f]+@[^@\s\x00-\x1f]+\.[^@\s\x00-\x1f]+$"
 
 
 class Open311Submission(BaseModel):
@@ -19,20 +23,18 @@ class Open311Submission(BaseModel):
 
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
-    api_key: Annotated[str, Field(max_length=2000)] | None = None
-    jurisdiction_id: Annotated[str, Field(max_length=200)] | None = None
-    service_code: Annotated[str, Field(max_length=40)] | None = None
+    api_key: Annotated[Line, Field(max_length=2000)] | None = None
+    jurisdiction_id: Annotated[Line, Field(max_length=200)] | None = None
+    service_code: Annotated[Line, Field(max_length=40)] | None = None
     lat: float | None = Field(default=None, ge=-90, le=90, allow_inf_nan=False)
     long: float | None = Field(default=None, ge=-180, le=180, allow_inf_nan=False)
-    address_string: Annotated[str, Field(max_length=300)] | None = None
-    address_id: Annotated[str, Field(max_length=64)] | None = None
-    email: Annotated[str, Field(max_length=254, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")] | None = (
-        None
-    )
-    device_id: Annotated[str, Field(max_length=64)] | None = None
-    account_id: Annotated[str, Field(max_length=64)] | None = None
-    first_name: Text | None = None
-    last_name: Text | None = None
+    address_string: Annotated[Line, Field(max_length=300)] | None = None
+    address_id: Annotated[Line, Field(max_length=64)] | None = None
+    email: Annotated[str, Field(max_length=254, pattern=EMAIL_PATTERN)] | None = None
+    device_id: Annotated[Line, Field(max_length=64)] | None = None
+    account_id: Annotated[Line, Field(max_length=64)] | None = None
+    first_name: Name | None = None
+    last_name: Name | None = None
     phone: Annotated[str, Field(max_length=32, pattern=r"^[0-9+() -]{3,32}$")] | None = None
-    description: Annotated[str, Field(max_length=2000)] | None = None
-    media_url: Annotated[str, Field(max_length=2048, pattern=r"^https?://[^\s]+$")] | None = None
+    description: Annotated[Text, Field(max_length=2000)] | None = None
+    media_url: Annotated[str, Field(max_length=2048, pattern=URL_PATTERN)] | None = None

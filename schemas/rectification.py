@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
 from schemas.case import EvidenceList, HumanAction, Note
 from schemas.common import Actor, Evidence
@@ -56,7 +56,7 @@ class ReinspectBody(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    passed: bool
+    passed: StrictBool  # true or false only: "no" or 0 must not pass (or fail) a check
     note: Note | None = None
     evidence: EvidenceList = []
 

@@ -1,6 +1,6 @@
 """Chat-bot callbacks: from a signed button press to a workflow update and a polite answer.
 
-The route ``POST /bot/callback`` only reads the body (capped at 64 KiB by the route class)
+The route ``POST /bot/callback`` only reads the body (capped at 64 KiB by ``api.body_limit``)
 and calls ``process``. The rules live here, in the order a request meets them:
 
 1. the gateway's signature over timestamp and raw body (``services.tokens``), and a

@@ -19,7 +19,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
-from schemas.common import AwareDatetime
+from schemas.common import AwareDatetime, Line, Text
 from schemas.inspection import RecordKind, RecordRule
 from schemas.inspection_activity import RecordFinding
 from schemas.tables import Enterprise, EnterpriseRecord, InspectionRecord
@@ -42,12 +42,12 @@ class RecordIn(BaseModel):
     kind: RecordKind
     started_at: AwareDatetime
     ended_at: AwareDatetime | None = None
-    permit_no: Annotated[str, Field(max_length=64)] | None = None
-    chemical: Annotated[str, Field(max_length=100)] | None = None
+    permit_no: Annotated[Line, Field(max_length=64)] | None = None
+    chemical: Annotated[Line, Field(max_length=100)] | None = None
     quantity_kg: float | None = Field(default=None, ge=0, le=1e7)
-    place: Annotated[str, Field(max_length=200)] | None = None
-    operator: Annotated[str, Field(max_length=60)] | None = None
-    note: Annotated[str, Field(max_length=2000)] | None = None
+    place: Annotated[Line, Field(max_length=200)] | None = None
+    operator: Annotated[Line, Field(max_length=60)] | None = None
+    note: Annotated[Text, Field(max_length=2000)] | None = None
 
 
 class RecordOut(RecordIn):

@@ -11,10 +11,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
+from pydantic import TypeAdapter, ValidationError
 from sqlalchemy import select
 from sqlmodel import col
 
 from schemas.catalog import Catalog
+from schemas.common import Instant
 from schemas.tables import CaseEvent, CaseRecord, Open311Request
 from services.db import SessionFactory, utc
 from services.open311 import Open311Error, Row, expected_by, notice
@@ -49,14 +51,16 @@ class RequestQuery:
     statuses: tuple[str, ...] = ()
 
 
+INSTANT: TypeAdapter[datetime] = TypeAdapter(Instant)
+
+
 def _when(name: str, value: str) -> datetime:
+    """A w3 date-time with its zone, within ``Instant``'s years, in UTC; else 400 naming it."""
     try:
-        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError as error:
-        raise Open311Error(400, (400, f"{name}: not a w3 date-time: {value!r}")) from error
-    if parsed.tzinfo is None:
-        raise Open311Error(400, (400, f"{name}: the time zone is required (Z or +08:00)"))
-    return parsed
+        return INSTANT.validate_python(value)
+    except ValidationError as error:
+        reason = error.errors()[0]["msg"].removeprefix("Value error, ")
+        raise Open311Error(400, (400, f"{name}: {reason}: {value!r}"[:300])) from error
 
 
 def _listed(name: str, value: str | None, limit: int) -> tuple[str, ...]:

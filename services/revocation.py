@@ -25,7 +25,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from sqlalchemy import delete, select
 from sqlmodel import col
 
-from schemas.common import Actor, Role
+from schemas.common import Actor, Role, Text
 from schemas.token_tables import TokenRevocation
 from services.db import SessionFactory, upsert_insert
 
@@ -47,7 +47,7 @@ class RevokeRequest(BaseModel):
             description="ROLE:ID: every token of this subject issued so far",
         ),
     ] = None
-    reason: Annotated[str | None, Field(max_length=500)] = None
+    reason: Annotated[Text | None, Field(max_length=500)] = None
 
     @field_validator("subject", mode="after")
     @classmethod

@@ -25,7 +25,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from sqlalchemy import select
 from sqlmodel import col
 
-from schemas.common import Identifier
+from schemas.common import Identifier, Line
 from schemas.tables import Grid, Steward
 from services.db import SessionFactory, make_engine, make_session_factory, upsert_insert
 from settings import get_settings
@@ -40,10 +40,10 @@ class StewardImport(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
     id: Identifier
-    name: Annotated[str, Field(min_length=1, max_length=120)]
+    name: Annotated[Line, Field(min_length=1, max_length=120)]
     phone: Annotated[str, Field(pattern=r"^\+?[0-9][0-9 -]{5,19}$")]
     grid_id: Identifier
-    industry: Annotated[str, Field(min_length=1, max_length=40)] = "resident"
+    industry: Annotated[Line, Field(min_length=1, max_length=40)] = "resident"
     skills: list[str] = []
     languages: Annotated[list[str], Field(min_length=1)] = ["zh"]
     capacity: Annotated[int, Field(ge=0, le=20)] = 2
@@ -70,6 +70,18 @@ class StewardImport(BaseModel):
         if unknown:
             raise ValueError(f"unsupported languages {unknown}; supported: {list(LANGUAGES)}")
         return value
+
+
+def _row_schema() -> dict[str, Any]:
+    """A JSON row as the OpenAPI document shows it: the known skills and languages listed."""
+    schema = StewardImport.model_json_schema()
+    schema["properties"]["skills"] = {"type": "array", "items": {"enum": list(SKILLS)}}
+    languages = {"type": "array", "items": {"enum": list(LANGUAGES)}, "minItems": 1}
+    schema["properties"]["languages"] = languages
+    return schema
+
+
+ROW_SCHEMA = _row_schema()
 
 
 @dataclass(frozen=True)
@@ -119,8 +131,21 @@ def parse_rows(raw: list[dict[str, Any]]) -> list[StewardImport]:
     return rows
 
 
+# Columns a roster CSV cannot do without (the others have defaults).
+REQUIRED_COLUMNS = ("id", "name", "phone", "grid_id")
+
+
 def parse_csv(text: str) -> list[StewardImport]:
-    return parse_rows(list(csv.DictReader(io.StringIO(text))))
+    """Rows of a CSV whose first line names the columns; one without the required ones is
+    refused (anything else would import as an empty roster: 200 and nothing done)."""
+    reader = csv.DictReader(io.StringIO(text))
+    missing = [name for name in REQUIRED_COLUMNS if name not in (reader.fieldnames or [])]
+    if missing:
+        message = (
+            f"the header line must name the columns {list(REQUIRED_COLUMNS)}; missing {missing}"
+        )
+        raise ImportRejected([RowError(0, "header", message)])
+    return parse_rows(list(reader))
 
 
 def parse_json(text: str) -> list[StewardImport]:

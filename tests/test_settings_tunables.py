@@ -101,6 +101,10 @@ def test_defaults_are_unchanged() -> None:
         ("GRIDPLUS_CASE_REPORT_RATE_PER_SECOND", "inf"),
         ("GRIDPLUS_CASE_REPORT_BURST", "-1"),
         ("GRIDPLUS_RATE_LIMIT_MAX_KEYS", "0"),
+        ("GRIDPLUS_CASE_READ_BURST", "0"),
+        ("GRIDPLUS_WRITE_RATE_PER_SECOND", "0"),
+        ("GRIDPLUS_MAX_BODY_BYTES", "0"),
+        ("GRIDPLUS_BODY_TIMEOUT_SECONDS", "inf"),
         ("GRIDPLUS_RATE_LIMIT_ENABLED", "maybe"),
         ("GRIDPLUS_INTAKE_MERGE_WINDOW", "10"),  # seconds: shorter than a minute
         ("GRIDPLUS_INTAKE_MERGE_WINDOW", "P2D"),
@@ -126,16 +130,21 @@ def test_good_values_are_read_from_the_environment(monkeypatch: pytest.MonkeyPat
         "GRIDPLUS_CASE_REPORT_RATE_PER_SECOND": "0.1",
         "GRIDPLUS_CASE_REPORT_BURST": "3",
         "GRIDPLUS_RATE_LIMIT_MAX_KEYS": "500",
+        "GRIDPLUS_WRITE_BURST": "7",
+        "GRIDPLUS_MAX_BODY_BYTES": "2048",
         "GRIDPLUS_INTAKE_MERGE_WINDOW": "1800",
     }.items():
         monkeypatch.setenv(variable, value)
     read = Settings()
     assert read.rate_limit_enabled is False
-    assert rate_limit.Limits.from_settings(read) == rate_limit.Limits(
-        device=rate_limit.Limit(2.5, 5),
-        open311=rate_limit.Limit(1.0, 1),
-        case_report=rate_limit.Limit(0.1, 3),
+    limits = rate_limit.Limits.from_settings(read)
+    assert (limits.device, limits.open311, limits.case_report) == (
+        rate_limit.Limit(2.5, 5),
+        rate_limit.Limit(1.0, 1),
+        rate_limit.Limit(0.1, 3),
     )
+    assert limits.write == rate_limit.Limit(read.write_rate_per_second, 7)
+    assert read.max_body_bytes == 2048
     assert read.rate_limit_max_keys == 500
     assert read.intake_merge_window == timedelta(minutes=30)
     monkeypatch.setenv("GRIDPLUS_INTAKE_MERGE_WINDOW", "PT2M")

@@ -1,7 +1,7 @@
 """The chat-bot gateway's callback: a steward pressed a button in a message we sent.
 
 Thin on purpose: the route reads the raw body (the signature covers it byte for byte, so
-it is not parsed by FastAPI first; ``LimitedBodyRoute`` caps it at 64 KiB with 413) and
+it is not parsed by FastAPI first; ``api.body_limit`` caps it at 64 KiB with 413) and
 hands it to ``services.bot.process``, which holds every rule. The gateway authenticates
 with its signature, not with a bearer token.
 """
@@ -13,7 +13,6 @@ from typing import Annotated
 from fastapi import APIRouter, Header, Request
 from fastapi.responses import JSONResponse
 
-from api.body_limit import LimitedBodyRoute
 from api.deps import State
 from api.errors import RETRY_AFTER_SECONDS, problem
 from schemas.api import Problem
@@ -21,7 +20,7 @@ from schemas.bot import BotAnswer, PresenceAnswer, PresenceEvent
 from services import bot
 from services.presence import apply_presence
 
-router = APIRouter(prefix="/bot", tags=["bot"], route_class=LimitedBodyRoute)
+router = APIRouter(prefix="/bot", tags=["bot"])
 
 CALLBACK_ERRORS: dict[int | str, dict[str, object]] = {
     401: {"model": Problem, "description": "missing or bad signature, or a stale timestamp"},

@@ -2,19 +2,17 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated
 from urllib.parse import quote
 
 from fastapi import APIRouter, HTTPException, Query, Response
 
-from api.body_limit import LimitedBodyRoute
 from api.deps import CaseIdPath, IdempotencyHeader, Session, State, TemporalClient, require
 from api.errors import UNAVAILABLE
 from constants import case_workflow_id
 from schemas.api import CaseDetail, CaseLinks, CasePage, CreateCase, CreatedCase, Problem, Timeline
 from schemas.case import CaseStatus
-from schemas.common import Actor, CaseSource
+from schemas.common import Actor, CaseSource, Instant, Line
 from services import case_access, case_queries, cases, requests
 from services.case_queries import CaseFilter
 from settings import Settings
@@ -24,7 +22,7 @@ Reporter = Annotated[Actor, require("steward", "supervisor", "citizen", "system"
 Regulator = Annotated[Actor, require("supervisor", "department")]
 Reader = Annotated[Actor, require("supervisor", "department", "steward", "citizen")]
 
-router = APIRouter(prefix="/cases", tags=["cases"], route_class=LimitedBodyRoute)  # 413 over 64 KiB
+router = APIRouter(prefix="/cases", tags=["cases"])  # bodies: 413 over 64 KiB (api.body_limit)
 
 ERRORS: dict[int | str, dict[str, object]] = {
     400: {"model": Problem, "description": "the body is not UTF-8 JSON"},
@@ -80,14 +78,14 @@ async def list_cases(
     session: Session,
     principal: Regulator,
     status: CaseStatus | None = None,
-    case_type: Annotated[str | None, Query(max_length=40)] = None,
-    grid_id: Annotated[str | None, Query(max_length=64)] = None,
-    department: Annotated[str | None, Query(max_length=40)] = None,
-    steward_id: Annotated[str | None, Query(max_length=64)] = None,
+    case_type: Annotated[Line | None, Query(max_length=40)] = None,
+    grid_id: Annotated[Line | None, Query(max_length=64)] = None,
+    department: Annotated[Line | None, Query(max_length=40)] = None,
+    steward_id: Annotated[Line | None, Query(max_length=64)] = None,
     source: CaseSource | None = None,
     overdue: bool | None = None,
-    reported_from: datetime | None = None,
-    reported_to: datetime | None = None,
+    reported_from: Instant | None = None,
+    reported_to: Instant | None = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
 ) -> CasePage:

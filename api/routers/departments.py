@@ -6,7 +6,6 @@ from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Path
 
-from api.body_limit import LimitedBodyRoute
 from api.deps import CaseIdPath, DepartmentPrincipal, IdempotencyHeader, TemporalClient
 from api.routers.actions import ACTION_ERRORS, perform
 from schemas.case import (
@@ -20,15 +19,14 @@ from schemas.case import (
     DepartmentReturn,
     DepartmentReturnBody,
 )
-from schemas.common import Actor
+from schemas.common import Actor, Line
 
 router = APIRouter(
     prefix="/departments/{department}/cases/{case_id}",
     tags=["departments"],
-    route_class=LimitedBodyRoute,
 )
 
-Code = Annotated[str, Path(max_length=40)]
+Code = Annotated[Line, Path(max_length=40)]
 
 
 def _same(principal: Actor, department: str) -> Actor:

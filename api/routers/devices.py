@@ -1,7 +1,7 @@
 """Devices: AI cameras post detections, IoT sensors post alarms and recoveries.
 
 A device authenticates with its own key (``X-Device-Key``) on the path that names it, so
-it can only post as itself. Bodies are capped (413); the rules live in
+it can only post as itself. Bodies are capped (413, ``api.body_limit``); the rules live in
 ``services.intake_devices``. When Temporal cannot be reached the answer is 503: the device
 retries with the same ``event_id`` and its report still counts once.
 """
@@ -14,10 +14,10 @@ from fastapi import APIRouter, Depends, Header, HTTPException, Path
 from temporalio.client import WorkflowUpdateRPCTimeoutOrCancelledError
 from temporalio.service import RPCError
 
-from api.body_limit import LimitedBodyRoute
 from api.deps import State
 from api.errors import RETRY_AFTER_SECONDS, UNAVAILABLE
 from schemas.api import Problem
+from schemas.common import LINE_PATTERN
 from schemas.intake import CameraDetection, ReportAccepted, SensorEvent, default_intake_map
 from schemas.tables import Device
 from services import devices, intake_devices
@@ -25,7 +25,7 @@ from services.cases import WorkflowUnavailable
 from services.intake_devices import DeviceForbidden, Intake
 from services.intake_merge import MergeStuck
 
-router = APIRouter(prefix="/devices/{device_id}", tags=["devices"], route_class=LimitedBodyRoute)
+router = APIRouter(prefix="/devices/{device_id}", tags=["devices"])
 
 ERRORS: dict[int | str, dict[str, object]] = {
     **{status: {"model": Problem} for status in (400, 401, 403, 413, 422)},
@@ -37,7 +37,9 @@ UNAUTHORIZED = {"WWW-Authenticate": "DeviceKey"}
 async def current_device(
     state: State,
     device_id: Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:-]+$")],
-    key: Annotated[str | None, Header(alias="X-Device-Key", max_length=256)] = None,
+    key: Annotated[
+        str | None, Header(alias="X-Device-Key", max_length=256, pattern=LINE_PATTERN)
+    ] = None,
 ) -> Device:
     """The device named by the path, proven by its key; 401 for anything else."""
     if not key:

@@ -12,7 +12,13 @@ from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Path, Query, Response
 
-from api.deps import CurrentPrincipal, IdempotencyHeader, Session, TemporalClient
+from api.deps import (
+    CurrentPrincipal,
+    IdempotencyHeader,
+    Session,
+    TemporalClient,
+    WorkflowKey,
+)
 from api.inspection_deps import BoundDevice, enterprise_itself, may_read_enterprise
 from api.routers.actions import ACTION_ERRORS
 from constants import rectification_workflow_id
@@ -123,7 +129,7 @@ async def list_hazards(
              responses=ACTION_ERRORS)  # fmt: skip
 async def submit_proof(
     enterprise_id: EnterpriseId,
-    rectification_id: str,
+    rectification_id: WorkflowKey,
     body: SubmitProofBody,
     client: TemporalClient,
     principal: CurrentPrincipal,

@@ -6,9 +6,10 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
-from api.deps import Session
+from api.deps import Session, WorkflowKey
 from api.inspection_deps import Regulator
 from schemas.api import Problem
+from schemas.common import Line
 from schemas.inspection_api import DepartmentReport, EnterpriseReport, GridReport, RoundReport
 from services import inspection_reports
 from services.cases import CaseNotFound
@@ -22,7 +23,7 @@ ERRORS: dict[int | str, dict[str, object]] = {401: {"model": Problem}, 403: {"mo
 async def enterprises(
     session: Session,
     _: Regulator,
-    grid_id: Annotated[str | None, Query(max_length=64)] = None,
+    grid_id: Annotated[Line | None, Query(max_length=64)] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 500,
     offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
 ) -> list[EnterpriseReport]:
@@ -44,7 +45,7 @@ async def grids(session: Session, _: Regulator) -> list[GridReport]:
 
 @router.get("/rounds/{campaign_id}", response_model=RoundReport,
             responses={**ERRORS, 404: {"model": Problem}})  # fmt: skip
-async def round_report(campaign_id: str, session: Session, _: Regulator) -> RoundReport:
+async def round_report(campaign_id: WorkflowKey, session: Session, _: Regulator) -> RoundReport:
     """A round: its time, joint visits against five separate rounds, visits saved."""
     report = await inspection_reports.round_report(session, campaign_id)
     if report is None:

@@ -9,7 +9,7 @@ from urllib.parse import quote
 from fastapi import APIRouter, Query, Response
 from pydantic import BaseModel
 
-from api.deps import IdempotencyHeader, Session, State, Supervisor, TemporalClient
+from api.deps import IdempotencyHeader, Session, State, Supervisor, TemporalClient, WorkflowKey
 from api.errors import UNAVAILABLE
 from api.inspection_access import Visit, check_reader
 from api.inspection_deps import InspectionReader, InspectorPrincipal, Regulator
@@ -18,7 +18,7 @@ from constants import inspection_workflow_id
 from schemas.api import Problem
 from schemas.campaign import CampaignInput, CampaignProgress
 from schemas.case import HumanAction
-from schemas.common import Actor
+from schemas.common import Actor, Line
 from schemas.inspection_api import (
     InspectionDetail,
     InspectionLinks,
@@ -70,7 +70,7 @@ def _links(state: State, inspection_id: str) -> InspectionLinks:
 
 async def _act(
     client: TemporalClient,
-    inspection_id: str,
+    inspection_id: WorkflowKey,
     update: str,
     model: type[HumanAction],
     body: BaseModel,
@@ -117,11 +117,11 @@ async def start_inspection(
 async def list_inspections(
     session: Session,
     principal: InspectionReader,
-    enterprise_id: Annotated[str | None, Query(max_length=24)] = None,
-    grid_id: Annotated[str | None, Query(max_length=64)] = None,
-    campaign_id: Annotated[str | None, Query(max_length=64)] = None,
+    enterprise_id: Annotated[Line | None, Query(max_length=24)] = None,
+    grid_id: Annotated[Line | None, Query(max_length=64)] = None,
+    campaign_id: Annotated[Line | None, Query(max_length=64)] = None,
     status: InspectionStatus | None = None,
-    inspector_id: Annotated[str | None, Query(max_length=64)] = None,
+    inspector_id: Annotated[Line | None, Query(max_length=64)] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
 ) -> InspectionPage:
@@ -138,7 +138,7 @@ async def list_inspections(
 @router.get("/inspections/{inspection_id}", response_model=InspectionDetail,
             responses={**ERRORS, 503: UNAVAILABLE})  # fmt: skip
 async def get_inspection(
-    inspection_id: str,
+    inspection_id: WorkflowKey,
     client: TemporalClient,
     session: Session,
     state: State,
@@ -162,7 +162,7 @@ async def get_inspection(
 @router.post("/inspections/{inspection_id}/visit", response_model=InspectionOutcome,
              responses=ACTION_ERRORS)  # fmt: skip
 async def start_visit(
-    inspection_id: str,
+    inspection_id: WorkflowKey,
     body: StartVisitBody,
     client: TemporalClient,
     principal: InspectorPrincipal,
@@ -177,7 +177,7 @@ async def start_visit(
 @router.post("/inspections/{inspection_id}/results", response_model=InspectionOutcome,
              responses=ACTION_ERRORS)  # fmt: skip
 async def record_results(
-    inspection_id: str,
+    inspection_id: WorkflowKey,
     body: RecordResultsBody,
     client: TemporalClient,
     principal: InspectorPrincipal,
@@ -192,7 +192,7 @@ async def record_results(
 @router.post("/inspections/{inspection_id}/finish", response_model=InspectionOutcome,
              responses=ACTION_ERRORS)  # fmt: skip
 async def finish_visit(
-    inspection_id: str,
+    inspection_id: WorkflowKey,
     body: FinishVisitBody,
     client: TemporalClient,
     principal: InspectorPrincipal,
@@ -207,7 +207,7 @@ async def finish_visit(
 @router.post("/inspections/{inspection_id}/cancel", response_model=InspectionOutcome,
              responses=ACTION_ERRORS)  # fmt: skip
 async def cancel_inspection(
-    inspection_id: str,
+    inspection_id: WorkflowKey,
     body: CancelInspectionBody,
     client: TemporalClient,
     principal: Supervisor,
@@ -236,7 +236,7 @@ async def start_campaign(
 @router.get("/campaigns/{campaign_id}", response_model=CampaignProgress,
             responses={**ERRORS, 503: UNAVAILABLE})  # fmt: skip
 async def campaign_progress(
-    campaign_id: str, client: TemporalClient, _: Regulator
+    campaign_id: WorkflowKey, client: TemporalClient, _: Regulator
 ) -> CampaignProgress:
     """Planned, visited, hazards open and closed, round time so far (a workflow query).
 

@@ -8,31 +8,34 @@ Every error, even a 413 or a malformed query, answers in the spec's error format
 from __future__ import annotations
 
 import json
-from typing import Annotated, Any
+from collections.abc import Callable, Coroutine
+from typing import Annotated, Any, Literal
 from urllib.parse import parse_qsl
 
 from fastapi import APIRouter, HTTPException, Path, Request, Response
 from fastapi.exceptions import RequestValidationError
+from fastapi.routing import APIRoute
 from pydantic import ValidationError
 from temporalio.service import RPCError
 
 from api.auth import authenticate
-from api.body_limit import Handler, LimitedBodyRoute
 from api.deps import IdempotencyHeader, State
 from api.open311_format import FORMATS, render, render_errors
 from api.security import InvalidToken
+from schemas.common import INSTANT_PATTERN, LINE_PATTERN, Line, forbidden_character
 from schemas.open311 import Open311Submission
 from services import open311, open311_queries
 from services.open311 import Intake311, Open311Error
 from services.open311_queries import RequestQuery
 
-Format = Annotated[str, Path(max_length=8)]
+Format = Annotated[Literal["json", "xml"], Path(description="the answer's format")]
+Handler = Callable[[Request], Coroutine[Any, Any, Response]]
 COMMON = {"jurisdiction_id", "api_key"}
 LIST_FILTERS = {"service_request_id", "service_code", "start_date", "end_date", "status"}
 
 
-class Open311Route(LimitedBodyRoute):
-    """Capped bodies, and every failure rendered as the spec's ``errors`` document."""
+class Open311Route(APIRoute):
+    """Every failure rendered as the spec's ``errors`` document (bodies: ``api.body_limit``)."""
 
     def get_route_handler(self) -> Handler:
         handler = super().get_route_handler()
@@ -61,7 +64,7 @@ SPEC_TYPES: dict[str, object] = {"text/xml": {}, "application/json": {}}
 SPEC_ERRORS = {
     400: "unknown, repeated or invalid parameter, or a format other than xml/json",
     403: "missing or invalid api_key",
-    404: "no such service or request",
+    404: "no such service or request, or another jurisdiction",
     413: "request body over 64 KiB",
 }
 
@@ -74,6 +77,53 @@ def answers(*codes: int) -> dict[int | str, dict[str, object]]:
     return documented
 
 
+def _query_parameter(name: str, schema: dict[str, object], description: str) -> dict[str, object]:
+    return {"name": name, "in": "query", "required": False, "schema": schema,
+            "description": description}  # fmt: skip
+
+
+# The query parameters are read raw (an unknown or repeated one is a 400), so they are
+# declared here for the OpenAPI document rather than derived from the signature. An empty
+# value means "not sent" (the spec's rule for optional arguments), so "" is valid everywhere.
+QUERY_MAX = {"api_key": 2000, "service_request_id": 200 * 65, "service_code": 50 * 65}
+QUERY_MAX_DEFAULT = 200
+
+
+def _listed_schema(name: str, most: int) -> dict[str, object]:
+    """A comma-separated list of at most ``most`` values of 64 characters (``_listed``)."""
+    value = r"[^\x00-\x1f,]{0,64}"
+    pattern = f"^{value}(,{value}){{0,{most - 1}}}$"
+    return {"type": "string", "maxLength": QUERY_MAX[name], "pattern": pattern}
+
+
+_TEXT: dict[str, object] = {
+    "type": "string",
+    "maxLength": QUERY_MAX_DEFAULT,
+    "pattern": LINE_PATTERN,
+}
+_WHEN: dict[str, object] = {
+    "anyOf": [
+        {"type": "string", "format": "date-time", "pattern": INSTANT_PATTERN},
+        {"type": "string", "enum": [""]},
+    ]
+}
+COMMON_QUERY = [
+    _query_parameter("jurisdiction_id", _TEXT, "this town's jurisdiction id (optional)"),
+    _query_parameter("api_key", {**_TEXT, "maxLength": QUERY_MAX["api_key"]}, "the client's key"),
+]
+LIST_QUERY = [
+    *COMMON_QUERY,
+    _query_parameter("service_request_id", _listed_schema("service_request_id", 200),
+                     "comma-separated ids (200 at most); overrides the rest"),
+    _query_parameter("service_code", _listed_schema("service_code", 50),
+                     "comma-separated service codes (50 at most)"),
+    _query_parameter("start_date", _WHEN, "earliest requested_datetime (w3, with zone)"),
+    _query_parameter("end_date", _WHEN, "latest requested_datetime; 90 days after start at most"),
+    _query_parameter("status", {"type": "string", "enum": ["", "open", "closed", "open,closed"]},
+                     "open, closed, or both"),
+]  # fmt: skip
+
+
 def _describe(error: Any) -> str:
     field = ".".join(str(part) for part in error["loc"] if part not in ("body", "query"))
     return f"{field}: {error['msg']}"
@@ -84,7 +134,11 @@ def _params(pairs: list[tuple[str, str]], allowed: set[str]) -> dict[str, str]:
     seen: dict[str, str] = {}
     errors = []
     for name, value in pairs:
-        if name not in allowed:
+        bad = forbidden_character(name + value, multiline=name == "description")
+        if bad is not None:  # PostgreSQL refuses NUL; XML has no place for the others
+            shown = name if forbidden_character(name) is None else repr(name)
+            errors.append((400, f"{shown}: control character {bad} is not allowed"))
+        elif name not in allowed:
             errors.append((400, f"{name}: unknown parameter"))
         elif name in seen:
             errors.append((400, f"{name}: given more than once"))
@@ -96,6 +150,10 @@ def _params(pairs: list[tuple[str, str]], allowed: set[str]) -> dict[str, str]:
 
 def _query(request: Request, allowed: set[str] = COMMON) -> dict[str, str]:
     params = _params(list(request.query_params.multi_items()), allowed | COMMON)
+    for name, value in params.items():
+        longest = QUERY_MAX.get(name, QUERY_MAX_DEFAULT)
+        if len(value) > longest:
+            raise Open311Error(400, (400, f"{name}: at most {longest} characters"))
     open311.check_jurisdiction(params.get("jurisdiction_id"))
     return params
 
@@ -129,16 +187,19 @@ def _flat(data: dict[str, Any]) -> list[tuple[str, Any]]:
     return pairs
 
 
-@router.get("/services.{fmt}", responses=answers(400))
+@router.get(
+    "/services.{fmt}", responses=answers(400, 404), openapi_extra={"parameters": COMMON_QUERY}
+)
 async def list_services(fmt: Format, request: Request, state: State) -> Response:
     """GET Service List: every case type of the catalog."""
     _query(request)
     return render(fmt, "services", open311.services(state.catalog))
 
 
-@router.get("/services/{service_code}.{fmt}", responses=answers(400, 404))
+@router.get("/services/{service_code}.{fmt}", responses=answers(400, 404),
+            openapi_extra={"parameters": COMMON_QUERY})  # fmt: skip
 async def service_definition(
-    service_code: Annotated[str, Path(max_length=40)], fmt: Format, request: Request, state: State
+    service_code: Annotated[Line, Path(max_length=40)], fmt: Format, request: Request, state: State
 ) -> Response:
     """GET Service Definition (no service defines extra attributes)."""
     _query(request)
@@ -159,7 +220,7 @@ POST_BODY = {
 }
 
 
-@router.post("/requests.{fmt}", openapi_extra=POST_BODY, responses=answers(400, 403, 413))
+@router.post("/requests.{fmt}", openapi_extra=POST_BODY, responses=answers(400, 403, 404, 413))
 async def create_request(
     fmt: Format, request: Request, state: State, idempotency_key: IdempotencyHeader = None
 ) -> Response:
@@ -199,9 +260,10 @@ async def _client(state: State, api_key: str | None) -> str:
     return actor.id
 
 
-@router.get("/requests/{service_request_id}.{fmt}", responses=answers(400, 404))
+@router.get("/requests/{service_request_id}.{fmt}", responses=answers(400, 404),
+            openapi_extra={"parameters": COMMON_QUERY})  # fmt: skip
 async def get_request(
-    service_request_id: Annotated[str, Path(max_length=64)],
+    service_request_id: Annotated[Line, Path(max_length=64)],
     fmt: Format,
     request: Request,
     state: State,
@@ -216,7 +278,9 @@ async def get_request(
     return render(fmt, "service_requests", rows)
 
 
-@router.get("/requests.{fmt}", responses=answers(400))
+@router.get(
+    "/requests.{fmt}", responses=answers(400, 404), openapi_extra={"parameters": LIST_QUERY}
+)
 async def list_requests(fmt: Format, request: Request, state: State) -> Response:
     """GET Service Requests: the spec's filters; by default the last 90 days, 1000 at most."""
     query = open311_queries.parse_query(_query(request, LIST_FILTERS))
@@ -225,9 +289,10 @@ async def list_requests(fmt: Format, request: Request, state: State) -> Response
     )
 
 
-@router.get("/tokens/{token}.{fmt}", responses=answers(400, 404))
+@router.get("/tokens/{token}.{fmt}", responses=answers(400, 404),
+            openapi_extra={"parameters": COMMON_QUERY})  # fmt: skip
 async def get_token(
-    token: Annotated[str, Path(max_length=64)], fmt: Format, request: Request, state: State
+    token: Annotated[Line, Path(max_length=64)], fmt: Format, request: Request, state: State
 ) -> Response:
     """GET service_request_id from a token."""
     _query(request)

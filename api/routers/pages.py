@@ -23,7 +23,7 @@ from api.deps import State
 from api.routers.cases import links
 from api.routers.stats import build_report
 from api.security import InvalidToken
-from schemas.common import Actor
+from schemas.common import Actor, Line
 from schemas.stats import STAGE_LABELS, STAGE_NAMES, GroupBy
 from services import board
 from services.messages import local_time
@@ -100,7 +100,7 @@ async def supervisor_page(
     state: State,
     group_by: GroupBy = "department",
     days: Annotated[int, Query(ge=1, le=366)] = 30,
-    token: Annotated[str | None, Query(max_length=2000)] = None,
+    token: Annotated[Line | None, Query(max_length=2000)] = None,
     authorization: Annotated[str | None, Header()] = None,
     cookie_token: Annotated[str | None, Cookie(alias=COOKIE)] = None,
 ) -> Response:

@@ -14,6 +14,7 @@ from api.deps import (
     State,
     Supervisor,
     TemporalClient,
+    WorkflowKey,
 )
 from api.inspection_access import Visit, booked_inspector, check_reader
 from api.inspection_deps import InspectionReader, ReinspectorPrincipal
@@ -39,7 +40,7 @@ router = APIRouter(prefix="/rectifications/{rectification_id}", tags=["rectifica
 
 async def _act(
     client: TemporalClient,
-    rectification_id: str,
+    rectification_id: WorkflowKey,
     update: str,
     model: type[HumanAction],
     body: BaseModel,
@@ -56,7 +57,7 @@ async def _act(
 
 @router.get("", response_model=RectificationDetail, responses=ACTION_ERRORS)
 async def get_rectification(
-    rectification_id: str,
+    rectification_id: WorkflowKey,
     client: TemporalClient,
     session: Session,
     state: State,
@@ -79,7 +80,7 @@ async def get_rectification(
 
 @router.post("/reinspection", response_model=RectificationOutcome, responses=ACTION_ERRORS)
 async def reinspect(
-    rectification_id: str,
+    rectification_id: WorkflowKey,
     body: ReinspectBody,
     client: TemporalClient,
     principal: ReinspectorPrincipal,
@@ -102,7 +103,7 @@ async def reinspect(
 
 @router.post("/enforcement", response_model=RectificationOutcome, responses=ACTION_ERRORS)
 async def record_enforcement(
-    rectification_id: str,
+    rectification_id: WorkflowKey,
     body: EnforcementBody,
     client: TemporalClient,
     principal: DepartmentPrincipal,
@@ -122,7 +123,7 @@ async def record_enforcement(
 
 @router.post("/cancel", response_model=RectificationOutcome, responses=ACTION_ERRORS)
 async def cancel(
-    rectification_id: str,
+    rectification_id: WorkflowKey,
     body: CancelRectificationBody,
     client: TemporalClient,
     principal: Supervisor,

@@ -13,6 +13,7 @@ from sqlmodel import col
 
 from api.deps import AppState, Session, State, Supervisor
 from schemas.api import Problem
+from schemas.common import Instant
 from schemas.stats import EvaluationReport, GroupBy
 from schemas.tables import Steward
 from services.evaluation import evaluate
@@ -76,8 +77,8 @@ async def evaluation(
     session: Session,
     _: Supervisor,
     group_by: GroupBy = "grid",
-    period_from: Annotated[datetime | None, Query(alias="from")] = None,
-    period_to: Annotated[datetime | None, Query(alias="to")] = None,
+    period_from: Annotated[Instant | None, Query(alias="from")] = None,
+    period_to: Annotated[Instant | None, Query(alias="to")] = None,
 ) -> EvaluationReport:
     """Closure, on-time and rework rates and time per stage for cases reported in [from, to).
 

@@ -10,17 +10,18 @@ from pydantic import BaseModel
 from sqlalchemy import func, select
 from sqlmodel import col
 
-from api.body_caps import capped
+from api.body_limit import PREFIX_CAPS
 from api.deps import Session, State, Supervisor
 from schemas.api import Problem
+from schemas.common import Line
 from schemas.tables import Steward
 from services import steward_registry
 from services.db import utc
 
-MAX_IMPORT_BYTES = 5 * 1024 * 1024
+MAX_IMPORT_BYTES = PREFIX_CAPS["/stewards/import"]
 
-# capped while it streams in, not after buffering the whole upload
-router = APIRouter(prefix="/stewards", tags=["stewards"], route_class=capped(MAX_IMPORT_BYTES))
+# the import's body is capped while it streams in (``api.body_limit.PREFIX_CAPS``)
+router = APIRouter(prefix="/stewards", tags=["stewards"])
 
 
 class ImportResult(BaseModel):
@@ -56,7 +57,9 @@ class StewardPage(BaseModel):
         "requestBody": {
             "content": {
                 "text/csv": {"schema": {"type": "string"}},
-                "application/json": {"schema": {"type": "array", "items": {"type": "object"}}},
+                "application/json": {
+                    "schema": {"type": "array", "items": steward_registry.ROW_SCHEMA}
+                },
             },
             "required": True,
         }
@@ -91,7 +94,7 @@ async def import_roster(request: Request, state: State, _: Supervisor) -> Import
 async def list_stewards(
     session: Session,
     _: Supervisor,
-    grid_id: Annotated[str | None, Query(max_length=64)] = None,
+    grid_id: Annotated[Line | None, Query(max_length=64)] = None,
     duty_state: Annotated[str | None, Query(pattern="^(on_duty|off_duty|busy)$")] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,

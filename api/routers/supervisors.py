@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from api.body_limit import LimitedBodyRoute
 from api.deps import CaseIdPath, IdempotencyHeader, State, Supervisor, TemporalClient
 from api.routers.actions import ACTION_ERRORS, key_or_new, perform
 from schemas.case import (
@@ -28,9 +27,7 @@ from schemas.case import (
 from services import cases
 from services import reassign as reassign_service
 
-router = APIRouter(
-    prefix="/supervisors/cases/{case_id}", tags=["supervisors"], route_class=LimitedBodyRoute
-)
+router = APIRouter(prefix="/supervisors/cases/{case_id}", tags=["supervisors"])
 
 
 @router.post("/verify", response_model=ActionOutcome, responses=ACTION_ERRORS)

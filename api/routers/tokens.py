@@ -11,13 +11,12 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from api.body_limit import LimitedBodyRoute
 from api.deps import State, Supervisor
 from schemas.api import Problem
 from services import revocation
 from services.revocation import RevocationOut, RevokeRequest
 
-router = APIRouter(prefix="/supervisors/tokens", tags=["supervisors"], route_class=LimitedBodyRoute)
+router = APIRouter(prefix="/supervisors/tokens", tags=["supervisors"])
 
 
 @router.post(
