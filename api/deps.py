@@ -98,6 +98,8 @@ CaseIdPath = Annotated[
 # An inspection, rectification or round id in a path: one line, no control character (a NUL
 # would reach PostgreSQL and Temporal as is).
 WorkflowKey = Annotated[Line, Path(min_length=1, max_length=128)]
+# An enterprise id in a path (routes and the dependencies that read it must agree on it).
+EnterpriseId = Annotated[str, Path(max_length=24, pattern=r"^[A-Za-z0-9_-]+$")]
 
 
 def require(*roles: Role) -> object:

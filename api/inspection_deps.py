@@ -7,7 +7,7 @@ from typing import Annotated
 
 from fastapi import Depends, HTTPException
 
-from api.deps import CurrentPrincipal, State, require
+from api.deps import CurrentPrincipal, EnterpriseId, State, require
 from api.inspection_access import inspector_grid
 from schemas.common import Actor
 from schemas.inspection_flow import INSPECTOR_ROLE
@@ -27,7 +27,7 @@ async def inspector_principal(principal: CurrentPrincipal, state: State) -> Acto
 
 
 async def bound_device(
-    principal: Annotated[Actor, require("device")], state: State, enterprise_id: str
+    principal: Annotated[Actor, require("device")], state: State, enterprise_id: EnterpriseId
 ) -> Actor:
     """A device token, for a device bound to the enterprise in the path (403 naming what it
     is bound to otherwise): its observations become findings against that enterprise."""

@@ -10,10 +10,11 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, HTTPException, Path, Query, Response
+from fastapi import APIRouter, HTTPException, Query, Response
 
 from api.deps import (
     CurrentPrincipal,
+    EnterpriseId,
     IdempotencyHeader,
     Session,
     TemporalClient,
@@ -31,7 +32,6 @@ from services.enterprise_records import RecordIn, RecordOut, RecordPage, Unknown
 
 router = APIRouter(prefix="/enterprises/{enterprise_id}", tags=["enterprises"])
 
-EnterpriseId = Annotated[str, Path(max_length=24, pattern=r"^[A-Za-z0-9_-]+$")]
 ERRORS: dict[int | str, dict[str, object]] = {
     400: {"model": Problem, "description": "the body is not UTF-8 JSON"},
     401: {"model": Problem},
