@@ -152,10 +152,11 @@ async def stream(data: bytes, chunk: int = 64 * 1024) -> AsyncIterator[bytes]:
 
 
 def blobs_under(root: os.PathLike[str] | str) -> list[str]:
-    """Every stored blob file under a filesystem store (temp files excluded)."""
+    """Every stored blob file under a filesystem store (its ``tmp`` folder excluded)."""
+    top = os.fspath(root)
     found = []
-    for folder, _, names in os.walk(os.fspath(root)):
-        if os.sep + "tmp" in folder or folder.endswith("tmp"):
+    for folder, _, names in os.walk(top):
+        if os.path.relpath(folder, top).split(os.sep)[0] == "tmp":
             continue
         found += [name for name in names if len(name) == 64]
     return found
