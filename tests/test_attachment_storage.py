@@ -18,6 +18,7 @@ import boto3
 import httpx
 import pytest
 
+from services.attachments import UploadPolicy, receive_upload
 from services.attachments.s3 import PART_BYTES, S3Storage
 from services.attachments.storage import (
     BlobMissing,
@@ -26,7 +27,13 @@ from services.attachments.storage import (
     blob_key,
     check_sha256,
 )
-from tests.attachment_support import blobs_under, start_moto_server, stream
+from tests.attachment_support import (
+    blobs_under,
+    jpeg_bytes,
+    phone_exif,
+    start_moto_server,
+    stream,
+)
 
 
 @pytest.fixture(scope="module")
@@ -156,3 +163,24 @@ def test_filesystem_blobs_live_under_their_fan_out_folders(tmp_path: Path) -> No
     store = FilesystemStorage(tmp_path)
     assert store.path_of(sha) == tmp_path / "sha256" / sha[:2] / sha[2:4] / sha
     assert blobs_under(tmp_path) == []
+
+
+async def test_receive_upload_stores_a_photo_and_its_variants(
+    storage: Storage, tmp_path: Path
+) -> None:
+    """The upload path on each backend: three blobs, the original byte for byte."""
+    data = jpeg_bytes(800, 600, exif=phone_exif())
+    meta = await receive_upload(
+        stream(data),
+        filename="IMG_0001.jpg",
+        content_type="image/jpeg",
+        policy=UploadPolicy(),
+        storage=storage,
+        tmp_root=tmp_path,
+    )
+    assert meta.sha256 == hashlib.sha256(data).hexdigest()
+    assert await read_all(storage, meta.sha256) == data
+    assert meta.public_sha256 and meta.thumb_sha256
+    assert sorted(stored_keys(storage)) == sorted(
+        blob_key(sha) for sha in (meta.sha256, meta.public_sha256, meta.thumb_sha256)
+    )

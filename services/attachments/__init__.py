@@ -29,9 +29,18 @@ __all__ = [
     "Storage",
     "UploadPolicy",
     "UploadRefused",
+    "configure",
     "receive_upload",
     "storage_from_settings",
 ]
+
+
+def configure(settings: Settings) -> None:
+    """Process-wide start-up from settings (the API's lifespan calls it once): how many
+    images are decoded at once."""
+    from services.attachments.images import set_decode_concurrency
+
+    set_decode_concurrency(settings.upload_decode_concurrency)
 
 
 def storage_from_settings(settings: Settings) -> Storage:
