@@ -53,17 +53,20 @@ def boundary_of(content_type: str | None) -> bytes:
 
 
 class _Events:
-    """Collects the parser's callbacks; drained after every ``write`` (bounded by a chunk)."""
+    """Collects the parser's callbacks; drained after every ``write`` (bounded by a chunk).
+    Part data is queued as views into the chunk (no copy: a body's bytes are copied once,
+    into the spool file)."""
 
     def __init__(self) -> None:
-        self.queue: list[tuple[str, bytes]] = []
+        self.queue: list[tuple[str, bytes | memoryview]] = []
         self._name = bytearray()
         self._value = bytearray()
 
     def callbacks(self) -> dict[str, object]:
         def data(kind: str):  # type: ignore[no-untyped-def]
             def on(buffer: bytes, start: int, end: int) -> None:
-                self.queue.append((kind, bytes(buffer[start:end])))
+                # a view, not a copy: drained before the parser sees the next chunk
+                self.queue.append((kind, memoryview(buffer)[start:end]))
 
             return on
 

@@ -121,7 +121,7 @@ class UploadSink:
         self._digest = hashlib.sha256()
         self._size = 0
 
-    async def write(self, chunk: bytes) -> None:
+    async def write(self, chunk: bytes | memoryview) -> None:
         """Take the next bytes; raises ``UploadRefused`` (and discards) on a limit or kind."""
         try:
             if self._kind is None:
