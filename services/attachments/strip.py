@@ -19,7 +19,7 @@ from typing import BinaryIO
 
 from PIL import Image
 
-JPEG_KEEP_APP = {0xE0, 0xE2, 0xEE}  # APP0 JFIF, APP2 ICC profile, APP14 Adobe
+JPEG_KEEP_APP = {0xE0, 0xE2, 0xEE}  # APP0 JFIF, APP2 (ICC profile only), APP14 Adobe
 JPEG_STANDALONE = {0x01, *range(0xD0, 0xD8)}  # TEM, RST0-7: no length field
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 PNG_DROP = {b"tEXt", b"zTXt", b"iTXt", b"eXIf", b"tIME"}
@@ -28,6 +28,32 @@ COPY_BYTES = 256 * 1024
 
 class StripError(ValueError):
     """The file's structure is not what its signature promised (truncated or forged)."""
+
+
+class _Reader:
+    """A file read forwards, with bytes that were read too far pushed back."""
+
+    def __init__(self, src: BinaryIO) -> None:
+        self.src = src
+        self.pending = b""
+
+    def read(self, n: int) -> bytes:
+        if self.pending:
+            data, self.pending = self.pending[:n], self.pending[n:]
+            if len(data) < n:
+                data += self.src.read(n - len(data))
+        else:
+            data = self.src.read(n)
+        return data
+
+    def exactly(self, n: int) -> bytes:
+        data = self.read(n)
+        if len(data) != n:
+            raise StripError("file ends inside a header")
+        return data
+
+    def unread(self, data: bytes) -> None:
+        self.pending = data + self.pending
 
 
 def _read(src: BinaryIO, n: int) -> bytes:
@@ -44,38 +70,73 @@ def _orientation_segment(orientation: int) -> bytes:
     return b"\xff\xe1" + struct.pack(">H", len(payload) + 2) + payload
 
 
-def strip_jpeg(src: BinaryIO, dst: BinaryIO, orientation: int = 1) -> None:
-    """Copy a JPEG from ``src`` to ``dst`` without its metadata segments."""
-    if _read(src, 2) != b"\xff\xd8":
+def _copy_scan(src: _Reader, dst: BinaryIO) -> int:
+    """Copy entropy-coded data up to the next marker and return that marker (not copied).
+
+    Inside a scan 0xFF is followed by 0x00 (a stuffed byte), RST0-7, or 0xFF (fill); any
+    other byte after it is a marker: the next segment, another scan's tables, or EOI.
+    """
+    carry = b""
+    while True:
+        chunk = src.read(COPY_BYTES)
+        if not chunk:
+            raise StripError("file ends inside image data")
+        data = carry + chunk
+        pos = 0
+        while (at := data.find(b"\xff", pos)) != -1 and at + 1 < len(data):
+            following = data[at + 1]
+            if following == 0x00 or following == 0xFF or 0xD0 <= following <= 0xD7:
+                pos = at + 1 if following == 0xFF else at + 2
+                continue
+            dst.write(data[:at])
+            src.unread(data[at + 2 :])
+            return following
+        keep = 1 if data.endswith(b"\xff") else 0  # a marker may straddle two chunks
+        dst.write(data[: len(data) - keep])
+        carry = data[len(data) - keep :]
+
+
+def _drop_jpeg_segment(marker: int, body: bytes) -> bool:
+    if marker == 0xFE:  # comment
+        return True
+    if marker == 0xE2:  # APP2: the ICC profile stays; MPF (pointers to trailing images) goes
+        return not body.startswith(b"ICC_PROFILE\x00")
+    return 0xE0 <= marker <= 0xEF and marker not in JPEG_KEEP_APP
+
+
+def strip_jpeg(source: BinaryIO, dst: BinaryIO, orientation: int = 1) -> None:
+    """Copy a JPEG from ``source`` to ``dst`` without its metadata segments, and without
+    whatever follows its end-of-image marker (phones append preview and depth images,
+    motion-photo videos and vendor trailers there, some with their own EXIF and GPS)."""
+    src = _Reader(source)
+    if src.exactly(2) != b"\xff\xd8":
         raise StripError("not a JPEG")
     dst.write(b"\xff\xd8")
     if orientation != 1:
         dst.write(_orientation_segment(orientation))
+    marker: int | None = None
     while True:
-        byte = _read(src, 1)
-        if byte != b"\xff":
-            raise StripError("JPEG segment does not start with a marker")
-        marker = _read(src, 1)[0]
+        if marker is None:
+            if src.exactly(1) != b"\xff":
+                raise StripError("JPEG segment does not start with a marker")
+            marker = src.exactly(1)[0]
         while marker == 0xFF:  # fill bytes
-            marker = _read(src, 1)[0]
-        if marker in JPEG_STANDALONE:
-            dst.write(bytes((0xFF, marker)))
-            continue
-        if marker == 0xD9:  # EOI before any scan
+            marker = src.exactly(1)[0]
+        if marker == 0xD9:  # end of image: the trailer, if any, is left out
             dst.write(b"\xff\xd9")
             return
-        raw_length = _read(src, 2)
+        if marker in JPEG_STANDALONE:
+            dst.write(bytes((0xFF, marker)))
+            marker = None
+            continue
+        raw_length = src.exactly(2)
         length = struct.unpack(">H", raw_length)[0]
         if length < 2:
             raise StripError("JPEG segment length below 2")
-        body = _read(src, length - 2)
-        drop = (0xE0 <= marker <= 0xEF and marker not in JPEG_KEEP_APP) or marker == 0xFE
-        if not drop:
+        body = src.exactly(length - 2)
+        if not _drop_jpeg_segment(marker, body):
             dst.write(bytes((0xFF, marker)) + raw_length + body)
-        if marker == 0xDA:  # start of scan: the rest is entropy-coded data and trailer
-            while chunk := src.read(COPY_BYTES):
-                dst.write(chunk)
-            return
+        marker = _copy_scan(src, dst) if marker == 0xDA else None
 
 
 def strip_png(src: BinaryIO, dst: BinaryIO) -> None:
