@@ -17,8 +17,9 @@ from typing import Any
 import boto3
 import httpx
 import pytest
+from pydantic import SecretStr
 
-from services.attachments import UploadPolicy, receive_upload
+from services.attachments import UploadPolicy, receive_upload, storage_from_settings
 from services.attachments.s3 import PART_BYTES, S3Storage
 from services.attachments.storage import (
     BlobMissing,
@@ -27,6 +28,7 @@ from services.attachments.storage import (
     blob_key,
     check_sha256,
 )
+from settings import Settings
 from tests.attachment_support import (
     blobs_under,
     jpeg_bytes,
@@ -184,3 +186,21 @@ async def test_receive_upload_stores_a_photo_and_its_variants(
     assert sorted(stored_keys(storage)) == sorted(
         blob_key(sha) for sha in (meta.sha256, meta.public_sha256, meta.thumb_sha256)
     )
+
+
+async def test_the_s3_backend_is_built_from_settings(s3_endpoint: str) -> None:
+    settings = Settings(
+        attachments_backend="s3",
+        attachments_s3_endpoint_url=s3_endpoint,
+        attachments_s3_bucket="from-settings",
+        attachments_s3_access_key_id="test",
+        attachments_s3_secret_access_key=SecretStr("test"),
+    )
+    storage = storage_from_settings(settings)
+    assert isinstance(storage, S3Storage)
+    storage.client.create_bucket(Bucket="from-settings")
+    blob = await storage.put(stream(b"configured"))
+    assert await read_all(storage, blob.sha256) == b"configured"
+    local = storage_from_settings(Settings())
+    assert isinstance(local, FilesystemStorage)
+    assert local.root == Path(".data/attachments")

@@ -15,6 +15,8 @@ the approximation's error, and their own accuracy is checked by the round-trip p
 
 from __future__ import annotations
 
+import random
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -33,6 +35,8 @@ from schemas.coordinates import (
     wgs84_to_gcj02,
 )
 from services.distance import haversine_km
+from services.geo import GridIndex
+from tools.demo_data import build_town
 
 
 def metres(a: tuple[float, float], b: tuple[float, float]) -> float:
@@ -148,3 +152,30 @@ def test_geo_input_refuses_bad_input_naming_the_field(
     with pytest.raises(ValidationError) as caught:
         GeoInput.model_validate(payload)
     assert caught.value.errors()[0]["loc"] == (field,)
+
+
+@pytest.fixture(scope="module")
+def town() -> GridIndex:
+    return GridIndex(build_town().all_grids())
+
+
+def test_in_the_demo_town_a_wrong_system_moves_most_points_to_another_grid(
+    town: GridIndex,
+) -> None:
+    """A GCJ-02 reading taken as WGS-84 is placed in the wrong grid for most of the town,
+    and the same reading declared ``gcj02`` is placed where the steward stood."""
+    rng = random.Random(16)
+    west, south, east, north = 120.444, 30.712, 120.530, 30.778  # the demo town's bounds
+    placed = moved = 0
+    while placed < 300:
+        lat, lon = rng.uniform(south, north), rng.uniform(west, east)
+        truth = town.locate(lat, lon)
+        if truth is None:
+            continue
+        placed += 1
+        gcj_lat, gcj_lon = wgs84_to_gcj02(lat, lon)
+        naive = town.locate(gcj_lat, gcj_lon)
+        moved += naive is None or naive.grid_id != truth.grid_id
+        point = GeoInput(lat=gcj_lat, lon=gcj_lon, crs=Crs.GCJ02).normalised()
+        assert town.locate(point.lat, point.lon) == truth
+    assert moved / placed > 0.5
