@@ -58,6 +58,7 @@ def make_app() -> FastAPI:
                 policy=app.state.policy,
                 storage=app.state.storage,
                 tmp_root=app.state.spool,
+                content_length=request.headers.get("content-length"),
             )
         except UploadRefused as refusal:
             return JSONResponse({"detail": refusal.detail()}, status_code=refusal.status)
@@ -226,3 +227,17 @@ def test_only_the_center_is_given_originals() -> None:
     for role in ("steward", "department", "inspector", "system", "citizen"):
         assert variant_for(role, Variant.ORIGINAL) is Variant.PUBLIC
         assert variant_for(role, Variant.THUMB) is Variant.THUMB
+
+
+async def test_a_body_declared_larger_than_any_form_is_413_before_reading(
+    app_state: tuple[str, FastAPI, Path],
+) -> None:
+    base, app, tmp_path = app_state
+    app.state.policy = UploadPolicy(max_photo_bytes=4096, max_video_bytes=4096, max_files=2)
+    photo = jpeg_bytes(1600, 1200)  # ~1.5 MB: far more than 2 x 4 KB + headers and fields
+    answer = await post(base, [("a.jpg", photo, "image/jpeg")])
+    assert answer.status_code == 413
+    detail = answer.json()["detail"]
+    assert detail["code"] == "request_too_large" and detail["limit"] < len(photo)
+    assert app.state.chunks == [], "refused on the header, before reading the body"
+    assert_nothing_stored(tmp_path)

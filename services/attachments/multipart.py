@@ -52,6 +52,29 @@ def boundary_of(content_type: str | None) -> bytes:
     return boundary
 
 
+def largest_form(policy: UploadPolicy) -> int:
+    """The most bytes an acceptable form can have: every file at its kind's limit, plus
+    part headers and text fields."""
+    largest_file = max(policy.max_bytes(kind) for kind in policy.allowed)
+    overhead = MAX_FIELDS * (MAX_FIELD_BYTES + MAX_HEADER_BYTES)
+    return policy.max_files * (largest_file + MAX_HEADER_BYTES) + overhead
+
+
+def check_declared_length(content_length: str | None, policy: UploadPolicy) -> None:
+    """413 at once for a body that says it is larger than any acceptable form."""
+    if content_length is None or not content_length.strip().isdigit():
+        return  # chunked, or nonsense the server will refuse itself: limits apply as it streams
+    limit = largest_form(policy)
+    if int(content_length) > limit:
+        raise UploadRefused(
+            413,
+            "request_too_large",
+            f"the request declares {int(content_length)} bytes; a form of at most "
+            f"{policy.max_files} files may have at most {limit}",
+            limit=limit,
+        )
+
+
 class _Events:
     """Collects the parser's callbacks; drained after every ``write`` (bounded by a chunk).
     Part data is queued as views into the chunk (no copy: a body's bytes are copied once,
@@ -95,9 +118,12 @@ async def receive_multipart(
     storage: Storage,
     file_field: str = "files",
     tmp_root: Path | None = None,
+    content_length: str | None = None,
 ) -> ReceivedForm:
     """Check every file part of ``body`` and store them all, or raise ``UploadRefused``
-    (413/415/422/400) having stored nothing."""
+    (413/415/422/400) having stored nothing. A declared ``content_length`` larger than any
+    acceptable form is refused before a byte is read."""
+    check_declared_length(content_length, policy)
     events = _Events()
     parser = MultipartParser(boundary_of(content_type), events.callbacks())  # type: ignore[arg-type]
     form = ReceivedForm()
