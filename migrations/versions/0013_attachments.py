@@ -3,6 +3,11 @@
 The bytes are in content-addressed storage (filesystem or S3) under their sha256; this
 table records each upload, its variants' addresses, its EXIF evidence and its owner.
 
+``IF NOT EXISTS``: until ``schemas.tables`` imports ``schemas.attachment_tables`` (next
+round, after the issue-14 restructure), a test run that never imports the model resets the
+database with ``SQLModel.metadata.drop_all``, which leaves this table behind while dropping
+``alembic_version``; the following ``upgrade`` must not fail on it.
+
 Revision ID: 0013
 Revises: 0012
 Create Date: 2026-11-30 07:40:00
@@ -42,9 +47,10 @@ def upgrade() -> None:
         sa.Column("public_kind", sa.String(length=20), nullable=True),
         sa.Column("thumb_sha256", sa.String(length=64), nullable=True),
         sa.PrimaryKeyConstraint("id"),
+        if_not_exists=True,
     )
-    op.create_index("ix_attachment_owner_id", "attachment", ["owner_id"])
-    op.create_index("ix_attachment_sha256", "attachment", ["sha256"])
+    op.create_index("ix_attachment_owner_id", "attachment", ["owner_id"], if_not_exists=True)
+    op.create_index("ix_attachment_sha256", "attachment", ["sha256"], if_not_exists=True)
 
 
 def downgrade() -> None:
