@@ -224,7 +224,7 @@ async def test_signed_links_open_their_variant_and_nothing_else(
 
 def test_only_the_center_is_given_originals() -> None:
     assert variant_for("supervisor", Variant.ORIGINAL) is Variant.ORIGINAL
-    for role in ("steward", "department", "inspector", "system", "citizen"):
+    for role in ("steward", "department", "inspector", "system", "citizen", "enterprise", "center"):
         assert variant_for(role, Variant.ORIGINAL) is Variant.PUBLIC
         assert variant_for(role, Variant.THUMB) is Variant.THUMB
 

@@ -20,6 +20,8 @@ from enum import StrEnum
 
 from pydantic import SecretStr
 
+CENTER_ROLE = "supervisor"  # the command center's staff (``api.security`` roles)
+
 
 class Variant(StrEnum):
     ORIGINAL = "original"  # as uploaded, EXIF and all: the center only
@@ -38,8 +40,10 @@ class LinkRefused(Exception):
 
 
 def variant_for(role: str, wanted: Variant) -> Variant:
-    """The variant a role is given when it asks for ``wanted``: originals are the center's."""
-    if wanted is Variant.ORIGINAL and role not in {"supervisor", "center"}:
+    """The variant a role is given when it asks for ``wanted``: originals (with EXIF time and
+    GPS) are the center's, i.e. the ``supervisor`` role's; every other role gets the public
+    copy."""
+    if wanted is Variant.ORIGINAL and role != CENTER_ROLE:
         return Variant.PUBLIC
     return wanted
 
