@@ -241,3 +241,17 @@ async def test_a_body_declared_larger_than_any_form_is_413_before_reading(
     assert detail["code"] == "request_too_large" and detail["limit"] < len(photo)
     assert app.state.chunks == [], "refused on the header, before reading the body"
     assert_nothing_stored(tmp_path)
+
+
+async def test_an_11_mb_photo_in_a_form_is_413_and_stores_nothing(
+    app_state: tuple[str, FastAPI, Path],
+) -> None:
+    base, app, tmp_path = app_state
+    head = jpeg_bytes(64, 64)
+    eleven_mb = head + bytes(11 * 1024 * 1024 - len(head))
+    answer = await post(base, [("big.jpg", eleven_mb, "image/jpeg")])
+    assert answer.status_code == 413
+    detail = answer.json()["detail"]
+    assert (detail["code"], detail["limit"]) == ("photo_too_large", 10 * 1024 * 1024)
+    assert sum(app.state.chunks) < len(eleven_mb), "refused before the end of the body"
+    assert_nothing_stored(tmp_path)
