@@ -1,14 +1,16 @@
-"""The attachment settings: production refuses a weak or shared link-signing secret, and
-the upload policy is read from settings."""
+"""The attachment settings: production refuses a weak or shared link-signing secret
+(``check_link_secret``, the API's start-up check), and the upload policy is read from
+settings."""
 
 from __future__ import annotations
 
 import secrets
 
 import pytest
-from pydantic import SecretStr, ValidationError
+from pydantic import SecretStr
 
 from services.attachments import UploadPolicy
+from services.attachments.signing import check_link_secret
 from settings import Settings
 
 
@@ -27,18 +29,23 @@ def production(**overrides: object) -> Settings:
 
 
 def test_production_accepts_a_strong_own_secret() -> None:
-    assert production().attachments_url_ttl == 300
+    check_link_secret(production())
 
 
 def test_production_refuses_the_placeholder_link_secret() -> None:
-    with pytest.raises(ValidationError, match="GRIDPLUS_ATTACHMENTS_URL_SECRET"):
-        production(attachments_url_secret=Settings().attachments_url_secret)
+    settings = production(attachments_url_secret=Settings().attachments_url_secret)
+    with pytest.raises(ValueError, match="GRIDPLUS_ATTACHMENTS_URL_SECRET must be at least 32"):
+        check_link_secret(settings)
+    padded = SecretStr("dev-only-attachment-url-secret-" + secrets.token_hex(8))
+    with pytest.raises(ValueError, match="looks like a placeholder"):
+        check_link_secret(production(attachments_url_secret=padded))
+    check_link_secret(Settings())  # the placeholder is fine in dev
 
 
 def test_production_refuses_a_link_secret_shared_with_the_bot() -> None:
     shared = SecretStr(secrets.token_hex(32))
-    with pytest.raises(ValidationError, match="must differ"):
-        production(bot_secret=shared, attachments_url_secret=shared)
+    with pytest.raises(ValueError, match="must differ"):
+        check_link_secret(production(bot_secret=shared, attachments_url_secret=shared))
 
 
 def test_the_upload_policy_comes_from_settings() -> None:

@@ -20,6 +20,8 @@ from enum import StrEnum
 
 from pydantic import SecretStr
 
+from settings import Settings, env_name, weak_secret
+
 CENTER_ROLE = "supervisor"  # the command center's staff (``api.security`` roles)
 
 
@@ -90,3 +92,20 @@ def verify_link(
     if expires_at <= now:
         raise LinkRefused(410, "the link has expired; ask for a new one")
     return which
+
+
+def check_link_secret(settings: Settings) -> None:
+    """Refuse, in production, a link secret that is weak, a placeholder, or shared with
+    another secret (one leaked value must not open two doors). The API calls it at start-up
+    once it serves attachment links; it lives here, not in ``Settings``, until then, so a
+    deployment without attachments is not asked for a secret it does not use."""
+    if settings.environment != "production":
+        return
+    name = env_name("attachments_url_secret")
+    value = settings.attachments_url_secret.get_secret_value()
+    problem = weak_secret(value)
+    if problem:
+        raise ValueError(f"{name} {problem}")
+    others = (settings.bot_secret, settings.api_token_secret, settings.metrics_token)
+    if any(other is not None and other.get_secret_value() == value for other in others):
+        raise ValueError(f"{name} must differ from the other secrets")
