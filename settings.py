@@ -189,6 +189,34 @@ class Settings(BaseSettings):
             )
         return self
 
+    # --- Attachments (issue 16; ``services/attachments``) ---------------------------------
+    # Where blobs live: the filesystem under ``attachments_dir`` (``make run``) or an
+    # S3-compatible bucket (MinIO, Alibaba OSS, AWS S3) in production.
+    attachments_backend: Literal["filesystem", "s3"] = "filesystem"
+    attachments_dir: Path = Path(".data/attachments")
+    attachments_s3_bucket: str = "gridplus-attachments"
+    attachments_s3_endpoint_url: str | None = None  # None: AWS; else MinIO / OSS endpoint
+    attachments_s3_region: str = "us-east-1"
+    attachments_s3_access_key_id: str | None = None
+    attachments_s3_secret_access_key: SecretStr | None = None
+    # Signs short-lived download links (HMAC over attachment id, variant and expiry). In
+    # production it must be strong and its own: ``services.attachments.signing
+    # .check_link_secret`` refuses it at start-up once a route serves links (next round, with
+    # its line in deploy/gridplus.env.example).
+    attachments_url_secret: SecretStr = SecretStr(PLACEHOLDER_PREFIX + "attachment-url-secret")
+    attachments_url_ttl: Annotated[int, Field(ge=10, le=86_400)] = 300  # seconds
+    # The chat apps' own limits: 9 pictures to a message; phones' photos are 2-8 MB, 10 MB
+    # leaves room for 48-megapixel HEIC. Videos: a minute of 1080p is about 100 MB.
+    upload_max_photo_bytes: Annotated[int, Field(ge=1024)] = 10 * 1024 * 1024
+    upload_max_video_bytes: Annotated[int, Field(ge=1024)] = 100 * 1024 * 1024
+    upload_max_files: Annotated[int, Field(ge=1, le=50)] = 9
+    # Pillow's MAX_IMAGE_PIXELS, set deliberately: a 50-megapixel phone photo passes, a
+    # decompression bomb (a few KB of PNG that decodes to gigabytes) does not.
+    upload_max_pixels: Annotated[int, Field(ge=1_000_000, le=200_000_000)] = 50_000_000
+    upload_thumbnail_px: Annotated[int, Field(ge=64, le=2048)] = 320
+    # Images decoded at once per process (each can take ~150 MB while decoded).
+    upload_decode_concurrency: Annotated[int, Field(ge=1, le=64)] = 2
+
 
 def env_name(field: str) -> str:
     """The environment variable of a settings field, as an operator would set it."""
