@@ -12,7 +12,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from temporalio.client import Client
 
-from api import errors, metrics, rate_limit
+from api import errors, metrics, rate_limit, web
 from api.deps import AppState
 from api.routers import (
     bot,
@@ -97,6 +97,7 @@ def create_app(
         tokens,
     ):
         app.include_router(module.router)
+    app.include_router(web.router)  # the workbench pages (api/web)
     return app
 
 
