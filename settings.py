@@ -192,8 +192,9 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _web_production_stance(self) -> Settings:
-        """Production refuses a placeholder session secret and an OIDC client without one."""
-        if self.environment != "production":
+        """Production with OIDC on refuses a weak session secret (it signs the login cookie;
+        password sessions are random ids in the database and need none) and a bare client."""
+        if self.environment != "production" or not self.oidc_issuer:
             return self
         problem = weak_secret(self.web_session_secret.get_secret_value())
         if problem:
@@ -201,14 +202,13 @@ class Settings(BaseSettings):
         for other in (self.bot_secret, self.api_token_secret):
             if other.get_secret_value() == self.web_session_secret.get_secret_value():
                 raise ValueError("GRIDPLUS_WEB_SESSION_SECRET must differ from the other secrets")
-        if self.oidc_issuer:
-            if not self.oidc_issuer.startswith("https://"):
-                raise ValueError("GRIDPLUS_OIDC_ISSUER must be an https:// URL in production")
-            if not self.oidc_client_id or self.oidc_client_secret is None:
-                raise ValueError("GRIDPLUS_OIDC_CLIENT_ID and _CLIENT_SECRET must be set")
-            # issued by the SSO, whose length we do not choose: only refuse a stand-in
-            if self.oidc_client_secret.get_secret_value().startswith(PLACEHOLDER_PREFIX):
-                raise ValueError("GRIDPLUS_OIDC_CLIENT_SECRET is a placeholder")
+        if not self.oidc_issuer.startswith("https://"):
+            raise ValueError("GRIDPLUS_OIDC_ISSUER must be an https:// URL in production")
+        if not self.oidc_client_id or self.oidc_client_secret is None:
+            raise ValueError("GRIDPLUS_OIDC_CLIENT_ID and _CLIENT_SECRET must be set")
+        # issued by the SSO, whose length we do not choose: only refuse a stand-in
+        if self.oidc_client_secret.get_secret_value().startswith(PLACEHOLDER_PREFIX):
+            raise ValueError("GRIDPLUS_OIDC_CLIENT_SECRET is a placeholder")
         return self
 
 

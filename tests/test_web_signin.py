@@ -10,17 +10,21 @@ import os
 import subprocess
 import sys
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 from babel.messages.extract import extract_from_dir
+from sqlalchemy import update
+from sqlmodel import col
 from temporalio.testing import WorkflowEnvironment
 
 from api.main import create_app
 from api.web import accounts
 from api.web.i18n import LOCALES, translations
+from schemas.account_tables import WebSession
 from services.db import SessionFactory
 from settings import Settings
 from tests.web_support import PASSWORD, csrf_of, new_account, sign_in
@@ -63,6 +67,40 @@ async def test_sign_in_session_cookie_and_sign_out(
     # the old cookie value opens nothing any more (the session row is gone)
     web.cookies.set("gridplus_web", stolen)
     assert (await web.get("/web/")).status_code == 303
+
+
+async def test_production_cookies_are_secure(
+    env: WorkflowEnvironment, sessions: SessionFactory, settings: Settings
+) -> None:
+    """Behind a TLS-terminating proxy the app sees http, but production cookies say Secure."""
+    production = settings.model_copy(update={"environment": "production"})
+    app = create_app(production, temporal=env.client, sessions=sessions)
+    username = await new_account(sessions)
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://gridplus") as web:
+            form = await web.get("/web/signin")
+            assert "Secure" in form.headers["set-cookie"]
+            data = {"username": username, "password": PASSWORD, "csrf_token": csrf_of(form.text)}
+            web.cookies.set("gridplus_csrf", csrf_of(form.text))  # httpx keeps no Secure cookie
+            answer = await web.post("/web/signin", data=data)
+    cookie = next(c for c in answer.headers.get_list("set-cookie") if "gridplus_web=" in c)
+    assert "Secure" in cookie and "HttpOnly" in cookie
+
+
+async def test_expired_sessions_open_nothing(
+    web: httpx.AsyncClient, sessions: SessionFactory
+) -> None:
+    username = await new_account(sessions)
+    await sign_in(web, username)
+    assert (await web.get("/web/")).status_code == 200
+    async with sessions() as session, session.begin():
+        await session.execute(
+            update(WebSession)
+            .where(col(WebSession.username) == username)
+            .values(expires_at=datetime.now(UTC) - timedelta(seconds=1))
+        )
+    assert (await web.get("/web/")).headers["location"] == "/web/signin"
 
 
 async def test_sign_in_without_csrf_token_is_refused(
@@ -202,7 +240,9 @@ def test_accounts_command_line(database_url: str) -> None:
     assert unlocked.returncode == 0 and "unlocked" in unlocked.stdout
 
 
-def test_production_refuses_a_placeholder_web_session_secret() -> None:
+def test_production_sso_needs_a_strong_session_secret_and_an_https_issuer() -> None:
+    """Password sign-in needs no secret (sessions are random ids in the DB); OIDC signs its
+    login cookie with ``GRIDPLUS_WEB_SESSION_SECRET``, so production refuses a weak one."""
     strong: dict[str, Any] = {
         "environment": "production",
         "temporal_api_key": "k",
@@ -211,15 +251,26 @@ def test_production_refuses_a_placeholder_web_session_secret() -> None:
         "database_url": "postgresql+asyncpg://u@db/gridplus",
         "api_metrics_enabled": False,
     }
-    with pytest.raises(ValueError, match="GRIDPLUS_WEB_SESSION_SECRET"):
-        Settings(**strong)
-    ok = Settings(**strong, web_session_secret="Qw3Er5Ty7Ui9Op1As2Df4Gh6Jk8Lz0Xc")
-    assert ok.web_session_hours == 12.0
-    with pytest.raises(ValueError, match="GRIDPLUS_OIDC_ISSUER"):
+    assert Settings(_env_file=None, **strong).oidc_issuer is None  # no SSO: nothing to sign
+    sso: dict[str, Any] = {
+        **strong,
+        "oidc_issuer": "https://sso.province.example",
+        "oidc_client_id": "gridplus",
+        "oidc_client_secret": "issued-by-the-sso-1234",
+    }
+    with pytest.raises(ValueError, match="GRIDPLUS_WEB_SESSION_SECRET must be at least"):
+        Settings(_env_file=None, **sso)
+    secret = "Qw3Er5Ty7Ui9Op1As2Df4Gh6Jk8Lz0Xc"
+    with pytest.raises(ValueError, match="GRIDPLUS_WEB_SESSION_SECRET must differ"):
+        Settings(_env_file=None, **{**sso, "web_session_secret": strong["bot_secret"]})
+    with pytest.raises(ValueError, match="GRIDPLUS_OIDC_ISSUER must be an https"):
         Settings(
-            **strong,
-            web_session_secret="Qw3Er5Ty7Ui9Op1As2Df4Gh6Jk8Lz0Xc",
-            oidc_issuer="http://sso.example",
-            oidc_client_id="gridplus",
-            oidc_client_secret="s",
+            _env_file=None,
+            **{**sso, "web_session_secret": secret, "oidc_issuer": "http://sso.example"},
         )
+    with pytest.raises(ValueError, match="GRIDPLUS_OIDC_CLIENT_SECRET is a placeholder"):
+        Settings(
+            _env_file=None,
+            **{**sso, "web_session_secret": secret, "oidc_client_secret": "dev-only-x"},
+        )
+    assert Settings(_env_file=None, **sso, web_session_secret=secret).web_session_hours == 12.0

@@ -124,6 +124,13 @@ async def check_password(
         ok = False
     async with sessions() as session, session.begin():
         if not ok:
+            # failures older than the window no longer count: drop them as new ones come
+            stale = datetime.now(UTC) - settings.web_lockout_window
+            await session.execute(
+                delete(WebLoginFailure).where(
+                    col(WebLoginFailure.username) == username, col(WebLoginFailure.at) < stale
+                )
+            )
             session.add(WebLoginFailure(username=username[:64], at=datetime.now(UTC)))
         else:
             await session.execute(

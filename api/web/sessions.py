@@ -81,6 +81,8 @@ async def start_session(
         expires_at=now + timedelta(hours=settings.web_session_hours),
     )
     async with sessions() as session, session.begin():
+        # expired sessions open nothing already; dropping them here keeps the table small
+        await session.execute(delete(WebSession).where(col(WebSession.expires_at) < now))
         session.add(row)
     return key
 
