@@ -16,10 +16,13 @@ import pytest
 from temporalio.testing import WorkflowEnvironment
 
 from api.main import create_app
+from schemas.case import DepartmentAccept, DepartmentReport
+from schemas.common import Actor
+from services import cases
 from services.db import SessionFactory
 from services.geo import GridIndex
 from settings import Settings
-from tests.support import case_input, grid_point, open_case, view, wait_for
+from tests.support import case_input, grid_point, key, open_case, view, wait_for
 from tests.web_support import csrf_of, new_account, sign_in
 
 pytestmark = pytest.mark.usefixtures("worker", "off_duty")
@@ -127,3 +130,65 @@ async def test_department_clerk_reads_its_cases_without_supervisor_forms(
         assert (await fire.get(f"/web/cases/{case_id}")).status_code == 403
         missing = await police.get("/web/cases/GP-NOSUCHCASE0000")
         assert missing.status_code == 404 and "GP-NOSUCHCASE0000" in missing.text
+
+
+async def test_verify_form_appears_once_a_result_is_reported_and_closes_the_case(
+    app_state: httpx.ASGITransport,
+    env: WorkflowEnvironment,
+    sessions: SessionFactory,
+    grids: GridIndex,
+) -> None:
+    case_id = await escalated_case(env, grids)
+    police = Actor(role="department", id="traffic_police")
+    await cases.act(
+        env.client, case_id, "department_accept",
+        DepartmentAccept(actor=police, idempotency_key=key()),
+    )  # fmt: skip
+    await cases.act(
+        env.client, case_id, "department_report",
+        DepartmentReport(note="已处罚", actor=police, idempotency_key=key()),
+    )  # fmt: skip
+    async with browser(app_state) as web:
+        await sign_in(web, await new_account(sessions))
+        page = await web.get(f"/web/cases/{case_id}")
+        assert 'data-status="resolved"' in page.text
+        forms = set(re.findall(r'id="form-([a-z]+)"', page.text))
+        assert forms == {"verify", "urge", "extend", "cancel"}  # no reassign/escalate now
+        done = await web.post(
+            f"/web/cases/{case_id}/verify",
+            data={"passed": "pass", "note": "现场已核实", "csrf_token": csrf_of(page.text)},
+        )
+        assert done.status_code == 303, done.text
+    handle = env.client.get_workflow_handle(f"case-{case_id}")
+    assert await handle.result() is not None  # verified -> closed, the workflow ended
+    async with browser(app_state) as web:
+        await sign_in(web, await new_account(sessions))
+        closed = await web.get(f"/web/cases/{case_id}")  # now from the projection
+        assert 'data-status="closed"' in closed.text and 'id="form-' not in closed.text
+        rows = re.findall(r'<tr data-kind="([a-z_]+)">(.*?)</tr>', closed.text, re.S)
+        assert [kind for kind, _ in rows][-2:] == ["verified", "closed"]
+        assert "现场已核实" in rows[-2][1] and "supervisor u-" in rows[-2][1]
+
+
+async def test_cancel_from_the_page_ends_the_case(
+    app_state: httpx.ASGITransport,
+    env: WorkflowEnvironment,
+    sessions: SessionFactory,
+    grids: GridIndex,
+) -> None:
+    case_id = await escalated_case(env, grids)
+    async with browser(app_state) as web:
+        await sign_in(web, await new_account(sessions))
+        page = await web.get(f"/web/cases/{case_id}")
+        token = csrf_of(page.text)
+        empty = await web.post(f"/web/cases/{case_id}/cancel", data={"csrf_token": token})
+        assert empty.status_code == 422  # a cancel needs a reason, as on /supervisors
+        gone = await web.post(
+            f"/web/cases/{case_id}/cancel", data={"reason": "重复上报", "csrf_token": token}
+        )
+        assert gone.status_code == 303
+        await env.client.get_workflow_handle(f"case-{case_id}").result()
+        again = await web.post(
+            f"/web/cases/{case_id}/urge", data={"note": "迟到的督办", "csrf_token": token}
+        )
+        assert again.status_code == 409 and "案件已经结束" in again.text
