@@ -199,6 +199,9 @@ async def test_demo_accounts_sign_in_and_get_new_passwords_each_time(
         ("clerk-urban", "department"),
     ]
     second = await accounts.ensure_demo_accounts(sessions)
+    banner = accounts.demo_banner(second, "http://127.0.0.1:8000/")
+    assert banner[0].endswith("http://127.0.0.1:8000/web/signin")
+    assert f"center-head / {second[0][1]}" in banner[1]
     assert first[0][1] != second[0][1]
     assert (await sign_in(web, "center-head", first[0][1])).status_code == 401
     assert (await sign_in(web, "center-head", second[0][1])).status_code == 303

@@ -193,6 +193,13 @@ async def ensure_demo_accounts(sessions: SessionFactory) -> list[tuple[str, str,
     return made
 
 
+def demo_banner(made: list[tuple[str, str, str]], base_url: str) -> list[str]:
+    """The lines ``make run`` prints for the demo accounts (``ensure_demo_accounts``)."""
+    lines = [f"  web sign-in       {base_url.rstrip('/')}/web/signin"]
+    lines += [f"    {role:<15} {username} / {password}" for username, password, role in made]
+    return lines
+
+
 async def _run(settings: Settings, args: argparse.Namespace) -> int:
     from services.db import make_engine, make_session_factory
 
