@@ -23,6 +23,7 @@ import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Literal
 
 from argon2 import PasswordHasher
@@ -36,8 +37,15 @@ from settings import Settings, get_settings
 
 WebRole = Literal["supervisor", "department"]
 HASHER = PasswordHasher()  # argon2id with the library's current recommended parameters
-# Compared against when the username is unknown, so that both paths cost one argon2 verify.
-_DUMMY_HASH = HASHER.hash(secrets.token_urlsafe(16))
+
+
+@lru_cache
+def _dummy_hash() -> str:
+    """Checked against when the username is unknown, so both paths cost one argon2 verify
+    (made on first use: importing the app should not spend an argon2 hash)."""
+    return HASHER.hash(secrets.token_urlsafe(16))
+
+
 MIN_PASSWORD = 10
 
 
@@ -117,11 +125,10 @@ async def check_password(
         raise SignInRefused("locked")
     async with sessions() as session:
         account = await session.get(WebAccount, username)
-    try:
-        HASHER.verify(account.password_hash if account else _DUMMY_HASH, password)
-        ok = account is not None and not account.disabled
-    except (VerificationError, InvalidHashError):
-        ok = False
+    stored = account.password_hash if account else _dummy_hash()
+    # argon2 takes tens of milliseconds and 64 MiB by design: off the event loop
+    ok = await asyncio.to_thread(_matches, stored, password)
+    ok = ok and account is not None and not account.disabled
     async with sessions() as session, session.begin():
         if not ok:
             # failures older than the window no longer count: drop them as new ones come
@@ -141,6 +148,13 @@ async def check_password(
     if HASHER.check_needs_rehash(account.password_hash):
         await _rehash(sessions, username, password)
     return account
+
+
+def _matches(stored: str, password: str) -> bool:
+    try:
+        return HASHER.verify(stored, password)
+    except (VerificationError, InvalidHashError):
+        return False
 
 
 async def _rehash(sessions: SessionFactory, username: str, password: str) -> None:
