@@ -111,21 +111,49 @@ async def test_supervisor_urges_from_the_case_page_and_the_timeline_grows(
         )
 
 
-async def test_department_clerk_reads_its_cases_without_supervisor_forms(
+async def test_department_clerk_takes_and_reports_its_case_from_the_page(
     app_state: httpx.ASGITransport,
     env: WorkflowEnvironment,
     sessions: SessionFactory,
     grids: GridIndex,
 ) -> None:
+    """A clerk acts as the department (the same ``Actor`` its bearer token gives): its own
+    forms, as /departments; no supervisor form; another department may not even read it."""
     case_id = await escalated_case(env, grids)
     async with browser(app_state) as police, browser(app_state) as fire:
         await sign_in(police, await new_account(sessions, "department", "traffic_police"))
         page = await police.get(f"/web/cases/{case_id}")
-        assert page.status_code == 200 and 'id="form-' not in page.text
+        assert page.status_code == 200
+        assert set(re.findall(r'id="form-([a-z]+)"', page.text)) == {
+            *("accept", "result", "extension", "return"),
+        }
+        token = csrf_of(page.text)
         refused = await police.post(
-            f"/web/cases/{case_id}/urge", data={"note": "x", "csrf_token": csrf_of(page.text)}
+            f"/web/cases/{case_id}/urge", data={"note": "x", "csrf_token": token}
         )
-        assert refused.status_code == 403
+        assert refused.status_code == 403  # a supervisor's action
+        taken = await police.post(f"/web/cases/{case_id}/accept", data={"csrf_token": token})
+        assert taken.status_code == 303, taken.text
+        page = await police.get(f"/web/cases/{case_id}")
+        assert 'data-status="department_handling"' in page.text
+        assert set(re.findall(r'id="form-([a-z]+)"', page.text)) == {
+            *("result", "extension", "return"),
+        }
+        # more time than the policy lets a department take alone (its SLA, 3 days): the
+        # validator says no, and the page says why
+        greedy = await police.post(
+            f"/web/cases/{case_id}/extension",
+            data={"hours": "100", "reason": "等配件", "csrf_token": token},
+        )
+        assert greedy.status_code == 409 and "超出了允许的范围" in greedy.text
+        reported = await police.post(
+            f"/web/cases/{case_id}/result", data={"note": "已处罚", "csrf_token": token}
+        )
+        assert reported.status_code == 303
+        state = await view(env.client.get_workflow_handle(f"case-{case_id}"))
+        assert state.status == "resolved"
+        assert state.timeline[-1].actor == Actor(role="department", id="traffic_police")
+
         await sign_in(fire, await new_account(sessions, "department", "fire"))
         assert (await fire.get(f"/web/cases/{case_id}")).status_code == 403
         missing = await police.get("/web/cases/GP-NOSUCHCASE0000")

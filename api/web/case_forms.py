@@ -1,5 +1,6 @@
-"""The case-action form helper: one table of the supervisor's actions, parsed and run
-through the very functions the ``/supervisors`` JSON routes call.
+"""The case-action form helper: one table of the actions a signed-in user may take on a
+case, parsed and run through the very functions the ``/supervisors`` and ``/departments``
+JSON routes call.
 
 Each action names its update, its body model (``schemas.case``: the same validation as the
 JSON route) and its fields. ``offered`` only decides which forms the page shows: it reads
@@ -24,6 +25,14 @@ from schemas.case import (
     CancelCase,
     CancelCaseBody,
     CaseView,
+    DepartmentAccept,
+    DepartmentAcceptBody,
+    DepartmentExtension,
+    DepartmentExtensionBody,
+    DepartmentReport,
+    DepartmentReportBody,
+    DepartmentReturn,
+    DepartmentReturnBody,
     EscalateCase,
     EscalateCaseBody,
     ExtendDeadline,
@@ -63,11 +72,19 @@ class ActionForm:
     model: type[HumanAction]
     role: str
     fields: tuple[Field, ...]
-    offered: Callable[[CaseView], bool]
+    offered: Callable[[CaseView, Actor], bool]
 
 
-def _open(view: CaseView) -> bool:
+def _open(view: CaseView, actor: Actor | None = None) -> bool:
     return view.status not in ("closed", "cancelled")
+
+
+def _held_by(view: CaseView, actor: Actor) -> bool:
+    """The clerk's department holds the case now."""
+    return view.handler == "department" and view.department == actor.id
+
+
+WITH_DEPARTMENT = ("escalated", "department_handling")
 
 
 ACTIONS: tuple[ActionForm, ...] = (
@@ -78,7 +95,7 @@ ACTIONS: tuple[ActionForm, ...] = (
         VerifyResult,
         "supervisor",
         (Field("passed", "pass_fail"), Field("note", "textarea", required=False)),
-        lambda v: v.status == "resolved",
+        lambda v, a: v.status == "resolved",
     ),
     ActionForm(
         "urge", "urge", UrgeCaseBody, UrgeCase, "supervisor", (Field("note", "textarea"),), _open
@@ -90,7 +107,7 @@ ACTIONS: tuple[ActionForm, ...] = (
         ExtendDeadline,
         "supervisor",
         (Field("hours", "number"), Field("reason", "textarea")),
-        lambda v: _open(v) and v.deadline is not None,
+        lambda v, a: _open(v) and v.deadline is not None,
     ),
     ActionForm(
         "reassign",
@@ -99,7 +116,7 @@ ACTIONS: tuple[ActionForm, ...] = (
         ReassignCase,
         "supervisor",
         (Field("steward_id", "text", required=False), Field("reason", "textarea")),
-        lambda v: _open(v) and v.status not in WAITING_FOR_VERIFICATION,
+        lambda v, a: _open(v) and v.status not in WAITING_FOR_VERIFICATION,
     ),
     ActionForm(
         "escalate",
@@ -108,7 +125,7 @@ ACTIONS: tuple[ActionForm, ...] = (
         EscalateCase,
         "supervisor",
         (Field("department", "choice", required=False), Field("reason", "textarea")),
-        lambda v: _open(v) and v.status not in WAITING_FOR_VERIFICATION,
+        lambda v, a: _open(v) and v.status not in WAITING_FOR_VERIFICATION,
     ),
     ActionForm(
         "cancel",
@@ -119,13 +136,51 @@ ACTIONS: tuple[ActionForm, ...] = (
         (Field("reason", "textarea"),),
         _open,
     ),
+    # a department clerk's own actions, as /departments/{code}/cases/{id}/... (item 2's desk
+    # will list the cases; the page already lets a clerk act on one)
+    ActionForm(
+        "accept",
+        "department_accept",
+        DepartmentAcceptBody,
+        DepartmentAccept,
+        "department",
+        (),
+        lambda v, a: _held_by(v, a) and v.status == "escalated",
+    ),
+    ActionForm(
+        "result",
+        "department_report",
+        DepartmentReportBody,
+        DepartmentReport,
+        "department",
+        (Field("note", "textarea"),),
+        lambda v, a: _held_by(v, a) and v.status in WITH_DEPARTMENT,
+    ),
+    ActionForm(
+        "extension",
+        "department_extension",
+        DepartmentExtensionBody,
+        DepartmentExtension,
+        "department",
+        (Field("hours", "number"), Field("reason", "textarea")),
+        lambda v, a: _held_by(v, a) and v.status in WITH_DEPARTMENT and v.deadline is not None,
+    ),
+    ActionForm(
+        "return",
+        "department_return",
+        DepartmentReturnBody,
+        DepartmentReturn,
+        "department",
+        (Field("reason", "textarea"),),
+        lambda v, a: _held_by(v, a) and v.status in WITH_DEPARTMENT,
+    ),
 )
 BY_NAME = {form.name: form for form in ACTIONS}
 
 
 def offered_to(actor: Actor, view: CaseView) -> list[ActionForm]:
     """The forms this user sees on this case now."""
-    return [form for form in ACTIONS if form.role == actor.role and form.offered(view)]
+    return [form for form in ACTIONS if form.role == actor.role and form.offered(view, actor)]
 
 
 def parse(form: ActionForm, data: dict[str, str]) -> BaseModel:
