@@ -88,13 +88,16 @@ async def test_supervisor_signs_in_through_the_sso(stage: Stage) -> None:
     assert stage.provider.token_requests == 1
     home = await stage.web.get("/web/")
     assert home.status_code == 200 and "周力" in home.text and "supervisor" in home.text
+    assert "G001, G002" in home.text
 
 
 async def test_department_clerk_acts_as_the_department(stage: Stage) -> None:
-    answer = await sso(stage, {"sub": "u-2", "name": "王芳", "gp_role": "bm", "dept": "fire"})
+    claims = {"sub": "u-2", "name": "王芳", "gp_role": "bm", "dept": "fire", "grids": "*"}
+    answer = await sso(stage, claims)
     assert answer.status_code == 303
     home = await stage.web.get("/web/")
     assert "王芳" in home.text and "department" in home.text
+    assert '<p id="grids">负责网格： 全部</p>' in home.text
 
 
 async def test_a_role_the_mapping_does_not_know_cannot_sign_in(stage: Stage) -> None:

@@ -55,6 +55,7 @@ async def test_sign_in_session_cookie_and_sign_out(
     assert "HttpOnly" in cookie and "SameSite=lax" in cookie and "Path=/" in cookie
     home = await web.get("/web/")
     assert home.status_code == 200 and f"测试 {username}" in home.text
+    assert '<p id="grids">负责网格： G001</p>' in home.text
     assert "script-src" not in home.headers["content-security-policy"]
     stolen = web.cookies["gridplus_web"]
 
