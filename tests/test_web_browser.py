@@ -187,3 +187,36 @@ async def test_five_wrong_passwords_lock_the_account_in_the_browser(
     assert "/web/signin" in page.url
     assert await axe_critical(page, "locked-en") == []
     await page.context.close()
+
+
+async def test_a_stale_page_shows_in_words_why_the_action_was_refused(
+    server: str,
+    browser: Browser,
+    env: WorkflowEnvironment,
+    sessions: SessionFactory,
+    grids: GridIndex,
+) -> None:
+    """Two supervisors on the same case: one cancels it, the other's urge (from the page
+    loaded before) is refused by the workflow's validator, and the page says why."""
+    case_id = await escalated_case(env, grids)
+    first, second = await new_page(browser), await new_page(browser)
+    for page in (first, second):
+        await page.goto(f"{server}/web/cases/{case_id}")
+        await sign_in(page, await new_account(sessions))
+        await page.wait_for_url(f"{server}/web/cases/{case_id}")
+    await first.fill("#cancel-reason", "重复上报")
+    await first.click("#form-cancel button[type=submit]")
+    await first.wait_for_selector("#done")
+    assert await first.get_attribute("#status", "data-status") == "cancelled"
+
+    await second.fill("#urge-note", "快办")
+    await second.click("#form-urge button[type=submit]")
+    await second.wait_for_selector("#refusal")
+    refusal = await second.text_content("#refusal") or ""
+    assert "案件已经结束" in refusal and "case_ended" in refusal
+    assert await second.get_attribute("#status", "data-status") == "cancelled"
+    assert await second.text_content("#deadline") == "无期限"  # an ended case waits for nobody
+    assert await second.locator("form[id^='form-']").count() == 0  # nothing left to do
+    assert await axe_critical(second, "refused-zh") == []
+    for page in (first, second):
+        await page.context.close()
