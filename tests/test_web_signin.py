@@ -154,6 +154,11 @@ async def test_fewer_failures_then_success_clear_the_count(
     assert await accounts.unlock(sessions, username) == 0
 
 
+async def test_a_huge_form_is_refused_before_it_is_parsed(web: httpx.AsyncClient) -> None:
+    answer = await web.post("/web/signin", data={"username": "x", "password": "p" * 70_000})
+    assert answer.status_code == 413
+
+
 async def test_unknown_user_is_refused_like_a_wrong_password(web: httpx.AsyncClient) -> None:
     answer = await sign_in(web, "nobody-at-all")
     assert answer.status_code == 401 and "用户名或密码错误" in answer.text

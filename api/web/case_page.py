@@ -15,6 +15,7 @@ from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import Response
 from pydantic import ValidationError
 
+from api.body_limit import LimitedBodyRoute
 from api.deps import CaseIdPath, State
 from api.routers.cases import links
 from api.web import case_forms, sessions
@@ -22,7 +23,7 @@ from api.web.render import redirect, render
 from schemas.case import CaseView
 from services import case_access, case_queries, cases
 
-router = APIRouter(prefix="/web/cases", include_in_schema=False)
+router = APIRouter(prefix="/web/cases", include_in_schema=False, route_class=LimitedBodyRoute)
 
 
 async def _principal(request: Request, state: State) -> sessions.WebPrincipal | None:

@@ -24,13 +24,14 @@ from fastapi.responses import Response
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 from pydantic import ValidationError
 
+from api.body_limit import LimitedBodyRoute
 from api.deps import State
 from api.web import sessions
 from api.web.render import redirect, safe_next
 from schemas.common import Actor
 from settings import Settings
 
-router = APIRouter(prefix="/web/oidc", include_in_schema=False)
+router = APIRouter(prefix="/web/oidc", include_in_schema=False, route_class=LimitedBodyRoute)
 FLOW_COOKIE = "gridplus_oidc"
 FLOW_SECONDS = 600
 ALGORITHMS = ["RS256", "ES256", "PS256", "EdDSA"]

@@ -7,6 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import Response
 
+from api.body_limit import LimitedBodyRoute
 from api.deps import State
 from api.web import accounts, sessions
 from api.web.i18n import LANG_COOKIE, LANGS
@@ -14,7 +15,7 @@ from api.web.oidc import oidc_enabled
 from api.web.render import redirect, render, safe_next
 from schemas.common import Actor
 
-router = APIRouter(prefix="/web", include_in_schema=False)
+router = APIRouter(prefix="/web", include_in_schema=False, route_class=LimitedBodyRoute)
 
 
 async def signed_in(request: Request, state: State) -> sessions.WebPrincipal | None:
