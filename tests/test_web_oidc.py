@@ -13,10 +13,13 @@ from typing import Any
 
 import httpx
 import pytest
+from fastapi import HTTPException
 from pydantic import SecretStr
 from temporalio.testing import WorkflowEnvironment
 
 from api.main import create_app
+from api.web.oidc import principal_from_claims
+from schemas.common import Actor
 from services.db import SessionFactory
 from settings import Settings
 from tests.oidc_provider import CLIENT_ID, CLIENT_SECRET, Provider, running_provider
@@ -119,3 +122,24 @@ async def test_forged_token_wrong_nonce_and_wrong_state_are_refused(stage: Stage
     assert crossed.status_code == 400 and "state mismatch" in crossed.text
     assert "gridplus_web" not in stage.web.cookies
     assert (await sso(stage, claims)).status_code == 303  # and the honest path still works
+
+
+def test_claims_map_to_the_actor_the_api_knows(settings: Settings) -> None:
+    configured = settings.model_copy(
+        update={"oidc_role_claim": "r", "oidc_role_map": {"wgzx": "supervisor", "bm": "department"}}
+    )
+    actor, username, grids, all_grids = principal_from_claims(
+        configured,
+        {"sub": "u-77", "preferred_username": "zhou.li", "r": "wgzx", "grids": "G001,G002"},
+    )
+    assert actor == Actor(role="supervisor", id="zhou.li") and grids == ("G001", "G002")
+    assert not all_grids and username == "zhou.li"
+    email, *_ = principal_from_claims(
+        configured, {"sub": "u-78", "preferred_username": "wang@gov.cn", "r": "wgzx"}
+    )
+    assert email == Actor(role="supervisor", id="u-78")  # not an id: the stable sub instead
+    clerk, *_ = principal_from_claims(configured, {"sub": "u-79", "r": "bm", "department": "fire"})
+    assert clerk == Actor(role="department", id="fire")
+    with pytest.raises(HTTPException) as no_department:
+        principal_from_claims(configured, {"sub": "u-80", "r": "bm"})
+    assert no_department.value.status_code == 403

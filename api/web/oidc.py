@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import re
 import secrets
 from typing import Any
 from urllib.parse import urlencode
@@ -35,6 +36,7 @@ router = APIRouter(prefix="/web/oidc", include_in_schema=False, route_class=Limi
 FLOW_COOKIE = "gridplus_oidc"
 FLOW_SECONDS = 600
 ALGORITHMS = ["RS256", "ES256", "PS256", "EdDSA"]
+ID = re.compile(r"[A-Za-z0-9_.:-]+")  # schemas.common.Identifier
 
 
 def oidc_enabled(settings: Settings) -> bool:
@@ -159,7 +161,9 @@ def principal_from_claims(
                 raise HTTPException(403, "a department clerk's SSO account names no department")
             actor = Actor(role="department", id=str(department))
         else:
-            actor = Actor(role="supervisor", id=username)
+            # an email-like username is no Identifier: then the stable ``sub`` names them
+            valid = ID.fullmatch(username) and len(username) <= 64
+            actor = Actor(role="supervisor", id=username if valid else str(claims["sub"]))
     except ValidationError as error:
         raise HTTPException(403, "the SSO's user or department id is not usable here") from error
     return actor, username, tuple(g for g in grids if g != "*"), all_grids
