@@ -217,6 +217,51 @@ class Settings(BaseSettings):
     # Images decoded at once per process (each can take ~150 MB while decoded).
     upload_decode_concurrency: Annotated[int, Field(ge=1, le=64)] = 2
 
+    # ---- web pages: sign-in, sessions, OIDC (``api/web``) ------------------------------
+    # Signs the short-lived OIDC login cookie (state, nonce, PKCE verifier); the session
+    # cookie itself is a random id looked up in the database, so sign-out really ends it.
+    web_session_secret: SecretStr = SecretStr(PLACEHOLDER_PREFIX + "web-session-secret")
+    web_session_hours: Annotated[float, Field(gt=0, le=24 * 14)] = 12.0
+    # Lock an account after this many wrong passwords within the window (counted in the DB,
+    # so every API process agrees); ``python -m api.web.accounts unlock NAME`` lifts it.
+    web_lockout_failures: Annotated[int, Field(ge=1, le=100)] = 5
+    web_lockout_window: Annotated[
+        timedelta, Field(ge=timedelta(minutes=1), le=timedelta(days=1))
+    ] = timedelta(minutes=15)
+    # OIDC sign-in (the province's SSO): off while the issuer is empty.
+    oidc_issuer: str | None = None
+    oidc_client_id: str | None = None
+    oidc_client_secret: SecretStr | None = None
+    oidc_scopes: str = "openid profile"
+    # Claims -> Actor: ``role_claim`` values map to our roles through ``role_map`` (JSON, e.g.
+    # ``{"wgzx":"supervisor","bm":"department"}``); unknown values cannot sign in.
+    oidc_role_claim: str = "role"
+    oidc_role_map: dict[str, Literal["supervisor", "department"]] = {}
+    oidc_department_claim: str = "department"
+    oidc_grids_claim: str = "grids"
+    oidc_username_claim: str = "preferred_username"
+
+    @model_validator(mode="after")
+    def _web_production_stance(self) -> Settings:
+        """Production with OIDC on refuses a weak session secret (it signs the login cookie;
+        password sessions are random ids in the database and need none) and a bare client."""
+        if self.environment != "production" or not self.oidc_issuer:
+            return self
+        problem = weak_secret(self.web_session_secret.get_secret_value())
+        if problem:
+            raise ValueError(f"GRIDPLUS_WEB_SESSION_SECRET {problem}")
+        for other in (self.bot_secret, self.api_token_secret):
+            if other.get_secret_value() == self.web_session_secret.get_secret_value():
+                raise ValueError("GRIDPLUS_WEB_SESSION_SECRET must differ from the other secrets")
+        if not self.oidc_issuer.startswith("https://"):
+            raise ValueError("GRIDPLUS_OIDC_ISSUER must be an https:// URL in production")
+        if not self.oidc_client_id or self.oidc_client_secret is None:
+            raise ValueError("GRIDPLUS_OIDC_CLIENT_ID and _CLIENT_SECRET must be set")
+        # issued by the SSO, whose length we do not choose: only refuse a stand-in
+        if self.oidc_client_secret.get_secret_value().startswith(PLACEHOLDER_PREFIX):
+            raise ValueError("GRIDPLUS_OIDC_CLIENT_SECRET is a placeholder")
+        return self
+
 
 def env_name(field: str) -> str:
     """The environment variable of a settings field, as an operator would set it."""
