@@ -133,7 +133,9 @@ def implied_message_ids(view: CaseView) -> set[str]:
             ids.add(f"{view.case_id}:{entry.seq}:{kind}:{entry.data[field]}")
         if entry.kind == "dispatched":
             last_steward = entry.data["steward"]
-        if entry.kind == "closed" and last_steward:
+        if entry.kind == "escalated":  # the department took it: the steward's task ended there
+            last_steward = None
+        if entry.kind == "closed" and last_steward:  # whoever held the task at the close
             ids.add(f"{view.case_id}:{entry.seq}:case_closed:{last_steward}")
     return ids
 
