@@ -35,7 +35,9 @@ async def describe(client: Client, case_id: str) -> tuple[int, str, dict[str, An
         namespace=client.namespace,
         execution=WorkflowExecution(workflow_id=case_workflow_id(case_id)),
     )
-    info = (await client.workflow_service.describe_workflow_execution(request)).workflow_execution_info
+    info = (
+        await client.workflow_service.describe_workflow_execution(request)
+    ).workflow_execution_info
     attributes: dict[str, Any] = {}
     for name, payload in info.search_attributes.indexed_fields.items():
         if not payload.data:  # an unset attribute
@@ -108,9 +110,12 @@ def attributes_agree(view: CaseView, attributes: dict[str, Any]) -> None:
     open_due = view.deadline if view.status not in ("closed", "cancelled") else None
     if (due is None) != (open_due is None):
         raise Failure("search_attributes", f"{view.case_id}: deadline {due} vs {open_due}")
-    if due is not None and open_due is not None:
-        if abs(datetime.fromisoformat(str(due)) - open_due) > timedelta(seconds=1):
-            raise Failure("search_attributes", f"{view.case_id}: deadline {due} vs {open_due}")
+    if (
+        due is not None
+        and open_due is not None
+        and abs(datetime.fromisoformat(str(due)) - open_due) > timedelta(seconds=1)
+    ):
+        raise Failure("search_attributes", f"{view.case_id}: deadline {due} vs {open_due}")
 
 
 async def projection_agrees(
@@ -142,7 +147,13 @@ async def projection_agrees(
         ).one_or_none()
     projected = [tuple(r) for r in rows]
     own = [
-        (e.seq, e.kind, e.status, e.actor.role if e.actor else None, e.actor.id if e.actor else None)
+        (
+            e.seq,
+            e.kind,
+            e.status,
+            e.actor.role if e.actor else None,
+            e.actor.id if e.actor else None,
+        )
         for e in view.timeline
     ]
     if lag_excused and projected == own[: len(projected)]:

@@ -6,8 +6,8 @@ Two halves, both pure:
 * ``CaseModel.apply`` folds the case's timeline entry by entry, refusing an entry the rules
   do not allow at that point (``ModelViolation``): the workflow's history is checked by the
   model;
-* ``decide`` says whether a human action by an actor must be accepted, or refused with
-  which reason code: the workflow's (and the API's) answers are checked by the model.
+* ``case_rules.decide`` says whether a human action by an actor must be accepted, or
+  refused with which reason code: the workflow's (and the API's) answers are checked.
 
 Rules that other engineers are implementing now are read from ``pending.RULES``.
 """
@@ -15,7 +15,6 @@ Rules that other engineers are implementing now are read from ``pending.RULES``.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import timedelta
 from typing import Literal
 
 from schemas.case import TimelineEntry
@@ -35,6 +34,14 @@ OPEN = (
 )
 WITH_DEPARTMENT = ("escalated", "department_handling")
 AWAITING_RESULT_CHECK = ("resolved", "verified")
+# entries that change nothing the rules look at
+QUIET_ENTRIES = (
+    "deadline_warning",
+    "evidence_added",
+    "arrived",
+    "deadline_extended",
+    "no_steward_for_confirmation",
+)
 
 
 class ModelViolation(AssertionError):
@@ -53,46 +60,6 @@ class Offer:
     attempt: int
     accepted: bool = False
     answered: bool = False
-
-
-@dataclass(frozen=True)
-class Verdict:
-    """What the API must answer: ``ok`` (2xx), or ``status`` with reason ``code``.
-
-    ``skip``: the action is known to break the tree as built (see ``pending``); not sent.
-    """
-
-    ok: bool
-    code: str | None = None
-    status: int = 200
-    skip: bool = False
-    after: str | None = None  # the case status the accepted action reports, when known
-
-    @staticmethod
-    def accept(after: str | None = None) -> Verdict:
-        return Verdict(True, after=after)
-
-    @staticmethod
-    def refuse(code: str, status: int = 409) -> Verdict:
-        return Verdict(False, code, status)
-
-
-SKIP = Verdict(False, None, 0, skip=True)
-
-
-@dataclass(frozen=True)
-class Action:
-    """One human action as the model sees it: what, by whom, with which parameters."""
-
-    kind: str  # accept, decline, arrived, resolved, escalate_request, dept_accept, ...
-    role: str
-    actor_id: str
-    attempt: int | None = None
-    extra: timedelta | None = None  # extension
-    department: str | None = None  # supervisor escalate
-    steward: str | None = None  # supervisor reassign to a named steward
-    steward_available: bool = True  # ... who can take it
-    passed: bool | None = None  # verify
 
 
 @dataclass
@@ -137,7 +104,7 @@ class CaseModel:
     @property
     def has_deadline(self) -> bool:
         """Every stage has a deadline, except a department's after head escalation."""
-        return not (self.head_escalated and self.status in WITH_DEPARTMENT)
+        return not self.head_escalated
 
     def holder(self, steward: str) -> Offer | None:
         for offer in (self.handle, self.confirm):
@@ -150,17 +117,21 @@ class CaseModel:
         for entry in entries:
             self.apply(entry)
 
-    def apply(self, e: TimelineEntry) -> None:  # noqa: C901, PLR0912, PLR0915 - one rule per kind
+    def apply(self, e: TimelineEntry) -> None:
         """Take one entry; ``ModelViolation`` if the rules do not allow it here."""
         if e.seq != self.seq + 1 and not (e.kind == "reopened" and e.seq > self.seq):
-            raise ModelViolation(f"{self.case_id}: {e.kind} has seq {e.seq} after {self.seq}", "seq")
+            raise ModelViolation(
+                f"{self.case_id}: {e.kind} has seq {e.seq} after {self.seq}", "seq"
+            )
         self.seq = e.seq
         kind, data = e.kind, e.data
         first = self.entries_this_run == 0
         self.entries_this_run += 1
         if first and kind not in ("filed", "reopened"):
             if self.rules.filed_first or kind != "evidence_added":
-                raise ModelViolation(f"{self.case_id}: the run starts with {kind}, not filed", "first")
+                raise ModelViolation(
+                    f"{self.case_id}: the run starts with {kind}, not filed", "first"
+                )
             self.entries_this_run = 0  # as built: device evidence may come before `filed`
             return
         if kind in ("filed", "reopened"):
@@ -168,7 +139,9 @@ class CaseModel:
             self.status = "filed"
             self._start_run()
         elif not self.is_open:
-            raise ModelViolation(f"{self.case_id}: {kind} after the case ended ({self.status})", kind)
+            raise ModelViolation(
+                f"{self.case_id}: {kind} after the case ended ({self.status})", kind
+            )
         elif kind == "dispatched":
             steward = data["steward"]
             self._need(steward not in self.excluded, kind, f"{steward} was excluded")
@@ -180,6 +153,7 @@ class CaseModel:
             self.reassigned_from = None
             self.pending_reassign = False
             self.handle = Offer(steward, int(data["attempt"]))
+            self.head_escalated = False
             self.messages.add(("new_task", steward))
             self.last_steward = steward
             self.handler = "steward"
@@ -221,6 +195,7 @@ class CaseModel:
             self.status = "department_handling"
         elif kind in ("department_reported", "returned_to_center"):
             self._need(self.status in WITH_DEPARTMENT, kind, f"status {self.status}")
+            self.head_escalated = False
             if kind == "department_reported":
                 self.resolver = _actor(e)
             self.status = "resolved" if kind == "department_reported" else "returned"
@@ -229,11 +204,12 @@ class CaseModel:
             self._need(not self.head_escalated, kind, "after head escalation")
             self.extensions += 1
         elif kind == "department_head_escalation":
-            self._need(self.status in WITH_DEPARTMENT, kind, f"status {self.status}")
+            self._department_stage(kind)
             self.head_escalated = True
             self.messages.add(("head_escalation", self.department))
         elif kind == "supervisor_urge":
             if data.get("department"):  # the timer's urge (a supervisor's has an actor)
+                self._department_stage(kind)
                 self.overdue = True
         elif kind in ("verified", "verification_failed"):
             self._need(self.status == "resolved", kind, f"status {self.status}")
@@ -277,6 +253,7 @@ class CaseModel:
             if closes and self.status not in AWAITING_RESULT_CHECK:
                 self.handle = None
                 self.resolver = _actor(e)
+                self.head_escalated = False
                 self.status = "resolved"
         elif kind == "confirm_dispatched":
             self._need(self.path == "both", kind, f"path {self.path}")
@@ -296,9 +273,8 @@ class CaseModel:
             self.confirm = None
         elif kind in ("center_decision_overdue", "verification_overdue"):
             self.overdue = True
-        elif kind not in ("deadline_warning", "evidence_added", "arrived", "deadline_extended"):
-            if kind != "no_steward_for_confirmation":
-                raise ModelViolation(f"{self.case_id}: unknown timeline entry {kind}", kind)
+        elif kind not in QUIET_ENTRIES:
+            raise ModelViolation(f"{self.case_id}: unknown timeline entry {kind}", kind)
         self._check_status(e)
 
     def _start_run(self) -> None:
@@ -309,6 +285,12 @@ class CaseModel:
         self.resolver = self.last_steward = self.confirmer = None
         self.extensions = 0
         self.reassigned_from, self.pending_reassign = None, False
+
+    def _department_stage(self, kind: str) -> None:
+        """A department stage's timer fired: the case must be with the department (D2)."""
+        self._need(self.handler == "department", kind, "not with a department")
+        if self.rules.department_again_escalates:
+            self._need(self.status in WITH_DEPARTMENT, kind, f"status {self.status}")
 
     def _need(self, ok: bool, kind: str, why: str) -> None:
         if not ok:
@@ -331,84 +313,3 @@ class CaseModel:
 
 def _actor(e: TimelineEntry) -> tuple[str, str] | None:
     return (e.actor.role, e.actor.id) if e.actor else None
-
-
-# ---- the rules for human actions --------------------------------------------------
-STEWARD_REPLY = ("accept", "decline")
-STEWARD_WORK = ("arrived", "resolved", "escalate_request")
-DEPARTMENT = ("dept_accept", "dept_report", "dept_return", "dept_extension")
-
-
-def decide(m: CaseModel, a: Action) -> Verdict:  # noqa: PLR0911, PLR0912 - one rule per branch
-    """Accept, or refuse with the code the caller must get; ``m`` is the case at rest."""
-    rules = m.rules
-    if a.kind == "merge_self":
-        return Verdict.refuse("same_case")
-    if a.kind == "merge_into_ended":
-        return Verdict.refuse("target_not_open")
-    if a.kind == "reopen":
-        if m.is_open:
-            return Verdict.refuse("still_open")
-        return Verdict.accept() if m.status == "closed" else Verdict.refuse("not_closed")
-    if not m.is_open:
-        return Verdict.refuse("case_ended")
-    if a.kind in STEWARD_REPLY:
-        offer = m.holder(a.actor_id)
-        if offer is None or (a.attempt is not None and a.attempt != offer.attempt):
-            return Verdict.refuse("too_late")
-        if offer.answered:
-            return Verdict.refuse("already_done")
-        return Verdict.accept()
-    if a.kind in STEWARD_WORK:
-        offer = m.holder(a.actor_id)
-        if offer is None or (a.attempt is not None and a.attempt != offer.attempt):
-            return Verdict.refuse("not_assigned")
-        if not offer.accepted:
-            return Verdict.refuse("not_accepted")
-        if a.kind == "escalate_request" and offer is m.confirm:
-            return Verdict.refuse("wrong_stage")
-        return Verdict.accept()
-    if a.kind in DEPARTMENT:
-        if m.handler != "department" or a.actor_id != m.department:
-            return Verdict.refuse("not_assigned")
-        allowed = ("escalated",) if a.kind == "dept_accept" else WITH_DEPARTMENT
-        if m.status not in allowed:
-            return Verdict.refuse("wrong_stage")
-        if a.kind == "dept_extension":
-            if m.head_escalated:
-                return Verdict.refuse("escalated_to_head") if rules.head_escalation_extension else SKIP
-            esc = m.policy.escalation
-            limit = m.policy.case_type.sla.department * esc.max_department_extension_fraction
-            assert a.extra is not None
-            if m.extensions >= esc.max_department_extensions or a.extra > limit:
-                return Verdict.refuse("limit")
-        after = {"dept_accept": "department_handling", "dept_report": "resolved"}
-        return Verdict.accept(after.get(a.kind, "returned" if a.kind == "dept_return" else None))
-    if a.kind == "verify":
-        if m.status != "resolved":
-            return Verdict.refuse("wrong_stage")
-        if m.resolver == (a.role, a.actor_id):
-            return Verdict.refuse("self_verification")
-        if a.role == "steward" and a.actor_id == m.last_steward:
-            return Verdict.refuse("self_verification")
-        return Verdict.accept("verified" if a.passed else "resolved")
-    if a.kind in ("cancel", "merge"):
-        return Verdict.accept("cancelled")
-    if a.kind in ("reassign", "escalate"):
-        if a.kind == "escalate" and a.department is not None:
-            if a.department not in m.policy.departments:
-                return Verdict.refuse("unknown_department")
-        if m.status in AWAITING_RESULT_CHECK:
-            return Verdict.refuse("wrong_stage")
-        if a.kind == "reassign" and a.steward is not None and not a.steward_available:
-            if rules.reassign_named_unavailable:
-                return Verdict.refuse("steward_unavailable")
-        return Verdict.accept()
-    if a.kind == "urge":
-        return Verdict.accept()
-    if a.kind == "extend":
-        return Verdict.accept() if m.has_deadline else Verdict.refuse("wrong_stage")
-    if a.kind == "recovery":
-        closes = m.policy.case_type.closes_on_recovery
-        return Verdict.accept("resolved" if closes and m.status not in AWAITING_RESULT_CHECK else None)
-    raise ValueError(f"the model has no rule for {a.kind}")

@@ -14,7 +14,7 @@ from datetime import timedelta
 from typing import Any
 
 from schemas.common import Actor
-from tests.model.case_model import Action, Verdict, decide
+from tests.model.case_rules import Action, Verdict, decide
 from tests.model.case_world import SUPERVISOR, CaseWorld, Sent, Tracked, expect
 from tests.model.doors import Answer, now_iso
 from tests.model.walker import Failure, Step
@@ -121,12 +121,13 @@ async def department(world: CaseWorld, case: Tracked, v: int) -> None:
     other = others[(v // 25) % len(others)]
     sla = m.policy.case_type.sla.department
     extra = sla / 4 if v % 5 == 3 else min(sla * 1.5, timedelta(days=30))
-    body: dict[str, Any] = {
+    bodies: dict[str, dict[str, Any]] = {
         "dept_accept": {},
         "dept_report": {"note": "done by the model walker"},
         "dept_return": {"reason": "not ours (model walker)"},
         "dept_extension": {"extra": extra.total_seconds(), "reason": "more time please"},
-    }[kind]
+    }
+    body = bodies[kind]
     acting = m.department if who < 3 else other
     action = Action(kind, "department", acting, extra=extra)
     path_code = m.department if who == 4 else acting
@@ -135,7 +136,7 @@ async def department(world: CaseWorld, case: Tracked, v: int) -> None:
     await send(world, case, kind, path, dept(acting), body, action, expect_status=status)
 
 
-async def supervisor(world: CaseWorld, case: Tracked, v: int) -> None:  # noqa: PLR0912
+async def supervisor(world: CaseWorld, case: Tracked, v: int) -> None:
     m = case.model
     op, rare = v % 15, (v // 15) % 4
     base = f"/supervisors/cases/{case.case_id}"
@@ -148,10 +149,20 @@ async def supervisor(world: CaseWorld, case: Tracked, v: int) -> None:  # noqa: 
         await send(world, case, "verify", f"{base}/verify", sup, body, action)
     elif op == 2:
         body = {"note": f"hurry {uuid.uuid4().hex[:6]}"}
-        await send(world, case, "urge", f"{base}/urge", sup, body, Action("urge", "supervisor", sup.id))
+        await send(
+            world, case, "urge", f"{base}/urge", sup, body, Action("urge", "supervisor", sup.id)
+        )
     elif op == 3:
         body = {"extra": 3600, "reason": "weather"}
-        await send(world, case, "extend", f"{base}/extend", sup, body, Action("extend", "supervisor", sup.id))
+        await send(
+            world,
+            case,
+            "extend",
+            f"{base}/extend",
+            sup,
+            body,
+            Action("extend", "supervisor", sup.id),
+        )
     elif op in (4, 5, 6):
         named, available = None, True
         if op == 5:
@@ -164,16 +175,30 @@ async def supervisor(world: CaseWorld, case: Tracked, v: int) -> None:  # noqa: 
             named = world.spare_off_duty if rare % 2 else f"NOBODY-{uuid.uuid4().hex[:6]}"
             available = False
         body = {"reason": "supervisor decides", **({"steward_id": named} if named else {})}
-        action = Action("reassign", "supervisor", sup.id, steward=named, steward_available=available)
+        action = Action(
+            "reassign", "supervisor", sup.id, steward=named, steward_available=available
+        )
         await send(world, case, "reassign", f"{base}/reassign", sup, body, action)
     elif op in (7, 8, 9):
-        code = {7: None, 8: m.policy.departments[(v // 15) % len(m.policy.departments)], 9: "no_such_dept"}[op]
+        code = {
+            7: None,
+            8: m.policy.departments[(v // 15) % len(m.policy.departments)],
+            9: "no_such_dept",
+        }[op]
         body = {"reason": "for the department", **({"department": code} if code else {})}
         action = Action("escalate", "supervisor", sup.id, department=code)
         await send(world, case, "escalate", f"{base}/escalate", sup, body, action)
     elif op == 10:
         body = {"reason": "duplicate"}
-        await send(world, case, "cancel", f"{base}/cancel", sup, body, Action("cancel", "supervisor", sup.id))
+        await send(
+            world,
+            case,
+            "cancel",
+            f"{base}/cancel",
+            sup,
+            body,
+            Action("cancel", "supervisor", sup.id),
+        )
     elif op in (11, 12):
         await merge(world, case, v, op == 12)
     elif op == 13:
@@ -181,7 +206,9 @@ async def supervisor(world: CaseWorld, case: Tracked, v: int) -> None:  # noqa: 
     else:
         body = {"note": "not mine to urge"}
         action = Action("urge", "department", m.department)
-        await send(world, case, "urge", f"{base}/urge", dept(m.department), body, action, expect_status=403)
+        await send(
+            world, case, "urge", f"{base}/urge", dept(m.department), body, action, expect_status=403
+        )
 
 
 async def merge(world: CaseWorld, case: Tracked, v: int, into_self: bool) -> None:
@@ -212,6 +239,7 @@ async def device(world: CaseWorld, case: Tracked, v: int) -> None:
         await bot(world, case, v)
         return
     device_id, key = case.device
+    body: dict[str, Any]
     if case.source == "sensor":
         body = {"event": "recovery", "occurred_at": now_iso(), "event_id": uuid.uuid4().hex[:16]}
         verdict = decide(case.model, Action("recovery", "device", device_id))
@@ -251,7 +279,11 @@ async def repeat(world: CaseWorld, case: Tracked, v: int) -> None:
             )
         answer, replayed = await world.door.press(body)
         if conflict:
-            expect(answer.status == 409 and answer.code == "conflict", "bot_request_reused", str(answer))
+            expect(
+                answer.status == 409 and answer.code == "conflict",
+                "bot_request_reused",
+                str(answer),
+            )
         else:
             expect(replayed and answer.body == last.answer.body, "bot_replay", f"{answer.body}")
         world.log.append(f"  bot repeat ({'other action' if conflict else 'same'}): {answer}")
@@ -299,7 +331,13 @@ async def time_jump(world: CaseWorld, case: Tracked, v: int) -> None:
         if choice == 3:
             jump = (deadline - now) / 2
     else:
-        jump = [timedelta(minutes=10), timedelta(minutes=10), timedelta(hours=1), timedelta(minutes=2), timedelta(days=1)][choice]
+        jump = [
+            timedelta(minutes=10),
+            timedelta(minutes=10),
+            timedelta(hours=1),
+            timedelta(minutes=2),
+            timedelta(days=1),
+        ][choice]
     await world.env.sleep(jump)
     world.log.append(f"  time +{jump}")
 

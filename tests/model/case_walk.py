@@ -9,9 +9,9 @@ from collections.abc import Sequence
 from constants import case_workflow_id
 from schemas.case import CaseResult
 from tests.model import case_checks as checks
-from tests.model.case_model import Action
-from tests.model.case_steps import SUPERVISOR, department, perform, send
-from tests.model.case_world import OPENINGS, CaseWorld, Tracked
+from tests.model.case_rules import Action
+from tests.model.case_steps import department, perform, send
+from tests.model.case_world import OPENINGS, SUPERVISOR, CaseWorld, Tracked
 from tests.model.walker import Failure, Step
 
 
@@ -44,7 +44,9 @@ async def ended(world: CaseWorld, case: Tracked, status: int) -> None:
     handle = world.client.get_workflow_handle(case_workflow_id(case.case_id))
     result = CaseResult.model_validate(await handle.result())
     if result.status != case.model.status:
-        raise Failure("result", f"{case.case_id}: result {result.status}, model {case.model.status}")
+        raise Failure(
+            "result", f"{case.case_id}: result {result.status}, model {case.model.status}"
+        )
     case.ended, case.result = True, result.status
     if case.model.ends != case.runs:
         raise Failure("ends", f"{case.case_id}: {case.model.ends} ends in {case.runs} runs")
@@ -61,7 +63,9 @@ async def resolve(world: CaseWorld, rounds: int = 8) -> None:
             base = f"/supervisors/cases/{case.case_id}"
             if m.status == "resolved":
                 action = Action("verify", "supervisor", SUPERVISOR.id, passed=True)
-                await send(world, case, "verify", f"{base}/verify", SUPERVISOR, {"passed": True}, action)
+                await send(
+                    world, case, "verify", f"{base}/verify", SUPERVISOR, {"passed": True}, action
+                )
             elif m.handler == "department" and m.status in ("escalated", "department_handling"):
                 await department(world, case, 0 if m.status == "escalated" else 1)
             else:
@@ -83,9 +87,12 @@ async def check_end(world: CaseWorld) -> None:
         missing = case.model.messages - got
         if missing:
             signature = "messages:" + ",".join(sorted({kind for kind, _ in missing}))
-            raise Failure(signature, f"{case.case_id}: missing {sorted(missing)}; got {sorted(got)}")
+            raise Failure(
+                signature, f"{case.case_id}: missing {sorted(missing)}; got {sorted(got)}"
+            )
         if case.model.ends == 0 or (
-            any(kind == "case_closed" for kind, _ in got) and "closed" not in {case.result}
+            any(kind == "case_closed" for kind, _ in got)
+            and "closed" not in {case.result}
             and case.runs == 1
         ):
             raise Failure("messages:case_closed", f"{case.case_id}: case_closed but {case.result}")
@@ -105,6 +112,6 @@ async def walk(world: CaseWorld, steps: Sequence[Step], seed: int) -> Failure | 
         await check_end(world)
     except Failure as failure:
         return failure
-    except Exception as error:  # noqa: BLE001 - any crash of the harness or the API is a finding
+    except Exception as error:
         return Failure(f"error:{type(error).__name__}", repr(error)[:2000])
     return None

@@ -12,16 +12,18 @@ import random
 import uuid
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from typing import Any
+from datetime import UTC, datetime, timedelta
+from typing import Any, Literal
 
 import httpx
 from sqlalchemy import text
+from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 from api.main import create_app
 from constants import case_workflow_id
+from schemas.case import CaseView
 from schemas.catalog import default_catalog
 from schemas.common import Actor
 from services.cases import workflow_running
@@ -29,7 +31,8 @@ from services.db import SessionFactory
 from services.devices import register_device
 from services.geo import GridIndex
 from settings import Settings
-from tests.model.case_model import Action, CaseModel
+from tests.model.case_model import CaseModel
+from tests.model.case_rules import Action
 from tests.model.doors import Answer, Doors
 from tests.model.pending import RULES, Rules
 from tests.model.walker import Failure
@@ -103,7 +106,9 @@ class CaseWorld:
         self.client = env.client
         self.sessions = sessions
         self.grids = grids
-        self.settings = settings.model_copy(update={"task_queue": QUEUE})
+        # the production runner (no sandbox): the walker's worker keeps no cache (see
+        # ``start_worker``), and re-importing the workflow modules per task would be 6x slower
+        self.settings = settings.model_copy(update={"task_queue": QUEUE, "workflow_sandbox": "off"})
         self.http = http
         self.rules = rules
         self.catalog = default_catalog()
@@ -139,7 +144,13 @@ class CaseWorld:
         await self._stack.aclose()
 
     async def start_worker(self) -> None:
-        self.worker = build_worker(self.client, self.sessions, self.http, self.settings)
+        """The production worker without a workflow cache: the Java test server never moves
+        a query or an update off a stopped worker's sticky queue (a restarted walk hung on
+        it), and uncached, every workflow task replays its history: every step is also a
+        replay test of every case it touches."""
+        self.worker = build_worker(
+            self.client, self.sessions, self.http, self.settings, max_cached_workflows=0
+        )
         await self.worker.__aenter__()
 
     async def stop_worker(self) -> None:
@@ -172,7 +183,9 @@ class CaseWorld:
         self.log = []
         async with self.sessions() as session, session.begin():
             await session.execute(
-                text("UPDATE steward SET duty_state = 'off_duty', active_tasks = 0, updated_at = :n"),
+                text(
+                    "UPDATE steward SET duty_state = 'off_duty', active_tasks = 0, updated_at = :n"
+                ),
                 {"n": datetime.now(UTC)},
             )
         rng = random.Random(seed)
@@ -198,7 +211,7 @@ class CaseWorld:
         if source in ("camera", "sensor"):
             device_id = f"M{tag}{'CAM' if source == 'camera' else 'SNS'}{index}"
             sensor_type = what if source == "sensor" else None
-            kind = "camera" if source == "camera" else "sensor"
+            kind: Literal["camera", "sensor"] = "camera" if source == "camera" else "sensor"
             key = await register_device(
                 self.sessions, self.grids, device_id, kind, at, sensor_type=sensor_type
             )
@@ -266,11 +279,20 @@ class CaseWorld:
                 raise Failure("settle_timeout", f"cases never came to rest: {signature}")
             await asyncio.sleep(0.05)
 
-    async def query(self, case: Tracked) -> Any:
-        from schemas.case import CaseView
-
+    async def query(self, case: Tracked) -> CaseView:
+        """The workflow's own view; after a worker restart the first answer may take until
+        the old worker's sticky queue times out (Temporal's, ~10 s): retried meanwhile."""
         handle = self.client.get_workflow_handle(case_workflow_id(case.case_id))
-        return await handle.query("view", result_type=CaseView)
+        for attempt in range(6):
+            try:
+                view: CaseView = await handle.query(
+                    "view", result_type=CaseView, rpc_timeout=timedelta(seconds=10)
+                )
+                return view
+            except RPCError:
+                if attempt == 5:
+                    raise
+        raise AssertionError("unreachable")
 
     async def projected_seq(self, case: Tracked) -> int:
         async with self.sessions() as session:

@@ -107,7 +107,9 @@ class Doors:
         return Answer(200, ok, None if ok else answer.get("code"), answer), replayed
 
     # ---- devices and Open311 --------------------------------------------------------
-    async def device_post(self, device_id: str, key: str, what: str, body: dict[str, Any]) -> Answer:
+    async def device_post(
+        self, device_id: str, key: str, what: str, body: dict[str, Any]
+    ) -> Answer:
         response = await self.api.post(
             f"/devices/{device_id}/{what}", json=body, headers={"X-Device-Key": key}
         )

@@ -46,6 +46,13 @@ class Rules:
     # flow still rests, so the entries since are not projected until the main flow wakes
     # (as built: the projected timeline lags the workflow's while such a case rests)
     confirm_keeps_rest: bool = True
+    # D2: a case that was with a department once and then goes to stewards again (a
+    # supervisor's reassign) returns to the department without `escalated` when no steward
+    # takes it (`fresh_department` stays False): its status stays `dispatched`/`accepted`,
+    # the department gets no `new_case` message, and its accept/report/return are refused
+    # with wrong_stage while the deadlines run out to head escalation
+    # (as built: department stage entries under a steward status)
+    department_again_escalates: bool = True
 
 
 def rules_from_env(value: str | None = None) -> Rules:
