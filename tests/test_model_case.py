@@ -21,7 +21,7 @@ from temporalio.testing import WorkflowEnvironment
 from services.db import SessionFactory
 from services.geo import GridIndex
 from settings import Settings
-from tests.model.case_steps import WEIGHTS
+from tests.model.case_steps import SEEN, WEIGHTS
 from tests.model.case_walk import walk
 from tests.model.case_world import OPENINGS, CaseWorld
 from tests.model.walker import Failure, Step, draw, shrink
@@ -74,6 +74,7 @@ async def test_case_walks_agree_with_the_model(
             walks += 1
             steps_done += len(steps)
             cases += len(world.cases)
+    print("model walk reached: " + ", ".join(f"{k}={n}" for k, n in sorted(SEEN.items())))
     print(
         f"model walk: seed {seed}: {walks} walks, {steps_done} steps, {cases} cases, "
         f"{time.monotonic() - started:.0f} s, no invariant violated",

@@ -15,6 +15,7 @@ import pytest
 from sqlalchemy import text
 from temporalio.testing import WorkflowEnvironment
 
+from constants import case_workflow_id
 from schemas.common import Actor
 from services.db import SessionFactory
 from services.geo import GridIndex
@@ -111,3 +112,32 @@ async def test_d2_a_case_back_at_its_department_after_a_reassign_is_escalated_ag
         {},
     )
     assert accepted.ok, accepted.body
+
+
+@pytest.mark.xfail(strict=True, reason="issue 12 (1), workflows/case*.py: the loop engineer's fix")
+async def test_extension_after_head_escalation_is_refused_and_no_task_fails(
+    api: httpx.AsyncClient,
+    env: WorkflowEnvironment,
+    sessions: SessionFactory,
+    grids: GridIndex,
+    settings: Settings,
+) -> None:
+    """The defect issue 13 names, as the walker reaches it: past both department deadlines
+    the case is with the department head (no deadline), and the department asks for time.
+    """
+    door = doors(api, settings)
+    at = grid_point(grids, "G031")
+    body = {"case_type": "red_light_running", "location": at.model_dump()}
+    created = await door.post("/cases", SUPERVISOR, body, key="head-" + "x" * 8)
+    case_id = track(created.body["case_id"])
+    await until(env, case_id, lambda v: v.status == "escalated")
+    await env.sleep(timedelta(days=3, seconds=1))  # the department SLA: urge
+    await env.sleep(timedelta(days=1, hours=12, seconds=1))  # the urge's grace: the head
+    await until(env, case_id, lambda v: v.timeline[-1].kind == "department_head_escalation")
+    department = Actor(role="department", id="traffic_police")
+    path = f"/departments/traffic_police/cases/{case_id}/extension"
+    answer = await door.post(path, department, {"extra": 3600, "reason": "more time"})
+    history = await env.client.get_workflow_handle(case_workflow_id(case_id)).fetch_history()
+    failed = [e for e in history.events if e.HasField("workflow_task_failed_event_attributes")]
+    assert failed == []
+    assert (answer.status, answer.code) == (409, "escalated_to_head")

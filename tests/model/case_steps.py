@@ -10,6 +10,7 @@ and worker restarts.
 from __future__ import annotations
 
 import uuid
+from collections import Counter
 from datetime import timedelta
 from typing import Any
 
@@ -41,8 +42,13 @@ DEPT_OPS = (
 )
 
 
+# what the walks reached: answers by action and code, timeline entries by kind (printed)
+SEEN: Counter[str] = Counter()
+
+
 def compare(case: Tracked, label: str, verdict: Verdict, answer: Answer) -> None:
     """The API's answer must be the model's: accepted, or refused with the same code."""
+    SEEN[f"{label}:{answer.code or 'ok'}"] += 1
     same = verdict.ok == answer.ok and (verdict.ok or verdict.code == answer.code)
     if same and verdict.ok and verdict.after is not None and isinstance(answer.body, dict):
         status = answer.body.get("status", answer.body.get("case_status"))

@@ -10,9 +10,10 @@ from constants import case_workflow_id
 from schemas.case import CaseResult
 from tests.model import case_checks as checks
 from tests.model.case_rules import Action
-from tests.model.case_steps import department, perform, send
+from tests.model.case_steps import SEEN, department, perform, send
 from tests.model.case_world import OPENINGS, SUPERVISOR, CaseWorld, Tracked
 from tests.model.walker import Failure, Step
+from tests.support import save_history
 
 
 async def check_all(world: CaseWorld) -> None:
@@ -25,6 +26,7 @@ async def check_all(world: CaseWorld) -> None:
         case.run_id = run_id
         await checks.no_failed_tasks(world.client, case.case_id)
         view = await world.query(case)
+        SEEN.update(f"entry:{e.kind}" for e in view.timeline[case.folded :])
         case.folded = checks.fold(case.model, view, case.folded)
         if status != checks.RUNNING:
             await ended(world, case, status)
@@ -98,6 +100,19 @@ async def check_end(world: CaseWorld) -> None:
             raise Failure("messages:case_closed", f"{case.case_id}: case_closed but {case.result}")
 
 
+async def save_histories(world: CaseWorld) -> None:
+    """With ``GRIDPLUS_SAVE_HISTORIES=1``: each case's last run, for the replay tests.
+
+    Named by source, type and ending (``case_model_<source>_<type>_<result>``), so walks
+    with other seeds add paths instead of overwriting the hand-written tests' histories.
+    """
+    for case in world.cases:
+        handle = world.client.get_workflow_handle(case_workflow_id(case.case_id))
+        reopened = "_reopened" if case.runs > 1 else ""
+        name = f"model_{case.source}_{case.model.policy.case_type.code}_{case.result}{reopened}"
+        await save_history(handle, name)
+
+
 async def walk(world: CaseWorld, steps: Sequence[Step], seed: int) -> Failure | None:
     """Run one walk; the first failure, or None."""
     try:
@@ -110,6 +125,7 @@ async def walk(world: CaseWorld, steps: Sequence[Step], seed: int) -> Failure | 
             await check_all(world)
         await resolve(world)
         await check_end(world)
+        await save_histories(world)
     except Failure as failure:
         return failure
     except Exception as error:

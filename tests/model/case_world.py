@@ -249,7 +249,7 @@ class CaseWorld:
         return Tracked(index, case_id, source, model, [], device, runs=1)
 
     # ---- waiting for rest -------------------------------------------------------------
-    async def settle(self, within: float = 15.0) -> None:
+    async def settle(self, within: float = 60.0) -> None:
         """Until every running case rests (projection caught up) and nothing moves."""
         loop = asyncio.get_running_loop()
         give_up = loop.time() + within
