@@ -51,4 +51,4 @@ SOAK_SECONDS ?= 1200
 SOAK_SEED ?=
 soak: $(STAMP)
 	GRIDPLUS_SOAK_SECONDS=$(SOAK_SECONDS) GRIDPLUS_SOAK_SEED=$(SOAK_SEED) \
-		$(BIN)/python -m pytest -p no:cacheprovider -s -x tests/test_model_case.py $(PYTEST_ARGS)
+		$(BIN)/python -m pytest -p no:cacheprovider -s -x tests/test_model_case.py tests/test_model_rectification.py $(PYTEST_ARGS)

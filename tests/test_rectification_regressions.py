@@ -80,3 +80,36 @@ async def test_r1_enforcement_is_taken_when_a_reworked_hazard_is_overdue_again(
     assert answer_.ok, answer_.body
     assert (await status("enforcement")).deadline is not None
     await handle.terminate("test over")
+
+
+async def test_r2_an_ended_rectification_refuses_with_the_validators_code(
+    api: httpx.AsyncClient, env: WorkflowEnvironment, settings: Settings
+) -> None:
+    """Walker: cancel a hazard, then re-inspect it: ``rectification_ended`` both while the
+    workflow drains (its validator) and after it completed (was the generic ``ended``)."""
+    door = Doors(
+        api, settings.api_token_secret.get_secret_value(), settings.bot_secret.get_secret_value()
+    )
+    checklists = default_checklists()
+    item = next(i for i in checklists.items if i.department == "fire")
+    rid = "INS-R2" + uuid.uuid4().hex[:6].upper() + "-H01"
+    enterprise = EnterpriseRef(
+        id="ET-R2" + uuid.uuid4().hex[:6].upper(), name="测试", grid_id="G001",
+        location=GeoPoint(lat=30.745, lon=120.487), industry="chemical", risk_level="high",
+        hazardous_chemicals=True,
+    )  # fmt: skip
+    inp = RectificationInput(
+        rectification_id=rid, inspection_id=rid[:-4], enterprise=enterprise,
+        item=FormItem(**item.model_dump(exclude={"applies"})), answer=item.answers[0].code,
+        severity=item.answers[0].severity, found_at=await env.get_current_time(),
+        found_by=SUPERVISOR, policy=checklists.rectification,
+    )  # fmt: skip
+    handle = await env.client.start_workflow(
+        "RectificationWorkflow", inp, id=rectification_workflow_id(rid), task_queue="gridplus-test"
+    )
+    cancel = await door.post(f"/rectifications/{rid}/cancel", SUPERVISOR, {"reason": "error"})
+    assert cancel.ok
+    await handle.result()
+    fire = Actor(role="department", id="fire")
+    late = await door.post(f"/rectifications/{rid}/reinspection", fire, {"passed": True})
+    assert (late.status, late.code) == (409, "rectification_ended")

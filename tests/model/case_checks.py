@@ -31,9 +31,13 @@ WAITS_WITHOUT_TIMER = ("resolved", "returned")
 
 async def describe(client: Client, case_id: str) -> tuple[int, str, dict[str, Any]]:
     """(execution status, run id, search attributes decoded from their JSON payloads)."""
+    return await describe_workflow(client, case_workflow_id(case_id))
+
+
+async def describe_workflow(client: Client, workflow_id: str) -> tuple[int, str, dict[str, Any]]:
+    """``describe`` for any workflow id."""
     request = DescribeWorkflowExecutionRequest(
-        namespace=client.namespace,
-        execution=WorkflowExecution(workflow_id=case_workflow_id(case_id)),
+        namespace=client.namespace, execution=WorkflowExecution(workflow_id=workflow_id)
     )
     info = (
         await client.workflow_service.describe_workflow_execution(request)
@@ -54,8 +58,14 @@ COMPLETED = int(WorkflowExecutionStatus.WORKFLOW_EXECUTION_STATUS_COMPLETED)
 
 
 async def no_failed_tasks(client: Client, case_id: str) -> None:
-    """No ``WorkflowTaskFailed`` in the case's history (any run), ever."""
-    handle = client.get_workflow_handle(case_workflow_id(case_id))
+    """No ``WorkflowTaskFailed`` in the case's history (its latest run), ever."""
+    await history_ok(client, case_workflow_id(case_id))
+
+
+async def history_ok(client: Client, workflow_id: str) -> None:
+    """No ``WorkflowTaskFailed`` in the workflow's history."""
+    case_id = workflow_id
+    handle = client.get_workflow_handle(workflow_id)
     history = await handle.fetch_history()
     for event in history.events:
         if event.event_type == EventType.EVENT_TYPE_WORKFLOW_TASK_FAILED:
