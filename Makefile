@@ -9,7 +9,7 @@ PYTEST_ARGS ?=
 ARGS ?=
 LINT_PATHS ?= workflows activities api schemas services tools tests bench worker.py settings.py constants.py
 
-.PHONY: venv run test faults lint demo-data clean
+.PHONY: venv run test faults lint demo-data clean soak
 
 # Reinstall only when pyproject.toml changes (the stamp is newer otherwise).
 $(STAMP): pyproject.toml
@@ -47,3 +47,11 @@ demo-data: $(STAMP)
 
 clean:
 	rm -rf .data
+
+# The model-based walks (tests/test_model_*.py) with random seeds for a time budget:
+# `make soak SOAK_SECONDS=1200`; the seed is printed first, replay with SOAK_SEED=<seed>.
+SOAK_SECONDS ?= 1200
+SOAK_SEED ?=
+soak: $(STAMP)
+	GRIDPLUS_SOAK_SECONDS=$(SOAK_SECONDS) GRIDPLUS_SOAK_SEED=$(SOAK_SEED) \
+		$(BIN)/python -m pytest -p no:cacheprovider -s -x tests/test_model_case.py tests/test_model_rectification.py $(PYTEST_ARGS)

@@ -180,7 +180,13 @@ async def rectification_view(
 async def act(
     client: Client, workflow_id: str, update: str, action: HumanAction, result_type: type[R]
 ) -> R:
-    """One human action on an inspection, rectification or campaign (``run_update``)."""
+    """One human action on an inspection, rectification or campaign (``run_update``).
+
+    An ended workflow refuses with the same code its validator gives while it is still
+    draining (``inspection_ended``, ``rectification_ended``): one condition, one code.
+    """
+    kind = workflow_id.split("-", 1)[0]
+    code = f"{kind}_ended" if kind in ("inspection", "rectification") else "ended"
     return await run_update(
         client,
         workflow_id,
@@ -188,7 +194,7 @@ async def act(
         action,
         result_type,
         subject=workflow_id,
-        ended=("ended", "this workflow has ended"),
+        ended=(code, f"this {kind} has ended"),
     )
 
 

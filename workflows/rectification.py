@@ -184,7 +184,11 @@ class RectificationWorkflow(RectificationIO):
             actor = action.actor
             if actor.role != "department" or actor.id != self.inp.item.department:
                 raise ActionRejected("only the responsible department enforces", "forbidden_role")
-            if self.status != "escalated":
+            # enforcement follows an escalation: the first one, or a reworked hazard of an
+            # escalated one overdue again (``enforcement_overdue`` asks the department for
+            # it). A validator only: nothing changes for histories already recorded.
+            again = self.escalated and self.overdue and self.status == "rectifying"
+            if self.status != "escalated" and not again:
                 raise ActionRejected("enforcement follows an escalation", "wrong_stage")
 
         self._guard(action, rule)

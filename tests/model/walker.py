@@ -1,0 +1,75 @@
+"""A seeded random walker over symbolic steps, with delta-debugging to shrink a failure.
+
+Why not Hypothesis' ``RuleBasedStateMachine``: the suite's fixtures (the time-skipping
+server, the worker, the database engine, the in-process API) live on pytest-asyncio's
+session event loop, and a state machine is synchronous; running each example on a loop of
+its own would mean a new Temporal client, engine and worker per example, and an example
+here is a run of minutes of simulated time over a dozen workflows. So the walker is an
+async test itself: it draws symbolic steps from a seeded ``random.Random`` (a step names a
+case by index and a variant, and is resolved against the model's state when it runs, so a
+recorded list can be replayed on fresh cases), and when an invariant fails it shrinks the
+recorded list with ddmin (Zeller's delta debugging): chunks are removed while the same
+kind of failure still happens, down to a 1-minimal sequence that is printed as a
+regression test can be written from it.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Step:
+    """One symbolic step: ``kind`` (what), ``case`` (which case, by index), ``variant``."""
+
+    kind: str
+    case: int = 0
+    variant: int = 0
+
+    def __str__(self) -> str:
+        return f"{self.kind}(case={self.case}, v={self.variant})"
+
+
+class Failure(AssertionError):
+    """An invariant did not hold; ``signature`` says which, to compare shrunk replays."""
+
+    def __init__(self, signature: str, detail: str) -> None:
+        super().__init__(f"[{signature}] {detail}")
+        self.signature = signature
+        self.detail = detail
+
+
+def draw(rng: random.Random, weights: dict[str, int], cases: int, count: int) -> list[Step]:
+    """``count`` steps with kinds by weight, a case index and a variant each."""
+    kinds = list(weights)
+    chosen = rng.choices(kinds, weights=[weights[k] for k in kinds], k=count)
+    return [Step(kind, rng.randrange(cases), rng.randrange(1_000_000)) for kind in chosen]
+
+
+Run = Callable[[Sequence[Step]], Awaitable[Failure | None]]
+
+
+async def shrink(steps: Sequence[Step], failure: Failure, run: Run, budget: int = 40) -> list[Step]:
+    """ddmin: the smallest sublist of ``steps`` (within ``budget`` replays) failing alike."""
+    current = list(steps)
+    chunks = 2
+    replays = 0
+    while len(current) >= 2 and replays < budget:
+        size = max(1, len(current) // chunks)
+        reduced = False
+        for start in range(0, len(current), size):
+            candidate = current[:start] + current[start + size :]
+            replays += 1
+            again = await run(candidate)
+            if again is not None and again.signature == failure.signature:
+                current, chunks, reduced = candidate, max(chunks - 1, 2), True
+                break
+            if replays >= budget:
+                break
+        if not reduced:
+            if size == 1:
+                break
+            chunks = min(len(current), chunks * 2)
+    return current

@@ -1,0 +1,212 @@
+"""``RectificationWorkflow`` against its model: seeded random walks (see ``tests.model.walker``).
+
+Hazards are started as an inspection starts them (the workflow with its input; the
+inspection itself is walked elsewhere); everything after goes through the API: the
+enterprise's proof (itself, or another enterprise), re-inspection by the responsible
+department or another, enforcement, cancellation by a supervisor or not, repeated keys,
+and time jumps across every deadline. ``make soak`` gives it a time budget too.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import random
+import time
+import uuid
+from collections.abc import Sequence
+from datetime import timedelta
+from typing import Any
+
+import httpx
+import pytest
+from temporalio.client import WorkflowHandle
+from temporalio.testing import WorkflowEnvironment
+
+from constants import rectification_workflow_id
+from schemas.common import Actor, GeoPoint
+from schemas.inspection import FormItem, default_checklists
+from schemas.inspection_flow import EnterpriseRef
+from schemas.rectification import RectificationInput, RectificationView
+from settings import Settings
+from tests.model.case_checks import COMPLETED, RUNNING, describe_workflow, history_ok
+from tests.model.case_model import ModelViolation
+from tests.model.doors import Doors
+from tests.model.rectification_model import RectModel, decide
+from tests.model.walker import Failure, Step, draw, shrink
+from tests.support import SUPERVISOR
+
+pytestmark = pytest.mark.usefixtures("worker")
+WEIGHTS = {"proof": 4, "reinspect": 4, "enforce": 3, "cancel": 1, "repeat": 2, "time": 4}
+SEVERITIES = ("critical", "major", "minor")
+PHOTO = [{"kind": "photo", "url": "https://e.example/proof.jpg"}]
+
+
+class Hazard:
+    def __init__(self, handle: WorkflowHandle[Any, Any], model: RectModel) -> None:
+        self.handle, self.model = handle, model
+        self.last: tuple[str, Actor, dict[str, Any], str, Any] | None = None
+
+
+async def view_of(h: Hazard) -> RectificationView:
+    view: RectificationView = await h.handle.query("view", result_type=RectificationView)
+    return view
+
+
+async def open_hazards(env: WorkflowEnvironment, count: int) -> list[Hazard]:
+    checklists = default_checklists()
+    hazards = []
+    for n in range(count):
+        item = [i for i in checklists.items if any(a.severity for a in i.answers)][n * 7]
+        answer = item.answers[n % len(item.answers)]
+        enterprise = EnterpriseRef(
+            id="ET-M" + uuid.uuid4().hex[:6].upper(), name="模型企业", grid_id="G001",
+            location=GeoPoint(lat=30.745, lon=120.487), industry="chemical",
+            risk_level="high", hazardous_chemicals=True,
+        )  # fmt: skip
+        rid = "INS-M" + uuid.uuid4().hex[:8].upper() + "-H01"
+        inp = RectificationInput(
+            rectification_id=rid, inspection_id=rid[:-4], enterprise=enterprise,
+            item=FormItem(**item.model_dump(exclude={"applies"})), answer=answer.code,
+            severity=answer.severity, found_at=await env.get_current_time(),
+            found_by=SUPERVISOR, policy=checklists.rectification,
+        )  # fmt: skip
+        handle = await env.client.start_workflow(
+            "RectificationWorkflow", inp, id=rectification_workflow_id(rid),
+            task_queue="gridplus-test",
+        )  # fmt: skip
+        hazards.append(Hazard(handle, RectModel(rid, enterprise.id, item.department)))
+    return hazards
+
+
+async def act(door: Doors, h: Hazard, step: Step) -> None:
+    m, v = h.model, step.variant
+    others = [d for d in default_checklists().departments if d != m.department]
+    dept = Actor(role="department", id=m.department if v % 3 else others[v % len(others)])
+    rid = m.rid
+    if step.kind == "repeat" and h.last is not None:
+        path, actor, body, key, previous = h.last
+        again = await door.post(path, actor, body, key)
+        if previous.ok and (again.status, again.body) != (previous.status, previous.body):
+            raise Failure("repeat_key", f"{rid}: {again} {again.body} vs {previous.body}")
+        return
+    call: tuple[str, Actor, str, dict[str, Any]]
+    if step.kind in ("proof", "repeat"):
+        who = Actor(role="enterprise", id=m.enterprise if v % 4 else "ET-OTHER")
+        call = ("proof", who, f"/enterprises/{who.id}/rectifications/{rid}/proof",
+                {"note": "已整改", "evidence": PHOTO})  # fmt: skip
+    elif step.kind == "reinspect":
+        call = ("reinspect", dept, f"/rectifications/{rid}/reinspection",
+                {"passed": v % 2 == 0, "note": "复查"})  # fmt: skip
+    elif step.kind == "enforce":
+        order: dict[str, Any] = {"measure": "order", "note": "责令改正"}
+        if v % 2:
+            order["extra"] = 86400 * (1 + v % 7)
+        call = ("enforcement", dept, f"/rectifications/{rid}/enforcement", order)
+    else:
+        who = SUPERVISOR if v % 3 else dept
+        call = ("cancel", who, f"/rectifications/{rid}/cancel", {"reason": "recorded in error"})
+    kind, actor, path, body = call
+    verdict = decide(m, kind, actor.role, actor.id)
+    key = f"mdl-{uuid.uuid4().hex}"
+    answer = await door.post(path, actor, body, key)
+    if verdict.ok != answer.ok or (not verdict.ok and verdict.code != answer.code):
+        raise Failure(
+            f"answer:{kind}:{verdict.code or 'ok'}",
+            f"{rid} ({m.status}): model {verdict.code or 'ok'}, API {answer} {answer.body}",
+        )
+    h.last = (path, actor, body, key, answer)
+
+
+async def check(env: WorkflowEnvironment, hazards: list[Hazard], folded: dict[str, int]) -> None:
+    now = await env.get_current_time()
+    for h in hazards:
+        status, _, attributes = await describe_workflow(env.client, h.handle.id)
+        await history_ok(env.client, h.handle.id)
+        view = await view_of(h)
+        try:
+            for entry in view.timeline[folded.get(h.model.rid, 0) :]:
+                h.model.apply(entry)
+        except ModelViolation as violation:
+            raise Failure(f"timeline:{violation.kind}", str(violation)) from violation
+        folded[h.model.rid] = len(view.timeline)
+        if status == RUNNING:
+            if attributes.get("GpStatus") != view.status:
+                raise Failure("search_attributes", f"{h.model.rid}: {attributes} vs {view.status}")
+            if (view.deadline is not None) != h.model.has_deadline:
+                raise Failure("deadline_presence", f"{h.model.rid}: {view.deadline} {view.status}")
+            if view.deadline is not None and view.deadline <= now:
+                raise Failure("stalled", f"{h.model.rid}: {view.status} due {view.deadline}")
+            if view.deadline is None and not view.overdue:
+                raise Failure("waits_on_nothing", f"{h.model.rid}: {view.waiting_for}")
+        elif status != COMPLETED:
+            raise Failure("ended_badly", f"{h.model.rid}: {status}")
+
+
+async def settle(hazards: list[Hazard]) -> None:
+    previous: list[Any] = []
+    for _ in range(400):
+        now = [(len(v.timeline), v.status) for v in [await view_of(h) for h in hazards]]
+        if now == previous:
+            return
+        previous = now
+        await asyncio.sleep(0.05)
+
+
+async def walk(env: WorkflowEnvironment, door: Doors, steps: Sequence[Step]) -> Failure | None:
+    hazards = await open_hazards(env, 3)
+    folded: dict[str, int] = {}
+    try:
+        await settle(hazards)
+        await check(env, hazards, folded)
+        for step in steps:
+            h = hazards[step.case % len(hazards)]
+            if step.kind == "time":
+                view = await view_of(h)
+                jump = timedelta(days=1 + step.variant % 20)
+                if view.deadline is not None and step.variant % 2:
+                    jump = view.deadline - await env.get_current_time() + timedelta(seconds=1)
+                await env.sleep(max(jump, timedelta(seconds=1)))
+            else:
+                await act(door, h, step)
+            await settle(hazards)
+            await check(env, hazards, folded)
+        for h in hazards:  # the scripted end: cancel whatever is still open
+            if h.model.is_open:
+                await act(door, h, Step("cancel", variant=1))
+        await settle(hazards)
+        await check(env, hazards, folded)
+        ended = [h.model.status for h in hazards]
+        if any(s not in ("closed", "cancelled") for s in ended):
+            raise Failure("not_closed", f"{ended}")
+    except Failure as failure:
+        return failure
+    finally:
+        for h in hazards:
+            if (await describe_workflow(env.client, h.handle.id))[0] == RUNNING:
+                await h.handle.terminate("walk over")
+    return None
+
+
+async def test_rectification_walks_agree_with_the_model(
+    api: httpx.AsyncClient, env: WorkflowEnvironment, settings: Settings
+) -> None:
+    seconds = float(os.environ.get("GRIDPLUS_SOAK_SECONDS", "0") or 0)
+    seed = int(os.environ.get("GRIDPLUS_SOAK_SEED") or (random.randrange(2**31) if seconds else 7))
+    print(f"\nrectification walk: GRIDPLUS_SOAK_SEED={seed}", flush=True)
+    door = Doors(
+        api, settings.api_token_secret.get_secret_value(), settings.bot_secret.get_secret_value()
+    )
+    rng, started, walks = random.Random(seed), time.monotonic(), 0
+    while walks < 2 if not seconds else time.monotonic() - started < seconds:
+        steps = draw(random.Random(rng.randrange(2**31)), WEIGHTS, 3, 25)
+        failure = await walk(env, door, steps)
+        if failure is not None:
+
+            async def again(candidate: Sequence[Step]) -> Failure | None:
+                return await walk(env, door, candidate)
+
+            shrunk = await shrink(steps, failure, again, budget=20)
+            pytest.fail(f"seed {seed}: {failure}\nshrunk: {[str(s) for s in shrunk]}")
+        walks += 1
+    print(f"rectification walk: seed {seed}: {walks} walks, no invariant violated", flush=True)

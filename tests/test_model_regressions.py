@@ -1,0 +1,143 @@
+"""Plain regression tests for the defects the model walker found (``tests/test_model_case``).
+
+Each is the walker's shrunk sequence written out. Defects inside ``workflows/case*.py`` are
+fixed by the lead (the brief: report, do not fix them here); their tests are marked
+``xfail(strict=True)`` until then, so the fix turns them into plain failures to unmark.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+
+import httpx
+import pytest
+from sqlalchemy import text
+from temporalio.testing import WorkflowEnvironment
+
+from constants import case_workflow_id
+from schemas.common import Actor
+from services.db import SessionFactory
+from services.geo import GridIndex
+from settings import Settings
+from tests.device_support import until
+from tests.model.doors import Doors
+from tests.support import SUPERVISOR, grid_point, place_stewards, track
+
+pytestmark = pytest.mark.usefixtures("worker", "off_duty")
+
+
+def doors(api: httpx.AsyncClient, settings: Settings) -> Doors:
+    return Doors(
+        api, settings.api_token_secret.get_secret_value(), settings.bot_secret.get_secret_value()
+    )
+
+
+async def projected_seq(sessions: SessionFactory, case_id: str) -> int:
+    async with sessions() as session:
+        value = (
+            await session.execute(
+                text("SELECT max(seq) FROM case_event WHERE case_id = :c"), {"c": case_id}
+            )
+        ).scalar_one_or_none()
+    return int(value or 0)
+
+
+@pytest.mark.xfail(strict=True, reason="D1, workflows/case_ops.py: reported to the lead")
+async def test_d1_both_path_projects_its_timeline_after_a_lapsed_confirmation(
+    api: httpx.AsyncClient,
+    env: WorkflowEnvironment,
+    sessions: SessionFactory,
+    grids: GridIndex,
+    settings: Settings,
+) -> None:
+    """Walker: open a `both` case (pollution), let the on-site offer lapse (time jump).
+
+    The confirmation's wait ended through ``CaseOps.rest`` and cleared ``_resting`` while
+    the department stage still rested; nobody else to ask, the confirmation gave up, and
+    ``confirm_timeout`` and ``no_steward_for_confirmation`` were never projected until
+    something woke the main flow (a steward accepting the confirmation does the same).
+    """
+    at = grid_point(grids, "G017")
+    await place_stewards(sessions, grids, at, 1)
+    body = {"case_type": "pollution", "location": at.model_dump(), "source": "supervisor"}
+    created = await doors(api, settings).post("/cases", SUPERVISOR, body, key="d1-" + "x" * 8)
+    case_id = track(created.body["case_id"])
+    await until(env, case_id, lambda v: any(e.kind == "confirm_dispatched" for e in v.timeline))
+    await env.sleep(timedelta(minutes=15, seconds=1))  # the accept SLA of pollution
+    view = await until(env, case_id, lambda v: v.timeline[-1].kind == "no_steward_for_confirmation")
+    last = view.timeline[-1].seq
+    for _ in range(200):  # the projection catches up as soon as the case rests
+        if await projected_seq(sessions, case_id) >= last:
+            break
+        await asyncio.sleep(0.05)
+    assert await projected_seq(sessions, case_id) >= last
+
+
+@pytest.mark.xfail(strict=True, reason="D2, workflows/case.py: reported to the lead")
+async def test_d2_a_case_back_at_its_department_after_a_reassign_is_escalated_again(
+    api: httpx.AsyncClient,
+    env: WorkflowEnvironment,
+    sessions: SessionFactory,
+    grids: GridIndex,
+    settings: Settings,
+) -> None:
+    """Walker: escalate, reassign, the only steward declines: back to the department.
+
+    As built the department stage runs again without ``escalated``: the status stays
+    ``dispatched``, the department gets no new message and its accept is refused.
+    """
+    door = doors(api, settings)
+    at = grid_point(grids, "G023")
+    [steward] = await place_stewards(sessions, grids, at, 1)
+    body = {"case_type": "illegal_parking", "location": at.model_dump()}
+    created = await door.post("/cases", SUPERVISOR, body, key="d2-" + "x" * 8)
+    case_id = track(created.body["case_id"])
+    await until(env, case_id, lambda v: v.status == "dispatched")
+    base = f"/supervisors/cases/{case_id}"
+    assert (await door.post(f"{base}/escalate", SUPERVISOR, {"reason": "dept"})).ok
+    await until(env, case_id, lambda v: v.status == "escalated")
+    assert (await door.post(f"{base}/reassign", SUPERVISOR, {"reason": "steward"})).ok
+    view = await until(env, case_id, lambda v: v.status == "dispatched")
+    attempt = int(
+        next(e for e in reversed(view.timeline) if e.kind == "dispatched").data["attempt"]
+    )
+    answer, _ = await door.press(door.callback(steward, case_id, attempt, "decline"))
+    assert answer.ok
+    view = await until(env, case_id, lambda v: v.timeline[-1].kind != "declined")
+    assert [e.kind for e in view.timeline][-2:] == ["no_steward_available", "escalated"]
+    accepted = await door.post(
+        f"/departments/traffic_police/cases/{case_id}/accept",
+        Actor(role="department", id="traffic_police"),
+        {},
+    )
+    assert accepted.ok, accepted.body
+
+
+@pytest.mark.xfail(strict=True, reason="issue 12 (1), workflows/case*.py: the loop engineer's fix")
+async def test_extension_after_head_escalation_is_refused_and_no_task_fails(
+    api: httpx.AsyncClient,
+    env: WorkflowEnvironment,
+    sessions: SessionFactory,
+    grids: GridIndex,
+    settings: Settings,
+) -> None:
+    """The defect issue 13 names, as the walker reaches it: past both department deadlines
+    the case is with the department head (no deadline), and the department asks for time.
+    """
+    door = doors(api, settings)
+    at = grid_point(grids, "G031")
+    body = {"case_type": "red_light_running", "location": at.model_dump()}
+    created = await door.post("/cases", SUPERVISOR, body, key="head-" + "x" * 8)
+    case_id = track(created.body["case_id"])
+    await until(env, case_id, lambda v: v.status == "escalated")
+    await env.sleep(timedelta(days=3, seconds=1))  # the department SLA: urge
+    await env.sleep(timedelta(days=1, hours=12, seconds=1))  # the urge's grace: the head
+    await until(env, case_id, lambda v: v.timeline[-1].kind == "department_head_escalation")
+    department = Actor(role="department", id="traffic_police")
+    path = f"/departments/traffic_police/cases/{case_id}/extension"
+    answer = await door.post(path, department, {"extra": 3600, "reason": "more time"})
+    history = await env.client.get_workflow_handle(case_workflow_id(case_id)).fetch_history()
+    failed = [e for e in history.events if e.HasField("workflow_task_failed_event_attributes")]
+    assert failed == []
+    assert (answer.status, answer.code) == (409, "escalated_to_head")
