@@ -11,6 +11,13 @@ from temporalio.common import SearchAttributeKey
 
 TASK_QUEUE = "gridplus-cases"
 
+# Workflow type names, recorded in histories: the API starts workflows by these names and
+# the workflow classes declare them, so neither side imports the other.
+WF_CASE = "CaseWorkflow"
+WF_INSPECTION = "JointInspectionWorkflow"
+WF_RECTIFICATION = "RectificationWorkflow"
+WF_CAMPAIGN = "InspectionCampaignWorkflow"
+
 CASE_WORKFLOW_ID = "case-{case_id}"
 
 

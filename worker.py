@@ -22,9 +22,9 @@ from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxR
 
 from activities import build_activities
 from schemas.catalog import default_catalog
-from services import observability
-from services.db import SessionFactory, make_engine, make_session_factory
-from services.temporal import connect
+from services.platform import observability
+from services.platform.db import SessionFactory, make_engine, make_session_factory
+from services.platform.temporal import connect
 from settings import Settings, get_settings
 from workflows.registry import WORKFLOWS
 

@@ -19,7 +19,7 @@ from activities.inspection import InspectionActivities
 from activities.inspection_io import InspectionIOActivities
 from activities.notify import NotifyActivities
 from activities.projection import ProjectionActivities
-from services.db import SessionFactory
+from services.platform.db import SessionFactory
 from settings import Settings
 
 

@@ -21,8 +21,8 @@ from constants import ACT_PLAN_CAMPAIGN, ACT_START_INSPECTIONS
 from schemas.campaign import CampaignFilter, CampaignPlan, PlannedEnterprise, StartBatch
 from schemas.inspection import Checklists, default_checklists
 from schemas.tables import Enterprise, Inspector
-from services.db import SessionFactory
-from services.inspections import start_inspection_workflow
+from services.inspections.operations import start_inspection_workflow
+from services.platform.db import SessionFactory
 
 RISK_ORDER = {"high": 0, "medium": 1, "low": 2}
 PARALLEL_STARTS = 8

@@ -61,7 +61,7 @@ from temporalio import activity
 
 from activities.gateways import DeliveryRejected, Gateway
 from schemas.tables import Notification
-from services.db import SessionFactory, upsert_insert
+from services.platform.db import SessionFactory, upsert_insert
 
 Recipient = tuple[str, str]  # (channel, recipient)
 

@@ -2,7 +2,7 @@
 
 Activities talk to these through small protocols, so a town can plug in DingTalk, WeCom or
 a department's case system without touching a workflow. The HTTP implementation signs every
-request the way we expect callbacks to be signed (``services.tokens.sign_body``).
+request the way we expect callbacks to be signed (``services.platform.tokens.sign_body``).
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from typing import Any, Protocol
 
 import httpx
 
-from services.tokens import sign_body
+from services.platform.tokens import sign_body
 
 
 class DeliveryRejected(Exception):

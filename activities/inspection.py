@@ -35,9 +35,9 @@ from schemas.inspection_activity import (
 )
 from schemas.inspection_flow import EnterpriseRef
 from schemas.tables import Enterprise, Grid, InspectionBooking, Inspector
-from services.db import SessionFactory, utc
-from services.enterprise_records import last_visit, record_findings
-from services.inspector_calendar import next_slot
+from services.inspections.enterprise_records import last_visit, record_findings
+from services.inspections.inspector_calendar import next_slot
+from services.platform.db import SessionFactory, utc
 
 BOOKING_ROUNDS = 20
 

@@ -39,8 +39,8 @@ from schemas.tables import (
     InspectionFinding,
     InspectionRecord,
 )
-from services.db import SessionFactory, upsert_insert
-from services.messages import environment, local_time
+from services.platform.db import SessionFactory, upsert_insert
+from services.platform.messages import environment, local_time
 
 
 def render(kind: str, context: dict[str, Any]) -> str:

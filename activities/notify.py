@@ -38,9 +38,15 @@ from constants import (
 from schemas.catalog import default_catalog
 from schemas.dispatch import DepartmentMessage, StewardMessage
 from schemas.tables import DepartmentRow, Steward
-from services.db import SessionFactory
-from services.messages import case_type_name, local_time, map_url, render_department, render_steward
-from services.tokens import action_token
+from services.platform.db import SessionFactory
+from services.platform.messages import (
+    case_type_name,
+    local_time,
+    map_url,
+    render_department,
+    render_steward,
+)
+from services.platform.tokens import action_token
 
 STEWARDS: Table = Steward.__table__  # type: ignore[attr-defined]
 DEPARTMENTS: Table = DepartmentRow.__table__  # type: ignore[attr-defined]

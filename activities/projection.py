@@ -23,7 +23,7 @@ from temporalio import activity
 from constants import ACT_PROJECT
 from schemas.case import ProjectionBatch
 from schemas.tables import CaseEvent, CaseRecord
-from services.db import SessionFactory, upsert_insert
+from services.platform.db import SessionFactory, upsert_insert
 
 ENDED = ("closed", "cancelled")
 EVENT_COLUMNS = ("kind", "status", "at", "actor_role", "actor_id", "note", "evidence", "data")

@@ -1,6 +1,6 @@
 """Each worker's in-memory nearest-steward index, kept fresh from the steward table.
 
-The index (``services.steward_index``) answers in well under a millisecond at 100,000
+The index (``services.stewards.index``) answers in well under a millisecond at 100,000
 stewards; the database stays the authority. Rows changed since the last look
 (``updated_at``) are applied before each dispatch, and the whole index is rebuilt every few
 minutes (stale locations then fall back to the grid centroid). A stale entry costs at most a
@@ -19,8 +19,8 @@ from typing import Any
 from sqlalchemy import Table, select
 
 from schemas.tables import Grid, Steward
-from services.db import SessionFactory, utc
-from services.steward_index import StewardIndex, StewardPoint
+from services.platform.db import SessionFactory, utc
+from services.stewards.index import StewardIndex, StewardPoint
 
 STEWARDS: Table = Steward.__table__  # type: ignore[attr-defined]
 STALE_LOCATION = timedelta(minutes=30)

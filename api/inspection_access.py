@@ -17,8 +17,8 @@ from fastapi import HTTPException
 from schemas.common import Actor
 from schemas.inspection_flow import INSPECTOR_ROLE
 from schemas.tables import InspectionRecord, Inspector
-from services.cases import CaseNotFound
-from services.db import SessionFactory
+from services.inspections.operations import InspectionNotFound
+from services.platform.db import SessionFactory
 
 
 @dataclass(frozen=True)
@@ -53,7 +53,7 @@ async def check_reader(sessions: SessionFactory, principal: Actor, visit: Visit)
         return
     if role == "enterprise":
         if who != visit.enterprise_id:
-            raise CaseNotFound(visit.subject)
+            raise InspectionNotFound(visit.subject)
         return
     if role == "department" and who in visit.departments:
         return

@@ -12,7 +12,7 @@ from api.inspection_access import inspector_grid
 from schemas.common import Actor
 from schemas.inspection_flow import INSPECTOR_ROLE
 from schemas.tables import Inspector
-from services import devices
+from services.intake import devices
 
 
 async def inspector_principal(principal: CurrentPrincipal, state: State) -> Actor:

@@ -26,7 +26,7 @@ from typing import TypedDict
 
 import numpy as np
 
-from services.steward_index import (
+from services.stewards.index import (
     EARTH_RADIUS_KM,
     Candidate,
     StewardIndex,

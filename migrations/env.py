@@ -9,7 +9,7 @@ from sqlalchemy.engine import Connection
 from sqlmodel import SQLModel
 
 import schemas.tables  # noqa: F401  (registers the tables on SQLModel.metadata)
-from services.db import make_engine
+from services.platform.db import make_engine
 from settings import get_settings
 
 config = context.config

@@ -67,7 +67,7 @@ class Steward(SQLModel, table=True):
     location_at: datetime | None = _ts()
     updated_at: datetime | None = _ts(index=True)
     # When the duty change now in ``duty_state`` happened (the gateway's ``at``): an older
-    # check-in/out arriving late (or replayed) cannot undo a newer one (services.presence).
+    # check-in/out arriving late (or replayed) cannot undo a newer one (services.stewards.presence).
     duty_changed_at: datetime | None = _ts()
     synthetic: bool = True
 
@@ -265,7 +265,7 @@ class Detection(SQLModel, table=True):
 
 
 class IntakeMerge(SQLModel, table=True):
-    """Which case a stream of machine reports currently merges into (see services.intake_merge).
+    """Which case a stream of machine reports currently merges into (see services.intake.merge).
 
     One row per merge key (camera + type + place cell, or sensor + type). The case id is
     derived from ``(merge_key, generation)``; ``generation`` only moves forward, by a

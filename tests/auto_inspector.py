@@ -33,7 +33,7 @@ from schemas.inspection_flow import (
     StartVisit,
 )
 from schemas.tables import InspectionRecord
-from services.db import SessionFactory, utc
+from services.platform.db import SessionFactory, utc
 from tests.inspection_support import inspector, key
 
 WAITING = ("preparing", "unassigned", "scheduled", "visiting")

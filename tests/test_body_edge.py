@@ -20,7 +20,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from api.body_limit import MAX_BODY_BYTES
 from api.main import create_app
-from services.db import SessionFactory
+from services.platform.db import SessionFactory
 from settings import Settings
 from tests.security_support import Api, running_app
 from tools.procs import free_port

@@ -15,8 +15,8 @@ import pytest
 
 from api.security import issue_token
 from schemas.common import Actor, Role
-from services.db import SessionFactory
-from services.geo import GridIndex
+from services.platform.db import SessionFactory
+from services.platform.geo import GridIndex
 from settings import Settings
 from tests.support import grid_point, place_stewards, track
 

@@ -23,7 +23,7 @@ import pytest
 from temporalio.testing import WorkflowEnvironment
 
 from schemas.tables import CaseRecord
-from services.db import SessionFactory
+from services.platform.db import SessionFactory
 from settings import Settings
 from tests.security_support import Api, bearer, running_app, signed, token
 

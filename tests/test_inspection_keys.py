@@ -17,8 +17,8 @@ from constants import campaign_workflow_id, inspection_workflow_id
 from schemas.common import Actor, Evidence, GeoPoint
 from schemas.inspection_flow import CancelInspection, FinishVisit, RecordResults, StartVisit
 from schemas.rectification import CancelRectification, SubmitProof
-from services.db import SessionFactory
-from services.geo import GridIndex
+from services.platform.db import SessionFactory
+from services.platform.geo import GridIndex
 from settings import Settings
 from tests.inspection_support import (
     SUPERVISOR,

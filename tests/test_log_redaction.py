@@ -22,8 +22,8 @@ from temporalio.testing import WorkflowEnvironment
 
 from api.security import issue_token
 from schemas.common import Actor
-from services import log_redaction, observability
-from services.db import SessionFactory
+from services.platform import log_redaction, observability
+from services.platform.db import SessionFactory
 from settings import Settings
 from tools.devstack import wait_for_http
 from tools.procs import free_port

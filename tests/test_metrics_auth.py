@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from temporalio.testing import WorkflowEnvironment
 
-from services.db import SessionFactory
+from services.platform.db import SessionFactory
 from settings import Settings
 from tests.security_support import running_app
 

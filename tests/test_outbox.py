@@ -32,9 +32,9 @@ from activities.gateways import HttpGateway
 from constants import ACT_NOTIFY_STEWARD, case_workflow_id
 from schemas.case import AcceptTask, ReportResolved, VerifyResult
 from schemas.common import Actor
-from services.cases import start_case
-from services.db import SessionFactory, make_engine
-from services.geo import GridIndex
+from services.cases.operations import start_case
+from services.platform.db import SessionFactory, make_engine
+from services.platform.geo import GridIndex
 from settings import Settings
 from tests.support import (
     SUPERVISOR,

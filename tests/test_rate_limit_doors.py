@@ -21,7 +21,7 @@ from api.rate_limit import (
     client_key,
     door_for,
 )
-from services.db import SessionFactory
+from services.platform.db import SessionFactory
 from settings import Settings
 from tests.security_support import Api, bearer, running_app
 

@@ -180,9 +180,9 @@ async def wait_for_http(url: str, deadline: float) -> bool:
 async def prepare_database(url: str, stewards: int) -> bool:
     """Migrate, then load the demo town (grids, stewards, enterprises, inspectors, cameras
     and sensors) where missing; True if the town itself was loaded now."""
-    from services.db import make_engine, make_session_factory
-    from services.geo import load_grid_index
-    from services.migrate import upgrade
+    from services.platform.db import make_engine, make_session_factory
+    from services.platform.geo import load_grid_index
+    from services.platform.migrate import upgrade
     from tools.demo_data import build_town, load_demo_data
     from tools.demo_devices import load_demo_devices
     from tools.demo_enterprises import load_demo_enterprises

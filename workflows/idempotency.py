@@ -16,7 +16,6 @@ already knows returns the stored answer whatever the body, exactly as the old co
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Generic, TypeVar
@@ -28,30 +27,12 @@ from workflows.case_state import ActionRejected
 with workflow.unsafe.imports_passed_through():
     from schemas.case import HumanAction
     from schemas.common import Actor
+    from schemas.updates import fingerprint
 
 A = TypeVar("A", bound=HumanAction)
 O = TypeVar("O")  # noqa: E741  (the stored answer's type)
 
 REUSED = "idempotency_key_reused"
-
-
-def fingerprint(action: HumanAction) -> str:
-    """A digest of what the action asks, without its key (pydantic's JSON is canonical for a
-    given model: fields in declaration order). The API derives update ids from it too."""
-    body = action.model_dump_json(exclude={"idempotency_key"})
-    return hashlib.sha256(f"{type(action).__name__}:{body}".encode()).hexdigest()[:32]
-
-
-def update_id(update: str, action: HumanAction) -> str:
-    """The Temporal update id for an action: the key, scoped to update and body.
-
-    Temporal answers a repeated update id with the stored result *without* asking the
-    workflow, so the raw key as update id would let another caller's different action
-    under the same key get the first answer. Scoped ids reach the validator, which
-    refuses the reuse; an exact repeat keeps its id and gets Temporal's stored answer.
-    """
-    digest = hashlib.sha256(f"{update}:{fingerprint(action)}".encode()).hexdigest()[:16]
-    return f"{action.idempotency_key}~{digest}"
 
 
 @dataclass(frozen=True)

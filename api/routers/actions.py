@@ -10,7 +10,8 @@ from temporalio.client import Client
 from api.errors import UNAVAILABLE
 from schemas.case import ActionOutcome, HumanAction
 from schemas.common import Actor
-from services import cases
+from schemas.updates import Update
+from services.cases import operations as cases
 
 ACTION_ERRORS: dict[int | str, dict[str, object]] = {
     400: {"description": "the body is not UTF-8 JSON"},
@@ -27,7 +28,7 @@ ACTION_ERRORS: dict[int | str, dict[str, object]] = {
 async def perform(
     client: Client,
     case_id: str,
-    update: str,
+    update: Update,
     model: type[HumanAction],
     body: BaseModel,
     actor: Actor,

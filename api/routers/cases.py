@@ -13,8 +13,12 @@ from constants import case_workflow_id
 from schemas.api import CaseDetail, CaseLinks, CasePage, CreateCase, CreatedCase, Problem, Timeline
 from schemas.case import CaseStatus
 from schemas.common import Actor, CaseSource, Instant, Line
-from services import case_access, case_queries, cases, requests
-from services.case_queries import CaseFilter
+from services.cases import access as case_access
+from services.cases import filing
+from services.cases import operations as cases
+from services.cases import queries as case_queries
+from services.cases.queries import CaseFilter
+from services.platform import requests
 from settings import Settings
 
 # who files reports here (devices have their own door, /devices; departments do not report)
@@ -57,8 +61,8 @@ async def create_case(
     idempotency_key: IdempotencyHeader = None,
 ) -> CreatedCase:
     """File a report as a case. The case runs on from here; follow ``links.self``."""
-    case_id = cases.new_case_id(principal, idempotency_key)
-    inp = cases.build_case_input(body, principal, case_id, state.catalog, state.grids)
+    case_id = filing.new_case_id(principal, idempotency_key)
+    inp = filing.build_case_input(body, principal, case_id, state.catalog, state.grids)
     request = requests.request_fingerprint(body) if idempotency_key else None
     created = await cases.start_case(client, inp, state.settings.task_queue, request=request)
     response.headers["Location"] = f"/cases/{case_id}"

@@ -27,8 +27,16 @@ from schemas.api import Problem
 from schemas.common import Actor
 from schemas.inspection_api import HazardPage
 from schemas.rectification import RectificationOutcome, SubmitProof, SubmitProofBody
-from services import enterprise_records, inspection_queries, inspections
-from services.enterprise_records import RecordIn, RecordOut, RecordPage, UnknownEnterprise
+from schemas.updates import Update
+from services.inspections import enterprise_records
+from services.inspections import operations as inspections
+from services.inspections import queries as inspection_queries
+from services.inspections.enterprise_records import (
+    RecordIn,
+    RecordOut,
+    RecordPage,
+    UnknownEnterprise,
+)
 
 router = APIRouter(prefix="/enterprises/{enterprise_id}", tags=["enterprises"])
 
@@ -107,7 +115,7 @@ async def add_observation(
 ) -> RecordOut:
     """A warehouse camera or smoke sensor saw an operation (matched against the records).
 
-    Only a device bound to this enterprise (``python -m services.devices register ...
+    Only a device bound to this enterprise (``python -m services.intake.devices register ...
     --enterprise``); any other device gets 403 naming what it is bound to."""
     return await _store(session, enterprise_id, body, principal, idempotency_key, response)
 
@@ -145,7 +153,7 @@ async def submit_proof(
     return await inspections.act(
         client,
         rectification_workflow_id(rectification_id),
-        "submit_proof",
+        Update.SUBMIT_PROOF,
         action,
         RectificationOutcome,
     )

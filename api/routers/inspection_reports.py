@@ -11,8 +11,8 @@ from api.inspection_deps import Regulator
 from schemas.api import Problem
 from schemas.common import Line
 from schemas.inspection_api import DepartmentReport, EnterpriseReport, GridReport, RoundReport
-from services import inspection_reports
-from services.cases import CaseNotFound
+from services.inspections import reports as inspection_reports
+from services.inspections.operations import InspectionNotFound
 
 router = APIRouter(prefix="/reports/inspections", tags=["reports"])
 
@@ -49,5 +49,5 @@ async def round_report(campaign_id: WorkflowKey, session: Session, _: Regulator)
     """A round: its time, joint visits against five separate rounds, visits saved."""
     report = await inspection_reports.round_report(session, campaign_id)
     if report is None:
-        raise CaseNotFound(campaign_id)
+        raise InspectionNotFound(campaign_id)
     return report

@@ -41,8 +41,11 @@ from schemas.inspection_flow import (
     StartVisit,
     StartVisitBody,
 )
-from services import inspection_queries, inspections, requests
-from services.inspection_queries import InspectionFilter
+from schemas.updates import Update
+from services.inspections import operations as inspections
+from services.inspections import queries as inspection_queries
+from services.inspections.queries import InspectionFilter
+from services.platform import requests
 
 router = APIRouter(tags=["inspections"])
 
@@ -71,7 +74,7 @@ def _links(state: State, inspection_id: str) -> InspectionLinks:
 async def _act(
     client: TemporalClient,
     inspection_id: WorkflowKey,
-    update: str,
+    update: Update,
     model: type[HumanAction],
     body: BaseModel,
     actor: Actor,
@@ -170,7 +173,7 @@ async def start_visit(
 ) -> InspectionOutcome:
     """The booked inspector checks in on site."""
     return await _act(
-        client, inspection_id, "start_visit", StartVisit, body, principal, idempotency_key
+        client, inspection_id, Update.START_VISIT, StartVisit, body, principal, idempotency_key
     )
 
 
@@ -185,7 +188,13 @@ async def record_results(
 ) -> InspectionOutcome:
     """Results of one item or several (pass, or hazard with answer, photo, note)."""
     return await _act(
-        client, inspection_id, "record_results", RecordResults, body, principal, idempotency_key
+        client,
+        inspection_id,
+        Update.RECORD_RESULTS,
+        RecordResults,
+        body,
+        principal,
+        idempotency_key,
     )
 
 
@@ -200,7 +209,7 @@ async def finish_visit(
 ) -> InspectionOutcome:
     """Every item answered: sections go to the departments, hazards to rectification."""
     return await _act(
-        client, inspection_id, "finish_visit", FinishVisit, body, principal, idempotency_key
+        client, inspection_id, Update.FINISH_VISIT, FinishVisit, body, principal, idempotency_key
     )
 
 
@@ -215,7 +224,7 @@ async def cancel_inspection(
 ) -> InspectionOutcome:
     """Cancel an inspection not yet visited (the business closed, a duplicate...)."""
     return await _act(
-        client, inspection_id, "cancel", CancelInspection, body, principal, idempotency_key
+        client, inspection_id, Update.CANCEL, CancelInspection, body, principal, idempotency_key
     )
 
 

@@ -25,8 +25,8 @@ from api.routers.stats import build_report
 from api.security import InvalidToken
 from schemas.common import Actor, Line
 from schemas.stats import STAGE_LABELS, STAGE_NAMES, GroupBy
-from services import board
-from services.messages import local_time
+from services.platform.messages import local_time
+from services.supervision import board
 
 router = APIRouter(tags=["pages"], include_in_schema=False)
 

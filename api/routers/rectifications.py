@@ -33,7 +33,9 @@ from schemas.rectification import (
     Reinspect,
     ReinspectBody,
 )
-from services import inspection_queries, inspections
+from schemas.updates import Update
+from services.inspections import operations as inspections
+from services.inspections import queries as inspection_queries
 
 router = APIRouter(prefix="/rectifications/{rectification_id}", tags=["rectifications"])
 
@@ -41,7 +43,7 @@ router = APIRouter(prefix="/rectifications/{rectification_id}", tags=["rectifica
 async def _act(
     client: TemporalClient,
     rectification_id: WorkflowKey,
-    update: str,
+    update: Update,
     model: type[HumanAction],
     body: BaseModel,
     actor: Actor,
@@ -96,7 +98,7 @@ async def reinspect(
         inspector_grid=principal.grid_id,
     )
     return await inspections.act(
-        client, rectification_workflow_id(rectification_id), "reinspect", action,
+        client, rectification_workflow_id(rectification_id), Update.REINSPECT, action,
         RectificationOutcome,
     )  # fmt: skip
 
@@ -113,7 +115,7 @@ async def record_enforcement(
     return await _act(
         client,
         rectification_id,
-        "record_enforcement",
+        Update.RECORD_ENFORCEMENT,
         RecordEnforcement,
         body,
         principal,
@@ -131,5 +133,11 @@ async def cancel(
 ) -> RectificationOutcome:
     """Cancel a hazard recorded in error, with a reason."""
     return await _act(
-        client, rectification_id, "cancel", CancelRectification, body, principal, idempotency_key
+        client,
+        rectification_id,
+        Update.CANCEL,
+        CancelRectification,
+        body,
+        principal,
+        idempotency_key,
     )

@@ -16,7 +16,7 @@ from schemas.api import Problem
 from schemas.common import Instant
 from schemas.stats import EvaluationReport, GroupBy
 from schemas.tables import Steward
-from services.evaluation import evaluate
+from services.supervision.evaluation import evaluate
 
 router = APIRouter(prefix="/stats", tags=["stats"])
 

@@ -27,7 +27,7 @@ from temporalio.client import Client
 from constants import case_workflow_id
 from schemas.case import CaseResult, CaseView
 from schemas.tables import CaseEvent, CaseRecord, Notification, Reservation, Steward
-from services.db import SessionFactory, utc
+from services.platform.db import SessionFactory, utc
 from tools.fake_gateway import FakeGateway, Message
 
 # timeline entry kind -> (message kind, recipient field in the entry's data)

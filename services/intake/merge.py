@@ -33,7 +33,7 @@ detection and thousands of eternal workflows, to decide what the workflow id dec
 
 Temporal allows 2,000 updates per workflow run: after ``MAX_ATTACHED_PER_CASE`` reports a
 case takes no more evidence (the reports are still recorded, with the case id). The call
-itself is ``services.case_attach.attach``.
+itself is ``services.cases.attach.attach``.
 """
 
 from __future__ import annotations
@@ -52,9 +52,9 @@ from temporalio.client import Client
 from schemas.case import AddEvidence, OpenCaseInput
 from schemas.common import GeoPoint
 from schemas.tables import IntakeMerge
-from services.case_attach import CaseEnded, attach
-from services.cases import is_running
-from services.db import SessionFactory, upsert_insert, utc
+from services.cases.attach import CaseEnded, attach
+from services.cases.operations import is_running
+from services.platform.db import SessionFactory, upsert_insert, utc
 
 # The default of GRIDPLUS_INTAKE_MERGE_WINDOW (``settings.intake_merge_window``); the API
 # passes the setting to ``MergeRegistry``. The cell size changes merge keys and the cap is
@@ -114,7 +114,8 @@ def sensor_key(device_id: str, case_type: str) -> MergeKey:
 
 
 def case_id_for(key: MergeKey, generation: int) -> str:
-    """The case a key's generation merges into: same format as ``services.cases.new_case_id``."""
+    """The case a key's generation merges into: same format as
+    ``services.cases.filing.new_case_id``."""
     digest = hashlib.sha256(f"{key.digest}:{generation}".encode()).hexdigest()
     return "GP-" + digest[:16].upper()
 

@@ -3,15 +3,15 @@
 The route ``POST /bot/callback`` only reads the body (capped at 64 KiB by ``api.body_limit``)
 and calls ``process``. The rules live here, in the order a request meets them:
 
-1. the gateway's signature over timestamp and raw body (``services.tokens``), and a
+1. the gateway's signature over timestamp and raw body (``services.platform.tokens``), and a
    timestamp within ``MAX_SKEW`` of our clock, so a captured request cannot be replayed
    later (401);
 2. the body as a ``BotCallback`` (422 naming the field);
 3. the action token, bound to (case, steward, attempt, action): a steward can never act on
    someone else's task, even through a gateway bug (403);
 4. ``request_id`` already answered: the stored answer, without touching the workflow;
-5. otherwise the workflow update (``services.cases.act``) keyed by the request id, and the
-   answer stored in ``bot_request`` before it is returned.
+5. otherwise the workflow update (``services.cases.operations.act``) keyed by the request id,
+   and the answer stored in ``bot_request`` before it is returned.
 
 ``bot_request`` is pruned as it goes (``BotRequestPruner``): a row is needed only while its
 request can still pass step 1, which is at most ``2 * MAX_SKEW`` after it was received; rows
@@ -52,10 +52,12 @@ from schemas.case import (
 )
 from schemas.common import Actor, Evidence
 from schemas.tables import BotRequest, Steward
-from services import cases
-from services.db import SessionFactory, upsert_insert
-from services.messages import render_steward
-from services.tokens import check_action_token, check_body
+from schemas.updates import Update
+from services.cases import operations as cases
+from services.platform.db import SessionFactory, upsert_insert
+from services.platform.messages import render_steward
+from services.platform.tokens import check_action_token, check_body
+from services.temporal_gateway import ActionRefused, WorkflowUnavailable
 
 MAX_SKEW = 5 * 60  # seconds either way, as Slack does for its request signatures
 
@@ -84,14 +86,14 @@ RESULT_BY_CODE: dict[str, BotResult] = {
     "not_found": "case_closed",
 }
 
-UPDATE_BY_ACTION: dict[BotAction, str] = {
-    "accept": "accept_task",
-    "decline": "decline_task",
-    "arrived": "report_arrived",
-    "resolved": "report_resolved",
-    "escalate": "request_escalation",
-    "verify_pass": "verify",
-    "verify_fail": "verify",
+UPDATE_BY_ACTION: dict[BotAction, Update] = {
+    "accept": Update.ACCEPT_TASK,
+    "decline": Update.DECLINE_TASK,
+    "arrived": Update.REPORT_ARRIVED,
+    "resolved": Update.REPORT_RESOLVED,
+    "escalate": Update.REQUEST_ESCALATION,
+    "verify_pass": Update.VERIFY,
+    "verify_fail": Update.VERIFY,
 }
 
 M = TypeVar("M", bound=BaseModel)
@@ -240,7 +242,7 @@ def idempotency_key(request_id: str) -> str:
     return f"bot-{_KEY_UNSAFE.sub('_', request_id)[:80]}.{digest}"
 
 
-def build_action(callback: BotCallback) -> tuple[str, HumanAction]:
+def build_action(callback: BotCallback) -> tuple[Update, HumanAction]:
     """The workflow update for a callback: its name and its ``HumanAction``."""
     common = {
         "actor": Actor(role="steward", id=callback.steward_id),
@@ -341,12 +343,12 @@ async def _act(client: Client, sessions: SessionFactory, callback: BotCallback) 
     update, action = build_action(callback)
     try:
         outcome = await cases.act(client, callback.case_id, update, action)
-    except cases.ActionRefused as refused:
+    except ActionRefused as refused:
         result = RESULT_BY_CODE.get(refused.code, "rejected")
         return render_answer(callback, language, result, refused.code)
     except cases.CaseNotFound:
         return render_answer(callback, language, "case_closed", "not_found")
-    except cases.WorkflowUnavailable as error:
+    except WorkflowUnavailable as error:
         # Nothing was stored: the gateway retries with the same request_id, which is also
         # the update id, so the action still happens at most once.
         raise CallbackRejected(503, "unavailable", f"case {error}; retry") from error

@@ -15,8 +15,10 @@ from temporalio.client import Client
 from schemas.case import ActionOutcome, CaseView, ReassignCase
 from schemas.catalog import default_catalog
 from schemas.tables import Steward
-from services import cases
-from services.db import SessionFactory
+from schemas.updates import Update
+from services.cases import operations as cases
+from services.platform.db import SessionFactory
+from services.temporal_gateway import ActionRefused
 
 
 async def check_named_steward(sessions: SessionFactory, case: CaseView, steward_id: str) -> None:
@@ -42,7 +44,7 @@ async def check_named_steward(sessions: SessionFactory, case: CaseView, steward_
         missing = ", ".join(sorted(needed - set(steward.skills)))
         reason = f"steward {steward_id} lacks the skill(s) {missing}"
     if reason is not None:
-        raise cases.ActionRefused("steward_unavailable", reason)
+        raise ActionRefused("steward_unavailable", reason)
 
 
 async def reassign(
@@ -53,4 +55,4 @@ async def reassign(
         case = await cases.live_view(client, case_id)
         if case is not None:  # ended or unknown: the update answers that
             await check_named_steward(sessions, case, action.steward_id)
-    return await cases.act(client, case_id, "reassign", action)
+    return await cases.act(client, case_id, Update.REASSIGN, action)

@@ -4,7 +4,7 @@ Dispatch ranks stewards by where they are and whether they are on duty, so these
 move the registry row (and its ``updated_at``, which each worker's nearest-steward index
 follows). Three rules keep a late or replayed event from putting anyone back on duty:
 
-1. each ``request_id`` acts once, as with button presses (``services.bot``): the id goes
+1. each ``request_id`` acts once, as with button presses (``services.stewards.bot``): the id goes
    into ``bot_request`` in the same transaction that applies the event, and a repeat gets
    the stored answer (a different steward or kind under the same id is a 409);
 2. a duty change (check-in, check-out, busy) is applied only if its ``at`` is newer than
@@ -27,8 +27,8 @@ from sqlmodel import col, or_
 
 from schemas.bot import PresenceAnswer, PresenceEvent
 from schemas.tables import BotRequest, Steward
-from services.bot import PRUNER, BotRequestPruner, CallbackRejected
-from services.db import SessionFactory, upsert_insert
+from services.platform.db import SessionFactory, upsert_insert
+from services.stewards.bot import PRUNER, BotRequestPruner, CallbackRejected
 
 MAX_FUTURE = timedelta(minutes=5)
 MAX_AGE = timedelta(days=1)

@@ -19,9 +19,9 @@ from sqlmodel import col
 
 from schemas.case import CaseSummary
 from schemas.tables import CaseRecord
-from services.case_queries import summary_of
-from services.evaluation import ENDED, RECORDS
-from services.geo import GridIndex
+from services.cases.queries import summary_of
+from services.platform.geo import GridIndex
+from services.supervision.evaluation import ENDED, RECORDS
 
 MAP_WIDTH = 720.0
 MAP_MARGIN = 6.0

@@ -23,7 +23,7 @@ from shapely.geometry import shape
 from sqlalchemy import select
 
 from schemas.tables import Grid
-from services.db import SessionFactory
+from services.platform.db import SessionFactory
 
 GRID_LEVEL = "grid"
 MICRO_LEVEL = "micro"

@@ -12,7 +12,7 @@ from sqlmodel import col
 from schemas.case import CaseSummary, CaseView, TimelineEntry
 from schemas.common import Actor, Evidence, GeoPoint
 from schemas.tables import CaseEvent, CaseRecord
-from services.db import utc
+from services.platform.db import utc
 
 
 @dataclass(frozen=True)

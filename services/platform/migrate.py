@@ -10,10 +10,10 @@ from alembic import command
 from alembic.config import Config
 from sqlalchemy.engine import Connection
 
-from services.db import make_engine
+from services.platform.db import make_engine
 from settings import get_settings
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def alembic_config() -> Config:

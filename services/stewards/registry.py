@@ -5,7 +5,7 @@ first (the grid must exist, the language be one we speak, the phone look like a 
 writes nothing if any row is wrong, naming the row and the field. Re-importing a steward
 updates their profile but keeps what the bot reports live (duty state, location, tasks).
 
-Usage: ``python -m services.steward_registry stewards.csv [--url DATABASE_URL]``.
+Usage: ``python -m services.stewards.registry stewards.csv [--url DATABASE_URL]``.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from sqlmodel import col
 
 from schemas.common import Identifier, Line
 from schemas.tables import Grid, Steward
-from services.db import SessionFactory, make_engine, make_session_factory, upsert_insert
+from services.platform.db import SessionFactory, make_engine, make_session_factory, upsert_insert
 from settings import get_settings
 
 LANGUAGES = ("zh", "en")

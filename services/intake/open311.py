@@ -1,7 +1,7 @@
 """Open311 GeoReport v2 on top of our cases (http://wiki.open311.org/GeoReport_v2).
 
 * Services are the catalog's case types; none needs extra attributes (``metadata`` false).
-* A citizen's request is filed like any report, through ``services.cases``
+* A citizen's request is filed like any report, through ``services.cases.operations``
   (``build_case_input`` + ``start_case``), with source ``open311`` and the client
   application (authenticated by its ``api_key``) as reporter. The citizen's contact details
   go to ``open311_request`` only: never into the workflow's history, which cannot be erased.
@@ -31,9 +31,10 @@ from schemas.catalog import CaseType, Catalog
 from schemas.common import Actor, Evidence, GeoPoint
 from schemas.open311 import Open311Submission
 from schemas.tables import Open311Request
-from services.cases import IntakeError, build_case_input, new_case_id, start_case
-from services.db import SessionFactory
-from services.geo import GridIndex
+from services.cases.filing import IntakeError, build_case_input, new_case_id
+from services.cases.operations import start_case
+from services.platform.db import SessionFactory
+from services.platform.geo import GridIndex
 
 # Settings-to-be: GRIDPLUS_OPEN311_JURISDICTION_ID, GRIDPLUS_OPEN311_SERVICE_TYPE.
 JURISDICTION_ID = "wuzhen.gridplus.example"

@@ -42,7 +42,7 @@ from schemas.stats import (
     StageStats,
 )
 from schemas.tables import CaseEvent, CaseRecord
-from services.db import utc
+from services.platform.db import utc
 
 MISSED_KINDS: tuple[str, ...] = (
     "accept_timeout",

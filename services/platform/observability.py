@@ -36,7 +36,7 @@ from temporalio.worker import (
 )
 
 from constants import ACT_PROJECT, CASE_WORKFLOW_ID
-from services import log_redaction
+from services.platform import log_redaction
 
 CASE_ID: ContextVar[str | None] = ContextVar("gridplus_case_id", default=None)
 METRICS_ADDRESS_ENV = "GRIDPLUS_WORKER_METRICS_ADDRESS"
@@ -96,14 +96,14 @@ class JsonFormatter(logging.Formatter):
                 continue
             if value is not None:
                 body[key] = value
-        if record.exc_info:  # ``exc_text`` is the redacted one (services.log_redaction)
+        if record.exc_info:  # ``exc_text`` is the redacted one (services.platform.log_redaction)
             body["exception"] = record.exc_text or self.formatException(record.exc_info)
         return json.dumps(body, ensure_ascii=False, default=str)
 
 
 def configure_logging(level: int = logging.INFO, stream: IO[str] | None = None) -> None:
     """Replace the root handlers with one JSON handler on stderr (or ``stream``); every
-    record is redacted of credentials first (``services.log_redaction``)."""
+    record is redacted of credentials first (``services.platform.log_redaction``)."""
     log_redaction.install()
     handler = logging.StreamHandler(stream or sys.stderr)
     handler.addFilter(CaseContextFilter())

@@ -6,7 +6,7 @@ itself. Keys are 32 random bytes minted here and shown once; only their SHA-256 
 A plain hash (no slow KDF) is right for this: the key has 256 bits of entropy, nothing to
 brute-force, and authentication runs on every detection of a burst.
 
-CLI: ``python -m services.devices register CAM-01 camera --lat 30.74 --lon 120.48`` (prints
+CLI: ``python -m services.intake.devices register CAM-01 camera --lat 30.74 --lon 120.48`` (prints
 the key once), ``... rotate-key CAM-01``, ``... deactivate CAM-01``.
 """
 
@@ -26,8 +26,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from schemas.common import GeoPoint, Identifier
 from schemas.intake import IntakeMap, default_intake_map
 from schemas.tables import Device
-from services.db import SessionFactory, make_engine, make_session_factory
-from services.geo import GridIndex, load_grid_index
+from services.platform.db import SessionFactory, make_engine, make_session_factory
+from services.platform.geo import GridIndex, load_grid_index
 
 MIN_KEY_LENGTH = 24
 _DUMMY_HASH = hashlib.sha256(b"no such device").hexdigest()

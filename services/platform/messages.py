@@ -16,7 +16,7 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from schemas.catalog import default_catalog
 from schemas.common import GeoPoint
 
-TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
+TEMPLATES = Path(__file__).resolve().parents[2] / "templates"
 LANGUAGES = ("zh", "en")
 TOWN_TZ = timezone(timedelta(hours=8), "CST")
 

@@ -4,7 +4,7 @@ Counting is SQL (``count``/``sum(case ...)``/``group by`` only, the same on SQLi
 PostgreSQL); anything with dates beyond ``min``/``max`` is done in Python, because date
 arithmetic is where the two dialects differ. The round report sets the measured round
 time against a model of five separate departmental rounds run by the same inspectors
-(``services.inspector_calendar.simulate_round``), and counts the visits saved.
+(``services.inspections.inspector_calendar.simulate_round``), and counts the visits saved.
 """
 
 from __future__ import annotations
@@ -16,8 +16,8 @@ from sqlmodel import col
 from schemas.inspection import default_checklists
 from schemas.inspection_api import DepartmentReport, EnterpriseReport, GridReport, RoundReport
 from schemas.tables import Enterprise, HazardRecord, InspectionFinding, InspectionRecord
-from services.db import utc
-from services.inspector_calendar import simulate_round, working_days_between
+from services.inspections.inspector_calendar import simulate_round, working_days_between
+from services.platform.db import utc
 
 OPEN = ("rectifying", "proof_submitted", "escalated")
 

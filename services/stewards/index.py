@@ -10,8 +10,8 @@ hash for tier 2, searched ring by ring only while tiers 0-1 leave fewer than k.
 Buckets are slot arrays (numpy rows + a parallel list, swap-remove): a ping, check-in or
 check-out is O(1) amortised, and a query filters whole buckets in a few numpy calls. The vector
 pass only prefilters (1 mm margin, 52-bit skill mask); survivors get the exact skill check and
-the scalar ``services.distance.haversine_km`` that :func:`brute_force_nearest` also uses, so
-both agree bit for bit. Caps touching a pole or the antimeridian skip the rings for a full
+the scalar ``services.platform.distance.haversine_km`` that :func:`brute_force_nearest` also
+uses, so both agree bit for bit. Caps touching a pole or the antimeridian skip the rings for a full
 scan (exact, slower).
 """
 
@@ -27,7 +27,7 @@ from typing import TypeVar
 import numpy as np
 import numpy.typing as npt
 
-from services.distance import EARTH_RADIUS_KM, haversine_km
+from services.platform.distance import EARTH_RADIUS_KM, haversine_km
 
 __all__ = [
     "EARTH_RADIUS_KM",

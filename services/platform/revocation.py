@@ -27,7 +27,7 @@ from sqlmodel import col
 
 from schemas.common import Actor, Role, Text
 from schemas.token_tables import TokenRevocation
-from services.db import SessionFactory, upsert_insert
+from services.platform.db import SessionFactory, upsert_insert
 
 Kind = Literal["jti", "subject"]
 JTI_PATTERN = r"^[A-Za-z0-9_-]{8,64}$"

@@ -4,17 +4,17 @@ One call to Temporal (``execute_update_with_start_workflow`` with
 ``WorkflowIDConflictPolicy.USE_EXISTING``) either starts the case's workflow and delivers the
 update in its first task, or delivers the update to the running one: concurrent callers
 with the same case id can never start it twice. ``REJECT_DUPLICATE`` keeps a closed case
-closed: reporting to it raises ``CaseEnded``, and ``services.intake_merge`` moves on.
+closed: reporting to it raises ``CaseEnded``, and ``services.intake.merge`` moves on.
 
 Temporal allows at most 10 in-flight updates per workflow: this process sends at most
 ``IN_FLIGHT_PER_CASE`` at a time per case (the SDK retries the RESOURCE_EXHAUSTED that
 other replicas may still cause).
 
 With no worker polling, Temporal holds an update until it times out: the call gives up
-after ``services.cases.UPDATE_TIMEOUT`` with ``WorkflowUnavailable`` (the device's retry
+after ``services.temporal_gateway.UPDATE_TIMEOUT`` with ``WorkflowUnavailable`` (the device's retry
 with the same event id is the same update id, so the report still counts once).
 
-Search attributes and Web UI texts come from ``services.cases.start_options``, as for every
+Search attributes and Web UI texts come from ``services.cases.filing.start_options``, as for every
 other way a case starts.
 """
 
@@ -37,12 +37,12 @@ from temporalio.common import (
 from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
-from constants import (
-    case_workflow_id,
-)
+from constants import WF_CASE, case_workflow_id
 from schemas.case import ActionOutcome, AddEvidence, OpenCaseInput
-from services import cases
-from services.cases import ActionRefused, WorkflowUnavailable, start_options
+from schemas.updates import Update
+from services import temporal_gateway
+from services.cases.filing import start_options
+from services.temporal_gateway import ActionRefused, WorkflowUnavailable
 
 IN_FLIGHT_PER_CASE = 8
 
@@ -67,10 +67,8 @@ async def attach(
     client: Client, inp: OpenCaseInput, action: AddEvidence, queue: str
 ) -> ActionOutcome:
     """``add_evidence`` to the case, starting it first if it does not exist: one call."""
-    from workflows.case import CaseWorkflow
-
-    operation = WithStartWorkflowOperation(
-        CaseWorkflow.run,
+    operation: WithStartWorkflowOperation[Any, Any] = WithStartWorkflowOperation(
+        WF_CASE,
         inp,
         id=case_workflow_id(inp.case_id),
         task_queue=queue,
@@ -80,14 +78,16 @@ async def attach(
     )
     async with _gate(inp.case_id):
         try:
-            async with asyncio.timeout(cases.UPDATE_TIMEOUT.total_seconds()):
-                return await client.execute_update_with_start_workflow(
-                    CaseWorkflow.add_evidence,
+            async with asyncio.timeout(temporal_gateway.UPDATE_TIMEOUT.total_seconds()):
+                outcome: ActionOutcome = await client.execute_update_with_start_workflow(
+                    Update.ADD_EVIDENCE.value,
                     action,
+                    result_type=ActionOutcome,
                     start_workflow_operation=operation,
                     id=action.idempotency_key,
-                    rpc_timeout=cases.UPDATE_TIMEOUT,
+                    rpc_timeout=temporal_gateway.UPDATE_TIMEOUT,
                 )
+                return outcome
         except (WorkflowUpdateRPCTimeoutOrCancelledError, TimeoutError) as error:
             await _settle(operation)
             raise WorkflowUnavailable(

@@ -5,7 +5,7 @@ is checked (known type, timestamps no more than 5 minutes ahead and no older tha
 a location the camera can actually see and inside the town) before anything is written, so
 a bad report is a 4xx that names the field and leaves no trace. A good one is recorded in
 ``detection`` (keyed by device and event id, so a retried post is answered from there) and
-merged into a case through ``services.intake_merge``.
+merged into a case through ``services.intake.merge``.
 """
 
 from __future__ import annotations
@@ -25,12 +25,11 @@ from schemas.catalog import CaseType, Catalog
 from schemas.common import Actor, CaseSource, Evidence, GeoPoint
 from schemas.intake import CameraDetection, IntakeMap, ReportAccepted, ReportOutcome, SensorEvent
 from schemas.tables import Detection, Device
-from services import cases
-from services.cases import ActionRefused, CaseNotFound, IntakeError, build_case_input
-from services.db import SessionFactory, upsert_insert
-from services.distance import haversine_km
-from services.geo import GridIndex
-from services.intake_merge import (
+from schemas.updates import Update
+from services.cases import operations as cases
+from services.cases.filing import IntakeError, build_case_input
+from services.cases.operations import CaseNotFound
+from services.intake.merge import (
     MERGE_WINDOW,
     MergeKey,
     MergeRegistry,
@@ -40,6 +39,10 @@ from services.intake_merge import (
     merge_or_start,
     sensor_key,
 )
+from services.platform.db import SessionFactory, upsert_insert
+from services.platform.distance import haversine_km
+from services.platform.geo import GridIndex
+from services.temporal_gateway import ActionRefused
 
 # Settings-to-be (see the report): GRIDPLUS_INTAKE_FUTURE_TOLERANCE, _MAX_REPORT_AGE,
 # _CAMERA_SIGHT_METRES.
@@ -282,7 +285,7 @@ async def _recover(
         actor=actor, idempotency_key=update_id, note=body.note, evidence=[evidence]
     )
     try:
-        await cases.act(intake.client, case_id, "report_recovery", action)
+        await cases.act(intake.client, case_id, Update.REPORT_RECOVERY, action)
     except CaseNotFound:
         return "no_open_case", None
     except ActionRefused as refused:

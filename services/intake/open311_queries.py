@@ -18,8 +18,8 @@ from sqlmodel import col
 from schemas.catalog import Catalog
 from schemas.common import Instant
 from schemas.tables import CaseEvent, CaseRecord, Open311Request
-from services.db import SessionFactory, utc
-from services.open311 import Open311Error, Row, expected_by, notice
+from services.intake.open311 import Open311Error, Row, expected_by, notice
+from services.platform.db import SessionFactory, utc
 
 DEFAULT_SPAN = timedelta(days=90)
 MAX_RESULTS = 1000

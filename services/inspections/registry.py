@@ -5,7 +5,7 @@ with the pydantic models of ``schemas.inspection``; a bad row names its line and
 and nothing is written. Imports are upserts keyed by id, so a re-import updates in place
 and never duplicates (an inspector's calendar is kept).
 
-Usage: ``python -m services.enterprise_registry enterprises FILE.csv|json [--url URL]``
+Usage: ``python -m services.inspections.registry enterprises FILE.csv|json [--url URL]``
 (or ``inspectors FILE``).
 """
 
@@ -24,7 +24,7 @@ from pydantic import BaseModel, ValidationError
 
 from schemas.inspection import EnterpriseIn, InspectorIn
 from schemas.tables import Enterprise, Inspector
-from services.db import SessionFactory, make_engine, make_session_factory, upsert_insert
+from services.platform.db import SessionFactory, make_engine, make_session_factory, upsert_insert
 
 M = TypeVar("M", bound=BaseModel)
 CHUNK = 500
@@ -110,7 +110,7 @@ async def _upsert(
 
 
 async def _run(args: argparse.Namespace) -> int:
-    from services.migrate import upgrade
+    from services.platform.migrate import upgrade
     from settings import get_settings
 
     url: str = args.url or get_settings().database_url

@@ -23,7 +23,7 @@ from schemas.inspection_flow import (
 )
 from schemas.rectification import RectificationSummary
 from schemas.tables import HazardRecord, InspectionFinding, InspectionRecord
-from services.db import utc
+from services.platform.db import utc
 
 
 @dataclass(frozen=True)

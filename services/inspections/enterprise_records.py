@@ -23,9 +23,9 @@ from schemas.common import AwareDatetime, Line, Text
 from schemas.inspection import RecordKind, RecordRule
 from schemas.inspection_activity import RecordFinding
 from schemas.tables import Enterprise, EnterpriseRecord, InspectionRecord
-from services.cases import KEY_REUSED, ActionRefused
-from services.db import utc
-from services.requests import REUSED
+from services.platform.db import utc
+from services.platform.requests import REUSED
+from services.temporal_gateway import KEY_REUSED, ActionRefused
 
 Source = Literal["enterprise", "device"]
 

@@ -1,6 +1,6 @@
 """Starting inspections and campaigns and acting on them through Temporal.
 
-The API's only way into the inspection workflows, as ``services.cases`` is for cases:
+The API's only way into the inspection workflows, as ``services.cases.operations`` is for cases:
 idempotent ids, the workflows' search attributes at start, and Temporal's errors turned
 into the service's own (``CaseNotFound`` -> 404, ``ActionRefused`` -> 409,
 ``WorkflowUnavailable`` -> 503).
@@ -26,10 +26,7 @@ from temporalio.client import (
 from temporalio.common import (
     SearchAttributePair,
     TypedSearchAttributes,
-    WorkflowIDConflictPolicy,
-    WorkflowIDReusePolicy,
 )
-from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError
 
 from constants import (
@@ -39,6 +36,8 @@ from constants import (
     SA_PRIORITY,
     SA_SOURCE,
     SA_STATUS,
+    WF_CAMPAIGN,
+    WF_INSPECTION,
     campaign_workflow_id,
     inspection_workflow_id,
     rectification_workflow_id,
@@ -50,22 +49,28 @@ from schemas.inspection import RISK_PRIORITY
 from schemas.inspection_flow import InspectionView, StartInspection
 from schemas.rectification import RectificationView
 from schemas.tables import Enterprise
-from services import requests
-from services.cases import (
-    KEY_REUSED,
-    ActionRefused,
-    CaseNotFound,
-    IntakeError,
+from schemas.updates import Update
+from services.cases.filing import IntakeError
+from services.platform import requests
+from services.platform.db import SessionFactory
+from services.temporal_gateway import (
+    NotFound,
     WorkflowUnavailable,
     live_or_projected,
     query_workflow,
     run_update,
+    start_once,
     workflow_running,
 )
-from services.db import SessionFactory
 
 ID_NAMESPACE = uuid.UUID("0b6d7c1e-5a43-4c0e-9d55-7f3e2b8a9c10")
 R = TypeVar("R", bound=BaseModel)
+
+
+class InspectionNotFound(NotFound):
+    """No inspection, rectification or round by this id, live or projected (HTTP 404)."""
+
+    kind = "inspection"
 
 
 def new_tag(actor: Actor, idempotency_key: str | None, *parts: str) -> str:
@@ -88,7 +93,7 @@ async def start_inspection(
 ) -> tuple[str, bool]:
     """Start a joint inspection of one enterprise; ``(inspection_id, created)``.
 
-    The same key with another reason is refused (``services.requests``)."""
+    The same key with another reason is refused (``services.platform.requests``)."""
     async with sessions() as session:
         enterprise = await session.get(Enterprise, enterprise_id)
     if enterprise is None or not enterprise.active:
@@ -126,7 +131,7 @@ async def start_inspection_workflow(
     request: str | None = None,
 ) -> bool:
     """Start one inspection workflow with its search attributes; False if it exists already
-    (``ActionRefused`` if it was started by another request: ``services.requests``)."""
+    (``ActionRefused`` if it was started by another request: ``services.platform.requests``)."""
     attributes: list[SearchAttributePair[Any]] = [
         SearchAttributePair(SA_KIND, "inspection"),
         SearchAttributePair(SA_CASE_TYPE, "joint_inspection"),
@@ -135,26 +140,17 @@ async def start_inspection_workflow(
         SearchAttributePair(SA_PRIORITY, RISK_PRIORITY.get(risk_level, 3)),
         SearchAttributePair(SA_SOURCE, source),
     ]
-    try:
-        await client.start_workflow(
-            "JointInspectionWorkflow",
-            inp,
-            id=inspection_workflow_id(inp.inspection_id),
-            task_queue=task_queue,
-            id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
-            id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
-            search_attributes=TypedSearchAttributes(attributes),
-            static_summary=summary[:200],
-            static_details=f"Requested by {inp.requested_by.role} {inp.requested_by.id}. "
-            f"{inp.reason}",
-            memo=requests.memo(request),
-        )
-    except WorkflowAlreadyStartedError:
-        workflow_id = inspection_workflow_id(inp.inspection_id)
-        if not await requests.same_request(client, workflow_id, request):
-            raise ActionRefused(requests.REUSED, KEY_REUSED) from None
-        return False
-    return True
+    return await start_once(
+        client,
+        WF_INSPECTION,
+        inp,
+        workflow_id=inspection_workflow_id(inp.inspection_id),
+        task_queue=task_queue,
+        request=request,
+        search_attributes=TypedSearchAttributes(attributes),
+        static_summary=summary[:200],
+        static_details=f"Requested by {inp.requested_by.role} {inp.requested_by.id}. {inp.reason}",
+    )
 
 
 async def inspection_view(
@@ -162,7 +158,14 @@ async def inspection_view(
 ) -> tuple[InspectionView, bool]:
     """``(view, live)``: live while it runs and a worker answers, else the projection."""
     workflow_id = inspection_workflow_id(inspection_id)
-    return await live_or_projected(client, workflow_id, InspectionView, projected, inspection_id)
+    return await live_or_projected(
+        client,
+        workflow_id,
+        InspectionView,
+        projected,
+        subject=inspection_id,
+        not_found=InspectionNotFound,
+    )
 
 
 async def rectification_view(
@@ -173,12 +176,17 @@ async def rectification_view(
     """``(view, live)``: live while it runs and a worker answers, else the projection."""
     workflow_id = rectification_workflow_id(rectification_id)
     return await live_or_projected(
-        client, workflow_id, RectificationView, projected, rectification_id
+        client,
+        workflow_id,
+        RectificationView,
+        projected,
+        subject=rectification_id,
+        not_found=InspectionNotFound,
     )
 
 
 async def act(
-    client: Client, workflow_id: str, update: str, action: HumanAction, result_type: type[R]
+    client: Client, workflow_id: str, update: Update, action: HumanAction, result_type: type[R]
 ) -> R:
     """One human action on an inspection, rectification or campaign (``run_update``)."""
     return await run_update(
@@ -189,6 +197,7 @@ async def act(
         result_type,
         subject=workflow_id,
         ended=("ended", "this workflow has ended"),
+        not_found=InspectionNotFound,
     )
 
 
@@ -200,28 +209,22 @@ async def start_campaign(
     used by another request, ``request`` the fingerprint, it is a 409)."""
     assert inp.campaign_id is not None
     workflow_id = campaign_workflow_id(inp.campaign_id)
-    try:
-        await client.start_workflow(
-            "InspectionCampaignWorkflow",
-            inp,
-            id=workflow_id,
-            task_queue=task_queue,
-            id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
-            id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
-            search_attributes=TypedSearchAttributes(
-                [
-                    SearchAttributePair(SA_KIND, "campaign"),
-                    SearchAttributePair(SA_STATUS, "planning"),
-                ]
-            ),
-            static_summary=f"Inspection round {inp.campaign_id}: {inp.name}"[:200],
-            memo=requests.memo(request),
-        )
-    except WorkflowAlreadyStartedError:
-        if not await requests.same_request(client, workflow_id, request):
-            raise ActionRefused(requests.REUSED, KEY_REUSED) from None
-        return workflow_id, False
-    return workflow_id, True
+    created = await start_once(
+        client,
+        WF_CAMPAIGN,
+        inp,
+        workflow_id=workflow_id,
+        task_queue=task_queue,
+        request=request,
+        search_attributes=TypedSearchAttributes(
+            [
+                SearchAttributePair(SA_KIND, "campaign"),
+                SearchAttributePair(SA_STATUS, "planning"),
+            ]
+        ),
+        static_summary=f"Inspection round {inp.campaign_id}: {inp.name}"[:200],
+    )
+    return workflow_id, created
 
 
 async def campaign_progress(client: Client, campaign_id: str) -> CampaignProgress:
@@ -239,10 +242,15 @@ async def campaign_progress(client: Client, campaign_id: str) -> CampaignProgres
             campaign_id, f"Temporal did not answer ({error.status.name})"
         ) from error
     if running is None:
-        raise CaseNotFound(campaign_id)
+        raise InspectionNotFound(campaign_id)
     try:
         return await query_workflow(
-            client, workflow_id, "progress", CampaignProgress, subject=campaign_id
+            client,
+            workflow_id,
+            "progress",
+            CampaignProgress,
+            subject=campaign_id,
+            not_found=InspectionNotFound,
         )
     except WorkflowUnavailable as unavailable:
         report = f"/reports/inspections/rounds/{campaign_id}"
@@ -273,7 +281,7 @@ async def create_campaign_schedule(
         else ScheduleSpec(intervals=[ScheduleIntervalSpec(every=every or timedelta(days=90))])
     )
     action = ScheduleActionStartWorkflow(
-        "InspectionCampaignWorkflow",
+        WF_CAMPAIGN,
         template.model_copy(update={"campaign_id": None, "carry": None}),
         id=f"campaign-{schedule_id}",
         task_queue=task_queue,
