@@ -63,7 +63,7 @@ ACT_RESERVE_STEWARD = "reserve_nearest_steward"
 ACT_RELEASE_STEWARD = "release_steward"
 ACT_NOTIFY_STEWARD = "notify_steward"
 ACT_NOTIFY_DEPARTMENT = "notify_department"
-# The case outbox (``workflows.case_ops``, patch ``outbox-at-rest-v1``): enqueue steps, local
+# The case outbox (``workflows.cases.base``, patch ``outbox-at-rest-v1``): enqueue steps, local
 # activities that store a message and try to deliver it; the two above are the retried
 # deliver steps for what a gateway refused.
 ACT_ENQUEUE_STEWARD = "enqueue_steward_message"

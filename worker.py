@@ -36,8 +36,8 @@ PASSTHROUGH = (
     "pydantic",
     "pydantic_core",
     "annotated_types",
-    "workflows.case_state",
-    "workflows.inspection_state",
+    "workflows.cases.state",
+    "workflows.inspections.inspection_state",
 )
 # The workflow modules themselves, shared too unless the sandbox is "isolated".
 WORKFLOW_MODULES = ("workflows",)

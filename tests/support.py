@@ -23,7 +23,7 @@ from services.cases.filing import build_case_input
 from services.cases.operations import start_case
 from services.platform.db import SessionFactory, upsert_insert
 from services.platform.geo import GridIndex
-from workflows.case import CaseWorkflow
+from workflows.cases.workflow import CaseWorkflow
 
 TASK_QUEUE = "gridplus-test"
 SUPERVISOR = Actor(role="supervisor", id="center-wang")

@@ -32,7 +32,7 @@ from tests.device_support import (
 )
 from tests.support import count_rows, place_stewards, track
 from tools.demo_devices import load_demo_devices
-from workflows.case import CaseWorkflow
+from workflows.cases.workflow import CaseWorkflow
 
 pytestmark = pytest.mark.usefixtures("worker", "off_duty")
 

@@ -48,7 +48,7 @@ from tests.support import (
 )
 from tools.fake_gateway import FakeGateway
 from worker import build_worker
-from workflows.case import CaseWorkflow
+from workflows.cases.workflow import CaseWorkflow
 
 pytestmark = pytest.mark.usefixtures("worker", "off_duty")
 

@@ -17,7 +17,7 @@ from services.platform.geo import GridIndex
 from settings import Settings
 from tests.device_support import app_client, device, now, post, until
 from tests.support import place_stewards, track
-from workflows.case import CaseWorkflow
+from workflows.cases.workflow import CaseWorkflow
 
 pytestmark = pytest.mark.usefixtures("worker", "off_duty")
 

@@ -40,7 +40,7 @@ from tests.support import SUPERVISOR, case_input, grid_point, key, wait_for
 from tools import search_attributes
 from tools.procs import free_port
 from worker import build_worker
-from workflows.case import CaseWorkflow
+from workflows.cases.workflow import CaseWorkflow
 
 DEV_SERVER = Path(sys.executable).parent / "temporal"
 QUEUE = "gridplus-visibility"

@@ -75,7 +75,7 @@ PRUNE_BATCH = 5000  # rows per delete: a backlog of months goes in small steps, 
 
 log = logging.getLogger(__name__)
 
-# The workflow's refusal codes (``workflows.case_state``) as the gateway should show them.
+# The workflow's refusal codes (``workflows.cases.state``) as the gateway should show them.
 RESULT_BY_CODE: dict[str, BotResult] = {
     "too_late": "too_late",
     "already_done": "already_done",

@@ -12,13 +12,16 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime
+from typing import Any
 
 from temporalio import workflow
 
-from workflows.case_state import ActionRejected
-from workflows.rectification_io import RectificationIO
+from workflows.inspections.rectification_base import RectificationBase
+from workflows.kit.ledger import ActionRejected
+from workflows.kit.updates import Effect, Rule, human_update
 
 with workflow.unsafe.imports_passed_through():
+    from constants import WF_RECTIFICATION
     from schemas.inspection_flow import INSPECTOR_ROLE
     from schemas.rectification import (
         CancelRectification,
@@ -30,10 +33,16 @@ with workflow.unsafe.imports_passed_through():
         Reinspect,
         SubmitProof,
     )
+    from schemas.updates import Update
 
 
-@workflow.defn(name="RectificationWorkflow")
-class RectificationWorkflow(RectificationIO):
+def rectification_update(name: Update, rule: Rule) -> Callable[[Effect], Any]:
+    """``human_update`` answering with ``RectificationOutcome``."""
+    return human_update(name, rule, RectificationOutcome)
+
+
+@workflow.defn(name=WF_RECTIFICATION)
+class RectificationWorkflow(RectificationBase):
     """Durable rectification of one hazard; see the module docstring."""
 
     @workflow.init
@@ -112,22 +121,15 @@ class RectificationWorkflow(RectificationIO):
             self.emit("deadline_warning")
             self.tell("enterprise", self.inp.enterprise.id, "rectification_reminder")
 
-    @workflow.update
-    def submit_proof(self, action: SubmitProof) -> RectificationOutcome:
-        return self._act(action, self._proof)
+    def _submit_proof_rule(self, action: SubmitProof) -> None:
+        actor = action.actor
+        if actor.role != "enterprise" or actor.id != self.inp.enterprise.id:
+            raise ActionRejected("only the enterprise itself submits proof", "forbidden_role")
+        if self.status == "proof_submitted":
+            raise ActionRejected("proof is already waiting for re-inspection", "wrong_stage")
 
-    @submit_proof.validator
-    def _check_proof(self, action: SubmitProof) -> None:
-        def rule() -> None:
-            actor = action.actor
-            if actor.role != "enterprise" or actor.id != self.inp.enterprise.id:
-                raise ActionRejected("only the enterprise itself submits proof", "forbidden_role")
-            if self.status == "proof_submitted":
-                raise ActionRejected("proof is already waiting for re-inspection", "wrong_stage")
-
-        self._guard(action, rule)
-
-    def _proof(self, action: SubmitProof) -> str:
+    @rectification_update(Update.SUBMIT_PROOF, rule=_submit_proof_rule)
+    def submit_proof(self, action: SubmitProof) -> str:
         self.proofs += 1
         span = self.inp.policy.reinspection
         self.deadline, self.overdue = workflow.now() + span, False
@@ -145,51 +147,37 @@ class RectificationWorkflow(RectificationIO):
         self.waiter.moved()
         return "proof received; waiting for re-inspection"
 
-    @workflow.update
-    def reinspect(self, action: Reinspect) -> RectificationOutcome:
-        return self._act(action, self._reinspect)
-
-    @reinspect.validator
-    def _check_reinspect(self, action: Reinspect) -> None:
-        def rule() -> None:
-            actor, inp = action.actor, self.inp
-            department = actor.role == "department" and actor.id == inp.item.department
-            inspector = actor.role == INSPECTOR_ROLE and (
-                actor.id == inp.inspector_id or action.inspector_grid == inp.enterprise.grid_id
+    def _reinspect_rule(self, action: Reinspect) -> None:
+        actor, inp = action.actor, self.inp
+        department = actor.role == "department" and actor.id == inp.item.department
+        inspector = actor.role == INSPECTOR_ROLE and (
+            actor.id == inp.inspector_id or action.inspector_grid == inp.enterprise.grid_id
+        )
+        if not (department or inspector):
+            raise ActionRejected(
+                f"only the booked inspector, an inspector of grid {inp.enterprise.grid_id} "
+                f"or department {inp.item.department} re-inspects",
+                "forbidden_role",
             )
-            if not (department or inspector):
-                raise ActionRejected(
-                    f"only the booked inspector, an inspector of grid {inp.enterprise.grid_id} "
-                    f"or department {inp.item.department} re-inspects",
-                    "forbidden_role",
-                )
-            if self.status != "proof_submitted":
-                raise ActionRejected("nothing to re-inspect: no proof submitted", "wrong_stage")
+        if self.status != "proof_submitted":
+            raise ActionRejected("nothing to re-inspect: no proof submitted", "wrong_stage")
 
-        self._guard(action, rule)
-
-    def _reinspect(self, action: Reinspect) -> str:
+    @rectification_update(Update.REINSPECT, rule=_reinspect_rule)
+    def reinspect(self, action: Reinspect) -> str:
         self.verdict = action.passed
         kind = "reinspection_passed" if action.passed else "reinspection_failed"
         self.emit(kind, actor=action.actor, note=action.note, evidence=list(action.evidence))
         return "closing" if action.passed else "sent back for rework"
 
-    @workflow.update
-    def record_enforcement(self, action: RecordEnforcement) -> RectificationOutcome:
-        return self._act(action, self._enforce)
+    def _record_enforcement_rule(self, action: RecordEnforcement) -> None:
+        actor = action.actor
+        if actor.role != "department" or actor.id != self.inp.item.department:
+            raise ActionRejected("only the responsible department enforces", "forbidden_role")
+        if self.status != "escalated":
+            raise ActionRejected("enforcement follows an escalation", "wrong_stage")
 
-    @record_enforcement.validator
-    def _check_enforce(self, action: RecordEnforcement) -> None:
-        def rule() -> None:
-            actor = action.actor
-            if actor.role != "department" or actor.id != self.inp.item.department:
-                raise ActionRejected("only the responsible department enforces", "forbidden_role")
-            if self.status != "escalated":
-                raise ActionRejected("enforcement follows an escalation", "wrong_stage")
-
-        self._guard(action, rule)
-
-    def _enforce(self, action: RecordEnforcement) -> str:
+    @rectification_update(Update.RECORD_ENFORCEMENT, rule=_record_enforcement_rule)
+    def record_enforcement(self, action: RecordEnforcement) -> str:
         data: dict[str, str] = {"measure": str(action.measure)}
         if action.extra is not None:
             self.deadline = workflow.now() + action.extra
@@ -198,19 +186,12 @@ class RectificationWorkflow(RectificationIO):
         self.emit("enforcement", actor=action.actor, note=action.note, data=data)
         return f"{action.measure} recorded"
 
-    @workflow.update
-    def cancel(self, action: CancelRectification) -> RectificationOutcome:
-        return self._act(action, self._cancel)
+    def _cancel_rule(self, action: CancelRectification) -> None:
+        if action.actor.role != "supervisor":
+            raise ActionRejected("only the linkage center cancels a hazard", "forbidden_role")
 
-    @cancel.validator
-    def _check_cancel(self, action: CancelRectification) -> None:
-        def rule() -> None:
-            if action.actor.role != "supervisor":
-                raise ActionRejected("only the linkage center cancels a hazard", "forbidden_role")
-
-        self._guard(action, rule)
-
-    def _cancel(self, action: CancelRectification) -> str:
+    @rectification_update(Update.CANCEL, rule=_cancel_rule)
+    def cancel(self, action: CancelRectification) -> str:
         self.deadline = None
         self.emit("cancelled", status="cancelled", actor=action.actor, note=action.reason)
         self.waiter.moved()

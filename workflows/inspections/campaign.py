@@ -19,8 +19,7 @@ from typing import Any
 from temporalio import workflow
 from temporalio.common import SearchAttributeUpdate
 
-from workflows.calls import call
-from workflows.inspection_ops import town_time
+from workflows.kit.calls import call
 
 with workflow.unsafe.imports_passed_through():
     from constants import (
@@ -30,6 +29,7 @@ with workflow.unsafe.imports_passed_through():
         SA_KIND,
         SA_OVERDUE,
         SA_STATUS,
+        WF_CAMPAIGN,
     )
     from schemas.campaign import (
         CampaignCarry,
@@ -41,10 +41,11 @@ with workflow.unsafe.imports_passed_through():
         PlannedStart,
         StartBatch,
     )
+    from schemas.common import town_time
     from schemas.inspection_flow import InspectionProgress, StartInspection
 
 
-@workflow.defn(name="InspectionCampaignWorkflow")
+@workflow.defn(name=WF_CAMPAIGN)
 class InspectionCampaignWorkflow:
     """One round of inspections; see the module docstring."""
 

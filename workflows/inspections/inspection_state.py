@@ -1,6 +1,6 @@
 """The state of one joint inspection and the rules that say which action is allowed when.
 
-Pure and deterministic, like ``workflows.case_state``: the update validators of
+Pure and deterministic, like ``workflows.cases.state``: the update validators of
 ``JointInspectionWorkflow`` call ``check_*``; a rule that fails raises ``ActionRejected``
 and the action never enters the workflow's history.
 """
@@ -12,7 +12,7 @@ from datetime import datetime
 
 from temporalio import workflow
 
-from workflows.case_state import ActionRejected
+from workflows.kit.ledger import ActionRejected
 
 # Passed through like every other workflow module's schemas, so that models built here and
 # models built in ``inspection_io`` are the same classes under any sandbox configuration.

@@ -1,5 +1,12 @@
 """How every workflow calls its activities: one timeout and one retry policy for all I/O.
 
+``call`` runs a regular activity (visible as pending in the Web UI, retried by the server);
+``call_local`` a local activity, for writes of a few milliseconds on our own database: run
+by this worker inside the workflow task, one marker event instead of three activity events.
+Each workflow passes its own ``local_retry_threshold`` (past it a failing local activity
+waits on a durable timer instead of holding the workflow task); changing one would change
+that workflow's commands.
+
 Never give up on I/O: a case or a hazard must not be lost because the database or a gateway
 was down for an hour. Bad input is rejected with a non-retryable ``ApplicationError``
 instead, which no retry policy retries.
@@ -29,4 +36,18 @@ async def call(name: str, arg: Any, result_type: Any = None) -> Any:
         result_type=result_type,
         start_to_close_timeout=IO_TIMEOUT,
         retry_policy=IO_RETRY,
+    )
+
+
+async def call_local(
+    name: str, arg: Any, result_type: Any = None, *, local_retry_threshold: timedelta
+) -> Any:
+    """Run one short write by name as a local activity (see the module docstring)."""
+    return await workflow.execute_local_activity(
+        name,
+        arg,
+        result_type=result_type,
+        start_to_close_timeout=IO_TIMEOUT,
+        retry_policy=IO_RETRY,
+        local_retry_threshold=local_retry_threshold,
     )

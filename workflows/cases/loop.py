@@ -1,6 +1,6 @@
 """What ``CaseWorkflow`` does since patch ``case-loop-v2`` (issue 12), apart from the loop.
 
-Between ``CaseOps`` (plumbing) and ``CaseWorkflow`` (the loop and the handlers), so that the
+Between ``CaseBase`` (plumbing) and ``CaseWorkflow`` (the loop and the handlers), so that the
 loop keeps reading as the standard's closed loop. Each behaviour here is decided once per
 run by the same patch (one marker event per case); runs started before it replay as they ran:
 
@@ -22,8 +22,8 @@ from __future__ import annotations
 
 from temporalio import workflow
 
-from workflows.case_ops import CaseOps
-from workflows.case_state import Redirect, StewardSlot
+from workflows.cases.base import CaseBase
+from workflows.cases.state import Redirect, StewardSlot
 
 with workflow.unsafe.imports_passed_through():
     from constants import ACT_NOTIFY_STEWARD, ACT_PROJECT
@@ -35,7 +35,7 @@ PATCH_LOOP_V2 = "case-loop-v2"
 FILING_KINDS = ("filed", "reopened")
 
 
-class CaseLoop(CaseOps):
+class CaseLoop(CaseBase):
     """The issue-12 behaviours (see the module docstring), each behind ``PATCH_LOOP_V2``."""
 
     def __init__(self, inp: OpenCaseInput) -> None:
@@ -171,7 +171,7 @@ class CaseLoop(CaseOps):
         return excluded
 
     async def reserve(self, slot: StewardSlot) -> Assignment | None:
-        """Reserve as ``CaseOps`` does; record when the named steward could not be booked."""
+        """Reserve as ``CaseBase`` does; record when the named steward could not be booked."""
         named = self._named if slot is self.state.handle else None
         if named:
             self._named = None

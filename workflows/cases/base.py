@@ -19,9 +19,10 @@ from typing import Any, TypeVar
 from temporalio import workflow
 from temporalio.common import SearchAttributeUpdate
 
-from workflows.calls import IO_RETRY, IO_TIMEOUT, call
-from workflows.case_state import CaseState, Deadline, StewardSlot
-from workflows.idempotency import Ledger
+from workflows.cases.state import CaseState, StewardSlot
+from workflows.kit.calls import call, call_local
+from workflows.kit.ledger import Ledger
+from workflows.kit.waiting import Deadline, wait_with_warning
 
 with workflow.unsafe.imports_passed_through():
     from constants import (
@@ -86,7 +87,7 @@ ENQUEUE = {ACT_NOTIFY_STEWARD: ACT_ENQUEUE_STEWARD, ACT_NOTIFY_DEPARTMENT: ACT_E
 A = TypeVar("A", bound=HumanAction)
 
 
-class CaseOps:
+class CaseBase:
     """State, timeline, visibility and I/O helpers shared by the stages of a case."""
 
     def __init__(self, inp: OpenCaseInput) -> None:
@@ -210,38 +211,13 @@ class CaseOps:
         callers check those first. ``on_warn`` runs once, at the policy's warn fraction.
         """
         state = self.state
-        warn_fraction = state.inp.policy.escalation.warn_fraction
 
         def finished() -> bool:
             return done() or (interruptible and state.redirect is not None) or not state.is_open
 
-        while not finished():
-            if deadline is None:
-                await self.rest(finished)
-                break
-            now = workflow.now()
-            if now >= deadline.at:
-                return False
-            target = deadline.at
-            warn_at = deadline.at - deadline.span * (1 - warn_fraction)
-            if on_warn is not None and not deadline.warned:
-                if warn_at <= now:
-                    deadline.warned = True
-                    await on_warn()
-                    continue
-                target = warn_at
-            version = deadline.version
-
-            def moved_or_finished(deadline: Deadline = deadline, version: int = version) -> bool:
-                return finished() or deadline.version != version
-
-            try:
-                await self.rest(moved_or_finished, within=target - now)
-            except TimeoutError:
-                if on_warn is not None and target == warn_at and deadline.version == version:
-                    deadline.warned = True
-                    await on_warn()
-        return True
+        return await wait_with_warning(
+            finished, deadline, state.inp.policy.escalation.warn_fraction, on_warn, self.rest
+        )
 
     async def rest(self, condition: Callable[[], bool], within: timedelta | None = None) -> None:
         """Wait as the case's main flow; what the timeline gained meanwhile is projected."""
@@ -260,13 +236,8 @@ class CaseOps:
         case well under 100 events. Cases started before the patch replay the old way.
         """
         if workflow.patched(PATCH_LOCAL_IO):
-            return await workflow.execute_local_activity(
-                name,
-                arg,
-                result_type=result_type,
-                start_to_close_timeout=IO_TIMEOUT,
-                retry_policy=IO_RETRY,
-                local_retry_threshold=LOCAL_RETRY_THRESHOLD,
+            return await call_local(
+                name, arg, result_type, local_retry_threshold=LOCAL_RETRY_THRESHOLD
             )
         return await call(name, arg, result_type)
 

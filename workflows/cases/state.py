@@ -12,8 +12,6 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Literal
 
-from temporalio.exceptions import ApplicationError
-
 from schemas.case import (
     OPEN_STATUSES,
     ActionOutcome,
@@ -25,31 +23,12 @@ from schemas.case import (
 )
 from schemas.common import Actor, Evidence
 from schemas.dispatch import Assignment
+from workflows.kit.ledger import ActionRejected
+from workflows.kit.waiting import Deadline
 
 Handler = Literal["steward", "department"]
 
 WITH_DEPARTMENT: tuple[CaseStatus, ...] = ("escalated", "department_handling")
-
-
-class ActionRejected(ApplicationError):
-    """A human action that the case's current state does not allow (HTTP 409 to the caller)."""
-
-    def __init__(self, message: str, code: str = "rejected") -> None:
-        super().__init__(message, type=code, non_retryable=True)
-
-
-@dataclass
-class Deadline:
-    """A stage deadline that supervisors and departments may move (``version`` tells)."""
-
-    at: datetime
-    span: timedelta
-    version: int = 0
-    warned: bool = False
-
-    def extend(self, extra: timedelta) -> None:
-        self.at += extra
-        self.version += 1
 
 
 @dataclass

@@ -13,22 +13,26 @@ follows until it is closed. All I/O happens in activities named in ``constants``
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from typing import Any
 
 from temporalio import workflow
 from temporalio.exceptions import ActivityError, ApplicationError, ChildWorkflowError
 from temporalio.workflow import ChildWorkflowHandle
 
-from workflows.calls import call
-from workflows.inspection_io import InspectionIO
-from workflows.inspection_ops import fixed, town_time
+from workflows.inspections.inspection_base import InspectionBase
+from workflows.kit.calls import call
+from workflows.kit.updates import Effect, Rule, human_update
+from workflows.kit.waiting import fixed
 
 with workflow.unsafe.imports_passed_through():
     from constants import (
         ACT_PREPARE_INSPECTION,
         ACT_RECORD_FINDINGS,
         ACT_SEND_SECTIONS,
+        WF_INSPECTION,
     )
+    from schemas.common import town_time
     from schemas.inspection_activity import (
         InspectionPlan,
         PrepareRequest,
@@ -48,10 +52,16 @@ with workflow.unsafe.imports_passed_through():
         StartVisit,
     )
     from schemas.rectification import RectificationResult
+    from schemas.updates import Update
 
 
-@workflow.defn(name="JointInspectionWorkflow")
-class JointInspectionWorkflow(InspectionIO):
+def inspection_update(name: Update, rule: Rule) -> Callable[[Effect], Any]:
+    """``human_update`` answering with ``InspectionOutcome``."""
+    return human_update(name, rule, InspectionOutcome)
+
+
+@workflow.defn(name=WF_INSPECTION)
+class JointInspectionWorkflow(InspectionBase):
     """Durable handling of one joint inspection; see the module docstring."""
 
     @workflow.init
@@ -220,15 +230,8 @@ class JointInspectionWorkflow(InspectionIO):
         await asyncio.gather(*(follow(slot, handle) for slot, handle in children))
 
     # ---- the inspector's actions ---------------------------------------------------
-    @workflow.update
-    def start_visit(self, action: StartVisit) -> InspectionOutcome:
-        return self.act(action, self._start)
-
-    @start_visit.validator
-    def _check_start(self, action: StartVisit) -> None:
-        self.guard(action, lambda: self.state.check_start(action.actor))
-
-    def _start(self, action: StartVisit) -> str:
+    @inspection_update(Update.START_VISIT, rule=lambda wf, a: wf.state.check_start(a.actor))
+    def start_visit(self, action: StartVisit) -> str:
         s = self.state
         s.visit_started_at = workflow.now()
         where = action.location
@@ -237,15 +240,8 @@ class JointInspectionWorkflow(InspectionIO):
         self.waiting(f"results of {len(s.items)} items")
         return "visit started"
 
-    @workflow.update
-    def record_results(self, action: RecordResults) -> InspectionOutcome:
-        return self.act(action, self._results)
-
-    @record_results.validator
-    def _check_results(self, action: RecordResults) -> None:
-        self.guard(action, lambda: self.state.check_results(action))
-
-    def _results(self, action: RecordResults) -> str:
+    @inspection_update(Update.RECORD_RESULTS, rule=lambda wf, a: wf.state.check_results(a))
+    def record_results(self, action: RecordResults) -> str:
         s = self.state
         critical = s.apply_results(action, workflow.now())
         hazards = [r.item_code for r in action.items if r.outcome == "hazard"]
@@ -267,15 +263,8 @@ class JointInspectionWorkflow(InspectionIO):
         summary = s.summary()
         return f"{summary.items_answered}/{summary.items_total} answered, {summary.hazards} hazards"
 
-    @workflow.update
-    def finish_visit(self, action: FinishVisit) -> InspectionOutcome:
-        return self.act(action, self._finish)
-
-    @finish_visit.validator
-    def _check_finish(self, action: FinishVisit) -> None:
-        self.guard(action, lambda: self.state.check_finish(action.actor))
-
-    def _finish(self, action: FinishVisit) -> str:
+    @inspection_update(Update.FINISH_VISIT, rule=lambda wf, a: wf.state.check_finish(a.actor))
+    def finish_visit(self, action: FinishVisit) -> str:
         s = self.state
         s.finish_requested, s.visit_finished_at = True, workflow.now()
         s.deadline, s.overdue = None, False
@@ -290,15 +279,8 @@ class JointInspectionWorkflow(InspectionIO):
         return f"visit recorded; {len(hazards)} hazard(s) go to rectification"
 
     # ---- the linkage center --------------------------------------------------------
-    @workflow.update
-    def cancel(self, action: CancelInspection) -> InspectionOutcome:
-        return self.act(action, self._cancel)
-
-    @cancel.validator
-    def _check_cancel(self, action: CancelInspection) -> None:
-        self.guard(action, lambda: self.state.check_cancel(action.actor))
-
-    def _cancel(self, action: CancelInspection) -> str:
+    @inspection_update(Update.CANCEL, rule=lambda wf, a: wf.state.check_cancel(a.actor))
+    def cancel(self, action: CancelInspection) -> str:
         self.state.deadline = None
         self.emit("cancelled", status="cancelled", actor=action.actor, note=action.reason)
         self.waiter.moved()

@@ -1,12 +1,13 @@
 """The plumbing of ``JointInspectionWorkflow``: timeline, visibility, messages, children.
 
 Split from ``inspection.py`` so that the loop there reads as the visit and nothing else,
-as ``case_ops`` is for ``case``.
+as ``workflows.cases.base`` is for ``case``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import timedelta
 from typing import Any, Literal, TypeVar
 
 from temporalio import workflow
@@ -14,10 +15,12 @@ from temporalio.common import SearchAttributePair, SearchAttributeUpdate, TypedS
 from temporalio.exceptions import FailureError
 from temporalio.workflow import ChildWorkflowHandle, ParentClosePolicy
 
-from workflows.calls import call
-from workflows.idempotency import Ledger
-from workflows.inspection_ops import Lanes, Projector, Waiter, town_time
-from workflows.inspection_state import InspectionState
+from workflows.inspections.inspection_state import InspectionState
+from workflows.kit.calls import call
+from workflows.kit.lanes import Lanes
+from workflows.kit.ledger import Ledger
+from workflows.kit.projection import Projector
+from workflows.kit.waiting import Waiter
 
 with workflow.unsafe.imports_passed_through():
     from constants import (
@@ -38,7 +41,7 @@ with workflow.unsafe.imports_passed_through():
         rectification_workflow_id,
     )
     from schemas.case import HumanAction
-    from schemas.common import Actor
+    from schemas.common import Actor, town_time
     from schemas.inspection import RISK_PRIORITY, SEVERITY_PRIORITY
     from schemas.inspection_activity import (
         Booking,
@@ -59,11 +62,15 @@ with workflow.unsafe.imports_passed_through():
     )
     from schemas.rectification import RectificationInput, RectificationResult
 
+# Projection writes of inspections and hazards wait a minute of local retries before a
+# durable timer (cases wait 4 s): what their histories recorded.
+PROJECTION_RETRY_THRESHOLD = timedelta(minutes=1)
+
 A = TypeVar("A", bound=HumanAction)
 ProgressStage = Literal["visited", "cancelled", "hazard_closed"]
 
 
-class InspectionIO:
+class InspectionBase:
     """State, timeline, visibility and I/O helpers shared by the stages of an inspection."""
 
     def __init__(self, inp: StartInspection) -> None:
@@ -71,7 +78,11 @@ class InspectionIO:
         self.keys: Ledger[InspectionOutcome] = Ledger()  # per idempotency key: request, answer
         self.lanes = Lanes()
         self.waiter = Waiter()
-        self.projector = Projector(ACT_PROJECT_INSPECTION, self._projection)
+        self.projector = Projector(
+            ACT_PROJECT_INSPECTION,
+            self._projection,
+            local_retry_threshold=PROJECTION_RETRY_THRESHOLD,
+        )
         self._visible: list[Any] | None = None
 
     # ---- timeline and visibility ---------------------------------------------------

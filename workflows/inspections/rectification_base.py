@@ -1,21 +1,22 @@
 """The plumbing of ``RectificationWorkflow``: state, timeline, visibility, messages, actions.
 
-Split from ``rectification.py`` (as ``case_ops`` from ``case``) so that the workflow there
-reads as the rectification loop and its actions and nothing else.
+Split from ``rectification.py`` (as ``workflows.cases.base`` from the case workflow) so that
+the workflow there reads as the rectification loop and its actions and nothing else.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
 from temporalio import workflow
 from temporalio.common import SearchAttributeUpdate
 
-from workflows.case_state import ActionRejected
-from workflows.idempotency import Ledger
-from workflows.inspection_ops import Lanes, Projector, Waiter, town_time
+from workflows.kit.lanes import Lanes
+from workflows.kit.ledger import ActionRejected, Ledger
+from workflows.kit.projection import Projector
+from workflows.kit.waiting import Waiter
 
 with workflow.unsafe.imports_passed_through():
     from constants import (
@@ -27,7 +28,7 @@ with workflow.unsafe.imports_passed_through():
         SA_STATUS,
     )
     from schemas.case import HumanAction
-    from schemas.common import Actor
+    from schemas.common import Actor, town_time
     from schemas.inspection_activity import PartyMessage
     from schemas.inspection_flow import Channel
     from schemas.rectification import (
@@ -40,10 +41,14 @@ with workflow.unsafe.imports_passed_through():
         RectificationSummary,
     )
 
+# Projection writes of inspections and hazards wait a minute of local retries before a
+# durable timer (cases wait 4 s): what their histories recorded.
+PROJECTION_RETRY_THRESHOLD = timedelta(minutes=1)
+
 A = TypeVar("A", bound=HumanAction)
 
 
-class RectificationIO:
+class RectificationBase:
     """Everything a rectification knows, and the helpers its loop and actions share."""
 
     def __init__(self, inp: RectificationInput) -> None:
@@ -61,7 +66,11 @@ class RectificationIO:
         self.keys: Ledger[RectificationOutcome] = Ledger()  # per key: request, answer
         self.lanes = Lanes()
         self.waiter = Waiter()
-        self.projector = Projector(ACT_PROJECT_RECTIFICATION, self._projection)
+        self.projector = Projector(
+            ACT_PROJECT_RECTIFICATION,
+            self._projection,
+            local_retry_threshold=PROJECTION_RETRY_THRESHOLD,
+        )
         self._visible: list[Any] | None = None
 
     @property
@@ -171,7 +180,7 @@ class RectificationIO:
         return RectificationProjection(summary=self.summary(), seq=len(self.timeline))
 
     # ---- actions -------------------------------------------------------------------
-    def _guard(self, action: HumanAction, rule: Callable[[], object]) -> None:
+    def guard(self, action: HumanAction, rule: Callable[[], object]) -> None:
         """Validator body: an exact repeat passes (even once ended), a reused key is refused
         (``Ledger``), a new action must find the hazard open and pass ``rule``."""
 
@@ -182,7 +191,7 @@ class RectificationIO:
 
         self.keys.guard(action, open_and_allowed)
 
-    def _act(self, action: A, apply: Callable[[A], str]) -> RectificationOutcome:
+    def act(self, action: A, apply: Callable[[A], str]) -> RectificationOutcome:
         return self.keys.act(action, lambda a: self._answer(a, apply))
 
     def _answer(self, action: A, apply: Callable[[A], str]) -> RectificationOutcome:

@@ -21,13 +21,20 @@ from dataclasses import dataclass
 from typing import Generic, TypeVar
 
 from temporalio import workflow
-
-from workflows.case_state import ActionRejected
+from temporalio.exceptions import ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from schemas.case import HumanAction
     from schemas.common import Actor
     from schemas.updates import fingerprint
+
+
+class ActionRejected(ApplicationError):
+    """A human action that the case's current state does not allow (HTTP 409 to the caller)."""
+
+    def __init__(self, message: str, code: str = "rejected") -> None:
+        super().__init__(message, type=code, non_retryable=True)
+
 
 A = TypeVar("A", bound=HumanAction)
 O = TypeVar("O")  # noqa: E741  (the stored answer's type)
