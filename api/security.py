@@ -54,6 +54,13 @@ class TokenClaims:
     exp: int
 
 
+def bearer_token(authorization: str | None) -> str | None:
+    """The token of an ``Authorization: Bearer <token>`` header, if that is what it is."""
+    if authorization and authorization[:7].lower() == "bearer ":
+        return authorization[7:]
+    return None
+
+
 def _b64(data: bytes) -> str:
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
 

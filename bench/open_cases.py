@@ -37,7 +37,7 @@ from services.platform.db import SessionFactory, make_engine, make_session_facto
 from services.platform.geo import load_grid_index
 from services.platform.migrate import upgrade
 from tools.demo_data import build_town, load_demo_data
-from tools.procs import free_port
+from tools.process_supervisor import free_port
 
 BIN = Path(sys.executable).parent
 ROOT = Path(__file__).resolve().parent.parent

@@ -95,7 +95,7 @@ class EnterpriseReport(BaseModel):
     overdue: int
 
 
-class DepartmentReport(BaseModel):
+class DepartmentInspectionReport(BaseModel):
     department: str
     inspections: int
     items_checked: int

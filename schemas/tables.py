@@ -155,7 +155,7 @@ class Notification(SQLModel, table=True):
     inserted (an auto-increment integer primary key: a rowid alias on SQLite, an identity
     column on PostgreSQL); ``key`` (case, timeline position, kind, recipient) stays unique,
     so a retried write stores the message once. A recipient's pending messages are those
-    with ``delivered_at`` unset, sent in ``position`` order (``activities.delivery``); the
+    with ``delivered_at`` unset, sent in ``position`` order (``activities.messaging.delivery``); the
     partial index covers exactly that lookup and stays as small as the backlog.
     """
 

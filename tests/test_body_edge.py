@@ -23,7 +23,7 @@ from api.main import create_app
 from services.platform.db import SessionFactory
 from settings import Settings
 from tests.security_support import Api, running_app
-from tools.procs import free_port
+from tools.process_supervisor import free_port
 
 CHUNK = 16 * 1024
 NOMINAL = 200 * 1024 * 1024  # what the client claims to be sending

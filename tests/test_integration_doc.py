@@ -33,7 +33,7 @@ from services.platform.db import SessionFactory
 from services.platform.geo import GridIndex
 from settings import Settings
 from tests.support import place_stewards
-from tools.procs import free_port
+from tools.process_supervisor import free_port
 from worker import build_worker
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -26,7 +26,7 @@ from services.platform import log_redaction, observability
 from services.platform.db import SessionFactory
 from settings import Settings
 from tools.devstack import wait_for_http
-from tools.procs import free_port
+from tools.process_supervisor import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -21,7 +21,7 @@ import httpx
 import pytest
 from temporalio.testing import WorkflowEnvironment
 
-from activities.projection import ProjectionActivities
+from activities.cases.projection import ProjectionActivities
 from api.errors import RETRY_AFTER_SECONDS
 from schemas.case import CaseSummary, ProjectionBatch, TimelineEntry
 from services import temporal_gateway

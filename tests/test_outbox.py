@@ -1,4 +1,4 @@
-"""The outbox (``activities.delivery``): messages reach each recipient in the order queued.
+"""The outbox (``activities.messaging.delivery``): each recipient gets messages in queue order.
 
 Direct tests of ``deliver_once`` against ``tools.fake_gateway`` over real HTTP: messages of
 two cases for one steward, queued while the gateway refuses, arrive after it recovers in
@@ -27,8 +27,8 @@ from temporalio.client import WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
-from activities.delivery import NOTIFICATIONS, advisory_key, deliver_once
-from activities.gateways import HttpGateway
+from activities.messaging.delivery import NOTIFICATIONS, advisory_key, deliver_once
+from activities.messaging.gateways import HttpGateway
 from constants import ACT_NOTIFY_STEWARD, case_workflow_id
 from schemas.case import AcceptTask, ReportResolved, VerifyResult
 from schemas.common import Actor

@@ -13,7 +13,7 @@ import httpx
 import pytest
 from temporalio.testing import ActivityEnvironment, WorkflowEnvironment
 
-from activities.dispatch import DispatchActivities
+from activities.stewards.dispatch import DispatchActivities
 from api.main import create_app
 from schemas.common import GeoPoint
 from schemas.dispatch import DispatchRequest

@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 from sqlalchemy import text
 
-from activities.projection import ProjectionActivities
+from activities.cases.projection import ProjectionActivities
 from schemas.case import CaseSummary, ProjectionBatch, TimelineEntry
 from schemas.common import GeoPoint
 from services.platform.db import SessionFactory

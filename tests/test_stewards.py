@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import text
 from temporalio.testing import ActivityEnvironment, WorkflowEnvironment
 
-from activities.dispatch import DispatchActivities
+from activities.stewards.dispatch import DispatchActivities
 from api.main import create_app
 from api.security import issue_token
 from schemas.common import Actor, GeoPoint

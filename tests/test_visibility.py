@@ -38,7 +38,7 @@ from services.platform.geo import GridIndex
 from settings import Settings
 from tests.support import SUPERVISOR, case_input, grid_point, key, wait_for
 from tools import search_attributes
-from tools.procs import free_port
+from tools.process_supervisor import free_port
 from worker import build_worker
 from workflows.cases.workflow import CaseWorkflow
 

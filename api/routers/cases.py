@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 from typing import Annotated
-from urllib.parse import quote
 
 from fastapi import APIRouter, HTTPException, Query, Response
 
 from api.deps import CaseIdPath, IdempotencyHeader, Session, State, TemporalClient, require
 from api.errors import UNAVAILABLE
+from api.route_helpers import case_links
 from constants import case_workflow_id
-from schemas.api import CaseDetail, CaseLinks, CasePage, CreateCase, CreatedCase, Problem, Timeline
+from schemas.api import CaseDetail, CasePage, CreateCase, CreatedCase, Problem, Timeline
 from schemas.case import CaseStatus
 from schemas.common import Actor, CaseSource, Instant, Line
 from services.cases import access as case_access
@@ -19,7 +19,6 @@ from services.cases import operations as cases
 from services.cases import queries as case_queries
 from services.cases.queries import CaseFilter
 from services.platform import requests
-from settings import Settings
 
 # who files reports here (devices have their own door, /devices; departments do not report)
 Reporter = Annotated[Actor, require("steward", "supervisor", "citizen", "system")]
@@ -35,18 +34,6 @@ ERRORS: dict[int | str, dict[str, object]] = {
     409: {"model": Problem, "description": "idempotency_key_reused: the key named another request"},
     422: {"model": Problem},
 }
-
-
-def links(settings: Settings, case_id: str) -> CaseLinks:
-    workflow_id = quote(case_workflow_id(case_id))
-    return CaseLinks(
-        self=f"/cases/{case_id}",
-        timeline=f"/cases/{case_id}/timeline",
-        temporal_ui=(
-            f"{settings.temporal_ui_url}/namespaces/{settings.temporal_namespace}"
-            f"/workflows/{workflow_id}"
-        ),
-    )
 
 
 @router.post(
@@ -73,7 +60,7 @@ async def create_case(
         grid_id=inp.grid_id,
         micro_grid_id=inp.micro_grid_id,
         created=created,
-        links=links(state.settings, case_id),
+        links=case_links(state.settings, case_id),
     )
 
 
@@ -137,7 +124,7 @@ async def get_case(
     )
     if not case_access.may_read(principal, view):
         raise HTTPException(403, "you took no part in this case")
-    return CaseDetail(**view.model_dump(), live=live, links=links(state.settings, case_id))
+    return CaseDetail(**view.model_dump(), live=live, links=case_links(state.settings, case_id))
 
 
 @router.get(

@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, HTTPException, Path
 
 from api.deps import CaseIdPath, DepartmentPrincipal, IdempotencyHeader, TemporalClient
-from api.routers.actions import ACTION_ERRORS, perform
+from api.route_helpers import ACTION_ERRORS, perform
 from schemas.case import (
     ActionOutcome,
     DepartmentAccept,

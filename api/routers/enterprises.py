@@ -21,7 +21,7 @@ from api.deps import (
     WorkflowKey,
 )
 from api.inspection_deps import BoundDevice, enterprise_itself, may_read_enterprise
-from api.routers.actions import ACTION_ERRORS
+from api.route_helpers import ACTION_ERRORS, perform_on
 from constants import rectification_workflow_id
 from schemas.api import Problem
 from schemas.common import Actor
@@ -29,7 +29,6 @@ from schemas.inspection_api import HazardPage
 from schemas.rectification import RectificationOutcome, SubmitProof, SubmitProofBody
 from schemas.updates import Update
 from services.inspections import enterprise_records
-from services.inspections import operations as inspections
 from services.inspections import queries as inspection_queries
 from services.inspections.enterprise_records import (
     RecordIn,
@@ -145,15 +144,13 @@ async def submit_proof(
 ) -> RectificationOutcome:
     """The enterprise shows the hazard is fixed (note, photos); a re-inspection follows."""
     actor = enterprise_itself(principal, enterprise_id)
-    action = SubmitProof(
-        **body.model_dump(),
-        actor=actor,
-        idempotency_key=idempotency_key or f"auto-{uuid.uuid4().hex}",
-    )
-    return await inspections.act(
+    return await perform_on(
         client,
         rectification_workflow_id(rectification_id),
         Update.SUBMIT_PROOF,
-        action,
+        SubmitProof,
+        body,
+        actor,
+        idempotency_key,
         RectificationOutcome,
     )

@@ -2,23 +2,19 @@
 
 from __future__ import annotations
 
-import uuid
 from typing import Annotated
-from urllib.parse import quote
 
 from fastapi import APIRouter, Query, Response
-from pydantic import BaseModel
 
 from api.deps import IdempotencyHeader, Session, State, Supervisor, TemporalClient, WorkflowKey
 from api.errors import UNAVAILABLE
 from api.inspection_access import Visit, check_reader
 from api.inspection_deps import InspectionReader, InspectorPrincipal, Regulator
-from api.routers.actions import ACTION_ERRORS
+from api.route_helpers import ACTION_ERRORS, perform_on, temporal_ui
 from constants import inspection_workflow_id
 from schemas.api import Problem
 from schemas.campaign import CampaignInput, CampaignProgress
-from schemas.case import HumanAction
-from schemas.common import Actor, Line
+from schemas.common import Line
 from schemas.inspection_api import (
     InspectionDetail,
     InspectionLinks,
@@ -61,30 +57,9 @@ ERRORS: dict[int | str, dict[str, object]] = {
 
 def _links(state: State, inspection_id: str) -> InspectionLinks:
     settings = state.settings
-    workflow_id = quote(inspection_workflow_id(inspection_id))
     return InspectionLinks(
         self=f"/inspections/{inspection_id}",
-        temporal_ui=(
-            f"{settings.temporal_ui_url}/namespaces/{settings.temporal_namespace}"
-            f"/workflows/{workflow_id}"
-        ),
-    )
-
-
-async def _act(
-    client: TemporalClient,
-    inspection_id: WorkflowKey,
-    update: Update,
-    model: type[HumanAction],
-    body: BaseModel,
-    actor: Actor,
-    key: str | None,
-) -> InspectionOutcome:
-    action = model(
-        **body.model_dump(), actor=actor, idempotency_key=key or f"auto-{uuid.uuid4().hex}"
-    )
-    return await inspections.act(
-        client, inspection_workflow_id(inspection_id), update, action, InspectionOutcome
+        temporal_ui=temporal_ui(settings, inspection_workflow_id(inspection_id)),
     )
 
 
@@ -172,8 +147,15 @@ async def start_visit(
     idempotency_key: IdempotencyHeader = None,
 ) -> InspectionOutcome:
     """The booked inspector checks in on site."""
-    return await _act(
-        client, inspection_id, Update.START_VISIT, StartVisit, body, principal, idempotency_key
+    return await perform_on(
+        client,
+        inspection_workflow_id(inspection_id),
+        Update.START_VISIT,
+        StartVisit,
+        body,
+        principal,
+        idempotency_key,
+        InspectionOutcome,
     )
 
 
@@ -187,14 +169,15 @@ async def record_results(
     idempotency_key: IdempotencyHeader = None,
 ) -> InspectionOutcome:
     """Results of one item or several (pass, or hazard with answer, photo, note)."""
-    return await _act(
+    return await perform_on(
         client,
-        inspection_id,
+        inspection_workflow_id(inspection_id),
         Update.RECORD_RESULTS,
         RecordResults,
         body,
         principal,
         idempotency_key,
+        InspectionOutcome,
     )
 
 
@@ -208,8 +191,15 @@ async def finish_visit(
     idempotency_key: IdempotencyHeader = None,
 ) -> InspectionOutcome:
     """Every item answered: sections go to the departments, hazards to rectification."""
-    return await _act(
-        client, inspection_id, Update.FINISH_VISIT, FinishVisit, body, principal, idempotency_key
+    return await perform_on(
+        client,
+        inspection_workflow_id(inspection_id),
+        Update.FINISH_VISIT,
+        FinishVisit,
+        body,
+        principal,
+        idempotency_key,
+        InspectionOutcome,
     )
 
 
@@ -223,8 +213,15 @@ async def cancel_inspection(
     idempotency_key: IdempotencyHeader = None,
 ) -> InspectionOutcome:
     """Cancel an inspection not yet visited (the business closed, a duplicate...)."""
-    return await _act(
-        client, inspection_id, Update.CANCEL, CancelInspection, body, principal, idempotency_key
+    return await perform_on(
+        client,
+        inspection_workflow_id(inspection_id),
+        Update.CANCEL,
+        CancelInspection,
+        body,
+        principal,
+        idempotency_key,
+        InspectionOutcome,
     )
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from api.deps import CaseIdPath, IdempotencyHeader, State, Supervisor, TemporalClient
-from api.routers.actions import ACTION_ERRORS, key_or_new, perform
+from api.route_helpers import ACTION_ERRORS, key_or_new, perform
 from schemas.case import (
     ActionOutcome,
     CancelCase,

@@ -14,7 +14,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from schemas.inspection import default_checklists
-from schemas.inspection_api import DepartmentReport, EnterpriseReport, GridReport, RoundReport
+from schemas.inspection_api import (
+    DepartmentInspectionReport,
+    EnterpriseReport,
+    GridReport,
+    RoundReport,
+)
 from schemas.tables import Enterprise, HazardRecord, InspectionFinding, InspectionRecord
 from services.inspections.inspector_calendar import simulate_round, working_days_between
 from services.platform.db import utc
@@ -83,7 +88,7 @@ async def per_enterprise(
     ]
 
 
-async def per_department(session: AsyncSession) -> list[DepartmentReport]:
+async def per_department(session: AsyncSession) -> list[DepartmentInspectionReport]:
     checked = (
         await session.execute(
             select(
@@ -115,7 +120,7 @@ async def per_department(session: AsyncSession) -> list[DepartmentReport]:
     for department, inspections, items in checked:
         h = hazards.get(department)
         reports.append(
-            DepartmentReport(
+            DepartmentInspectionReport(
                 department=department,
                 inspections=inspections,
                 items_checked=items,

@@ -6,7 +6,7 @@ Chinese, the working language of the town's offices.
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import timedelta, timezone
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -29,13 +29,6 @@ def environment() -> Environment:
         autoescape=False,  # plain-text chat messages, never HTML
         keep_trailing_newline=False,
     )
-
-
-def local_time(value: datetime | None) -> str:
-    """Deadlines are shown in the town's time (UTC+8), to the minute."""
-    if value is None:
-        return "-"
-    return value.astimezone(TOWN_TZ).strftime("%Y-%m-%d %H:%M")
 
 
 def map_url(point: GeoPoint) -> str:

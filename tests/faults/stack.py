@@ -25,7 +25,7 @@ from schemas.common import Actor
 from services.cases.filing import build_case_input
 from services.cases.operations import start_case
 from services.platform.geo import GridIndex
-from tests.faults.procs import DevServer, Proc, start_worker, worker_env
+from tests.faults.processes import DevServer, Proc, start_worker, worker_env
 from tests.faults.scratch import ScratchDatabase
 from tests.support import grid_point, place_stewards
 from tools.fake_gateway import FakeGateway

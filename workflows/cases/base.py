@@ -6,7 +6,7 @@ background coroutines: a stage timer never waits on a slow gateway, and the work
 not finish before every entry is projected and every message is sent. Since ``outbox-at-rest-v1``
 each message is handed to its recipient's outbox queue in the database at once, even while
 a gateway refuses an older one, so a steward or department gets the messages of all cases
-in the order they were queued (``activities.delivery``).
+in the order they were queued (``activities.messaging.delivery``).
 """
 
 from __future__ import annotations
@@ -78,7 +78,7 @@ PATCH_OUTBOX_AT_REST = "outbox-at-rest-v1"
 # workflow task, so updates and queries stay answerable during a long outage.
 LOCAL_RETRY_THRESHOLD = timedelta(seconds=4)
 
-# Messages go through the recipient's outbox queue (``activities.delivery``): an enqueue
+# Messages go through the recipient's outbox queue (``activities.messaging.delivery``): an enqueue
 # step per message (a local activity: store it, try to deliver the recipient's queue up to
 # it), and only for what a gateway refused, a deliver step (a regular activity, retried by
 # Temporal) running beside the loop, so later messages are still queued at once.

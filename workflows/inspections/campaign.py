@@ -5,7 +5,8 @@ enterprises high risk first and counts the inspectors on duty; the campaign keep
 ``inspectors x lookahead`` inspections booked ahead, starting the next one whenever an
 inspection reports its visit (a signal), so the round is paced by what inspectors can do
 and high-risk enterprises get the earliest slots. Inspections are started in batches by an
-activity (``activities.campaign``), not as children: they and their rectifications outlive
+activity (``activities.inspections.campaign``), not as children: they and their
+rectifications outlive
 the round, and the campaign continues as new (every ``continue_every`` starts, or when
 Temporal suggests it) carrying nothing of theirs but their ids. Progress is a query and
 the Web UI's current details.

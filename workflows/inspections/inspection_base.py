@@ -48,8 +48,8 @@ with workflow.unsafe.imports_passed_through():
         BookingRequest,
         DepartmentSection,
         InspectionProjection,
+        InspectorRelease,
         PartyMessage,
-        ReleaseRequest,
     )
     from schemas.inspection_flow import (
         RECORDS,
@@ -229,7 +229,7 @@ class InspectionBase:
             return
         if free_slot:
             self.state.booking = None
-        request = ReleaseRequest(
+        request = InspectorRelease(
             inspection_id=self.state.inp.inspection_id,
             attempt=booking.attempt,
             inspector_id=booking.inspector_id,

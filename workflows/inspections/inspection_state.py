@@ -15,7 +15,8 @@ from temporalio import workflow
 from workflows.kit.ledger import ActionRejected
 
 # Passed through like every other workflow module's schemas, so that models built here and
-# models built in ``inspection_io`` are the same classes under any sandbox configuration.
+# in ``workflows.inspections.inspection_base`` are the same classes under any sandbox
+# configuration.
 with workflow.unsafe.imports_passed_through():
     from schemas.common import Actor
     from schemas.inspection import SEVERITY_RANK, Severity

@@ -28,10 +28,10 @@ from schemas.inspection_activity import (
     Booking,
     BookingRequest,
     InspectionPlan,
+    InspectorRelease,
     PrepareRequest,
     RecordFinding,
     RecordFindingsRequest,
-    ReleaseRequest,
 )
 from schemas.inspection_flow import EnterpriseRef
 from schemas.tables import Enterprise, Grid, InspectionBooking, Inspector
@@ -230,7 +230,7 @@ class InspectionActivities:
         )
 
     @activity.defn(name=ACT_RELEASE_INSPECTOR)
-    async def release_inspector(self, request: ReleaseRequest) -> None:
+    async def release_inspector(self, request: InspectorRelease) -> None:
         """The visit is over (or withdrawn); a slot never used goes back to the calendar."""
         async with self._sessions() as session, session.begin():
             released = await session.execute(

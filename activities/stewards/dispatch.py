@@ -1,6 +1,6 @@
 """Nearest-steward dispatch: rank the free stewards near a case and reserve one atomically.
 
-Ranking (``activities.steward_cache`` over ``services.stewards.index``) prefers the case's
+Ranking (``activities.stewards.index_cache`` over ``services.stewards.index``) prefers the case's
 own grid, then its neighbouring grids, then anyone, by great-circle distance, within each of
 the policy's widening radii in turn. The reservation is one conditional
 ``UPDATE`` (``active_tasks < capacity``), so two cases at once can never overbook a steward,
@@ -20,7 +20,7 @@ from sqlalchemy import Row, Table, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from temporalio import activity
 
-from activities.steward_cache import StewardCache
+from activities.stewards.index_cache import StewardCache
 from constants import ACT_RELEASE_STEWARD, ACT_RESERVE_STEWARD
 from schemas.dispatch import Assignment, DispatchRequest, ReleaseRequest
 from schemas.tables import Reservation, Steward

@@ -2,7 +2,7 @@
 
 Every message is written to the ``notification`` table first, keyed by case, timeline
 position, kind and recipient, then delivered through the recipient's outbox queue
-(``activities.delivery``): in the order messages were queued for that steward or
+(``activities.messaging.delivery``): in the order messages were queued for that steward or
 department, whichever case queued them; a retried activity does not send again what is
 marked delivered, and with no gateway configured the table is the inbox (demo and tests
 read it). Over HTTP delivery is at-least-once: if the worker dies after the gateway took a
@@ -27,8 +27,8 @@ from typing import Any
 from sqlalchemy import Table, select
 from temporalio import activity
 
-from activities.delivery import deliver_once
-from activities.gateways import Gateway
+from activities.messaging.delivery import deliver_once
+from activities.messaging.gateways import Gateway
 from constants import (
     ACT_ENQUEUE_DEPARTMENT,
     ACT_ENQUEUE_STEWARD,
@@ -36,12 +36,12 @@ from constants import (
     ACT_NOTIFY_STEWARD,
 )
 from schemas.catalog import default_catalog
+from schemas.common import town_time
 from schemas.dispatch import DepartmentMessage, StewardMessage
 from schemas.tables import DepartmentRow, Steward
 from services.platform.db import SessionFactory
 from services.platform.messages import (
     case_type_name,
-    local_time,
     map_url,
     render_department,
     render_steward,
@@ -109,7 +109,7 @@ class NotifyActivities:
             "description": message.description,
             "map_url": map_url(message.location),
             "distance": "-",
-            "deadline": local_time(message.deadline),
+            "deadline": town_time(message.deadline),
             "reason": message.reason or "",
             "merged_into": message.merged_into or "",
         }
@@ -166,7 +166,7 @@ class NotifyActivities:
             "case_id": message.case_id,
             "case_type_name": case_type_name(message.case_type, "zh"),
             "priority": message.priority,
-            "deadline": local_time(message.deadline),
+            "deadline": town_time(message.deadline),
             "description": message.description,
         }
         key = f"{message.case_id}:{message.seq}:{message.kind}:{message.department}"

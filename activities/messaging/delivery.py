@@ -14,7 +14,7 @@ the order they were queued, none lost, none twice.
   the drain goes on, so one bad message blocks neither its case nor the recipient's queue.
 * A 5xx or a network error stops the drain: ``deliver_once`` raises (the activity fails,
   Temporal retries it), or with ``raise_refusal=False`` returns False and the caller (the
-  case workflow's enqueue step, ``activities.notify``) hands the rest to a retried activity.
+  case workflow's enqueue step, ``activities.cases.notify``) hands the rest to a retried activity.
 * With no URL (no gateway configured, enterprises and the linkage center) the table is the
   inbox: the row is stored as delivered, and never pushed later.
 
@@ -59,7 +59,7 @@ from typing import Any
 from sqlalchemy import Table, func, select, update
 from temporalio import activity
 
-from activities.gateways import DeliveryRejected, Gateway
+from activities.messaging.gateways import DeliveryRejected, Gateway
 from schemas.tables import Notification
 from services.platform.db import SessionFactory, upsert_insert
 

@@ -23,7 +23,7 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 
 from constants import SEARCH_ATTRIBUTES
 from tools.devstack import SEARCH_ATTRIBUTE_TYPES, check_search_attributes
-from tools.procs import _parent_death_signal, free_port
+from tools.process_supervisor import _parent_death_signal, free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent  # the virtualenv's bin: temporal, python

@@ -1,9 +1,9 @@
 """Messages and projection of joint inspections and rectifications.
 
-Messages follow ``activities.notify``: written to the ``notification`` table first, keyed
+Messages follow ``activities.cases.notify``: written to the ``notification`` table first, keyed
 so a retried activity never sends twice, then delivered through the recipient's outbox
 queue, in the order queued for that recipient across inspections and cases
-(``activities.delivery``; departments to their own system or the department gateway,
+(``activities.messaging.delivery``; departments to their own system or the department gateway,
 inspectors through the bot gateway; enterprises and the linkage center read the table as
 their inbox). Projection writes are idempotent upserts that only
 move forward (``last_seq``), so a retried, older write never overwrites a newer one.
@@ -18,14 +18,15 @@ from typing import Any
 from sqlmodel import col
 from temporalio import activity
 
-from activities.delivery import deliver_once
-from activities.gateways import Gateway
+from activities.messaging.delivery import deliver_once
+from activities.messaging.gateways import Gateway
 from constants import (
     ACT_NOTIFY_PARTY,
     ACT_PROJECT_INSPECTION,
     ACT_PROJECT_RECTIFICATION,
     ACT_SEND_SECTIONS,
 )
+from schemas.common import town_time
 from schemas.inspection_activity import (
     DepartmentSection,
     InspectionProjection,
@@ -40,14 +41,14 @@ from schemas.tables import (
     InspectionRecord,
 )
 from services.platform.db import SessionFactory, upsert_insert
-from services.platform.messages import environment, local_time
+from services.platform.messages import environment
 
 
 def render(kind: str, context: dict[str, Any]) -> str:
     return environment().get_template(f"inspection/{kind}.j2").render(**context).strip()
 
 
-class InspectionIOActivities:
+class InspectionRecordActivities:
     """Notifications, department sections and projection writes; built once per worker."""
 
     def __init__(
@@ -102,7 +103,7 @@ class InspectionIOActivities:
             "enterprise_id": section.enterprise.id,
             "enterprise_name": section.enterprise.name,
             "inspector_id": section.inspector_id,
-            "visited_at": local_time(section.visited_at),
+            "visited_at": town_time(section.visited_at),
             "items": len(section.items),
             "hazards": section.hazards,
             "critical": section.critical,
