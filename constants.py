@@ -69,7 +69,7 @@ ACT_NOTIFY_DEPARTMENT = "notify_department"
 ACT_ENQUEUE_STEWARD = "enqueue_steward_message"
 ACT_ENQUEUE_DEPARTMENT = "enqueue_department_message"
 
-# ---- joint safety inspection (issue 5) ---------------------------------------------------
+# ---- joint safety inspection ------------------------------------------------------------
 INSPECTION_WORKFLOW_ID = "inspection-{inspection_id}"
 RECTIFICATION_WORKFLOW_ID = "rectification-{rectification_id}"
 CAMPAIGN_WORKFLOW_ID = "campaign-{campaign_id}"

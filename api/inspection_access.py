@@ -1,7 +1,7 @@
 """Who reads one inspection or one hazard in full, and from which grid an inspector works.
 
 Lists were filtered by caller, detail reads were not: any steward token read every
-inspection and rectification (issue 11, item 7). Now a detail is for the center, the
+inspection and rectification. Now a detail is for the center, the
 enterprise itself, the departments it concerns, the inspector booked for the visit and the
 inspectors of the enterprise's grid (who may take over a re-inspection). An enterprise
 asking for another's gets 404 (it learns nothing); staff get 403 saying who may read.

@@ -16,7 +16,7 @@ from temporalio.client import Client
 
 from api.errors import UNAVAILABLE
 from constants import case_workflow_id
-from schemas.api import CaseLinks
+from schemas.api import CaseLinks, Problem
 from schemas.case import ActionOutcome, HumanAction
 from schemas.common import Actor
 from schemas.updates import Update
@@ -24,6 +24,15 @@ from services.cases import operations as cases
 from services.inspections import operations as inspections
 from settings import Settings
 
+# What a route that creates something (a case, an inspection, a record) may answer.
+CREATE_ERRORS: dict[int | str, dict[str, object]] = {
+    400: {"model": Problem, "description": "the body is not UTF-8 JSON"},
+    401: {"model": Problem},
+    403: {"model": Problem},
+    404: {"model": Problem},
+    409: {"model": Problem, "description": "idempotency_key_reused: the key named another request"},
+    422: {"model": Problem},
+}
 ACTION_ERRORS: dict[int | str, dict[str, object]] = {
     400: {"description": "the body is not UTF-8 JSON"},
     401: {"description": "no valid token"},

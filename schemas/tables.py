@@ -310,7 +310,7 @@ class Open311Request(SQLModel, table=True):
     phone: str | None = Field(default=None, max_length=32)
 
 
-# ---- joint safety inspection (issue 5) ---------------------------------------------------
+# ---- joint safety inspection ------------------------------------------------------------
 class Enterprise(SQLModel, table=True):
     """An enterprise under safety supervision (one of the town's 494 manufacturers)."""
 

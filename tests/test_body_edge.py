@@ -1,5 +1,4 @@
-"""One body cap for every route, before authentication, and a timeout for stalled uploads
-(issue 11, item 1).
+"""One body cap for every route, before authentication, and a timeout for stalled uploads.
 
 Routes that had no cap (``/inspections``, ``/campaigns``, ``/rectifications``,
 ``/enterprises``) read and parsed any body before looking at the token. Here the body is a

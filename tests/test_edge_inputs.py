@@ -1,4 +1,4 @@
-"""Inputs that must be refused at the edge, naming the field (issue 11, items 2, 3 and 4).
+"""Inputs that must be refused at the edge, naming the field.
 
 * Date-times out of range (year 1 or 9999, or pushed out of range by their offset) used to
   raise ``OverflowError`` deep in a handler: a 500, with no token needed on Open311.

@@ -1,4 +1,4 @@
-"""One Idempotency-Key names one request (issue 11, item 6), through the real API.
+"""One Idempotency-Key names one request, through the real API.
 
 The same caller repeating the same action with the same body gets the stored answer; the
 same key with another caller, action or body is a 409 ``idempotency_key_reused`` that

@@ -1,5 +1,5 @@
 """Inspectors have their own role; inspections and hazards are read and re-inspected only by
-those they concern (issue 11, item 7). Real app, Temporal test server and database."""
+those they concern. Real app, Temporal test server and database."""
 
 from __future__ import annotations
 

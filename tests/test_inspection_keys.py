@@ -1,4 +1,4 @@
-"""Idempotency keys on inspections and hazards (issue 11, item 6), on the real Temporal
+"""Idempotency keys on inspections and hazards, on the real Temporal
 test server: the validators of both workflows refuse a key reused by another caller,
 update or body, and answer an exact repeat from memory."""
 

@@ -1,4 +1,4 @@
-"""No credential reaches a log line (issue 11 item 13).
+"""No credential reaches a log line.
 
 The first test runs the API as production does (``python -m uvicorn api.main:app``, a
 separate process on the suite's Temporal server and database), sends requests carrying a

@@ -1,4 +1,4 @@
-"""API tokens: a capped lifetime, an id, and revocation (issue 11 item 12).
+"""API tokens: a capped lifetime, an id, and revocation.
 
 The app is the real one (``create_app`` on the test server and database); revocations go
 through the supervisor route, the CLI as a separate process, or the service, and are

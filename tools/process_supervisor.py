@@ -7,7 +7,7 @@ which then stops the children one by one: SIGTERM, a grace period, then SIGKILL.
 each child also gets SIGTERM if the supervisor itself is killed (``PR_SET_PDEATHSIG``), so
 a ``kill -9`` never leaves a Temporal server holding port 7233.
 
-A child that dies on its own is restarted, as a process supervisor would (issue 12 item 8):
+A child that dies on its own is restarted, as a process supervisor would:
 after 1 s, then 2 s, 4 s... up to ``max_delay`` while it keeps dying, back to 1 s once a
 run lasted ``stable_after`` seconds; each restart is logged. Only a child that dies
 ``max_crashes`` times within ``window`` seconds (it keeps crashing: a broken build, a port

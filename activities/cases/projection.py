@@ -23,7 +23,7 @@ from temporalio import activity
 from constants import ACT_PROJECT
 from schemas.case import ProjectionBatch
 from schemas.tables import CaseEvent, CaseRecord
-from services.platform.db import SessionFactory, upsert_insert
+from services.platform.db import SessionFactory, newest_wins_upsert, upsert_insert
 
 ENDED = ("closed", "cancelled")
 EVENT_COLUMNS = ("kind", "status", "at", "actor_role", "actor_id", "note", "evidence", "data")
@@ -42,14 +42,7 @@ def statements(dialect: str, columns: tuple[str, ...]) -> tuple[Any, Any]:
         index_elements=["case_id", "seq"],
         set_={name: events.excluded[name] for name in EVENT_COLUMNS},
     )
-    case = insert(CASES)
-    changing = {name: case.excluded[name] for name in columns if name != "case_id"}
-    case = case.on_conflict_do_update(
-        index_elements=["case_id"],
-        set_=changing,
-        where=CASES.c.last_seq <= case.excluded.last_seq,
-    )
-    return events, case
+    return events, newest_wins_upsert(dialect, CASES, "case_id", columns)
 
 
 class ProjectionActivities:

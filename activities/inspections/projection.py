@@ -15,7 +15,6 @@ import asyncio
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlmodel import col
 from temporalio import activity
 
 from activities.messaging.delivery import deliver_once
@@ -40,7 +39,7 @@ from schemas.tables import (
     InspectionFinding,
     InspectionRecord,
 )
-from services.platform.db import SessionFactory, upsert_insert
+from services.platform.db import SessionFactory, newest_wins_upsert, upsert_insert
 from services.platform.messages import environment
 
 
@@ -161,15 +160,9 @@ class InspectionRecordActivities:
             "updated_at": datetime.now(UTC),
         }
         async with self._sessions() as session, session.begin():
-            insert = upsert_insert(session.get_bind().dialect.name)
-            statement = insert(InspectionRecord).values(row)
-            await session.execute(
-                statement.on_conflict_do_update(
-                    index_elements=["inspection_id"],
-                    set_={k: statement.excluded[k] for k in row if k != "inspection_id"},
-                    where=col(InspectionRecord.last_seq) <= statement.excluded.last_seq,
-                )
-            )
+            dialect = session.get_bind().dialect.name
+            table = InspectionRecord.__table__  # type: ignore[attr-defined]
+            await session.execute(newest_wins_upsert(dialect, table, "inspection_id", row), row)
             if not batch.findings:
                 return
             findings = [
@@ -191,7 +184,7 @@ class InspectionRecordActivities:
                 }
                 for f in batch.findings
             ]
-            statement = insert(InspectionFinding).values(findings)
+            statement = upsert_insert(dialect)(InspectionFinding).values(findings)
             await session.execute(
                 statement.on_conflict_do_update(
                     index_elements=["inspection_id", "item_code"],
@@ -211,12 +204,6 @@ class InspectionRecordActivities:
             "updated_at": datetime.now(UTC),
         }
         async with self._sessions() as session, session.begin():
-            insert = upsert_insert(session.get_bind().dialect.name)
-            statement = insert(HazardRecord).values(row)
-            await session.execute(
-                statement.on_conflict_do_update(
-                    index_elements=["rectification_id"],
-                    set_={k: statement.excluded[k] for k in row if k != "rectification_id"},
-                    where=col(HazardRecord.last_seq) <= statement.excluded.last_seq,
-                )
-            )
+            dialect = session.get_bind().dialect.name
+            table = HazardRecord.__table__  # type: ignore[attr-defined]
+            await session.execute(newest_wins_upsert(dialect, table, "rectification_id", row), row)

@@ -18,29 +18,8 @@ the order they were queued, none lost, none twice.
 * With no URL (no gateway configured, enterprises and the linkage center) the table is the
   inbox: the row is stored as delivered, and never pushed later.
 
-Why the order holds, with several drainers at once. Within one worker process, drains of
-one recipient take turns on an ``asyncio.Lock`` (one per recipient, kept only while in use),
-so they never send the same row twice. Across worker processes two drains may overlap and
-send a row twice; the gateway answers a repeated ``Idempotency-Key`` (the message key)
-without relaying it (its contract: ``tools.fake_gateway``), so the recipient still gets it
-once. And they cannot invert the order: positions of one recipient are given in commit
-order (SQLite has one writer at a time; on PostgreSQL the insert first takes a transaction
-advisory lock on the recipient, so a row with a smaller position is always committed, thus
-visible, before a larger one exists). A drainer that sends row ``j`` selected it after it
-was committed, so it saw every older row ``i`` of the recipient, either already delivered
-(the gateway took it before) or pending, and then sent ``i`` first and waited for its 2xx
-(taken now, or answered as a repeat of an earlier take). By induction the gateway first
-takes a recipient's messages in position order. A rejected (4xx) row is never taken and
-blocks nothing.
-
-Why ``position`` is the primary key. The order must be the order rows became visible,
-per recipient, on both databases. SQLite numbers rows itself only for an ``INTEGER PRIMARY
-KEY`` (the rowid: the largest so far plus one, under its one-writer lock, so a new row is
-always above every row there is, even if old rows were ever pruned); PostgreSQL gives the
-same column an identity sequence. ``created_at`` with a tie-break would order by the clocks
-of different workers, and ``max(position) + 1`` in the insert races on PostgreSQL. A
-sequence alone is not commit order either (two transactions take 10 and 11, 11 commits and
-is sent first): hence the advisory lock, one more statement on PostgreSQL only.
+Why the order holds with several drainers at once (across worker processes too), and why
+``position`` is the primary key: ``docs/outbox-order.md``.
 
 The URL is the one the caller resolves for the recipient now (the bot gateway, or the
 department's endpoint); every pending row of that recipient goes there. The normal path

@@ -8,7 +8,7 @@ from fastapi import APIRouter, HTTPException, Query, Response
 
 from api.deps import CaseIdPath, IdempotencyHeader, Session, State, TemporalClient, require
 from api.errors import UNAVAILABLE
-from api.route_helpers import case_links
+from api.route_helpers import CREATE_ERRORS, case_links
 from constants import case_workflow_id
 from schemas.api import CaseDetail, CasePage, CreateCase, CreatedCase, Problem, Timeline
 from schemas.case import CaseStatus
@@ -27,13 +27,7 @@ Reader = Annotated[Actor, require("supervisor", "department", "steward", "citize
 
 router = APIRouter(prefix="/cases", tags=["cases"])  # bodies: 413 over 64 KiB (api.body_limit)
 
-ERRORS: dict[int | str, dict[str, object]] = {
-    400: {"model": Problem, "description": "the body is not UTF-8 JSON"},
-    401: {"model": Problem},
-    403: {"model": Problem},
-    409: {"model": Problem, "description": "idempotency_key_reused: the key named another request"},
-    422: {"model": Problem},
-}
+ERRORS = {code: answer for code, answer in CREATE_ERRORS.items() if code != 404}
 
 
 @router.post(

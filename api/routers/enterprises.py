@@ -21,9 +21,8 @@ from api.deps import (
     WorkflowKey,
 )
 from api.inspection_deps import BoundDevice, enterprise_itself, may_read_enterprise
-from api.route_helpers import ACTION_ERRORS, perform_on
+from api.route_helpers import ACTION_ERRORS, CREATE_ERRORS, perform_on
 from constants import rectification_workflow_id
-from schemas.api import Problem
 from schemas.common import Actor
 from schemas.inspection_api import HazardPage
 from schemas.rectification import RectificationOutcome, SubmitProof, SubmitProofBody
@@ -39,14 +38,7 @@ from services.inspections.enterprise_records import (
 
 router = APIRouter(prefix="/enterprises/{enterprise_id}", tags=["enterprises"])
 
-ERRORS: dict[int | str, dict[str, object]] = {
-    400: {"model": Problem, "description": "the body is not UTF-8 JSON"},
-    401: {"model": Problem},
-    403: {"model": Problem},
-    404: {"model": Problem},
-    409: {"model": Problem, "description": "idempotency_key_reused: the key named another request"},
-    422: {"model": Problem},
-}
+ERRORS = CREATE_ERRORS
 
 
 async def _store(

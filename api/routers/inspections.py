@@ -10,9 +10,8 @@ from api.deps import IdempotencyHeader, Session, State, Supervisor, TemporalClie
 from api.errors import UNAVAILABLE
 from api.inspection_access import Visit, check_reader
 from api.inspection_deps import InspectionReader, InspectorPrincipal, Regulator
-from api.route_helpers import ACTION_ERRORS, perform_on, temporal_ui
+from api.route_helpers import ACTION_ERRORS, CREATE_ERRORS, perform_on, temporal_ui
 from constants import inspection_workflow_id
-from schemas.api import Problem
 from schemas.campaign import CampaignInput, CampaignProgress
 from schemas.common import Line
 from schemas.inspection_api import (
@@ -45,14 +44,7 @@ from services.platform import requests
 
 router = APIRouter(tags=["inspections"])
 
-ERRORS: dict[int | str, dict[str, object]] = {
-    400: {"model": Problem, "description": "the body is not UTF-8 JSON"},
-    401: {"model": Problem},
-    403: {"model": Problem},
-    404: {"model": Problem},
-    409: {"model": Problem, "description": "idempotency_key_reused: the key named another request"},
-    422: {"model": Problem},
-}
+ERRORS = CREATE_ERRORS
 
 
 def _links(state: State, inspection_id: str) -> InspectionLinks:

@@ -44,8 +44,8 @@ from services.platform.distance import haversine_km
 from services.platform.geo import GridIndex
 from services.temporal_gateway import ActionRefused
 
-# Settings-to-be (see the report): GRIDPLUS_INTAKE_FUTURE_TOLERANCE, _MAX_REPORT_AGE,
-# _CAMERA_SIGHT_METRES.
+# Fixed bounds of what a device may report (how far ahead of our clock, how old, how far a
+# camera sees); a town that needs others changes them here.
 FUTURE_TOLERANCE = timedelta(minutes=5)
 MAX_REPORT_AGE = timedelta(hours=24)
 CAMERA_SIGHT_METRES = 300.0

@@ -36,7 +36,7 @@ from services.cases.operations import start_case
 from services.platform.db import SessionFactory
 from services.platform.geo import GridIndex
 
-# Settings-to-be: GRIDPLUS_OPEN311_JURISDICTION_ID, GRIDPLUS_OPEN311_SERVICE_TYPE.
+# What Open311 clients are told about this endpoint (one jurisdiction, answered at once).
 JURISDICTION_ID = "wuzhen.gridplus.example"
 SERVICE_TYPE: Literal["realtime", "batch"] = "realtime"
 

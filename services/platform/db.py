@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -73,3 +74,15 @@ def upsert_insert(engine_or_dialect: str) -> Any:
     from sqlalchemy.dialects.postgresql import insert as pg_insert
 
     return pg_insert
+
+
+def newest_wins_upsert(dialect: str, table: Any, key: str, columns: Iterable[str]) -> Any:
+    """Insert a projected row, or on a conflict on ``key`` overwrite ``columns``, but only
+    when the stored row's ``last_seq`` is not newer: a late or retried projection write of a
+    workflow never overwrites a newer one (every projection table has ``last_seq``)."""
+    statement = upsert_insert(dialect)(table)
+    return statement.on_conflict_do_update(
+        index_elements=[key],
+        set_={name: statement.excluded[name] for name in columns if name != key},
+        where=table.c.last_seq <= statement.excluded.last_seq,
+    )

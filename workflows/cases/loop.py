@@ -1,4 +1,4 @@
-"""What ``CaseWorkflow`` does since patch ``case-loop-v2`` (issue 12), apart from the loop.
+"""What ``CaseWorkflow`` does since patch ``case-loop-v2``, apart from the loop.
 
 Between ``CaseBase`` (plumbing) and ``CaseWorkflow`` (the loop and the handlers), so that the
 loop keeps reading as the standard's closed loop. Each behaviour here is decided once per
@@ -36,7 +36,7 @@ FILING_KINDS = ("filed", "reopened")
 
 
 class CaseLoop(CaseBase):
-    """The issue-12 behaviours (see the module docstring), each behind ``PATCH_LOOP_V2``."""
+    """The patched behaviours (see the module docstring), each behind ``PATCH_LOOP_V2``."""
 
     def __init__(self, inp: OpenCaseInput) -> None:
         super().__init__(inp)
