@@ -189,6 +189,79 @@ class Settings(BaseSettings):
             )
         return self
 
+    # --- Attachments (issue 16; ``services/attachments``) ---------------------------------
+    # Where blobs live: the filesystem under ``attachments_dir`` (``make run``) or an
+    # S3-compatible bucket (MinIO, Alibaba OSS, AWS S3) in production.
+    attachments_backend: Literal["filesystem", "s3"] = "filesystem"
+    attachments_dir: Path = Path(".data/attachments")
+    attachments_s3_bucket: str = "gridplus-attachments"
+    attachments_s3_endpoint_url: str | None = None  # None: AWS; else MinIO / OSS endpoint
+    attachments_s3_region: str = "us-east-1"
+    attachments_s3_access_key_id: str | None = None
+    attachments_s3_secret_access_key: SecretStr | None = None
+    # Signs short-lived download links (HMAC over attachment id, variant and expiry). In
+    # production it must be strong and its own: ``services.attachments.signing
+    # .check_link_secret`` refuses it at start-up once a route serves links (next round, with
+    # its line in deploy/gridplus.env.example).
+    attachments_url_secret: SecretStr = SecretStr(PLACEHOLDER_PREFIX + "attachment-url-secret")
+    attachments_url_ttl: Annotated[int, Field(ge=10, le=86_400)] = 300  # seconds
+    # The chat apps' own limits: 9 pictures to a message; phones' photos are 2-8 MB, 10 MB
+    # leaves room for 48-megapixel HEIC. Videos: a minute of 1080p is about 100 MB.
+    upload_max_photo_bytes: Annotated[int, Field(ge=1024)] = 10 * 1024 * 1024
+    upload_max_video_bytes: Annotated[int, Field(ge=1024)] = 100 * 1024 * 1024
+    upload_max_files: Annotated[int, Field(ge=1, le=50)] = 9
+    # Pillow's MAX_IMAGE_PIXELS, set deliberately: a 50-megapixel phone photo passes, a
+    # decompression bomb (a few KB of PNG that decodes to gigabytes) does not.
+    upload_max_pixels: Annotated[int, Field(ge=1_000_000, le=200_000_000)] = 50_000_000
+    upload_thumbnail_px: Annotated[int, Field(ge=64, le=2048)] = 320
+    # Images decoded at once per process (each can take ~150 MB while decoded).
+    upload_decode_concurrency: Annotated[int, Field(ge=1, le=64)] = 2
+
+    # ---- web pages: sign-in, sessions, OIDC (``api/web``) ------------------------------
+    # Signs the short-lived OIDC login cookie (state, nonce, PKCE verifier); the session
+    # cookie itself is a random id looked up in the database, so sign-out really ends it.
+    web_session_secret: SecretStr = SecretStr(PLACEHOLDER_PREFIX + "web-session-secret")
+    web_session_hours: Annotated[float, Field(gt=0, le=24 * 14)] = 12.0
+    # Lock an account after this many wrong passwords within the window (counted in the DB,
+    # so every API process agrees); ``python -m api.web.accounts unlock NAME`` lifts it.
+    web_lockout_failures: Annotated[int, Field(ge=1, le=100)] = 5
+    web_lockout_window: Annotated[
+        timedelta, Field(ge=timedelta(minutes=1), le=timedelta(days=1))
+    ] = timedelta(minutes=15)
+    # OIDC sign-in (the province's SSO): off while the issuer is empty.
+    oidc_issuer: str | None = None
+    oidc_client_id: str | None = None
+    oidc_client_secret: SecretStr | None = None
+    oidc_scopes: str = "openid profile"
+    # Claims -> Actor: ``role_claim`` values map to our roles through ``role_map`` (JSON, e.g.
+    # ``{"wgzx":"supervisor","bm":"department"}``); unknown values cannot sign in.
+    oidc_role_claim: str = "role"
+    oidc_role_map: dict[str, Literal["supervisor", "department"]] = {}
+    oidc_department_claim: str = "department"
+    oidc_grids_claim: str = "grids"
+    oidc_username_claim: str = "preferred_username"
+
+    @model_validator(mode="after")
+    def _web_production_stance(self) -> Settings:
+        """Production with OIDC on refuses a weak session secret (it signs the login cookie;
+        password sessions are random ids in the database and need none) and a bare client."""
+        if self.environment != "production" or not self.oidc_issuer:
+            return self
+        problem = weak_secret(self.web_session_secret.get_secret_value())
+        if problem:
+            raise ValueError(f"GRIDPLUS_WEB_SESSION_SECRET {problem}")
+        for other in (self.bot_secret, self.api_token_secret):
+            if other.get_secret_value() == self.web_session_secret.get_secret_value():
+                raise ValueError("GRIDPLUS_WEB_SESSION_SECRET must differ from the other secrets")
+        if not self.oidc_issuer.startswith("https://"):
+            raise ValueError("GRIDPLUS_OIDC_ISSUER must be an https:// URL in production")
+        if not self.oidc_client_id or self.oidc_client_secret is None:
+            raise ValueError("GRIDPLUS_OIDC_CLIENT_ID and _CLIENT_SECRET must be set")
+        # issued by the SSO, whose length we do not choose: only refuse a stand-in
+        if self.oidc_client_secret.get_secret_value().startswith(PLACEHOLDER_PREFIX):
+            raise ValueError("GRIDPLUS_OIDC_CLIENT_SECRET is a placeholder")
+        return self
+
 
 def env_name(field: str) -> str:
     """The environment variable of a settings field, as an operator would set it."""

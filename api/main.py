@@ -12,7 +12,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from temporalio.client import Client
 
-from api import body_limit, errors, metrics, openapi, rate_limit
+from api import body_limit, errors, metrics, openapi, rate_limit, web
 from api.deps import AppState
 from api.routers import (
     bot,
@@ -100,6 +100,7 @@ def create_app(
         tokens,
     ):
         app.include_router(module.router)
+    app.include_router(web.router)  # the workbench pages (api/web)
     openapi.install(app)  # after rate_limit's: corrects the whole document, 429s included
     return app
 

@@ -30,7 +30,7 @@ from tests.device_support import device
 from tests.security_support import Api, forged_token, running_app, signed, token
 from tests.support import grid_point
 
-Auth = Literal["bearer", "device_key", "signature", "api_key", "public"]
+Auth = Literal["bearer", "device_key", "signature", "api_key", "public", "session"]
 
 # ---- the callers ----------------------------------------------------------------------------
 DEPARTMENT, OTHER_DEPARTMENT = "urban_management", "traffic_police"
@@ -138,6 +138,15 @@ ROUTES: dict[tuple[str, str], Rule] = {
     ("GET", "/reports/inspections/departments"): bearer(REGULATORS),
     ("GET", "/reports/inspections/grids"): bearer(REGULATORS),
     ("GET", "/reports/inspections/rounds/{campaign_id}"): bearer(REGULATORS),
+    # the workbench pages (api/web) take a session cookie, never a bearer token: without one
+    # a page sends the browser to sign in, and an action is refused (tests/test_web_*.py
+    # check sessions, CSRF and roles there)
+    **{("GET", f"/web/{page}"): PUBLIC for page in ("", "signin", "go", "lang/{lang}")},
+    **{("GET", f"/web/oidc/{step}"): PUBLIC for step in ("start", "callback")},
+    ("GET", "/web/cases/{case_id}"): PUBLIC,
+    ("POST", "/web/signin"): PUBLIC,
+    ("POST", "/web/signout"): PUBLIC,
+    ("POST", "/web/cases/{case_id}/{action}"): Rule("session"),
 }
 
 NOW = datetime.now(UTC).isoformat()
@@ -170,6 +179,8 @@ PATH_VALUES = {
     "service_code": "illegal_parking",
     "service_request_id": "none",
     "token": "none",
+    "lang": "en",
+    "action": "urge",
 }
 
 
@@ -200,8 +211,8 @@ def expected(rule: Rule, caller: str) -> str:
         return "pass"
     if rule.auth == "bearer":
         return "403" if caller in BEARER_CALLERS else "401"
-    if rule.auth == "api_key":
-        return "403"  # GeoReport v2: a missing or invalid api_key is a 403
+    if rule.auth in ("api_key", "session"):
+        return "403"  # GeoReport v2: a missing or invalid api_key is a 403; a page's POST too
     return "401"
 
 

@@ -178,9 +178,11 @@ async def wait_for_http(url: str, deadline: float) -> bool:
     return False
 
 
-async def prepare_database(url: str, stewards: int) -> bool:
+async def prepare_database(url: str, stewards: int) -> tuple[bool, list[tuple[str, str, str]]]:
     """Migrate, then load the demo town (grids, stewards, enterprises, inspectors, cameras
-    and sensors) where missing; True if the town itself was loaded now."""
+    and sensors) where missing; whether the town itself was loaded now, and the demo web
+    accounts (username, fresh password, role) for the banner."""
+    from api.web.accounts import ensure_demo_accounts
     from services.platform.db import make_engine, make_session_factory
     from services.platform.geo import load_grid_index
     from services.platform.migrate import upgrade
@@ -196,7 +198,7 @@ async def prepare_database(url: str, stewards: int) -> bool:
         loaded = await load_demo_data(sessions, town)
         await load_demo_enterprises(sessions, town)
         await load_demo_devices(sessions, await load_grid_index(sessions))
-        return loaded
+        return loaded, await ensure_demo_accounts(sessions)
     finally:
         await engine.dispose()
 
@@ -262,6 +264,7 @@ def child_commands(args: argparse.Namespace) -> list[tuple[str, list[str], dict[
 
 
 async def run(args: argparse.Namespace) -> int:
+    from api.web.accounts import demo_banner
     from settings import get_settings
 
     supervisor = Supervisor()
@@ -292,7 +295,7 @@ async def run(args: argparse.Namespace) -> int:
         )
         client = await supervisor.guard(wait_for_temporal(address, deadline))
         say("devstack", f"Temporal is up at {address} (namespace {client.namespace})")
-        loaded = await supervisor.guard(prepare_database(database_url, args.stewards))
+        loaded, web_accounts = await supervisor.guard(prepare_database(database_url, args.stewards))
         say("devstack", "demo town loaded (SYNTHETIC data)" if loaded else "database ready")
         for name, argv, extra in child_commands(args):
             await supervisor.spawn(name, argv, env | extra, str(ROOT))
@@ -312,6 +315,7 @@ async def run(args: argparse.Namespace) -> int:
         if args.fast_clock != 1:
             banner.append(f"  fast clock        every case deadline / {args.fast_clock:g}")
         banner += demo_credentials()
+        banner += demo_banner(web_accounts, api_url)
         for line in banner:
             say("devstack", line)
         await supervisor.run_until_stopped()

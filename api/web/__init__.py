@@ -1,0 +1,15 @@
+"""The workbench's web pages: sign-in (password or OIDC), sessions, CSRF, languages, and
+the case page, server-rendered from ``templates/web`` (see ``api.web.render``).
+
+``router`` is the one thing ``api.main`` includes.
+"""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from api.web import case_page, oidc, signin
+
+router = APIRouter()
+for _module in (signin, oidc, case_page):
+    router.include_router(_module.router)

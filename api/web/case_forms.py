@@ -1,0 +1,227 @@
+"""The case-action form helper: one table of the actions a signed-in user may take on a
+case, parsed and run through the very functions the ``/supervisors`` and ``/departments``
+JSON routes call.
+
+Each action names its update, its body model (``schemas.case``: the same validation as the
+JSON route) and its fields. ``offered`` only decides which forms the page shows: it reads
+the case's view the way a person would (nothing to verify before a result; no deadline to
+extend without one). The workflow's validator stays the one authority: a form that is
+shown but no longer fits (someone else acted meanwhile) gets its 409 reason back, in words.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from pydantic import BaseModel
+from temporalio.client import Client
+
+from api.route_helpers import perform
+from schemas.case import (
+    ActionOutcome,
+    CancelCase,
+    CancelCaseBody,
+    CaseView,
+    DepartmentAccept,
+    DepartmentAcceptBody,
+    DepartmentExtension,
+    DepartmentExtensionBody,
+    DepartmentReport,
+    DepartmentReportBody,
+    DepartmentReturn,
+    DepartmentReturnBody,
+    EscalateCase,
+    EscalateCaseBody,
+    ExtendDeadline,
+    ExtendDeadlineBody,
+    HumanAction,
+    ReassignCase,
+    ReassignCaseBody,
+    UrgeCase,
+    UrgeCaseBody,
+    VerifyResult,
+    VerifyResultBody,
+)
+from schemas.common import Actor
+from schemas.updates import Update
+from services.cases import reassign as reassign_service
+from services.platform.db import SessionFactory
+
+OPEN = ("reported", "filed", "dispatched", "accepted", "escalated", "department_handling")
+WAITING_FOR_VERIFICATION = ("resolved", "verified")
+
+
+@dataclass(frozen=True)
+class Field:
+    """One input of a form: ``kind`` is text, textarea, number, choice (select) or pass_fail."""
+
+    name: str
+    kind: str
+    required: bool = True
+
+
+@dataclass(frozen=True)
+class ActionForm:
+    """One action a signed-in user may take on a case, as a form."""
+
+    name: str  # the URL segment and the form's id
+    update: Update  # the workflow update the JSON route runs
+    body: type[BaseModel]
+    model: type[HumanAction]
+    role: str
+    fields: tuple[Field, ...]
+    offered: Callable[[CaseView, Actor], bool]
+
+
+def _open(view: CaseView, actor: Actor | None = None) -> bool:
+    return view.status not in ("closed", "cancelled")
+
+
+def _held_by(view: CaseView, actor: Actor) -> bool:
+    """The clerk's department holds the case now."""
+    return view.handler == "department" and view.department == actor.id
+
+
+WITH_DEPARTMENT = ("escalated", "department_handling")
+
+
+ACTIONS: tuple[ActionForm, ...] = (
+    ActionForm(
+        "verify",
+        Update.VERIFY,
+        VerifyResultBody,
+        VerifyResult,
+        "supervisor",
+        (Field("passed", "pass_fail"), Field("note", "textarea", required=False)),
+        lambda v, a: v.status == "resolved",
+    ),
+    ActionForm(
+        "urge",
+        Update.URGE,
+        UrgeCaseBody,
+        UrgeCase,
+        "supervisor",
+        (Field("note", "textarea"),),
+        _open,
+    ),
+    ActionForm(
+        "extend",
+        Update.EXTEND_DEADLINE,
+        ExtendDeadlineBody,
+        ExtendDeadline,
+        "supervisor",
+        (Field("hours", "number"), Field("reason", "textarea")),
+        lambda v, a: _open(v) and v.deadline is not None,
+    ),
+    ActionForm(
+        "reassign",
+        Update.REASSIGN,
+        ReassignCaseBody,
+        ReassignCase,
+        "supervisor",
+        (Field("steward_id", "text", required=False), Field("reason", "textarea")),
+        lambda v, a: _open(v) and v.status not in WAITING_FOR_VERIFICATION,
+    ),
+    ActionForm(
+        "escalate",
+        Update.ESCALATE,
+        EscalateCaseBody,
+        EscalateCase,
+        "supervisor",
+        (Field("department", "choice", required=False), Field("reason", "textarea")),
+        lambda v, a: _open(v) and v.status not in WAITING_FOR_VERIFICATION,
+    ),
+    ActionForm(
+        "cancel",
+        Update.CANCEL,
+        CancelCaseBody,
+        CancelCase,
+        "supervisor",
+        (Field("reason", "textarea"),),
+        _open,
+    ),
+    # a department clerk's own actions, as /departments/{code}/cases/{id}/... (item 2's desk
+    # will list the cases; the page already lets a clerk act on one)
+    ActionForm(
+        "accept",
+        Update.DEPARTMENT_ACCEPT,
+        DepartmentAcceptBody,
+        DepartmentAccept,
+        "department",
+        (),
+        lambda v, a: _held_by(v, a) and v.status == "escalated",
+    ),
+    ActionForm(
+        "result",
+        Update.DEPARTMENT_REPORT,
+        DepartmentReportBody,
+        DepartmentReport,
+        "department",
+        (Field("note", "textarea"),),
+        lambda v, a: _held_by(v, a) and v.status in WITH_DEPARTMENT,
+    ),
+    ActionForm(
+        "extension",
+        Update.DEPARTMENT_EXTENSION,
+        DepartmentExtensionBody,
+        DepartmentExtension,
+        "department",
+        (Field("hours", "number"), Field("reason", "textarea")),
+        lambda v, a: _held_by(v, a) and v.status in WITH_DEPARTMENT and v.deadline is not None,
+    ),
+    ActionForm(
+        "return",
+        Update.DEPARTMENT_RETURN,
+        DepartmentReturnBody,
+        DepartmentReturn,
+        "department",
+        (Field("reason", "textarea"),),
+        lambda v, a: _held_by(v, a) and v.status in WITH_DEPARTMENT,
+    ),
+)
+BY_NAME = {form.name: form for form in ACTIONS}
+
+
+def offered_to(actor: Actor, view: CaseView) -> list[ActionForm]:
+    """The forms this user sees on this case now."""
+    return [form for form in ACTIONS if form.role == actor.role and form.offered(view, actor)]
+
+
+def parse(form: ActionForm, data: dict[str, str]) -> BaseModel:
+    """The JSON route's body model from the form's fields (ValidationError if they do not fit).
+
+    Empty optional fields are left out; hours become the model's timedelta."""
+    values: dict[str, Any] = {}
+    for field in form.fields:
+        raw = data.get(field.name, "").strip()
+        if not raw and not field.required:
+            continue
+        if field.kind == "pass_fail":
+            values[field.name] = raw == "pass" if raw in ("pass", "fail") else raw
+        elif field.kind == "number":
+            try:
+                values["extra"] = timedelta(hours=float(raw))
+            except (ValueError, OverflowError):
+                values["extra"] = raw
+        else:
+            values[field.name] = raw
+    return form.body.model_validate(values)
+
+
+async def run(
+    client: Client,
+    sessions: SessionFactory,
+    case_id: str,
+    form: ActionForm,
+    body: BaseModel,
+    actor: Actor,
+    idempotency_key: str,
+) -> ActionOutcome:
+    """Exactly what the JSON route does for this action (reassign checks the named steward)."""
+    if form.name == "reassign":
+        action = ReassignCase(**body.model_dump(), actor=actor, idempotency_key=idempotency_key)
+        return await reassign_service.reassign(client, sessions, case_id, action)
+    return await perform(client, case_id, form.update, form.model, body, actor, idempotency_key)

@@ -1,0 +1,77 @@
+"""Languages of the web pages: Chinese (default) and English, from Babel message catalogues.
+
+Templates mark text with ``{% trans %}`` / ``_()`` (Jinja2's i18n extension); the strings
+live in ``locales/<lang>/LC_MESSAGES/messages.po`` (``pybabel extract -F babel.cfg -o
+locales/messages.pot .`` then ``pybabel update -i locales/messages.pot -d locales``).
+Only the ``.po`` files are committed: they are compiled in memory with Babel when first
+used, so a fresh clone needs no build step and a ``.mo`` can never be stale. The user's
+choice is the ``gridplus_lang`` cookie, else the browser's ``Accept-Language``, else zh.
+"""
+
+from __future__ import annotations
+
+import gettext
+import io
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from babel import Locale, UnknownLocaleError
+from babel.messages.mofile import write_mo
+from babel.messages.pofile import read_po
+from fastapi import Request
+from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+
+Lang = Literal["zh", "en"]
+LANGS: tuple[Lang, ...] = ("zh", "en")
+DEFAULT: Lang = "zh"
+LANG_COOKIE = "gridplus_lang"
+ROOT = Path(__file__).resolve().parents[2]
+LOCALES = ROOT / "locales"
+TEMPLATES = ROOT / "templates" / "web"
+
+
+@lru_cache
+def translations(lang: Lang) -> gettext.GNUTranslations:
+    """The compiled catalogue of ``lang`` (compiled from its .po in memory, once)."""
+    with (LOCALES / lang / "LC_MESSAGES" / "messages.po").open("rb") as po:
+        catalog = read_po(po, locale=lang)
+    buffer = io.BytesIO()
+    write_mo(buffer, catalog)
+    buffer.seek(0)
+    return gettext.GNUTranslations(buffer)
+
+
+def negotiate(request: Request) -> Lang:
+    """The cookie's language, else the best of Accept-Language, else Chinese."""
+    chosen = request.cookies.get(LANG_COOKIE)
+    if chosen in LANGS:
+        return chosen
+    header = request.headers.get("accept-language", "")
+    preferred = [part.split(";")[0].strip().replace("-", "_") for part in header.split(",")]
+    try:
+        best = Locale.negotiate([p for p in preferred if p and p != "*"], list(LANGS), sep="_")
+    except (UnknownLocaleError, ValueError):
+        best = None
+    return best.language if best is not None and best.language in LANGS else DEFAULT
+
+
+@lru_cache
+def environment(lang: Lang) -> Environment:
+    """A Jinja2 environment whose ``_``/``gettext``/``ngettext`` speak ``lang``."""
+    env = Environment(
+        loader=FileSystemLoader(TEMPLATES),
+        autoescape=select_autoescape(["html"]),
+        undefined=StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        extensions=["jinja2.ext.i18n"],
+    )
+    env.install_gettext_translations(translations(lang), newstyle=True)  # type: ignore[attr-defined]
+    env.globals["lang"] = lang
+    return env
+
+
+def gettext_for(lang: Lang) -> gettext.GNUTranslations:
+    """For text built in Python (flash messages, refusals) rather than in a template."""
+    return translations(lang)
