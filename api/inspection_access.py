@@ -16,7 +16,7 @@ from fastapi import HTTPException
 
 from schemas.common import Actor
 from schemas.inspection_flow import INSPECTOR_ROLE
-from schemas.tables import InspectionRecord, Inspector
+from schemas.inspection_tables import InspectionRecord, Inspector
 from services.inspections.operations import InspectionNotFound
 from services.platform.db import SessionFactory
 

@@ -11,7 +11,7 @@ from api.deps import CurrentPrincipal, EnterpriseId, State, require
 from api.inspection_access import inspector_grid
 from schemas.common import Actor
 from schemas.inspection_flow import INSPECTOR_ROLE
-from schemas.tables import Inspector
+from schemas.inspection_tables import Inspector
 from services.intake import devices
 
 

@@ -32,7 +32,7 @@ from schemas.inspection_flow import (
     RecordResults,
     StartVisit,
 )
-from schemas.tables import InspectionRecord
+from schemas.inspection_tables import InspectionRecord
 from services.platform.db import SessionFactory, utc
 from tests.inspection_support import inspector, key
 

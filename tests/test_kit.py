@@ -33,7 +33,7 @@ async def test_lanes_projector_waiter_and_a_declared_update(
 ) -> None:
     SEEN.clear()
     handle = await env.client.start_workflow(
-        KitProbeWorkflow.run, id=f"kit-{uuid.uuid4()}", task_queue=queue
+        "KitProbeWorkflow", id=f"kit-{uuid.uuid4()}", task_queue=queue, result_type=ProbeResult
     )
     steward = UrgeCase(actor=Actor(role="steward", id="S1"), idempotency_key="kit-key-1", note="go")
     with pytest.raises(WorkflowUpdateFailedError) as refused:

@@ -34,7 +34,8 @@ from schemas.inspection_activity import (
     RecordFindingsRequest,
 )
 from schemas.inspection_flow import EnterpriseRef
-from schemas.tables import Enterprise, Grid, InspectionBooking, Inspector
+from schemas.inspection_tables import Enterprise, InspectionBooking, Inspector
+from schemas.tables import Grid
 from services.inspections.enterprise_records import last_visit, record_findings
 from services.inspections.inspector_calendar import next_slot
 from services.platform.db import SessionFactory, utc

@@ -32,13 +32,9 @@ from schemas.inspection_activity import (
     PartyMessage,
     SectionBatch,
 )
+from schemas.inspection_tables import HazardRecord, InspectionFinding, InspectionRecord
 from schemas.rectification import RectificationProjection
-from schemas.tables import (
-    DepartmentRow,
-    HazardRecord,
-    InspectionFinding,
-    InspectionRecord,
-)
+from schemas.tables import DepartmentRow
 from services.platform.db import SessionFactory, newest_wins_upsert, upsert_insert
 from services.platform.messages import environment
 

@@ -22,7 +22,7 @@ from sqlmodel import col
 from schemas.common import AwareDatetime, Line, Text
 from schemas.inspection import RecordKind, RecordRule
 from schemas.inspection_activity import RecordFinding
-from schemas.tables import Enterprise, EnterpriseRecord, InspectionRecord
+from schemas.inspection_tables import Enterprise, EnterpriseRecord, InspectionRecord
 from services.platform.db import utc
 from services.platform.requests import REUSED
 from services.temporal_gateway import KEY_REUSED, ActionRefused

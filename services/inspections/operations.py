@@ -47,8 +47,8 @@ from schemas.case import HumanAction
 from schemas.common import Actor
 from schemas.inspection import RISK_PRIORITY
 from schemas.inspection_flow import InspectionView, StartInspection
+from schemas.inspection_tables import Enterprise
 from schemas.rectification import RectificationView
-from schemas.tables import Enterprise
 from schemas.updates import Update
 from services.cases.filing import IntakeError
 from services.platform import requests

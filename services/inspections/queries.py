@@ -21,8 +21,8 @@ from schemas.inspection_flow import (
     InspectionView,
     ItemState,
 )
+from schemas.inspection_tables import HazardRecord, InspectionFinding, InspectionRecord
 from schemas.rectification import RectificationSummary
-from schemas.tables import HazardRecord, InspectionFinding, InspectionRecord
 from services.platform.db import utc
 
 

@@ -23,7 +23,7 @@ from typing import Any, TypeVar
 from pydantic import BaseModel, ValidationError
 
 from schemas.inspection import EnterpriseIn, InspectorIn
-from schemas.tables import Enterprise, Inspector
+from schemas.inspection_tables import Enterprise, Inspector
 from services.platform.db import SessionFactory, make_engine, make_session_factory, upsert_insert
 
 M = TypeVar("M", bound=BaseModel)

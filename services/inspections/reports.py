@@ -20,7 +20,7 @@ from schemas.inspection_api import (
     GridReport,
     RoundReport,
 )
-from schemas.tables import Enterprise, HazardRecord, InspectionFinding, InspectionRecord
+from schemas.inspection_tables import Enterprise, HazardRecord, InspectionFinding, InspectionRecord
 from services.inspections.inspector_calendar import simulate_round, working_days_between
 from services.platform.db import utc
 

@@ -3,20 +3,18 @@
 The route ``POST /bot/callback`` only reads the body (capped at 64 KiB by ``api.body_limit``)
 and calls ``process``. The rules live here, in the order a request meets them:
 
-1. the gateway's signature over timestamp and raw body (``services.platform.tokens``), and a
-   timestamp within ``MAX_SKEW`` of our clock, so a captured request cannot be replayed
-   later (401);
+1. the signature over timestamp and raw body (``services.platform.tokens``), the timestamp
+   within ``MAX_SKEW`` of our clock: a captured request cannot be replayed later (401);
 2. the body as a ``BotCallback`` (422 naming the field);
 3. the action token, bound to (case, steward, attempt, action): a steward can never act on
    someone else's task, even through a gateway bug (403);
 4. ``request_id`` already answered: the stored answer, without touching the workflow;
-5. otherwise the workflow update (``services.cases.operations.act``) keyed by the request id,
-   and the answer stored in ``bot_request`` before it is returned.
+5. else the update (``services.cases.operations.act``) keyed by the request id, its answer
+   stored in ``bot_request`` before it is returned.
 
-``bot_request`` is pruned as it goes (``BotRequestPruner``): a row is needed only while its
-request can still pass step 1, which is at most ``2 * MAX_SKEW`` after it was received; rows
-are kept ``BOT_REQUEST_RETENTION`` (a day) and then deleted, at most once every
-``PRUNE_EVERY`` per process, by the callback that finds the pruning due.
+``bot_request`` is pruned as it goes (``BotRequestPruner``): a row matters only while its
+request can pass step 1 (``2 * MAX_SKEW``); rows are kept ``BOT_REQUEST_RETENTION`` (a day),
+then deleted, at most once every ``PRUNE_EVERY`` per process, by the callback due to prune.
 
 A refused update (the task went to someone else, the case ended...) is a valid callback:
 the answer says so politely in the steward's language, with HTTP 200.

@@ -8,15 +8,12 @@ effect, the method body, whose answer is the message of the caller's ``ActionOut
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any
-
 from temporalio import workflow
 
 from workflows.cases.loop import CaseLoop
 from workflows.cases.state import WITH_DEPARTMENT, Redirect
 from workflows.kit.ledger import ActionRejected
-from workflows.kit.updates import Effect, Rule, human_update
+from workflows.kit.updates import answering
 
 with workflow.unsafe.imports_passed_through():
     from schemas.case import (
@@ -43,9 +40,7 @@ with workflow.unsafe.imports_passed_through():
     from schemas.updates import Update
 
 
-def case_update(name: Update, rule: Rule) -> Callable[[Effect], Any]:
-    """``human_update`` answering with the case's ``ActionOutcome``."""
-    return human_update(name, rule, ActionOutcome)
+case_update = answering(ActionOutcome)
 
 
 class CaseActions(CaseLoop):

@@ -13,7 +13,6 @@ follows until it is closed. All I/O happens in activities named in ``constants``
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
 from typing import Any
 
 from temporalio import workflow
@@ -22,7 +21,7 @@ from temporalio.workflow import ChildWorkflowHandle
 
 from workflows.inspections.inspection_base import InspectionBase
 from workflows.kit.calls import call
-from workflows.kit.updates import Effect, Rule, human_update
+from workflows.kit.updates import answering
 from workflows.kit.waiting import fixed
 
 with workflow.unsafe.imports_passed_through():
@@ -55,9 +54,7 @@ with workflow.unsafe.imports_passed_through():
     from schemas.updates import Update
 
 
-def inspection_update(name: Update, rule: Rule) -> Callable[[Effect], Any]:
-    """``human_update`` answering with ``InspectionOutcome``."""
-    return human_update(name, rule, InspectionOutcome)
+inspection_update = answering(InspectionOutcome)
 
 
 @workflow.defn(name=WF_INSPECTION)

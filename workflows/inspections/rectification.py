@@ -12,13 +12,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime
-from typing import Any
 
 from temporalio import workflow
 
 from workflows.inspections.rectification_base import RectificationBase
 from workflows.kit.ledger import ActionRejected
-from workflows.kit.updates import Effect, Rule, human_update
+from workflows.kit.updates import answering
 
 with workflow.unsafe.imports_passed_through():
     from constants import WF_RECTIFICATION
@@ -36,9 +35,7 @@ with workflow.unsafe.imports_passed_through():
     from schemas.updates import Update
 
 
-def rectification_update(name: Update, rule: Rule) -> Callable[[Effect], Any]:
-    """``human_update`` answering with ``RectificationOutcome``."""
-    return human_update(name, rule, RectificationOutcome)
+rectification_update = answering(RectificationOutcome)
 
 
 @workflow.defn(name=WF_RECTIFICATION)

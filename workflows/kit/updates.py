@@ -66,3 +66,18 @@ def human_update(name: Update, rule: Rule, result: type[O]) -> Callable[[Effect]
         return declared
 
     return declare
+
+
+class Declare(Protocol):
+    """``@declare(Update.NAME, rule=...)`` on an effect."""
+
+    def __call__(self, name: Update, rule: Rule) -> Callable[[Effect], Any]: ...
+
+
+def answering(result: type[O]) -> Declare:
+    """One workflow's declaration decorator: its actions all answer with ``result``."""
+
+    def declare(name: Update, rule: Rule) -> Callable[[Effect], Any]:
+        return human_update(name, rule, result)
+
+    return declare
