@@ -11,6 +11,13 @@ from temporalio.common import SearchAttributeKey
 
 TASK_QUEUE = "gridplus-cases"
 
+# Workflow type names, recorded in histories: the API starts workflows by these names and
+# the workflow classes declare them, so neither side imports the other.
+WF_CASE = "CaseWorkflow"
+WF_INSPECTION = "JointInspectionWorkflow"
+WF_RECTIFICATION = "RectificationWorkflow"
+WF_CAMPAIGN = "InspectionCampaignWorkflow"
+
 CASE_WORKFLOW_ID = "case-{case_id}"
 
 
@@ -56,13 +63,13 @@ ACT_RESERVE_STEWARD = "reserve_nearest_steward"
 ACT_RELEASE_STEWARD = "release_steward"
 ACT_NOTIFY_STEWARD = "notify_steward"
 ACT_NOTIFY_DEPARTMENT = "notify_department"
-# The case outbox (``workflows.case_ops``, patch ``outbox-at-rest-v1``): enqueue steps, local
+# The case outbox (``workflows.cases.base``, patch ``outbox-at-rest-v1``): enqueue steps, local
 # activities that store a message and try to deliver it; the two above are the retried
 # deliver steps for what a gateway refused.
 ACT_ENQUEUE_STEWARD = "enqueue_steward_message"
 ACT_ENQUEUE_DEPARTMENT = "enqueue_department_message"
 
-# ---- joint safety inspection (issue 5) ---------------------------------------------------
+# ---- joint safety inspection ------------------------------------------------------------
 INSPECTION_WORKFLOW_ID = "inspection-{inspection_id}"
 RECTIFICATION_WORKFLOW_ID = "rectification-{rectification_id}"
 CAMPAIGN_WORKFLOW_ID = "campaign-{campaign_id}"

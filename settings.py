@@ -130,7 +130,7 @@ class Settings(BaseSettings):
     body_timeout_seconds: Annotated[float, Field(gt=0, le=600, allow_inf_nan=False)] = 30.0
 
     # Device reports of the same camera, type and place (or sensor and type) less than this
-    # apart join one case (``services/intake_merge.py``). ``last_at`` is refreshed every 30 s,
+    # apart join one case (``services/intake/merge.py``). ``last_at`` is refreshed every 30 s,
     # so the window is at least a minute; at most a day (reports older than that are refused).
     # Seconds (``600``) or ISO 8601 (``PT10M``).
     intake_merge_window: Annotated[

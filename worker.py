@@ -22,9 +22,9 @@ from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxR
 
 from activities import build_activities
 from schemas.catalog import default_catalog
-from services import observability
-from services.db import SessionFactory, make_engine, make_session_factory
-from services.temporal import connect
+from services.platform import observability
+from services.platform.db import SessionFactory, make_engine, make_session_factory
+from services.platform.temporal import connect
 from settings import Settings, get_settings
 from workflows.registry import WORKFLOWS
 
@@ -36,8 +36,8 @@ PASSTHROUGH = (
     "pydantic",
     "pydantic_core",
     "annotated_types",
-    "workflows.case_state",
-    "workflows.inspection_state",
+    "workflows.cases.state",
+    "workflows.inspections.inspection_state",
 )
 # The workflow modules themselves, shared too unless the sandbox is "isolated".
 WORKFLOW_MODULES = ("workflows",)
@@ -47,10 +47,10 @@ def workflow_runner(isolated: bool = False) -> SandboxedWorkflowRunner:
     """The sandbox, with our models (and, unless ``isolated``, our workflows) passed through.
 
     The sandbox re-imports a workflow's modules for every run. Rebuilding the pydantic
-    schemas of ``schemas`` each time cost ~100 ms of CPU per case; re-executing the
-    workflow modules (class bodies, ``@workflow.defn`` checks, and a compile from source
-    when bytecode caching is off, ``PYTHONDONTWRITEBYTECODE``) cost another 6-15 ms, a
-    third of the worker's CPU per case in ``bench.intake``. They hold definitions, no
+    schemas of ``schemas`` each time, and re-executing the workflow modules (class bodies,
+    ``@workflow.defn`` checks, and a compile from source when bytecode caching is off,
+    ``PYTHONDONTWRITEBYTECODE``), was most of the worker's CPU per case (``bench.intake``;
+    figures in ``bench/RESULTS.md``). They hold definitions, no
     module state, so sharing them across runs is safe; Temporal's guide recommends passing
     through every deterministic module for this reason.
 
@@ -72,7 +72,7 @@ def runner_for(mode: str) -> WorkflowRunner:
 
     With the workflow modules passed through, the sandbox no longer guards anything inside
     them, yet entering it on every activation (its import hooks and restricted builtins)
-    still cost ~10 % of the worker's CPU per case. So production runs without it, as
+    still cost measurable CPU per case (``bench/RESULTS.md``). So production runs without it, as
     Temporal allows for performance, and the guard runs where mistakes are made: in the
     test suite (``isolated``), in replay, and in ``tests/test_determinism.py``.
     """
@@ -113,8 +113,8 @@ async def main(argv: Sequence[str] | None = None) -> None:
     default_catalog()  # a broken catalog override fails the start, not the first message
     client = await connect(settings)
     # What is alive now (modules, models, clients) lives as long as the process: keep it out
-    # of the collector's full scans. (Raising the collection thresholds too saved ~7 % CPU
-    # per case, but then the worker's memory no longer levelled off: bench/RESULTS.md.)
+    # of the collector's full scans. (Raising the collection thresholds too saved CPU per
+    # case, but then the worker's memory no longer levelled off: bench/RESULTS.md.)
     gc.freeze()
     # No ping before every checkout (a round trip per activity): a connection that died
     # with the database fails its activity, SQLAlchemy then drops the whole pool, and

@@ -12,14 +12,14 @@ from typing import Any
 
 import httpx
 
-from activities.campaign import CampaignActivities
-from activities.dispatch import DispatchActivities
-from activities.gateways import HttpGateway
-from activities.inspection import InspectionActivities
-from activities.inspection_io import InspectionIOActivities
-from activities.notify import NotifyActivities
-from activities.projection import ProjectionActivities
-from services.db import SessionFactory
+from activities.cases.notify import NotifyActivities
+from activities.cases.projection import ProjectionActivities
+from activities.inspections.booking import InspectionActivities
+from activities.inspections.campaign import CampaignActivities
+from activities.inspections.projection import InspectionRecordActivities
+from activities.messaging.gateways import HttpGateway
+from activities.stewards.dispatch import DispatchActivities
+from services.platform.db import SessionFactory
 from settings import Settings
 
 
@@ -37,7 +37,7 @@ def build_activities(
     )
     inspection = InspectionActivities(session_factory)
     campaign = CampaignActivities(session_factory)
-    inspection_io = InspectionIOActivities(
+    inspection_records = InspectionRecordActivities(
         session_factory,
         HttpGateway(http, settings.bot_secret.get_secret_value()),
         bot_url=settings.bot_gateway_url,
@@ -57,8 +57,8 @@ def build_activities(
         inspection.release_inspector,
         campaign.plan_campaign,
         campaign.start_inspections,
-        inspection_io.notify_inspection_party,
-        inspection_io.send_department_sections,
-        inspection_io.project_inspection,
-        inspection_io.project_rectification,
+        inspection_records.notify_inspection_party,
+        inspection_records.send_department_sections,
+        inspection_records.project_inspection,
+        inspection_records.project_rectification,
     ]

@@ -3,15 +3,15 @@
 ``current_principal`` (the ``Authorization`` header), the supervisor board's ``?token=``
 and cookie, and Open311's ``api_key`` all come here, so a revoked or too long-lived token
 is refused the same way everywhere. The revocation list is this process's cached copy
-(``services.revocation.RevocationCache``), so a request costs no database round trip.
+(``services.platform.revocation.RevocationCache``), so a request costs no database round trip.
 """
 
 from __future__ import annotations
 
 from api.security import InvalidToken, TokenClaims, max_ttl_of, read_claims
 from schemas.common import Actor
-from services.db import SessionFactory
-from services.revocation import RevocationCache
+from services.platform.db import SessionFactory
+from services.platform.revocation import RevocationCache
 from settings import Settings
 
 

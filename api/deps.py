@@ -15,9 +15,9 @@ from api.auth import authenticate
 from api.security import InvalidToken
 from schemas.catalog import Catalog
 from schemas.common import Actor, Line, Role
-from services.db import SessionFactory
-from services.geo import GridIndex
-from services.revocation import RevocationCache
+from services.platform.db import SessionFactory
+from services.platform.geo import GridIndex
+from services.platform.revocation import RevocationCache
 from settings import Settings
 
 

@@ -16,8 +16,9 @@ from starlette.types import Scope
 
 from api.open311_format import render_errors
 from schemas.api import Problem
-from services.cases import ActionRefused, CaseNotFound, IntakeError, WorkflowUnavailable
-from services.steward_registry import ImportRejected
+from services.cases.filing import IntakeError
+from services.stewards.registry import ImportRejected
+from services.temporal_gateway import ActionRefused, NotFound, WorkflowUnavailable
 
 CODES = {
     400: "bad_request",
@@ -102,9 +103,9 @@ def install(app: FastAPI) -> None:
         message = "; ".join(f"row {e.row}: {e.field}: {e.message}" for e in exc.errors)
         return problem(422, "invalid", message[:2000], fields)
 
-    @app.exception_handler(CaseNotFound)
-    async def _not_found(_: Request, exc: CaseNotFound) -> JSONResponse:
-        return problem(404, "not_found", f"no case {exc}")
+    @app.exception_handler(NotFound)
+    async def _not_found(_: Request, exc: NotFound) -> JSONResponse:
+        return problem(404, "not_found", f"no {exc.kind} {exc}")
 
     @app.exception_handler(ActionRefused)
     async def _refused(_: Request, exc: ActionRefused) -> JSONResponse:

@@ -1,7 +1,7 @@
 """Who reads one inspection or one hazard in full, and from which grid an inspector works.
 
 Lists were filtered by caller, detail reads were not: any steward token read every
-inspection and rectification (issue 11, item 7). Now a detail is for the center, the
+inspection and rectification. Now a detail is for the center, the
 enterprise itself, the departments it concerns, the inspector booked for the visit and the
 inspectors of the enterprise's grid (who may take over a re-inspection). An enterprise
 asking for another's gets 404 (it learns nothing); staff get 403 saying who may read.
@@ -16,9 +16,9 @@ from fastapi import HTTPException
 
 from schemas.common import Actor
 from schemas.inspection_flow import INSPECTOR_ROLE
-from schemas.tables import InspectionRecord, Inspector
-from services.cases import CaseNotFound
-from services.db import SessionFactory
+from schemas.inspection_tables import InspectionRecord, Inspector
+from services.inspections.operations import InspectionNotFound
+from services.platform.db import SessionFactory
 
 
 @dataclass(frozen=True)
@@ -53,7 +53,7 @@ async def check_reader(sessions: SessionFactory, principal: Actor, visit: Visit)
         return
     if role == "enterprise":
         if who != visit.enterprise_id:
-            raise CaseNotFound(visit.subject)
+            raise InspectionNotFound(visit.subject)
         return
     if role == "department" and who in visit.departments:
         return

@@ -11,8 +11,8 @@ from api.deps import CurrentPrincipal, EnterpriseId, State, require
 from api.inspection_access import inspector_grid
 from schemas.common import Actor
 from schemas.inspection_flow import INSPECTOR_ROLE
-from schemas.tables import Inspector
-from services import devices
+from schemas.inspection_tables import Inspector
+from services.intake import devices
 
 
 async def inspector_principal(principal: CurrentPrincipal, state: State) -> Actor:

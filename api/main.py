@@ -32,11 +32,11 @@ from api.routers import (
     tokens,
 )
 from schemas.catalog import configured_catalog
-from services import log_redaction
-from services.db import SessionFactory, make_engine, make_session_factory
-from services.geo import load_grid_index
-from services.revocation import RevocationCache
-from services.temporal import connect
+from services.platform import log_redaction
+from services.platform.db import SessionFactory, make_engine, make_session_factory
+from services.platform.geo import load_grid_index
+from services.platform.revocation import RevocationCache
+from services.platform.temporal import connect
 from settings import Settings, get_settings
 
 

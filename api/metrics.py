@@ -24,7 +24,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from services.observability import CASE_ID
+from services.platform.observability import CASE_ID
 from settings import Settings
 
 REQUESTS = Counter(

@@ -56,7 +56,7 @@ from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from api.errors import edge_answer
-from api.security import InvalidToken, read_token
+from api.security import InvalidToken, bearer_token, read_token
 from settings import Settings
 
 _DEFAULTS = Settings.model_fields
@@ -245,8 +245,7 @@ def client_key(scope: Scope) -> str:
     if door == "bot":
         return f"bot:ip:{_client_ip(scope)}"
     authorization = _header(scope, b"authorization")
-    token = authorization[7:] if authorization.lower().startswith("bearer ") else ""
-    subject = _subject(scope, token)
+    subject = _subject(scope, bearer_token(authorization) or "")
     return f"{door}:bearer:{subject}" if subject else f"{door}:ip:{_client_ip(scope)}"
 
 

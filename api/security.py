@@ -6,7 +6,7 @@ seconds) and ``jti`` (a random id), signed with HMAC-SHA256 and the server's
 ``GRIDPLUS_API_TOKEN_SECRET``. No token store to keep in sync across API replicas, but no
 token lives longer than ``GRIDPLUS_TOKEN_MAX_TTL`` (longer ones are neither minted nor
 accepted), and one token (by ``jti``) or every token of a subject issued so far can be
-revoked (``services.revocation``; checked by ``api.auth``) without rotating the secret.
+revoked (``services.platform.revocation``; checked by ``api.auth``) without rotating the secret.
 A town with its own identity provider puts it in front and maps its claims to ``Actor``.
 
 Command line (uses ``GRIDPLUS_API_TOKEN_SECRET`` / ``GRIDPLUS_DATABASE_URL``)::
@@ -52,6 +52,13 @@ class TokenClaims:
     jti: str
     iat: int
     exp: int
+
+
+def bearer_token(authorization: str | None) -> str | None:
+    """The token of an ``Authorization: Bearer <token>`` header, if that is what it is."""
+    if authorization and authorization[:7].lower() == "bearer ":
+        return authorization[7:]
+    return None
 
 
 def _b64(data: bytes) -> str:
@@ -151,8 +158,8 @@ def _mint(settings: Settings, args: argparse.Namespace) -> int:
 
 
 async def _revoke(settings: Settings, args: argparse.Namespace) -> int:
-    from services import revocation
-    from services.db import make_engine, make_session_factory
+    from services.platform import revocation
+    from services.platform.db import make_engine, make_session_factory
 
     engine = make_engine(settings.database_url)
     try:

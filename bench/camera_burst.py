@@ -42,10 +42,10 @@ from temporalio.testing import WorkflowEnvironment
 from api.main import create_app
 from constants import SEARCH_ATTRIBUTES
 from schemas.common import GeoPoint
-from services.db import SessionFactory, make_engine, make_session_factory
-from services.devices import register_device
-from services.geo import GridIndex, load_grid_index
-from services.migrate import upgrade
+from services.intake.devices import register_device
+from services.platform.db import SessionFactory, make_engine, make_session_factory
+from services.platform.geo import GridIndex, load_grid_index
+from services.platform.migrate import upgrade
 from settings import Settings
 from tools.demo_data import build_town, load_demo_data
 from worker import build_worker

@@ -39,15 +39,15 @@ from temporalio.testing import WorkflowEnvironment
 
 from api.security import issue_token
 from bench.bare import BareWorkflow
-from bench.procs import CpuMeter, child, wait_http
+from bench.processes import CpuMeter, child, wait_http
 from constants import SEARCH_ATTRIBUTES
 from schemas.common import Actor
-from services.db import make_engine, make_session_factory
-from services.geo import load_grid_index
-from services.migrate import upgrade
+from services.platform.db import make_engine, make_session_factory
+from services.platform.geo import load_grid_index
+from services.platform.migrate import upgrade
 from tools.demo_data import build_town, load_demo_data
 from tools.fake_gateway import FakeGateway
-from tools.procs import free_port
+from tools.process_supervisor import free_port
 
 BIN = Path(sys.executable).parent
 

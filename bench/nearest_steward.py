@@ -1,6 +1,6 @@
 """Benchmark: nearest-steward lookups, indexed vs brute force, at town and city size.
 
-Why it exists: issue 3 asks for p99 < 2 ms at 100,000 stewards with clearly sublinear growth,
+Why it exists: the target is p99 < 2 ms at 100,000 stewards with clearly sublinear growth,
 measured beside a brute-force scan in the same run on the same queries. Two baselines are
 timed: the pure-Python reference ``brute_force_nearest`` (the spec, on a query subset since it
 is slow) and a numpy full scan (the best a linear scan can do). Index answers are checked
@@ -26,7 +26,7 @@ from typing import TypedDict
 
 import numpy as np
 
-from services.steward_index import (
+from services.stewards.index import (
     EARTH_RADIUS_KM,
     Candidate,
     StewardIndex,

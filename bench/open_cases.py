@@ -31,12 +31,13 @@ from constants import SEARCH_ATTRIBUTES
 from schemas.api import CreateCase
 from schemas.catalog import default_catalog
 from schemas.common import Actor, GeoPoint
-from services.cases import build_case_input, start_case
-from services.db import SessionFactory, make_engine, make_session_factory
-from services.geo import load_grid_index
-from services.migrate import upgrade
+from services.cases.filing import build_case_input
+from services.cases.operations import start_case
+from services.platform.db import SessionFactory, make_engine, make_session_factory
+from services.platform.geo import load_grid_index
+from services.platform.migrate import upgrade
 from tools.demo_data import build_town, load_demo_data
-from tools.procs import free_port
+from tools.process_supervisor import free_port
 
 BIN = Path(sys.executable).parent
 ROOT = Path(__file__).resolve().parent.parent

@@ -8,8 +8,9 @@ from alembic import context
 from sqlalchemy.engine import Connection
 from sqlmodel import SQLModel
 
-import schemas.tables  # noqa: F401  (registers the tables on SQLModel.metadata)
-from services.db import make_engine
+import schemas.inspection_tables  # noqa: F401  (registers the tables on SQLModel.metadata)
+import schemas.tables  # noqa: F401
+from services.platform.db import make_engine
 from settings import get_settings
 
 config = context.config

@@ -92,7 +92,7 @@ class PresenceEvent(BaseModel):
     ``request_id`` is the gateway's unique id for this event: a repeat (a retry, or a
     captured request replayed) gets the stored answer and changes nothing. ``at`` is when it
     happened: a duty change older than the steward's last one is ignored
-    (``services.presence``).
+    (``services.stewards.presence``).
     """
 
     model_config = ConfigDict(extra="forbid")

@@ -1,4 +1,4 @@
-"""Per-town tuning of the catalog: an override file and a time scale (issue 12, item 10).
+"""Per-town tuning of the catalog: an override file and a time scale.
 
 Why: a demo or test town must be able to shorten the limits (nobody waits ten minutes to see
 an accept timer fire in ``make run``), and a real town may differ from the shipped catalog

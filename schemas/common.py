@@ -18,7 +18,7 @@ and Open311 payloads), so that what passes validation can be stored and replayed
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta, timezone
 from typing import Annotated, Any, Literal
 
 from pydantic import (
@@ -177,3 +177,10 @@ class Evidence(BaseModel):
     kind: Literal["photo", "video", "snapshot", "note", "sensor", "document"]
     url: Annotated[str, Field(max_length=2048, pattern=URL_PATTERN)] | None = None
     note: Annotated[Text, Field(max_length=2000)] | None = None
+
+
+def town_time(value: datetime | None, offset_hours: int = 8) -> str:
+    """A time as the town reads it (UTC+8 by default), to the minute, for details."""
+    if value is None:
+        return "-"
+    return value.astimezone(timezone(timedelta(hours=offset_hours))).strftime("%Y-%m-%d %H:%M")

@@ -82,7 +82,7 @@ class Booking(BaseModel):
     tier: int = Field(description="0 own grid, 1 neighbouring grid, 2 elsewhere in town")
 
 
-class ReleaseRequest(BaseModel):
+class InspectorRelease(BaseModel):
     inspection_id: str
     attempt: int
     inspector_id: str

@@ -56,7 +56,7 @@ class HazardPage(BaseModel):
     total: int
 
 
-# A round's inspections are ``JI-<enterprise id>-<campaign id>`` (workflows/campaign.py), an
+# A round's inspections are ``JI-<enterprise id>-<campaign id>`` (its workflow names them), an
 # Identifier of 64 characters at most: with enterprise ids of up to 24, 36 are left. A longer
 # round id used to start a round whose every workflow task then failed on that inspection id.
 CAMPAIGN_ID_MAX = 64 - len("JI-") - 24 - len("-")
@@ -95,7 +95,7 @@ class EnterpriseReport(BaseModel):
     overdue: int
 
 
-class DepartmentReport(BaseModel):
+class DepartmentInspectionReport(BaseModel):
     department: str
     inspections: int
     items_checked: int

@@ -25,7 +25,8 @@ from sqlalchemy import (
 from sqlmodel import Field, SQLModel
 
 
-def _ts(nullable: bool = True, index: bool = False) -> Any:
+def timestamp_field(nullable: bool = True, index: bool = False) -> Any:
+    """A timezone-aware timestamp column (the same on SQLite and PostgreSQL)."""
     return Field(default=None, sa_type=DateTime(timezone=True), nullable=nullable, index=index)
 
 
@@ -64,11 +65,11 @@ class Steward(SQLModel, table=True):
     active_tasks: int = Field(default=0, ge=0)
     lat: float | None = None
     lon: float | None = None
-    location_at: datetime | None = _ts()
-    updated_at: datetime | None = _ts(index=True)
+    location_at: datetime | None = timestamp_field()
+    updated_at: datetime | None = timestamp_field(index=True)
     # When the duty change now in ``duty_state`` happened (the gateway's ``at``): an older
-    # check-in/out arriving late (or replayed) cannot undo a newer one (services.presence).
-    duty_changed_at: datetime | None = _ts()
+    # check-in/out arriving late (or replayed) cannot undo a newer one (services.stewards.presence).
+    duty_changed_at: datetime | None = timestamp_field()
     synthetic: bool = True
 
 
@@ -94,8 +95,8 @@ class Reservation(SQLModel, table=True):
     attempt: int
     steward_id: str = Field(max_length=64, index=True)
     active: bool = True
-    created_at: datetime | None = _ts()
-    released_at: datetime | None = _ts()
+    created_at: datetime | None = timestamp_field()
+    released_at: datetime | None = timestamp_field()
 
 
 class CaseRecord(SQLModel, table=True):
@@ -117,14 +118,14 @@ class CaseRecord(SQLModel, table=True):
     lon: float
     description: str = Field(default="", max_length=2000)
     reported_at: datetime = Field(sa_type=DateTime(timezone=True), index=True)
-    deadline: datetime | None = _ts()
+    deadline: datetime | None = timestamp_field()
     waiting_for: str = Field(default="", max_length=200)
     overdue: bool = Field(default=False, index=True)
     rework_count: int = 0
     urge_count: int = 0
     last_seq: int = 0
-    updated_at: datetime | None = _ts()
-    closed_at: datetime | None = _ts()
+    updated_at: datetime | None = timestamp_field()
+    closed_at: datetime | None = timestamp_field()
 
 
 class CaseEvent(SQLModel, table=True):
@@ -155,7 +156,7 @@ class Notification(SQLModel, table=True):
     inserted (an auto-increment integer primary key: a rowid alias on SQLite, an identity
     column on PostgreSQL); ``key`` (case, timeline position, kind, recipient) stays unique,
     so a retried write stores the message once. A recipient's pending messages are those
-    with ``delivered_at`` unset, sent in ``position`` order (``activities.delivery``); the
+    with ``delivered_at`` unset, sent in ``position`` order (``activities.messaging.delivery``); the
     partial index covers exactly that lookup and stays as small as the backlog.
     """
 
@@ -186,8 +187,8 @@ class Notification(SQLModel, table=True):
     case_id: str = Field(max_length=64, index=True)
     kind: str = Field(max_length=32)
     body: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
-    created_at: datetime | None = _ts()
-    delivered_at: datetime | None = _ts()
+    created_at: datetime | None = timestamp_field()
+    delivered_at: datetime | None = timestamp_field()
 
 
 class BotRequest(SQLModel, table=True):
@@ -231,7 +232,7 @@ class Device(SQLModel, table=True):
     key_hash: str = Field(max_length=64)
     active: bool = True
     synthetic: bool = False
-    created_at: datetime | None = _ts()
+    created_at: datetime | None = timestamp_field()
 
 
 class Detection(SQLModel, table=True):
@@ -265,7 +266,7 @@ class Detection(SQLModel, table=True):
 
 
 class IntakeMerge(SQLModel, table=True):
-    """Which case a stream of machine reports currently merges into (see services.intake_merge).
+    """Which case a stream of machine reports currently merges into (see services.intake.merge).
 
     One row per merge key (camera + type + place cell, or sensor + type). The case id is
     derived from ``(merge_key, generation)``; ``generation`` only moves forward, by a
@@ -279,7 +280,7 @@ class IntakeMerge(SQLModel, table=True):
     generation: int
     opener: str = Field(max_length=128)
     last_at: datetime = Field(sa_type=DateTime(timezone=True))
-    recovered_at: datetime | None = _ts()
+    recovered_at: datetime | None = timestamp_field()
     full: bool = False
 
 
@@ -308,183 +309,3 @@ class Open311Request(SQLModel, table=True):
     first_name: str | None = Field(default=None, max_length=100)
     last_name: str | None = Field(default=None, max_length=100)
     phone: str | None = Field(default=None, max_length=32)
-
-
-# ---- joint safety inspection (issue 5) ---------------------------------------------------
-class Enterprise(SQLModel, table=True):
-    """An enterprise under safety supervision (one of the town's 494 manufacturers)."""
-
-    __tablename__ = "enterprise"
-
-    id: str = Field(primary_key=True, max_length=24)
-    name: str = Field(max_length=200)
-    grid_id: str = Field(max_length=64, index=True)
-    lat: float
-    lon: float
-    industry: str = Field(max_length=40, index=True)
-    risk_level: str = Field(max_length=8, index=True)  # high | medium | low
-    hazardous_chemicals: bool = Field(default=False, index=True)
-    contact_name: str = Field(default="", max_length=60)
-    contact_phone: str = Field(default="", max_length=32)
-    active: bool = True
-    synthetic: bool = False
-    updated_at: datetime | None = _ts()
-
-
-class Inspector(SQLModel, table=True):
-    """A multi-skilled inspector (一员多能) and their visit calendar.
-
-    ``booked_until`` is the end of their last booked visit; ``booking_version`` makes a
-    booking one conditional ``UPDATE`` so two inspections can never take the same slot.
-    """
-
-    __tablename__ = "inspector"
-
-    id: str = Field(primary_key=True, max_length=64)
-    name: str = Field(max_length=120)
-    phone: str = Field(default="", max_length=32)
-    grid_id: str = Field(max_length=64, index=True)
-    qualifications: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
-    on_duty: bool = Field(default=True, index=True)
-    booked_until: datetime | None = _ts()
-    booking_version: int = 0
-    active_inspections: int = Field(default=0, ge=0)
-    synthetic: bool = False
-
-
-class InspectionBooking(SQLModel, table=True):
-    """One visit slot booked for one assignment attempt of one inspection (idempotent)."""
-
-    __tablename__ = "inspection_booking"
-    __table_args__ = (UniqueConstraint("inspection_id", "attempt", name="uq_inspection_booking"),)
-
-    id: int | None = Field(default=None, primary_key=True)
-    inspection_id: str = Field(max_length=64, index=True)
-    attempt: int
-    inspector_id: str = Field(max_length=64, index=True)
-    visit_at: datetime = Field(sa_type=DateTime(timezone=True))
-    visit_end: datetime = Field(sa_type=DateTime(timezone=True))
-    tier: int = 0
-    active: bool = True
-    created_at: datetime | None = _ts()
-    released_at: datetime | None = _ts()
-
-
-class InspectionRecord(SQLModel, table=True):
-    """Projection of one joint inspection: its latest summary."""
-
-    __tablename__ = "inspection_record"
-
-    inspection_id: str = Field(primary_key=True, max_length=64)
-    enterprise_id: str = Field(max_length=24, index=True)
-    enterprise_name: str = Field(default="", max_length=200)
-    grid_id: str = Field(max_length=64, index=True)
-    risk_level: str | None = Field(default=None, max_length=8)
-    campaign_id: str | None = Field(default=None, max_length=64, index=True)
-    status: str = Field(max_length=16, index=True)
-    inspector_id: str | None = Field(default=None, max_length=64, index=True)
-    departments: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
-    items_total: int = 0
-    items_answered: int = 0
-    hazards: int = 0
-    critical: int = 0
-    hazards_closed: int = 0
-    created_at: datetime = Field(sa_type=DateTime(timezone=True), index=True)
-    visit_at: datetime | None = _ts(index=True)
-    visit_started_at: datetime | None = _ts()
-    visit_finished_at: datetime | None = _ts(index=True)
-    visit_minutes: int = 0
-    deadline: datetime | None = _ts()
-    overdue: bool = Field(default=False, index=True)
-    attempts: int = 0
-    waiting_for: str = Field(default="", max_length=200)
-    last_seq: int = 0
-    updated_at: datetime | None = _ts()
-
-
-class InspectionFinding(SQLModel, table=True):
-    """Projection of one item result of a visit; ``(inspection_id, item_code)`` is unique."""
-
-    __tablename__ = "inspection_finding"
-    __table_args__ = (
-        UniqueConstraint("inspection_id", "item_code", name="uq_inspection_finding_item"),
-    )
-
-    id: int | None = Field(default=None, primary_key=True)
-    inspection_id: str = Field(max_length=64, index=True)
-    enterprise_id: str = Field(max_length=24, index=True)
-    grid_id: str = Field(max_length=64, index=True)
-    department: str = Field(max_length=40, index=True)
-    item_code: str = Field(max_length=82)
-    outcome: str = Field(max_length=8)  # pass | hazard
-    answer: str | None = Field(default=None, max_length=40)
-    severity: str | None = Field(default=None, max_length=8)
-    source: str = Field(default="inspector", max_length=10)  # inspector | records
-    note: str | None = Field(default=None, max_length=2000)
-    evidence: list[dict[str, Any]] = Field(
-        default_factory=list, sa_column=Column(JSON, nullable=False)
-    )
-    inspector_id: str | None = Field(default=None, max_length=64)
-    recorded_at: datetime | None = _ts()
-    rectification_id: str | None = Field(default=None, max_length=64)
-
-
-class HazardRecord(SQLModel, table=True):
-    """Projection of one hazard's rectification: its latest summary."""
-
-    __tablename__ = "hazard_record"
-
-    rectification_id: str = Field(primary_key=True, max_length=64)
-    inspection_id: str = Field(max_length=64, index=True)
-    enterprise_id: str = Field(max_length=24, index=True)
-    grid_id: str = Field(max_length=64, index=True)
-    department: str = Field(max_length=40, index=True)
-    item_code: str = Field(max_length=82)
-    answer: str = Field(max_length=40)
-    severity: str = Field(max_length=8, index=True)
-    status: str = Field(max_length=16, index=True)
-    found_at: datetime = Field(sa_type=DateTime(timezone=True), index=True)
-    deadline: datetime | None = _ts()
-    overdue: bool = Field(default=False, index=True)
-    escalated: bool = Field(default=False, index=True)
-    rework_count: int = 0
-    proof_count: int = 0
-    waiting_for: str = Field(default="", max_length=200)
-    closed_at: datetime | None = _ts()
-    hours_to_close: float | None = None
-    last_seq: int = 0
-    updated_at: datetime | None = _ts()
-
-
-class EnterpriseRecord(SQLModel, table=True):
-    """A safety operation logged by the enterprise (hot work...) or seen by a device.
-
-    ``(enterprise_id, client_key)`` makes a retried post from the enterprise app land once.
-    Device observations with no matching enterprise record become findings.
-    """
-
-    __tablename__ = "enterprise_record"
-    __table_args__ = (
-        UniqueConstraint("enterprise_id", "client_key", name="uq_enterprise_record_key"),
-    )
-
-    id: int | None = Field(default=None, primary_key=True)
-    enterprise_id: str = Field(max_length=24, index=True)
-    client_key: str = Field(max_length=128)
-    kind: str = Field(max_length=16, index=True)
-    source: str = Field(default="enterprise", max_length=12)  # enterprise | device
-    started_at: datetime = Field(sa_type=DateTime(timezone=True), index=True)
-    ended_at: datetime | None = _ts()
-    recorded_at: datetime = Field(sa_type=DateTime(timezone=True))
-    permit_no: str | None = Field(default=None, max_length=64)
-    chemical: str | None = Field(default=None, max_length=100)
-    quantity_kg: float | None = None
-    place: str | None = Field(default=None, max_length=200)
-    operator: str | None = Field(default=None, max_length=60)
-    note: str | None = Field(default=None, max_length=2000)
-    reported_by: str = Field(max_length=64)
-
-
-# Kept in its own module (this one is long enough); imported here so that everything that
-# loads the tables through ``schemas.tables`` (Alembic, the tests) sees it.
-from schemas.token_tables import TokenRevocation as TokenRevocation  # noqa: E402

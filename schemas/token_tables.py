@@ -1,4 +1,4 @@
-"""The revocation list of API tokens (``api.security``, ``services.revocation``).
+"""The revocation list of API tokens (``api.security``, ``services.platform.revocation``).
 
 A row revokes either one token (``kind="jti"``, ``value`` its id) or every token of one
 subject issued up to ``not_before`` (``kind="subject"``, ``value`` ``role:id``): a stolen

@@ -32,8 +32,8 @@ from schemas.inspection_flow import (
     RecordResults,
     StartVisit,
 )
-from schemas.tables import InspectionRecord
-from services.db import SessionFactory, utc
+from schemas.inspection_tables import InspectionRecord
+from services.platform.db import SessionFactory, utc
 from tests.inspection_support import inspector, key
 
 WAITING = ("preparing", "unassigned", "scheduled", "visiting")

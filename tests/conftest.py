@@ -32,10 +32,10 @@ from temporalio.worker import Worker
 import schemas.tables  # noqa: F401  (tables on the metadata)
 from api.main import create_app
 from constants import SEARCH_ATTRIBUTES, case_workflow_id
-from services.cases import is_running
-from services.db import SessionFactory, make_engine, make_session_factory
-from services.geo import GridIndex, load_grid_index
-from services.migrate import upgrade
+from services.cases.operations import is_running
+from services.platform.db import SessionFactory, make_engine, make_session_factory
+from services.platform.geo import GridIndex, load_grid_index
+from services.platform.migrate import upgrade
 from settings import Settings
 from tests import support
 from tools.demo_data import build_town, load_demo_data

@@ -16,10 +16,10 @@ from temporalio.testing import WorkflowEnvironment
 from api.main import create_app
 from schemas.case import CaseView
 from schemas.common import GeoPoint
-from services.cases import live_view
-from services.db import SessionFactory
-from services.devices import register_device
-from services.geo import GridIndex
+from services.cases.operations import live_view
+from services.intake.devices import register_device
+from services.platform.db import SessionFactory
+from services.platform.geo import GridIndex
 from settings import Settings
 from tests.support import count_rows, grid_point
 

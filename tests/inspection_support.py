@@ -15,11 +15,11 @@ from schemas.common import Actor
 from schemas.inspection import EnterpriseIn, InspectorIn, default_checklists
 from schemas.inspection_flow import INSPECTOR_ROLE, InspectionResult, InspectionView, ItemResult
 from schemas.rectification import RectificationResult, RectificationView
-from services.cases import workflow_running as running
-from services.db import SessionFactory
-from services.enterprise_registry import upsert_enterprises, upsert_inspectors
-from services.geo import GridIndex
-from services.inspections import start_inspection
+from services.inspections.operations import start_inspection
+from services.inspections.registry import upsert_enterprises, upsert_inspectors
+from services.platform.db import SessionFactory
+from services.platform.geo import GridIndex
+from services.temporal_gateway import workflow_running as running
 
 TASK_QUEUE = "gridplus-test"
 SUPERVISOR = Actor(role="supervisor", id="center-wang")

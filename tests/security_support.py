@@ -15,8 +15,8 @@ from api.main import create_app
 from api.rate_limit import TokenBucketLimiter
 from api.security import issue_token
 from schemas.common import Actor, Role
-from services.db import SessionFactory
-from services.tokens import sign_body
+from services.platform.db import SessionFactory
+from services.platform.tokens import sign_body
 from settings import Settings
 
 BASE_URL = "http://gridplus"

@@ -19,10 +19,11 @@ from schemas.case import CaseView, OpenCaseInput
 from schemas.catalog import default_catalog
 from schemas.common import Actor, GeoPoint
 from schemas.tables import Steward
-from services.cases import build_case_input, start_case
-from services.db import SessionFactory, upsert_insert
-from services.geo import GridIndex
-from workflows.case import CaseWorkflow
+from services.cases.filing import build_case_input
+from services.cases.operations import start_case
+from services.platform.db import SessionFactory, upsert_insert
+from services.platform.geo import GridIndex
+from workflows.cases.workflow import CaseWorkflow
 
 TASK_QUEUE = "gridplus-test"
 SUPERVISOR = Actor(role="supervisor", id="center-wang")

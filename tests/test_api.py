@@ -11,9 +11,10 @@ from temporalio.testing import WorkflowEnvironment
 
 from api.security import issue_token
 from schemas.common import Actor, Role
-from services.cases import is_running, new_case_id
-from services.db import SessionFactory
-from services.geo import GridIndex
+from services.cases.filing import new_case_id
+from services.cases.operations import is_running
+from services.platform.db import SessionFactory
+from services.platform.geo import GridIndex
 from settings import Settings
 from tests.support import grid_point, place_stewards, track
 

@@ -24,8 +24,8 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from schemas.attachment_tables import Attachment
 from services.attachments import FilesystemStorage, UploadPolicy, receive_upload
 from services.attachments.records import attachment_row
-from services.db import make_engine
-from services.migrate import alembic_config, upgrade
+from services.platform.db import make_engine
+from services.platform.migrate import alembic_config, upgrade
 from tests.attachment_support import GPS_LAT, jpeg_bytes, phone_exif, stream
 
 

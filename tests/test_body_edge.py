@@ -1,5 +1,4 @@
-"""One body cap for every route, before authentication, and a timeout for stalled uploads
-(issue 11, item 1).
+"""One body cap for every route, before authentication, and a timeout for stalled uploads.
 
 Routes that had no cap (``/inspections``, ``/campaigns``, ``/rectifications``,
 ``/enterprises``) read and parsed any body before looking at the token. Here the body is a
@@ -20,10 +19,10 @@ from temporalio.testing import WorkflowEnvironment
 
 from api.body_limit import MAX_BODY_BYTES
 from api.main import create_app
-from services.db import SessionFactory
+from services.platform.db import SessionFactory
 from settings import Settings
 from tests.security_support import Api, running_app
-from tools.procs import free_port
+from tools.process_supervisor import free_port
 
 CHUNK = 16 * 1024
 NOMINAL = 200 * 1024 * 1024  # what the client claims to be sending

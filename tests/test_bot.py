@@ -27,11 +27,11 @@ from temporalio.worker import Worker
 from api.main import create_app
 from constants import case_workflow_id
 from schemas.case import OpenCaseInput
-from services.bot import idempotency_key
-from services.cases import start_case
-from services.db import SessionFactory
-from services.geo import GridIndex
-from services.tokens import action_token, sign_body
+from services.cases.operations import start_case
+from services.platform.db import SessionFactory
+from services.platform.geo import GridIndex
+from services.platform.tokens import action_token, sign_body
+from services.stewards.bot import idempotency_key
 from settings import Settings
 from tests.support import case_input, count_rows, grid_point, place_stewards, track, wait_for
 from tools.fake_gateway import FakeGateway, Message

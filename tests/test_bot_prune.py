@@ -1,6 +1,6 @@
 """``bot_request`` is pruned past the replay window, and a replay inside it still works.
 
-Rows are written as ``services.bot`` writes them; the callback goes through the real app
+Rows are written as ``services.stewards.bot`` writes them; the callback goes through the real app
 (signature, token, stored answer). A replayed request never reaches Temporal, so no worker
 is needed here.
 """
@@ -21,9 +21,9 @@ from sqlmodel import col
 from temporalio.testing import WorkflowEnvironment
 
 from schemas.tables import BotRequest
-from services import bot
-from services.db import SessionFactory
-from services.tokens import action_token, sign_body
+from services.platform.db import SessionFactory
+from services.platform.tokens import action_token, sign_body
+from services.stewards import bot
 from settings import Settings
 from tests.security_support import running_app
 from tests.support import count_rows
@@ -48,7 +48,7 @@ async def api(
 
 
 async def remember(sessions: SessionFactory, request_id: str, received_at: datetime) -> None:
-    """An answered callback, as ``services.bot`` stores it."""
+    """An answered callback, as ``services.stewards.bot`` stores it."""
     answer = {"request_id": request_id, "result": "accepted", "code": None,
               "message": "已接单", "case_status": "accepted"}  # fmt: skip
     row = BotRequest(request_id=request_id, steward_id=STEWARD, case_id=CASE, action="accept",

@@ -19,12 +19,12 @@ from temporalio.testing import WorkflowEnvironment
 
 from constants import SEARCH_ATTRIBUTES, inspection_workflow_id, rectification_workflow_id
 from schemas.campaign import CampaignFilter, CampaignInput, CampaignProgress
-from schemas.tables import Enterprise, HazardRecord, InspectionRecord
-from services.cases import workflow_running as running
-from services.db import SessionFactory
-from services.geo import GridIndex
-from services.inspection_reports import round_report
-from services.inspections import create_campaign_schedule, start_campaign
+from schemas.inspection_tables import Enterprise, HazardRecord, InspectionRecord
+from services.inspections.operations import create_campaign_schedule, start_campaign
+from services.inspections.reports import round_report
+from services.platform.db import SessionFactory
+from services.platform.geo import GridIndex
+from services.temporal_gateway import workflow_running as running
 from settings import Settings
 from tests.auto_inspector import AutoInspector
 from tests.conftest import DEV_SERVER

@@ -29,8 +29,8 @@ from schemas.case import (
 from schemas.catalog import CaseType, default_catalog
 from schemas.common import Actor
 from schemas.inspection import RectificationPolicy, VisitModel, default_checklists
-from services.db import SessionFactory
-from services.geo import GridIndex
+from services.platform.db import SessionFactory
+from services.platform.geo import GridIndex
 from settings import Settings
 from tests.device_support import app_client, detection, device, post, until
 from tests.support import (

@@ -28,8 +28,8 @@ from schemas.case import (
     VerifyResult,
 )
 from schemas.common import Actor, Role
-from services.db import SessionFactory
-from services.geo import GridIndex
+from services.platform.db import SessionFactory
+from services.platform.geo import GridIndex
 from settings import Settings
 from tests.support import (
     SUPERVISOR,

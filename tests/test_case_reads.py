@@ -1,4 +1,4 @@
-"""Who reads a case (issue 11, item 9): by (role, id), and a department only what it has held.
+"""Who reads a case: by (role, id), and a department only what it has held.
 
 Through the real app, Temporal test server and database: a citizen whose id happens to be
 a steward's does not read the steward's case; a department does not read a case of its
@@ -15,8 +15,8 @@ import pytest
 
 from api.security import issue_token
 from schemas.common import Actor, Role
-from services.db import SessionFactory
-from services.geo import GridIndex
+from services.platform.db import SessionFactory
+from services.platform.geo import GridIndex
 from settings import Settings
 from tests.support import grid_point, place_stewards, track
 

@@ -24,9 +24,9 @@ from schemas.case import (
     VerifyResult,
 )
 from schemas.common import Actor
-from services.case_queries import projected_case
-from services.db import SessionFactory
-from services.geo import GridIndex
+from services.cases.queries import projected_case
+from services.platform.db import SessionFactory
+from services.platform.geo import GridIndex
 from tests.support import (
     SUPERVISOR,
     active_tasks,

@@ -25,8 +25,8 @@ from schemas.case import CaseView
 from schemas.catalog import default_catalog, load_catalog
 from schemas.catalog_tuning import CatalogOverrideError, scale_limits, tune
 from schemas.common import Actor
-from services.db import SessionFactory
-from services.geo import GridIndex
+from services.platform.db import SessionFactory
+from services.platform.geo import GridIndex
 from settings import Settings, get_settings
 from tests.support import grid_point, place_stewards, track, wait_for
 

@@ -10,8 +10,8 @@ import pytest
 from pydantic import ValidationError
 
 from schemas.inspection import CHECKLISTS_FILE, Checklists, default_checklists, load_checklists
-from services.enterprise_registry import RegistryError, read_enterprises, read_inspectors
-from services.inspector_calendar import next_slot, simulate_round, working_days_between
+from services.inspections.inspector_calendar import next_slot, simulate_round, working_days_between
+from services.inspections.registry import RegistryError, read_enterprises, read_inspectors
 from tools.demo_data import build_town
 from tools.demo_enterprises import build_enterprises, build_inspectors
 

@@ -34,8 +34,8 @@ from schemas.coordinates import (
     wgs84_to_bd09,
     wgs84_to_gcj02,
 )
-from services.distance import haversine_km
-from services.geo import GridIndex
+from services.platform.distance import haversine_km
+from services.platform.geo import GridIndex
 from tools.demo_data import build_town
 
 

@@ -21,8 +21,8 @@ from sqlalchemy import func, select
 
 from schemas.catalog import default_catalog
 from schemas.tables import DepartmentRow, Grid, Steward
-from services.db import SessionFactory, make_engine, make_session_factory
-from services.migrate import upgrade
+from services.platform.db import SessionFactory, make_engine, make_session_factory
+from services.platform.migrate import upgrade
 from tools.demo_data import Town, build_town, export_town, load_demo_data, main
 from tools.demo_people import INDUSTRIES, SKILLS, StewardSeed
 

@@ -1,4 +1,4 @@
-"""The production stance ships as configuration (issue 11 item 14): the files in deploy/
+"""The production stance ships as configuration: the files in deploy/
 say what the README says, and the example environment starts only once filled in."""
 
 from __future__ import annotations

@@ -20,7 +20,7 @@ from settings import Settings
 from worker import runner_for
 
 ROOT = Path(__file__).resolve().parent.parent
-WORKFLOW_FILES = sorted((ROOT / "workflows").glob("*.py"))
+WORKFLOW_FILES = sorted((ROOT / "workflows").rglob("*.py"))
 SHARED_FILES = [ROOT / "constants.py", *sorted((ROOT / "schemas").glob("*.py"))]
 
 # What workflow code may import: Temporal's workflow API, the standard library's pure parts,
@@ -34,7 +34,7 @@ ALLOWED_ROOTS = {
     "datetime",
     "enum",
     "functools",
-    "hashlib",  # digests of action bodies (workflows.idempotency): pure functions
+    "hashlib",  # digests of action bodies (workflows.kit.ledger): pure functions
     "itertools",
     "math",
     "typing",

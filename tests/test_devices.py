@@ -16,8 +16,8 @@ from temporalio.testing import WorkflowEnvironment
 from api.security import issue_token
 from constants import case_workflow_id
 from schemas.common import Actor
-from services.db import SessionFactory
-from services.geo import GridIndex
+from services.platform.db import SessionFactory
+from services.platform.geo import GridIndex
 from settings import Settings
 from tests.device_support import (
     app_client,
@@ -32,7 +32,7 @@ from tests.device_support import (
 )
 from tests.support import count_rows, place_stewards, track
 from tools.demo_devices import load_demo_devices
-from workflows.case import CaseWorkflow
+from workflows.cases.workflow import CaseWorkflow
 
 pytestmark = pytest.mark.usefixtures("worker", "off_duty")
 

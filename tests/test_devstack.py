@@ -32,7 +32,7 @@ from tools.devstack import (
     parse_args,
     temporal_command,
 )
-from tools.procs import Interrupted, RestartPolicy, Supervisor
+from tools.process_supervisor import Interrupted, RestartPolicy, Supervisor
 
 
 def test_every_value_type_has_a_cli_name() -> None:

@@ -1,4 +1,4 @@
-"""Inputs that must be refused at the edge, naming the field (issue 11, items 2, 3 and 4).
+"""Inputs that must be refused at the edge, naming the field.
 
 * Date-times out of range (year 1 or 9999, or pushed out of range by their offset) used to
   raise ``OverflowError`` deep in a handler: a 500, with no token needed on Open311.
@@ -23,7 +23,7 @@ import pytest
 from temporalio.testing import WorkflowEnvironment
 
 from schemas.tables import CaseRecord
-from services.db import SessionFactory
+from services.platform.db import SessionFactory
 from settings import Settings
 from tests.security_support import Api, bearer, running_app, signed, token
 

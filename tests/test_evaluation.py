@@ -18,8 +18,8 @@ from sqlmodel import col
 
 from api.routers.pages import duration
 from schemas.tables import CaseEvent, CaseRecord
-from services.db import SessionFactory
-from services.evaluation import evaluate, p90
+from services.platform.db import SessionFactory
+from services.supervision.evaluation import evaluate, p90
 from settings import Settings
 from tests.test_api import bearer
 

@@ -13,9 +13,9 @@ import shapely
 from shapely.geometry import shape
 
 from schemas.tables import Grid
-from services.db import SessionFactory, make_engine, make_session_factory
-from services.geo import GridHit, GridIndex, load_grid_index
-from services.migrate import upgrade
+from services.platform.db import SessionFactory, make_engine, make_session_factory
+from services.platform.geo import GridHit, GridIndex, load_grid_index
+from services.platform.migrate import upgrade
 from tools.demo_data import Town, build_town, load_demo_data
 
 NOW = datetime(2026, 1, 1, 8, 0, tzinfo=UTC)

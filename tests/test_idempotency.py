@@ -1,4 +1,4 @@
-"""One Idempotency-Key names one request (issue 11, item 6), through the real API.
+"""One Idempotency-Key names one request, through the real API.
 
 The same caller repeating the same action with the same body gets the stored answer; the
 same key with another caller, action or body is a 409 ``idempotency_key_reused`` that
@@ -20,8 +20,8 @@ from temporalio.testing import WorkflowEnvironment
 from api.main import create_app
 from api.security import issue_token
 from schemas.common import Actor, Role
-from services.db import SessionFactory
-from services.geo import GridIndex
+from services.platform.db import SessionFactory
+from services.platform.geo import GridIndex
 from settings import Settings
 from tests.support import grid_point, track
 

@@ -1,5 +1,5 @@
 """Inspectors have their own role; inspections and hazards are read and re-inspected only by
-those they concern (issue 11, item 7). Real app, Temporal test server and database."""
+those they concern. Real app, Temporal test server and database."""
 
 from __future__ import annotations
 
@@ -13,9 +13,9 @@ from temporalio.testing import WorkflowEnvironment
 from api.security import issue_token
 from schemas.common import Actor, Role
 from schemas.inspection import InspectorIn
-from services.db import SessionFactory
-from services.enterprise_registry import upsert_inspectors
-from services.geo import GridIndex
+from services.inspections.registry import upsert_inspectors
+from services.platform.db import SessionFactory
+from services.platform.geo import GridIndex
 from settings import Settings
 from tests.inspection_support import add_enterprise, add_inspectors, terminate_open
 

@@ -13,8 +13,8 @@ from temporalio.testing import WorkflowEnvironment
 
 from api.security import issue_token
 from schemas.common import Actor
-from services.db import SessionFactory
-from services.geo import GridIndex
+from services.platform.db import SessionFactory
+from services.platform.geo import GridIndex
 from settings import Settings
 from tests.device_support import device
 from tests.inspection_support import add_enterprise, add_inspectors

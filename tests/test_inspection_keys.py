@@ -1,4 +1,4 @@
-"""Idempotency keys on inspections and hazards (issue 11, item 6), on the real Temporal
+"""Idempotency keys on inspections and hazards, on the real Temporal
 test server: the validators of both workflows refuse a key reused by another caller,
 update or body, and answer an exact repeat from memory."""
 
@@ -17,8 +17,8 @@ from constants import campaign_workflow_id, inspection_workflow_id
 from schemas.common import Actor, Evidence, GeoPoint
 from schemas.inspection_flow import CancelInspection, FinishVisit, RecordResults, StartVisit
 from schemas.rectification import CancelRectification, SubmitProof
-from services.db import SessionFactory
-from services.geo import GridIndex
+from services.platform.db import SessionFactory
+from services.platform.geo import GridIndex
 from settings import Settings
 from tests.inspection_support import (
     SUPERVISOR,

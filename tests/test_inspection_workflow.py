@@ -25,9 +25,9 @@ from schemas.inspection_flow import (
     StartVisit,
 )
 from schemas.rectification import RecordEnforcement, RectificationResult, Reinspect, SubmitProof
-from services.db import SessionFactory
-from services.geo import GridIndex
-from services.inspections import start_inspection_workflow
+from services.inspections.operations import start_inspection_workflow
+from services.platform.db import SessionFactory
+from services.platform.geo import GridIndex
 from tests.inspection_support import (
     SUPERVISOR,
     TASK_QUEUE,

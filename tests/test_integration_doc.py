@@ -29,11 +29,11 @@ from api.main import create_app
 from schemas.bot import BotAction, BotCallback, BotResult, PresenceEvent
 from schemas.common import GeoPoint, Role
 from schemas.dispatch import DepartmentMessageKind, StewardMessageKind
-from services.db import SessionFactory
-from services.geo import GridIndex
+from services.platform.db import SessionFactory
+from services.platform.geo import GridIndex
 from settings import Settings
 from tests.support import place_stewards
-from tools.procs import free_port
+from tools.process_supervisor import free_port
 from worker import build_worker
 
 ROOT = Path(__file__).resolve().parent.parent

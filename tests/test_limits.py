@@ -16,8 +16,8 @@ from temporalio.testing import WorkflowEnvironment
 
 from api.body_limit import MAX_BODY_BYTES
 from api.routers.stewards import MAX_IMPORT_BYTES
-from services.db import SessionFactory
-from services.geo import GridIndex
+from services.platform.db import SessionFactory
+from services.platform.geo import GridIndex
 from settings import Settings
 from tests.device_support import device
 from tests.security_support import Api, bearer, running_app, signed, token

@@ -1,4 +1,4 @@
-"""No credential reaches a log line (issue 11 item 13).
+"""No credential reaches a log line.
 
 The first test runs the API as production does (``python -m uvicorn api.main:app``, a
 separate process on the suite's Temporal server and database), sends requests carrying a
@@ -22,11 +22,11 @@ from temporalio.testing import WorkflowEnvironment
 
 from api.security import issue_token
 from schemas.common import Actor
-from services import log_redaction, observability
-from services.db import SessionFactory
+from services.platform import log_redaction, observability
+from services.platform.db import SessionFactory
 from settings import Settings
 from tools.devstack import wait_for_http
-from tools.procs import free_port
+from tools.process_supervisor import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 

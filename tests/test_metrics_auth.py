@@ -1,4 +1,4 @@
-"""``/metrics`` behind a token, or off (issue 11 item 14), on the real app.
+"""``/metrics`` behind a token, or off, on the real app.
 
 Production refuses to start with an open ``/metrics`` (``tests/test_production_settings``);
 here the app built from such settings answers a scrape only with the token.
@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from temporalio.testing import WorkflowEnvironment
 
-from services.db import SessionFactory
+from services.platform.db import SessionFactory
 from settings import Settings
 from tests.security_support import running_app
 

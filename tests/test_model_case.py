@@ -18,8 +18,8 @@ import httpx
 import pytest
 from temporalio.testing import WorkflowEnvironment
 
-from services.db import SessionFactory
-from services.geo import GridIndex
+from services.platform.db import SessionFactory
+from services.platform.geo import GridIndex
 from settings import Settings
 from tests.model.case_steps import SEEN, WEIGHTS
 from tests.model.case_walk import walk

@@ -17,8 +17,8 @@ from temporalio.testing import WorkflowEnvironment
 
 from constants import case_workflow_id
 from schemas.common import Actor
-from services.db import SessionFactory
-from services.geo import GridIndex
+from services.platform.db import SessionFactory
+from services.platform.geo import GridIndex
 from settings import Settings
 from tests.device_support import until
 from tests.model.doors import Doors

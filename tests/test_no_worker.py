@@ -21,13 +21,14 @@ import httpx
 import pytest
 from temporalio.testing import WorkflowEnvironment
 
-from activities.projection import ProjectionActivities
+from activities.cases.projection import ProjectionActivities
 from api.errors import RETRY_AFTER_SECONDS
 from schemas.case import CaseSummary, ProjectionBatch, TimelineEntry
-from services import cases
-from services.db import SessionFactory
-from services.geo import GridIndex
-from services.tokens import action_token
+from services import temporal_gateway
+from services.cases import operations as cases
+from services.platform.db import SessionFactory
+from services.platform.geo import GridIndex
+from services.platform.tokens import action_token
 from settings import Settings
 from tests.device_support import detection, device
 from tests.inspection_support import add_enterprise
@@ -52,8 +53,8 @@ async def api(
 
 @pytest.fixture
 def short_timeouts(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(cases, "QUERY_TIMEOUT", SHORT_QUERY)
-    monkeypatch.setattr(cases, "UPDATE_TIMEOUT", SHORT_UPDATE)
+    monkeypatch.setattr(temporal_gateway, "QUERY_TIMEOUT", SHORT_QUERY)
+    monkeypatch.setattr(temporal_gateway, "UPDATE_TIMEOUT", SHORT_UPDATE)
 
 
 def assert_503(response: httpx.Response, *words: str) -> None:
@@ -116,7 +117,7 @@ async def test_campaign_progress_without_a_worker_is_a_503_naming_the_reason(
 
     answer, took = await timed(api.client.get(f"/campaigns/{campaign_id}", headers=supervisor), 30)
     assert_503(answer, campaign_id, "no worker", f"/reports/inspections/rounds/{campaign_id}")
-    assert took < cases.QUERY_TIMEOUT.total_seconds() + 3
+    assert took < temporal_gateway.QUERY_TIMEOUT.total_seconds() + 3
 
     unknown = await api.client.get("/campaigns/CA-NEVER-STARTED", headers=supervisor)
     assert unknown.status_code == 404

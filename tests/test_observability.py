@@ -14,7 +14,7 @@ from fastapi import FastAPI
 from prometheus_client import REGISTRY
 
 from api.metrics import install
-from services.observability import CASE_ID, CaseContextFilter, JsonFormatter, case_id_of
+from services.platform.observability import CASE_ID, CaseContextFilter, JsonFormatter, case_id_of
 
 
 @pytest.fixture

@@ -18,9 +18,9 @@ import pytest
 
 from api.security import issue_token
 from schemas.common import Actor
-from services import open311
-from services.db import SessionFactory
-from services.geo import GridIndex
+from services.intake import open311
+from services.platform.db import SessionFactory
+from services.platform.geo import GridIndex
 from settings import Settings
 from tests.support import count_rows, grid_point, track
 

@@ -1,4 +1,4 @@
-"""The OpenAPI document tells clients and fuzzers the truth (issue 11, item 15), and every
+"""The OpenAPI document tells clients and fuzzers the truth, and every
 text input it describes refuses control characters (item 3, as the schema states it).
 
 Read from the app's own document, no server needed: what is checked here is what a client

@@ -1,4 +1,4 @@
-"""The outbox (``activities.delivery``): messages reach each recipient in the order queued.
+"""The outbox (``activities.messaging.delivery``): each recipient gets messages in queue order.
 
 Direct tests of ``deliver_once`` against ``tools.fake_gateway`` over real HTTP: messages of
 two cases for one steward, queued while the gateway refuses, arrive after it recovers in
@@ -27,14 +27,14 @@ from temporalio.client import WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
-from activities.delivery import NOTIFICATIONS, advisory_key, deliver_once
-from activities.gateways import HttpGateway
+from activities.messaging.delivery import NOTIFICATIONS, advisory_key, deliver_once
+from activities.messaging.gateways import HttpGateway
 from constants import ACT_NOTIFY_STEWARD, case_workflow_id
 from schemas.case import AcceptTask, ReportResolved, VerifyResult
 from schemas.common import Actor
-from services.cases import start_case
-from services.db import SessionFactory, make_engine
-from services.geo import GridIndex
+from services.cases.operations import start_case
+from services.platform.db import SessionFactory, make_engine
+from services.platform.geo import GridIndex
 from settings import Settings
 from tests.support import (
     SUPERVISOR,
@@ -48,7 +48,7 @@ from tests.support import (
 )
 from tools.fake_gateway import FakeGateway
 from worker import build_worker
-from workflows.case import CaseWorkflow
+from workflows.cases.workflow import CaseWorkflow
 
 pytestmark = pytest.mark.usefixtures("worker", "off_duty")
 

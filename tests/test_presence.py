@@ -13,14 +13,14 @@ import httpx
 import pytest
 from temporalio.testing import ActivityEnvironment, WorkflowEnvironment
 
-from activities.dispatch import DispatchActivities
+from activities.stewards.dispatch import DispatchActivities
 from api.main import create_app
 from schemas.common import GeoPoint
 from schemas.dispatch import DispatchRequest
 from schemas.tables import Steward
-from services.db import SessionFactory
-from services.geo import GridIndex
-from services.tokens import sign_body
+from services.platform.db import SessionFactory
+from services.platform.geo import GridIndex
+from services.platform.tokens import sign_body
 from settings import Settings
 from tests.support import grid_point, place_stewards
 

@@ -6,10 +6,10 @@ from datetime import UTC, datetime
 
 from sqlalchemy import text
 
-from activities.projection import ProjectionActivities
+from activities.cases.projection import ProjectionActivities
 from schemas.case import CaseSummary, ProjectionBatch, TimelineEntry
 from schemas.common import GeoPoint
-from services.db import SessionFactory
+from services.platform.db import SessionFactory
 
 
 def batch(case_id: str, entries: list[TimelineEntry], status: str) -> ProjectionBatch:

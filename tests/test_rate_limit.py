@@ -23,8 +23,8 @@ from api.rate_limit import (
     TokenBucketLimiter,
     client_key,
 )
-from services.db import SessionFactory
-from services.geo import GridIndex
+from services.platform.db import SessionFactory
+from services.platform.geo import GridIndex
 from settings import Settings
 from tests.device_support import Dev, detection, device
 from tests.security_support import Api, bearer, running_app, token

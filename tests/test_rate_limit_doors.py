@@ -1,5 +1,5 @@
 """One bucket per door: reads of a case, enterprise records and every write are limited, and
-spending one door's budget never spends another's (issue 11, item 5).
+spending one door's budget never spends another's.
 
 Through the real app, database and Temporal server; time is the limiter's own clock, which
 the test does not move, so "a flood" is exactly the burst and one more.
@@ -21,7 +21,7 @@ from api.rate_limit import (
     client_key,
     door_for,
 )
-from services.db import SessionFactory
+from services.platform.db import SessionFactory
 from settings import Settings
 from tests.security_support import Api, bearer, running_app
 

@@ -37,9 +37,9 @@ from temporalio.testing import WorkflowEnvironment
 
 from api.main import create_app
 from schemas.inspection import InspectorIn
-from services.db import SessionFactory
-from services.enterprise_registry import upsert_inspectors
-from services.geo import GridIndex
+from services.inspections.registry import upsert_inspectors
+from services.platform.db import SessionFactory
+from services.platform.geo import GridIndex
 from settings import Settings
 from tests.device_support import device
 from tests.security_support import Api, forged_token, running_app, signed, token

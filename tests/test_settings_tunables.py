@@ -18,9 +18,9 @@ from temporalio.testing import WorkflowEnvironment
 
 from api import rate_limit
 from api.routers.devices import intake
-from services.db import SessionFactory
-from services.geo import GridIndex
-from services.intake_merge import MERGE_WINDOW, MergeRegistry, camera_key
+from services.intake.merge import MERGE_WINDOW, MergeRegistry, camera_key
+from services.platform.db import SessionFactory
+from services.platform.geo import GridIndex
 from settings import Settings
 from tests.device_support import device
 from tests.security_support import Api, bearer, running_app

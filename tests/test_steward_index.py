@@ -14,7 +14,7 @@ from typing import NotRequired, TypedDict
 
 import pytest
 
-from services.steward_index import (
+from services.stewards.index import (
     Candidate,
     StewardIndex,
     StewardPoint,

@@ -10,13 +10,13 @@ import pytest
 from sqlalchemy import text
 from temporalio.testing import ActivityEnvironment, WorkflowEnvironment
 
-from activities.dispatch import DispatchActivities
+from activities.stewards.dispatch import DispatchActivities
 from api.main import create_app
 from api.security import issue_token
 from schemas.common import Actor, GeoPoint
 from schemas.dispatch import DispatchRequest
-from services.db import SessionFactory
-from services.geo import GridIndex
+from services.platform.db import SessionFactory
+from services.platform.geo import GridIndex
 from settings import Settings
 from tests.support import (
     active_tasks,

@@ -27,9 +27,9 @@ from api.main import create_app
 from api.security import issue_token
 from schemas.common import Actor, Role
 from schemas.tables import CaseRecord
-from services.cases import start_case
-from services.db import SessionFactory
-from services.geo import GridIndex
+from services.cases.operations import start_case
+from services.platform.db import SessionFactory
+from services.platform.geo import GridIndex
 from settings import Settings
 from tests.support import case_input, grid_point, place_stewards, track
 from tests.test_visibility import with_department_deadline

@@ -13,8 +13,8 @@ from temporalio.testing import WorkflowEnvironment
 from api.main import create_app
 from api.security import issue_token
 from schemas.common import Actor, Role
-from services.db import SessionFactory
-from services.geo import GridIndex
+from services.platform.db import SessionFactory
+from services.platform.geo import GridIndex
 from settings import Settings
 from tests.support import active_tasks, grid_point, place_stewards, track
 

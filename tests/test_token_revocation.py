@@ -1,4 +1,4 @@
-"""API tokens: a capped lifetime, an id, and revocation (issue 11 item 12).
+"""API tokens: a capped lifetime, an id, and revocation.
 
 The app is the real one (``create_app`` on the test server and database); revocations go
 through the supervisor route, the CLI as a separate process, or the service, and are
@@ -25,8 +25,8 @@ from temporalio.testing import WorkflowEnvironment
 from api import security
 from api.security import _b64, _sign, issue_token, read_claims
 from schemas.common import Actor, Role
-from services import revocation
-from services.db import SessionFactory
+from services.platform import revocation
+from services.platform.db import SessionFactory
 from settings import Settings
 from tests.security_support import Api, running_app
 

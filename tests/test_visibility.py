@@ -31,16 +31,16 @@ from temporalio.worker import Worker
 from constants import SEARCH_ATTRIBUTES, case_workflow_id
 from schemas.case import CancelCase, DepartmentAccept, DepartmentReport, OpenCaseInput
 from schemas.common import Actor
-from services import observability
-from services.cases import start_case
-from services.db import SessionFactory
-from services.geo import GridIndex
+from services.cases.operations import start_case
+from services.platform import observability
+from services.platform.db import SessionFactory
+from services.platform.geo import GridIndex
 from settings import Settings
 from tests.support import SUPERVISOR, case_input, grid_point, key, wait_for
 from tools import search_attributes
-from tools.procs import free_port
+from tools.process_supervisor import free_port
 from worker import build_worker
-from workflows.case import CaseWorkflow
+from workflows.cases.workflow import CaseWorkflow
 
 DEV_SERVER = Path(sys.executable).parent / "temporal"
 QUEUE = "gridplus-visibility"

@@ -21,8 +21,8 @@ from playwright.async_api import Browser, Page, async_playwright
 from temporalio.testing import WorkflowEnvironment
 
 from api.main import create_app
-from services.db import SessionFactory
-from services.geo import GridIndex
+from services.platform.db import SessionFactory
+from services.platform.geo import GridIndex
 from settings import Settings
 from tests.support import case_input, grid_point, open_case, view, wait_for
 from tests.web_support import PASSWORD, new_account

@@ -18,9 +18,10 @@ from temporalio.testing import WorkflowEnvironment
 from api.main import create_app
 from schemas.case import DepartmentAccept, DepartmentReport
 from schemas.common import Actor
-from services import cases
-from services.db import SessionFactory
-from services.geo import GridIndex
+from schemas.updates import Update
+from services.cases import operations as cases
+from services.platform.db import SessionFactory
+from services.platform.geo import GridIndex
 from settings import Settings
 from tests.support import case_input, grid_point, key, open_case, view, wait_for
 from tests.web_support import csrf_of, new_account, sign_in
@@ -169,11 +170,11 @@ async def test_verify_form_appears_once_a_result_is_reported_and_closes_the_case
     case_id = await escalated_case(env, grids)
     police = Actor(role="department", id="traffic_police")
     await cases.act(
-        env.client, case_id, "department_accept",
+        env.client, case_id, Update.DEPARTMENT_ACCEPT,
         DepartmentAccept(actor=police, idempotency_key=key()),
     )  # fmt: skip
     await cases.act(
-        env.client, case_id, "department_report",
+        env.client, case_id, Update.DEPARTMENT_REPORT,
         DepartmentReport(note="已处罚", actor=police, idempotency_key=key()),
     )  # fmt: skip
     async with browser(app_state) as web:

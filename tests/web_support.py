@@ -8,7 +8,7 @@ import uuid
 import httpx
 
 from api.web.accounts import NewAccount, WebRole, create_account
-from services.db import SessionFactory
+from services.platform.db import SessionFactory
 
 PASSWORD = "correct horse battery"
 CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')

@@ -44,7 +44,7 @@ from sqlmodel import col
 
 from schemas.catalog import default_catalog
 from schemas.tables import DepartmentRow, Grid, Steward
-from services.db import SessionFactory, make_engine, make_session_factory
+from services.platform.db import SessionFactory, make_engine, make_session_factory
 from tools.demo_lattice import Lattice, LatticeSpec, Ring, polygon
 from tools.demo_people import StewardSeed, make_stewards
 
@@ -69,7 +69,7 @@ class Town:
     departments: list[DepartmentRow]
 
     def all_grids(self) -> list[Grid]:
-        """Grids then micro-grids: what ``services.geo.GridIndex`` takes."""
+        """Grids then micro-grids: what ``services.platform.geo.GridIndex`` takes."""
         return [*self.grids, *self.micro_grids]
 
 
@@ -227,7 +227,7 @@ def export_town(town: Town, directory: Path) -> list[Path]:
 
 
 async def _run(args: argparse.Namespace) -> int:
-    from services.migrate import upgrade
+    from services.platform.migrate import upgrade
     from settings import get_settings
 
     url: str = args.url or get_settings().database_url

@@ -16,9 +16,9 @@ from dataclasses import dataclass
 from typing import Literal
 
 from schemas.common import GeoPoint
-from services.db import SessionFactory, make_engine, make_session_factory
-from services.devices import register_device
-from services.geo import GridIndex, load_grid_index
+from services.intake.devices import register_device
+from services.platform.db import SessionFactory, make_engine, make_session_factory
+from services.platform.geo import GridIndex, load_grid_index
 
 DEMO_KEY_PREFIX = "dev-only-device-key-"
 

@@ -23,9 +23,9 @@ from sqlalchemy import func, select
 from sqlmodel import col
 
 from schemas.inspection import EnterpriseIn, InspectorIn, default_checklists
-from schemas.tables import Enterprise
-from services.db import SessionFactory, make_engine, make_session_factory
-from services.enterprise_registry import upsert_enterprises, upsert_inspectors
+from schemas.inspection_tables import Enterprise
+from services.inspections.registry import upsert_enterprises, upsert_inspectors
+from services.platform.db import SessionFactory, make_engine, make_session_factory
 from tools.demo_data import Town, build_town
 
 ENTERPRISES = 494
@@ -169,7 +169,7 @@ async def load_demo_enterprises(
 
 
 async def _run(args: argparse.Namespace) -> int:
-    from services.migrate import upgrade
+    from services.platform.migrate import upgrade
     from settings import get_settings
 
     url: str = args.url or get_settings().database_url

@@ -10,7 +10,8 @@ frontend answers and the attributes have the expected types; migrate the databas
 load the SYNTHETIC demo town if it is empty; start the worker, the API and, if present,
 the steward simulator. A child that dies on its own (a crashed or killed worker, API,
 simulator or dev server) is restarted with backoff and the restart is logged
-(``tools.procs.RestartPolicy``); only one that keeps crashing stops the stack, exit code 1.
+(``tools.process_supervisor.RestartPolicy``); only one that keeps crashing stops the stack,
+exit code 1.
 Ctrl-C or SIGTERM stops them all in reverse order and exits 0 ("stopped cleanly").
 """
 
@@ -38,7 +39,7 @@ from schemas.catalog_tuning import CatalogOverrideError, check_scale
 from schemas.common import Actor, Role
 from settings import get_settings
 from tools.demo_devices import DEMO_KEY_PREFIX
-from tools.procs import Interrupted, Supervisor
+from tools.process_supervisor import Interrupted, Supervisor
 from tools.search_attributes import TYPE_NAMES
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -182,9 +183,9 @@ async def prepare_database(url: str, stewards: int) -> tuple[bool, list[tuple[st
     and sensors) where missing; whether the town itself was loaded now, and the demo web
     accounts (username, fresh password, role) for the banner."""
     from api.web.accounts import ensure_demo_accounts
-    from services.db import make_engine, make_session_factory
-    from services.geo import load_grid_index
-    from services.migrate import upgrade
+    from services.platform.db import make_engine, make_session_factory
+    from services.platform.geo import load_grid_index
+    from services.platform.migrate import upgrade
     from tools.demo_data import build_town, load_demo_data
     from tools.demo_devices import load_demo_devices
     from tools.demo_enterprises import load_demo_enterprises

@@ -2,7 +2,7 @@
 
 Tests and the steward simulator (``tools.steward_sim``) point ``GRIDPLUS_BOT_GATEWAY_URL``
 at it. It checks each POST exactly as a real gateway must (signature and timestamp through
-``services.bot.verify_signature``, with the shared bot secret, and de-duplication on the
+``services.stewards.bot.verify_signature``, with the shared bot secret, and de-duplication on the
 ``Idempotency-Key`` header: delivery over HTTP is at-least-once, since a worker that dies
 after the gateway accepted a message but before it heard the 200 sends it again), records
 what it accepted,
@@ -28,7 +28,7 @@ from collections.abc import Callable
 from types import TracebackType
 from typing import Any
 
-from services.bot import CallbackRejected, verify_signature
+from services.stewards.bot import CallbackRejected, verify_signature
 
 Message = dict[str, Any]
 

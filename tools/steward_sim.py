@@ -47,7 +47,7 @@ import httpx
 from api.security import issue_token
 from schemas.bot import BotAction, BotAnswer
 from schemas.common import Actor
-from services.tokens import sign_body
+from services.platform.tokens import sign_body
 from settings import get_settings
 from tools.fake_gateway import FakeGateway, Message
 

@@ -5,10 +5,10 @@ for every run, and a package ``__init__`` that imports every workflow made each 
 re-execute all of them.
 """
 
-from workflows.campaign import InspectionCampaignWorkflow
-from workflows.case import CaseWorkflow
-from workflows.inspection import JointInspectionWorkflow
-from workflows.rectification import RectificationWorkflow
+from workflows.cases.workflow import CaseWorkflow
+from workflows.inspections.campaign import InspectionCampaignWorkflow
+from workflows.inspections.inspection import JointInspectionWorkflow
+from workflows.inspections.rectification import RectificationWorkflow
 
 WORKFLOWS = (
     CaseWorkflow,

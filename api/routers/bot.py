@@ -2,7 +2,7 @@
 
 Thin on purpose: the route reads the raw body (the signature covers it byte for byte, so
 it is not parsed by FastAPI first; ``api.body_limit`` caps it at 64 KiB with 413) and
-hands it to ``services.bot.process``, which holds every rule. The gateway authenticates
+hands it to ``services.stewards.bot.process``, which holds every rule. The gateway authenticates
 with its signature, not with a bearer token.
 """
 
@@ -17,8 +17,8 @@ from api.deps import State
 from api.errors import RETRY_AFTER_SECONDS, problem
 from schemas.api import Problem
 from schemas.bot import BotAnswer, PresenceAnswer, PresenceEvent
-from services import bot
-from services.presence import apply_presence
+from services.stewards import bot
+from services.stewards.presence import apply_presence
 
 router = APIRouter(prefix="/bot", tags=["bot"])
 

@@ -3,19 +3,22 @@
 from __future__ import annotations
 
 from typing import Annotated
-from urllib.parse import quote
 
 from fastapi import APIRouter, HTTPException, Query, Response
 
 from api.deps import CaseIdPath, IdempotencyHeader, Session, State, TemporalClient, require
 from api.errors import UNAVAILABLE
+from api.route_helpers import CREATE_ERRORS, case_links
 from constants import case_workflow_id
-from schemas.api import CaseDetail, CaseLinks, CasePage, CreateCase, CreatedCase, Problem, Timeline
+from schemas.api import CaseDetail, CasePage, CreateCase, CreatedCase, Problem, Timeline
 from schemas.case import CaseStatus
 from schemas.common import Actor, CaseSource, Instant, Line
-from services import case_access, case_queries, cases, requests
-from services.case_queries import CaseFilter
-from settings import Settings
+from services.cases import access as case_access
+from services.cases import filing
+from services.cases import operations as cases
+from services.cases import queries as case_queries
+from services.cases.queries import CaseFilter
+from services.platform import requests
 
 # who files reports here (devices have their own door, /devices; departments do not report)
 Reporter = Annotated[Actor, require("steward", "supervisor", "citizen", "system")]
@@ -24,25 +27,7 @@ Reader = Annotated[Actor, require("supervisor", "department", "steward", "citize
 
 router = APIRouter(prefix="/cases", tags=["cases"])  # bodies: 413 over 64 KiB (api.body_limit)
 
-ERRORS: dict[int | str, dict[str, object]] = {
-    400: {"model": Problem, "description": "the body is not UTF-8 JSON"},
-    401: {"model": Problem},
-    403: {"model": Problem},
-    409: {"model": Problem, "description": "idempotency_key_reused: the key named another request"},
-    422: {"model": Problem},
-}
-
-
-def links(settings: Settings, case_id: str) -> CaseLinks:
-    workflow_id = quote(case_workflow_id(case_id))
-    return CaseLinks(
-        self=f"/cases/{case_id}",
-        timeline=f"/cases/{case_id}/timeline",
-        temporal_ui=(
-            f"{settings.temporal_ui_url}/namespaces/{settings.temporal_namespace}"
-            f"/workflows/{workflow_id}"
-        ),
-    )
+ERRORS = {code: answer for code, answer in CREATE_ERRORS.items() if code != 404}
 
 
 @router.post(
@@ -57,8 +42,8 @@ async def create_case(
     idempotency_key: IdempotencyHeader = None,
 ) -> CreatedCase:
     """File a report as a case. The case runs on from here; follow ``links.self``."""
-    case_id = cases.new_case_id(principal, idempotency_key)
-    inp = cases.build_case_input(body, principal, case_id, state.catalog, state.grids)
+    case_id = filing.new_case_id(principal, idempotency_key)
+    inp = filing.build_case_input(body, principal, case_id, state.catalog, state.grids)
     request = requests.request_fingerprint(body) if idempotency_key else None
     created = await cases.start_case(client, inp, state.settings.task_queue, request=request)
     response.headers["Location"] = f"/cases/{case_id}"
@@ -69,7 +54,7 @@ async def create_case(
         grid_id=inp.grid_id,
         micro_grid_id=inp.micro_grid_id,
         created=created,
-        links=links(state.settings, case_id),
+        links=case_links(state.settings, case_id),
     )
 
 
@@ -133,7 +118,7 @@ async def get_case(
     )
     if not case_access.may_read(principal, view):
         raise HTTPException(403, "you took no part in this case")
-    return CaseDetail(**view.model_dump(), live=live, links=links(state.settings, case_id))
+    return CaseDetail(**view.model_dump(), live=live, links=case_links(state.settings, case_id))
 
 
 @router.get(

@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, HTTPException, Path
 
 from api.deps import CaseIdPath, DepartmentPrincipal, IdempotencyHeader, TemporalClient
-from api.routers.actions import ACTION_ERRORS, perform
+from api.route_helpers import ACTION_ERRORS, perform
 from schemas.case import (
     ActionOutcome,
     DepartmentAccept,
@@ -20,6 +20,7 @@ from schemas.case import (
     DepartmentReturnBody,
 )
 from schemas.common import Actor, Line
+from schemas.updates import Update
 
 router = APIRouter(
     prefix="/departments/{department}/cases/{case_id}",
@@ -47,7 +48,7 @@ async def accept(
     """Take the case (escalated -> department_handling)."""
     actor = _same(principal, department)
     return await perform(
-        client, case_id, "department_accept", DepartmentAccept, body, actor, idempotency_key
+        client, case_id, Update.DEPARTMENT_ACCEPT, DepartmentAccept, body, actor, idempotency_key
     )
 
 
@@ -63,7 +64,7 @@ async def report_result(
     """Report the result with evidence (反馈); the case waits for verification."""
     actor = _same(principal, department)
     return await perform(
-        client, case_id, "department_report", DepartmentReport, body, actor, idempotency_key
+        client, case_id, Update.DEPARTMENT_REPORT, DepartmentReport, body, actor, idempotency_key
     )
 
 
@@ -79,7 +80,7 @@ async def return_to_center(
     """Send the case back to the linkage center with a reason (not ours, wrong place...)."""
     actor = _same(principal, department)
     return await perform(
-        client, case_id, "department_return", DepartmentReturn, body, actor, idempotency_key
+        client, case_id, Update.DEPARTMENT_RETURN, DepartmentReturn, body, actor, idempotency_key
     )
 
 
@@ -95,5 +96,11 @@ async def ask_extension(
     """Ask for more time; granted at once within the policy, else refused (ask the center)."""
     actor = _same(principal, department)
     return await perform(
-        client, case_id, "department_extension", DepartmentExtension, body, actor, idempotency_key
+        client,
+        case_id,
+        Update.DEPARTMENT_EXTENSION,
+        DepartmentExtension,
+        body,
+        actor,
+        idempotency_key,
     )

@@ -2,7 +2,7 @@
 
 A device authenticates with its own key (``X-Device-Key``) on the path that names it, so
 it can only post as itself. Bodies are capped (413, ``api.body_limit``); the rules live in
-``services.intake_devices``. When Temporal cannot be reached the answer is 503: the device
+``services.intake.device_reports``. When Temporal cannot be reached the answer is 503: the device
 retries with the same ``event_id`` and its report still counts once.
 """
 
@@ -20,10 +20,11 @@ from schemas.api import Problem
 from schemas.common import LINE_PATTERN
 from schemas.intake import CameraDetection, ReportAccepted, SensorEvent, default_intake_map
 from schemas.tables import Device
-from services import devices, intake_devices
-from services.cases import WorkflowUnavailable
-from services.intake_devices import DeviceForbidden, Intake
-from services.intake_merge import MergeStuck
+from services.intake import device_reports as intake_devices
+from services.intake import devices
+from services.intake.device_reports import DeviceForbidden, Intake
+from services.intake.merge import MergeStuck
+from services.temporal_gateway import WorkflowUnavailable
 
 router = APIRouter(prefix="/devices/{device_id}", tags=["devices"])
 

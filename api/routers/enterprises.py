@@ -21,25 +21,24 @@ from api.deps import (
     WorkflowKey,
 )
 from api.inspection_deps import BoundDevice, enterprise_itself, may_read_enterprise
-from api.routers.actions import ACTION_ERRORS
+from api.route_helpers import ACTION_ERRORS, CREATE_ERRORS, perform_on
 from constants import rectification_workflow_id
-from schemas.api import Problem
 from schemas.common import Actor
 from schemas.inspection_api import HazardPage
 from schemas.rectification import RectificationOutcome, SubmitProof, SubmitProofBody
-from services import enterprise_records, inspection_queries, inspections
-from services.enterprise_records import RecordIn, RecordOut, RecordPage, UnknownEnterprise
+from schemas.updates import Update
+from services.inspections import enterprise_records
+from services.inspections import queries as inspection_queries
+from services.inspections.enterprise_records import (
+    RecordIn,
+    RecordOut,
+    RecordPage,
+    UnknownEnterprise,
+)
 
 router = APIRouter(prefix="/enterprises/{enterprise_id}", tags=["enterprises"])
 
-ERRORS: dict[int | str, dict[str, object]] = {
-    400: {"model": Problem, "description": "the body is not UTF-8 JSON"},
-    401: {"model": Problem},
-    403: {"model": Problem},
-    404: {"model": Problem},
-    409: {"model": Problem, "description": "idempotency_key_reused: the key named another request"},
-    422: {"model": Problem},
-}
+ERRORS = CREATE_ERRORS
 
 
 async def _store(
@@ -107,7 +106,7 @@ async def add_observation(
 ) -> RecordOut:
     """A warehouse camera or smoke sensor saw an operation (matched against the records).
 
-    Only a device bound to this enterprise (``python -m services.devices register ...
+    Only a device bound to this enterprise (``python -m services.intake.devices register ...
     --enterprise``); any other device gets 403 naming what it is bound to."""
     return await _store(session, enterprise_id, body, principal, idempotency_key, response)
 
@@ -137,15 +136,13 @@ async def submit_proof(
 ) -> RectificationOutcome:
     """The enterprise shows the hazard is fixed (note, photos); a re-inspection follows."""
     actor = enterprise_itself(principal, enterprise_id)
-    action = SubmitProof(
-        **body.model_dump(),
-        actor=actor,
-        idempotency_key=idempotency_key or f"auto-{uuid.uuid4().hex}",
-    )
-    return await inspections.act(
+    return await perform_on(
         client,
         rectification_workflow_id(rectification_id),
-        "submit_proof",
-        action,
+        Update.SUBMIT_PROOF,
+        SubmitProof,
+        body,
+        actor,
+        idempotency_key,
         RectificationOutcome,
     )

@@ -10,9 +10,14 @@ from api.deps import Session, WorkflowKey
 from api.inspection_deps import Regulator
 from schemas.api import Problem
 from schemas.common import Line
-from schemas.inspection_api import DepartmentReport, EnterpriseReport, GridReport, RoundReport
-from services import inspection_reports
-from services.cases import CaseNotFound
+from schemas.inspection_api import (
+    DepartmentInspectionReport,
+    EnterpriseReport,
+    GridReport,
+    RoundReport,
+)
+from services.inspections import reports as inspection_reports
+from services.inspections.operations import InspectionNotFound
 
 router = APIRouter(prefix="/reports/inspections", tags=["reports"])
 
@@ -31,8 +36,8 @@ async def enterprises(
     return await inspection_reports.per_enterprise(session, grid_id, limit, offset)
 
 
-@router.get("/departments", response_model=list[DepartmentReport], responses=ERRORS)
-async def departments(session: Session, _: Regulator) -> list[DepartmentReport]:
+@router.get("/departments", response_model=list[DepartmentInspectionReport], responses=ERRORS)
+async def departments(session: Session, _: Regulator) -> list[DepartmentInspectionReport]:
     """Per department: inspections covering it, items, hazards by severity, time to close."""
     return await inspection_reports.per_department(session)
 
@@ -49,5 +54,5 @@ async def round_report(campaign_id: WorkflowKey, session: Session, _: Regulator)
     """A round: its time, joint visits against five separate rounds, visits saved."""
     report = await inspection_reports.round_report(session, campaign_id)
     if report is None:
-        raise CaseNotFound(campaign_id)
+        raise InspectionNotFound(campaign_id)
     return report

@@ -2,23 +2,18 @@
 
 from __future__ import annotations
 
-import uuid
 from typing import Annotated
-from urllib.parse import quote
 
 from fastapi import APIRouter, Query, Response
-from pydantic import BaseModel
 
 from api.deps import IdempotencyHeader, Session, State, Supervisor, TemporalClient, WorkflowKey
 from api.errors import UNAVAILABLE
 from api.inspection_access import Visit, check_reader
 from api.inspection_deps import InspectionReader, InspectorPrincipal, Regulator
-from api.routers.actions import ACTION_ERRORS
+from api.route_helpers import ACTION_ERRORS, CREATE_ERRORS, perform_on, temporal_ui
 from constants import inspection_workflow_id
-from schemas.api import Problem
 from schemas.campaign import CampaignInput, CampaignProgress
-from schemas.case import HumanAction
-from schemas.common import Actor, Line
+from schemas.common import Line
 from schemas.inspection_api import (
     InspectionDetail,
     InspectionLinks,
@@ -41,47 +36,22 @@ from schemas.inspection_flow import (
     StartVisit,
     StartVisitBody,
 )
-from services import inspection_queries, inspections, requests
-from services.inspection_queries import InspectionFilter
+from schemas.updates import Update
+from services.inspections import operations as inspections
+from services.inspections import queries as inspection_queries
+from services.inspections.queries import InspectionFilter
+from services.platform import requests
 
 router = APIRouter(tags=["inspections"])
 
-ERRORS: dict[int | str, dict[str, object]] = {
-    400: {"model": Problem, "description": "the body is not UTF-8 JSON"},
-    401: {"model": Problem},
-    403: {"model": Problem},
-    404: {"model": Problem},
-    409: {"model": Problem, "description": "idempotency_key_reused: the key named another request"},
-    422: {"model": Problem},
-}
+ERRORS = CREATE_ERRORS
 
 
 def _links(state: State, inspection_id: str) -> InspectionLinks:
     settings = state.settings
-    workflow_id = quote(inspection_workflow_id(inspection_id))
     return InspectionLinks(
         self=f"/inspections/{inspection_id}",
-        temporal_ui=(
-            f"{settings.temporal_ui_url}/namespaces/{settings.temporal_namespace}"
-            f"/workflows/{workflow_id}"
-        ),
-    )
-
-
-async def _act(
-    client: TemporalClient,
-    inspection_id: WorkflowKey,
-    update: str,
-    model: type[HumanAction],
-    body: BaseModel,
-    actor: Actor,
-    key: str | None,
-) -> InspectionOutcome:
-    action = model(
-        **body.model_dump(), actor=actor, idempotency_key=key or f"auto-{uuid.uuid4().hex}"
-    )
-    return await inspections.act(
-        client, inspection_workflow_id(inspection_id), update, action, InspectionOutcome
+        temporal_ui=temporal_ui(settings, inspection_workflow_id(inspection_id)),
     )
 
 
@@ -169,8 +139,15 @@ async def start_visit(
     idempotency_key: IdempotencyHeader = None,
 ) -> InspectionOutcome:
     """The booked inspector checks in on site."""
-    return await _act(
-        client, inspection_id, "start_visit", StartVisit, body, principal, idempotency_key
+    return await perform_on(
+        client,
+        inspection_workflow_id(inspection_id),
+        Update.START_VISIT,
+        StartVisit,
+        body,
+        principal,
+        idempotency_key,
+        InspectionOutcome,
     )
 
 
@@ -184,8 +161,15 @@ async def record_results(
     idempotency_key: IdempotencyHeader = None,
 ) -> InspectionOutcome:
     """Results of one item or several (pass, or hazard with answer, photo, note)."""
-    return await _act(
-        client, inspection_id, "record_results", RecordResults, body, principal, idempotency_key
+    return await perform_on(
+        client,
+        inspection_workflow_id(inspection_id),
+        Update.RECORD_RESULTS,
+        RecordResults,
+        body,
+        principal,
+        idempotency_key,
+        InspectionOutcome,
     )
 
 
@@ -199,8 +183,15 @@ async def finish_visit(
     idempotency_key: IdempotencyHeader = None,
 ) -> InspectionOutcome:
     """Every item answered: sections go to the departments, hazards to rectification."""
-    return await _act(
-        client, inspection_id, "finish_visit", FinishVisit, body, principal, idempotency_key
+    return await perform_on(
+        client,
+        inspection_workflow_id(inspection_id),
+        Update.FINISH_VISIT,
+        FinishVisit,
+        body,
+        principal,
+        idempotency_key,
+        InspectionOutcome,
     )
 
 
@@ -214,8 +205,15 @@ async def cancel_inspection(
     idempotency_key: IdempotencyHeader = None,
 ) -> InspectionOutcome:
     """Cancel an inspection not yet visited (the business closed, a duplicate...)."""
-    return await _act(
-        client, inspection_id, "cancel", CancelInspection, body, principal, idempotency_key
+    return await perform_on(
+        client,
+        inspection_workflow_id(inspection_id),
+        Update.CANCEL,
+        CancelInspection,
+        body,
+        principal,
+        idempotency_key,
+        InspectionOutcome,
     )
 
 

@@ -1,7 +1,7 @@
 """Open311 GeoReport v2 (http://wiki.open311.org/GeoReport_v2): services, requests, tokens.
 
 Thin: parameters are checked here against the spec's names (an unknown or repeated one is a
-400), the rules live in ``services.open311`` and the XML/JSON in ``api.open311_format``.
+400), the rules live in ``services.intake.open311`` and the XML/JSON in ``api.open311_format``.
 Every error, even a 413 or a malformed query, answers in the spec's error format.
 """
 
@@ -24,9 +24,9 @@ from api.open311_format import FORMATS, render, render_errors
 from api.security import InvalidToken
 from schemas.common import INSTANT_PATTERN, LINE_PATTERN, Line, forbidden_character
 from schemas.open311 import Open311Submission
-from services import open311, open311_queries
-from services.open311 import Intake311, Open311Error
-from services.open311_queries import RequestQuery
+from services.intake import open311, open311_queries
+from services.intake.open311 import Intake311, Open311Error
+from services.intake.open311_queries import RequestQuery
 
 Format = Annotated[Literal["json", "xml"], Path(description="the answer's format")]
 Handler = Callable[[Request], Coroutine[Any, Any, Response]]

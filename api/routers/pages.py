@@ -20,13 +20,12 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoes
 
 from api.auth import authenticate
 from api.deps import State
-from api.routers.cases import links
-from api.routers.stats import build_report
-from api.security import InvalidToken
-from schemas.common import Actor, Line
+from api.evaluation_report import build_report
+from api.route_helpers import case_links
+from api.security import InvalidToken, bearer_token
+from schemas.common import Actor, Line, town_time
 from schemas.stats import STAGE_LABELS, STAGE_NAMES, GroupBy
-from services import board
-from services.messages import local_time
+from services.supervision import board
 
 router = APIRouter(tags=["pages"], include_in_schema=False)
 
@@ -80,7 +79,7 @@ def environment() -> Environment:
         trim_blocks=True,
         lstrip_blocks=True,
     )
-    env.filters.update(duration=duration, percent=percent, local_time=local_time)
+    env.filters.update(duration=duration, percent=percent, local_time=town_time)
     return env
 
 
@@ -105,9 +104,7 @@ async def supervisor_page(
     cookie_token: Annotated[str | None, Cookie(alias=COOKIE)] = None,
 ) -> Response:
     """督办看板 / Supervisor board: grid map, top overdue cases, evaluation table."""
-    bearer = None
-    if authorization and authorization.lower().startswith("bearer "):
-        bearer = authorization[7:]
+    bearer = bearer_token(authorization)
     candidate = bearer or token or cookie_token
     if candidate is None:
         raise HTTPException(401, "sign in with ?token=", {"WWW-Authenticate": "Bearer"})
@@ -140,7 +137,7 @@ async def supervisor_page(
             "case": case,
             "type": catalog.case_type(case.case_type),
             "department": catalog.department(case.department),
-            "temporal_ui": links(state.settings, case.case_id).temporal_ui,
+            "temporal_ui": case_links(state.settings, case.case_id).temporal_ui,
         }
         for case in overdue
     ]

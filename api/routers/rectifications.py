@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import uuid
-
 from fastapi import APIRouter
-from pydantic import BaseModel
 
 from api.deps import (
     DepartmentPrincipal,
@@ -18,10 +15,8 @@ from api.deps import (
 )
 from api.inspection_access import Visit, booked_inspector, check_reader
 from api.inspection_deps import InspectionReader, ReinspectorPrincipal
-from api.routers.actions import ACTION_ERRORS
+from api.route_helpers import ACTION_ERRORS, build_action, perform_on
 from constants import rectification_workflow_id
-from schemas.case import HumanAction
-from schemas.common import Actor
 from schemas.inspection_api import RectificationDetail
 from schemas.rectification import (
     CancelRectification,
@@ -33,26 +28,11 @@ from schemas.rectification import (
     Reinspect,
     ReinspectBody,
 )
-from services import inspection_queries, inspections
+from schemas.updates import Update
+from services.inspections import operations as inspections
+from services.inspections import queries as inspection_queries
 
 router = APIRouter(prefix="/rectifications/{rectification_id}", tags=["rectifications"])
-
-
-async def _act(
-    client: TemporalClient,
-    rectification_id: WorkflowKey,
-    update: str,
-    model: type[HumanAction],
-    body: BaseModel,
-    actor: Actor,
-    key: str | None,
-) -> RectificationOutcome:
-    action = model(
-        **body.model_dump(), actor=actor, idempotency_key=key or f"auto-{uuid.uuid4().hex}"
-    )
-    return await inspections.act(
-        client, rectification_workflow_id(rectification_id), update, action, RectificationOutcome
-    )
 
 
 @router.get("", response_model=RectificationDetail, responses=ACTION_ERRORS)
@@ -89,14 +69,11 @@ async def reinspect(
     """Re-inspection (复查): pass closes, fail is rework. By the inspector booked for the
     visit, an inspector of the enterprise's grid, or the responsible department (the
     workflow's validator decides, from the registry's grid the API adds)."""
-    action = Reinspect(
-        **body.model_dump(),
-        actor=principal.actor,
-        idempotency_key=idempotency_key or f"auto-{uuid.uuid4().hex}",
-        inspector_grid=principal.grid_id,
+    action = build_action(
+        Reinspect, body, principal.actor, idempotency_key, inspector_grid=principal.grid_id
     )
     return await inspections.act(
-        client, rectification_workflow_id(rectification_id), "reinspect", action,
+        client, rectification_workflow_id(rectification_id), Update.REINSPECT, action,
         RectificationOutcome,
     )  # fmt: skip
 
@@ -110,14 +87,15 @@ async def record_enforcement(
     idempotency_key: IdempotencyHeader = None,
 ) -> RectificationOutcome:
     """The department's measure on an overdue hazard, maybe with a new term."""
-    return await _act(
+    return await perform_on(
         client,
-        rectification_id,
-        "record_enforcement",
+        rectification_workflow_id(rectification_id),
+        Update.RECORD_ENFORCEMENT,
         RecordEnforcement,
         body,
         principal,
         idempotency_key,
+        RectificationOutcome,
     )
 
 
@@ -130,6 +108,13 @@ async def cancel(
     idempotency_key: IdempotencyHeader = None,
 ) -> RectificationOutcome:
     """Cancel a hazard recorded in error, with a reason."""
-    return await _act(
-        client, rectification_id, "cancel", CancelRectification, body, principal, idempotency_key
+    return await perform_on(
+        client,
+        rectification_workflow_id(rectification_id),
+        Update.CANCEL,
+        CancelRectification,
+        body,
+        principal,
+        idempotency_key,
+        RectificationOutcome,
     )

@@ -15,8 +15,8 @@ from api.deps import Session, State, Supervisor
 from schemas.api import Problem
 from schemas.common import Line
 from schemas.tables import Steward
-from services import steward_registry
-from services.db import utc
+from services.platform.db import utc
+from services.stewards import registry as steward_registry
 
 MAX_IMPORT_BYTES = PREFIX_CAPS["/stewards/import"]
 

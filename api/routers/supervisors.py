@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from api.deps import CaseIdPath, IdempotencyHeader, State, Supervisor, TemporalClient
-from api.routers.actions import ACTION_ERRORS, key_or_new, perform
+from api.route_helpers import ACTION_ERRORS, key_or_new, perform
 from schemas.case import (
     ActionOutcome,
     CancelCase,
@@ -24,8 +24,9 @@ from schemas.case import (
     VerifyResult,
     VerifyResultBody,
 )
-from services import cases
-from services import reassign as reassign_service
+from schemas.updates import Update
+from services.cases import operations as cases
+from services.cases import reassign as reassign_service
 
 router = APIRouter(prefix="/supervisors/cases/{case_id}", tags=["supervisors"])
 
@@ -39,7 +40,9 @@ async def verify(
     idempotency_key: IdempotencyHeader = None,
 ) -> ActionOutcome:
     """Verify the reported result (核查): pass closes the case, fail reopens it as rework."""
-    return await perform(client, case_id, "verify", VerifyResult, body, principal, idempotency_key)
+    return await perform(
+        client, case_id, Update.VERIFY, VerifyResult, body, principal, idempotency_key
+    )
 
 
 @router.post("/cancel", response_model=ActionOutcome, responses=ACTION_ERRORS)
@@ -51,7 +54,9 @@ async def cancel(
     idempotency_key: IdempotencyHeader = None,
 ) -> ActionOutcome:
     """Cancel a duplicate or invalid case, with a reason."""
-    return await perform(client, case_id, "cancel", CancelCase, body, principal, idempotency_key)
+    return await perform(
+        client, case_id, Update.CANCEL, CancelCase, body, principal, idempotency_key
+    )
 
 
 @router.post("/reassign", response_model=ActionOutcome, responses=ACTION_ERRORS)
@@ -84,7 +89,7 @@ async def escalate(
 ) -> ActionOutcome:
     """Send the case to a department now (its own by the catalog, or the one named)."""
     return await perform(
-        client, case_id, "escalate", EscalateCase, body, principal, idempotency_key
+        client, case_id, Update.ESCALATE, EscalateCase, body, principal, idempotency_key
     )
 
 
@@ -97,7 +102,7 @@ async def urge(
     idempotency_key: IdempotencyHeader = None,
 ) -> ActionOutcome:
     """Push whoever holds the case (督办); recorded in the timeline."""
-    return await perform(client, case_id, "urge", UrgeCase, body, principal, idempotency_key)
+    return await perform(client, case_id, Update.URGE, UrgeCase, body, principal, idempotency_key)
 
 
 @router.post("/extend", response_model=ActionOutcome, responses=ACTION_ERRORS)
@@ -110,7 +115,7 @@ async def extend(
 ) -> ActionOutcome:
     """Move the current stage's deadline, with a reason."""
     return await perform(
-        client, case_id, "extend_deadline", ExtendDeadline, body, principal, idempotency_key
+        client, case_id, Update.EXTEND_DEADLINE, ExtendDeadline, body, principal, idempotency_key
     )
 
 

@@ -13,8 +13,8 @@ from fastapi import APIRouter
 
 from api.deps import State, Supervisor
 from schemas.api import Problem
-from services import revocation
-from services.revocation import RevocationOut, RevokeRequest
+from services.platform import revocation
+from services.platform.revocation import RevocationOut, RevokeRequest
 
 router = APIRouter(prefix="/supervisors/tokens", tags=["supervisors"])
 

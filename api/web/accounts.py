@@ -32,7 +32,7 @@ from sqlalchemy import delete, func, select
 from sqlmodel import col
 
 from schemas.account_tables import WebAccount, WebLoginFailure
-from services.db import SessionFactory
+from services.platform.db import SessionFactory
 from settings import Settings, get_settings
 
 WebRole = Literal["supervisor", "department"]
@@ -215,7 +215,7 @@ def demo_banner(made: list[tuple[str, str, str]], base_url: str) -> list[str]:
 
 
 async def _run(settings: Settings, args: argparse.Namespace) -> int:
-    from services.db import make_engine, make_session_factory
+    from services.platform.db import make_engine, make_session_factory
 
     engine = make_engine(settings.database_url)
     try:

@@ -19,7 +19,7 @@ from typing import Any
 from pydantic import BaseModel
 from temporalio.client import Client
 
-from api.routers.actions import perform
+from api.route_helpers import perform
 from schemas.case import (
     ActionOutcome,
     CancelCase,
@@ -46,8 +46,9 @@ from schemas.case import (
     VerifyResultBody,
 )
 from schemas.common import Actor
-from services import reassign as reassign_service
-from services.db import SessionFactory
+from schemas.updates import Update
+from services.cases import reassign as reassign_service
+from services.platform.db import SessionFactory
 
 OPEN = ("reported", "filed", "dispatched", "accepted", "escalated", "department_handling")
 WAITING_FOR_VERIFICATION = ("resolved", "verified")
@@ -67,7 +68,7 @@ class ActionForm:
     """One action a signed-in user may take on a case, as a form."""
 
     name: str  # the URL segment and the form's id
-    update: str  # the workflow update the JSON route runs
+    update: Update  # the workflow update the JSON route runs
     body: type[BaseModel]
     model: type[HumanAction]
     role: str
@@ -90,7 +91,7 @@ WITH_DEPARTMENT = ("escalated", "department_handling")
 ACTIONS: tuple[ActionForm, ...] = (
     ActionForm(
         "verify",
-        "verify",
+        Update.VERIFY,
         VerifyResultBody,
         VerifyResult,
         "supervisor",
@@ -98,11 +99,17 @@ ACTIONS: tuple[ActionForm, ...] = (
         lambda v, a: v.status == "resolved",
     ),
     ActionForm(
-        "urge", "urge", UrgeCaseBody, UrgeCase, "supervisor", (Field("note", "textarea"),), _open
+        "urge",
+        Update.URGE,
+        UrgeCaseBody,
+        UrgeCase,
+        "supervisor",
+        (Field("note", "textarea"),),
+        _open,
     ),
     ActionForm(
         "extend",
-        "extend_deadline",
+        Update.EXTEND_DEADLINE,
         ExtendDeadlineBody,
         ExtendDeadline,
         "supervisor",
@@ -111,7 +118,7 @@ ACTIONS: tuple[ActionForm, ...] = (
     ),
     ActionForm(
         "reassign",
-        "reassign",
+        Update.REASSIGN,
         ReassignCaseBody,
         ReassignCase,
         "supervisor",
@@ -120,7 +127,7 @@ ACTIONS: tuple[ActionForm, ...] = (
     ),
     ActionForm(
         "escalate",
-        "escalate",
+        Update.ESCALATE,
         EscalateCaseBody,
         EscalateCase,
         "supervisor",
@@ -129,7 +136,7 @@ ACTIONS: tuple[ActionForm, ...] = (
     ),
     ActionForm(
         "cancel",
-        "cancel",
+        Update.CANCEL,
         CancelCaseBody,
         CancelCase,
         "supervisor",
@@ -140,7 +147,7 @@ ACTIONS: tuple[ActionForm, ...] = (
     # will list the cases; the page already lets a clerk act on one)
     ActionForm(
         "accept",
-        "department_accept",
+        Update.DEPARTMENT_ACCEPT,
         DepartmentAcceptBody,
         DepartmentAccept,
         "department",
@@ -149,7 +156,7 @@ ACTIONS: tuple[ActionForm, ...] = (
     ),
     ActionForm(
         "result",
-        "department_report",
+        Update.DEPARTMENT_REPORT,
         DepartmentReportBody,
         DepartmentReport,
         "department",
@@ -158,7 +165,7 @@ ACTIONS: tuple[ActionForm, ...] = (
     ),
     ActionForm(
         "extension",
-        "department_extension",
+        Update.DEPARTMENT_EXTENSION,
         DepartmentExtensionBody,
         DepartmentExtension,
         "department",
@@ -167,7 +174,7 @@ ACTIONS: tuple[ActionForm, ...] = (
     ),
     ActionForm(
         "return",
-        "department_return",
+        Update.DEPARTMENT_RETURN,
         DepartmentReturnBody,
         DepartmentReturn,
         "department",

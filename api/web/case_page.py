@@ -16,11 +16,14 @@ from fastapi.responses import Response
 from pydantic import ValidationError
 
 from api.deps import CaseIdPath, State
-from api.routers.cases import links
+from api.route_helpers import case_links as links
 from api.web import case_forms, sessions
 from api.web.render import redirect, render
 from schemas.case import CaseView
-from services import case_access, case_queries, cases
+from services.cases import access as case_access
+from services.cases import operations as cases
+from services.cases import queries as case_queries
+from services.temporal_gateway import ActionRefused
 
 router = APIRouter(prefix="/web/cases", include_in_schema=False)
 
@@ -105,7 +108,7 @@ async def case_action(case_id: CaseIdPath, action: str, request: Request, state:
         return await _page(
             request, state, principal, case_id, refusal=("invalid", problem), status_code=422
         )
-    except cases.ActionRefused as refused:
+    except ActionRefused as refused:
         return await _page(
             request,
             state,

@@ -14,7 +14,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 
 from api.web.i18n import Lang, environment, negotiate
 from api.web.sessions import CSRF_FIELD, WebPrincipal
-from services.messages import local_time
+from schemas.common import town_time
 
 SECURITY_HEADERS = {
     "Content-Security-Policy": (
@@ -47,7 +47,7 @@ def render(
             csrf_field=CSRF_FIELD,
             csrf_token=principal.csrf_token if principal else "",
             path=request.url.path,
-            local_time=local_time,
+            local_time=town_time,
             **context,
         )
     )

@@ -23,7 +23,7 @@ from sqlmodel import col
 
 from schemas.account_tables import WebSession
 from schemas.common import Actor
-from services.db import SessionFactory, utc
+from services.platform.db import SessionFactory, utc
 from settings import Settings
 
 SESSION_COOKIE = "gridplus_web"

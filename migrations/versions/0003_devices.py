@@ -1,7 +1,7 @@
 """devices, detections, intake merge registry, Open311 requests
 
 Hand-written (plain ``sa`` types, only new tables, no batch mode needed), so it runs the
-same on SQLite and PostgreSQL. Branches from 0001 next to 0002; ``services.migrate``
+same on SQLite and PostgreSQL. Branches from 0001 next to 0002; ``services.platform.migrate``
 upgrades to "heads" until the heads are merged.
 
 Revision ID: 0003

@@ -1,15 +1,15 @@
 """What must hold after any fault, written as lists of problems rather than first-failure asserts.
 
 A fault test checks everything and reports every broken promise at once: a duplicated
-message must not hide a hole in a timeline. The promises (README, ``activities/notify.py``,
-``activities/projection.py``, ``activities/dispatch.py``):
+message must not hide a hole in a timeline. The promises (README, ``activities/cases/notify.py``,
+``activities/cases/projection.py``, ``activities/stewards/dispatch.py``):
 
 * every case ends ``closed``, exactly once (one run, one result);
 * the projection holds every timeline entry of the workflow, seq 1..n, none twice, written
   in timeline order, and the case row says closed at the last seq;
 * no steward is over capacity, and once the cases are closed nobody holds a reservation;
 * every message the timeline implies was delivered, each exactly once;
-* in order per recipient (``activities.delivery``): each steward and each department gets
+* in order per recipient (``activities.messaging.delivery``): each steward and each department gets
   its messages in the order they were queued in the outbox (their ``notification``
   positions), whichever case queued them. Within one case that is the timeline's order for
   each recipient; across recipients a case's messages may arrive in any order (a refused
@@ -27,7 +27,7 @@ from temporalio.client import Client
 from constants import case_workflow_id
 from schemas.case import CaseResult, CaseView
 from schemas.tables import CaseEvent, CaseRecord, Notification, Reservation, Steward
-from services.db import SessionFactory, utc
+from services.platform.db import SessionFactory, utc
 from tools.fake_gateway import FakeGateway, Message
 
 # timeline entry kind -> (message kind, recipient field in the entry's data)

@@ -38,7 +38,9 @@ from schemas.case import (
     VerifyResult,
 )
 from schemas.common import Actor
-from services.cases import ActionRefused, act
+from schemas.updates import Update
+from services.cases.operations import act
+from services.temporal_gateway import ActionRefused
 from tools.fake_gateway import FakeGateway
 
 NOTHING, ACCEPT, RESOLVE, FULL = 0, 1, 2, 3
@@ -140,7 +142,7 @@ class Driver:
                 who = Actor(role="steward", id=steward)
                 await self._act(
                     case_id,
-                    "accept_task",
+                    Update.ACCEPT_TASK,
                     lambda key: AcceptTask(actor=who, idempotency_key=key, attempt=offer),
                 )
         elif status == "accepted" and level >= RESOLVE and steward:
@@ -148,7 +150,7 @@ class Driver:
             who = Actor(role="steward", id=steward)
             await self._act(
                 case_id,
-                "report_resolved",
+                Update.REPORT_RESOLVED,
                 lambda key: ReportResolved(
                     actor=who, idempotency_key=key, attempt=offer, note="cleared on site"
                 ),
@@ -156,7 +158,7 @@ class Driver:
         elif status == "resolved" and level >= FULL:
             await self._act(
                 case_id,
-                "verify",
+                Update.VERIFY,
                 lambda key: VerifyResult(actor=SUPERVISOR, idempotency_key=key, passed=True),
             )
         elif status == "escalated" and level >= FULL and snap.department:
@@ -164,14 +166,14 @@ class Driver:
                 dept = Actor(role="department", id=snap.department)
                 await self._act(
                     case_id,
-                    "department_accept",
+                    Update.DEPARTMENT_ACCEPT,
                     lambda key: DepartmentAccept(actor=dept, idempotency_key=key),
                 )
         elif status == "department_handling" and level >= FULL and snap.department:
             dept = Actor(role="department", id=snap.department)
             await self._act(
                 case_id,
-                "department_report",
+                Update.DEPARTMENT_REPORT,
                 lambda key: DepartmentReport(actor=dept, idempotency_key=key, note="towed away"),
             )
 
@@ -192,7 +194,7 @@ class Driver:
             for m in self.gateway.messages
         )
 
-    async def _act(self, case_id: str, update: str, build: Callable[[str], HumanAction]) -> None:
+    async def _act(self, case_id: str, update: Update, build: Callable[[str], HumanAction]) -> None:
         name = f"{case_id}.{update}"
         action = build(f"{name}.{self._answered[name]}")
         asked = time.monotonic()

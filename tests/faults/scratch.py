@@ -34,9 +34,9 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import create_async_engine
 from sqlalchemy.pool import NullPool
 
-from services.db import SessionFactory, make_engine, make_session_factory
-from services.geo import GridIndex, load_grid_index
-from services.migrate import upgrade
+from services.platform.db import SessionFactory, make_engine, make_session_factory
+from services.platform.geo import GridIndex, load_grid_index
+from services.platform.migrate import upgrade
 from tools.demo_data import build_town, load_demo_data
 
 Kind = Literal["sqlite", "postgresql"]

@@ -22,9 +22,10 @@ from schemas.api import CreateCase
 from schemas.case import OpenCaseInput
 from schemas.catalog import Sla, default_catalog
 from schemas.common import Actor
-from services.cases import build_case_input, start_case
-from services.geo import GridIndex
-from tests.faults.procs import DevServer, Proc, start_worker, worker_env
+from services.cases.filing import build_case_input
+from services.cases.operations import start_case
+from services.platform.geo import GridIndex
+from tests.faults.processes import DevServer, Proc, start_worker, worker_env
 from tests.faults.scratch import ScratchDatabase
 from tests.support import grid_point, place_stewards
 from tools.fake_gateway import FakeGateway

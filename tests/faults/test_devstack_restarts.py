@@ -25,9 +25,9 @@ from api.security import issue_token
 from schemas.common import Actor
 from settings import PLACEHOLDER_PREFIX
 from tests.faults.driver import until
-from tests.faults.procs import Proc
+from tests.faults.processes import Proc
 from tools.fake_gateway import FakeGateway
-from tools.procs import free_port
+from tools.process_supervisor import free_port
 
 SECRET = "faults-devstack-secret"
 TOKEN_SECRET = PLACEHOLDER_PREFIX + "token-secret"  # the dev default the stack's API uses

@@ -20,7 +20,7 @@ from temporalio.client import Client
 
 from constants import SA_DEADLINE, SA_OVERDUE, SA_STATUS, case_workflow_id
 from schemas.case import CaseView
-from services.db import SessionFactory
+from services.platform.db import SessionFactory
 from tests.model.case_model import CaseModel, ModelViolation
 from tests.model.walker import Failure
 

@@ -26,10 +26,10 @@ from constants import case_workflow_id
 from schemas.case import CaseView
 from schemas.catalog import default_catalog
 from schemas.common import Actor
-from services.cases import workflow_running
-from services.db import SessionFactory
-from services.devices import register_device
-from services.geo import GridIndex
+from services.intake.devices import register_device
+from services.platform.db import SessionFactory
+from services.platform.geo import GridIndex
+from services.temporal_gateway import workflow_running
 from settings import Settings
 from tests.model.case_model import CaseModel
 from tests.model.case_rules import Action

@@ -15,8 +15,8 @@ import httpx
 
 from api.security import issue_token
 from schemas.common import Actor
-from services.open311 import JURISDICTION_ID
-from services.tokens import action_token, sign_body
+from services.intake.open311 import JURISDICTION_ID
+from services.platform.tokens import action_token, sign_body
 
 
 @dataclass(frozen=True)

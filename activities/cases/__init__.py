@@ -1,0 +1,1 @@
+"""Activities of case workflows: projection of cases, their messages."""

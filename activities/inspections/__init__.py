@@ -1,0 +1,1 @@
+"""Activities of inspections, rectifications and rounds: forms, bookings, projection, messages."""

@@ -1,0 +1,1 @@
+"""The outbox and the gateways every domain's messages go through."""

@@ -1,0 +1,1 @@
+"""Activities of steward dispatch: the nearest free steward, booked atomically."""

@@ -1,0 +1,1 @@
+"""Cases: filing rules, starting and acting on case workflows, evidence attach, reads."""

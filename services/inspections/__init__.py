@@ -1,0 +1,1 @@
+"""Joint inspection, rectification and rounds: starts, actions, registries, reports."""

@@ -1,0 +1,1 @@
+"""Intake channels besides the API's own report: devices, their merge, Open311."""

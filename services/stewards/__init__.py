@@ -1,0 +1,1 @@
+"""Stewards and chat: the roster, the nearest-steward index, presence, bot callbacks."""

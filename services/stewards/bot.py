@@ -1,0 +1,400 @@
+"""Chat-bot callbacks: from a signed button press to a workflow update and a polite answer.
+
+The route ``POST /bot/callback`` only reads the body (capped at 64 KiB by ``api.body_limit``)
+and calls ``process``. The rules live here, in the order a request meets them:
+
+1. the signature over timestamp and raw body (``services.platform.tokens``), the timestamp
+   within ``MAX_SKEW`` of our clock: a captured request cannot be replayed later (401);
+2. the body as a ``BotCallback`` (422 naming the field);
+3. the action token, bound to (case, steward, attempt, action): a steward can never act on
+   someone else's task, even through a gateway bug (403);
+4. ``request_id`` already answered: the stored answer, without touching the workflow;
+5. else the update (``services.cases.operations.act``) keyed by the request id, its answer
+   stored in ``bot_request`` before it is returned.
+
+``bot_request`` is pruned as it goes (``BotRequestPruner``): a row matters only while its
+request can pass step 1 (``2 * MAX_SKEW``); rows are kept ``BOT_REQUEST_RETENTION`` (a day),
+then deleted, at most once every ``PRUNE_EVERY`` per process, by the callback due to prune.
+
+A refused update (the task went to someone else, the case ended...) is a valid callback:
+the answer says so politely in the steward's language, with HTTP 200.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import re
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import TypeVar
+
+from pydantic import BaseModel, ValidationError
+from sqlalchemy import delete, select
+from sqlalchemy.exc import SQLAlchemyError
+from sqlmodel import col
+from temporalio.client import Client
+from temporalio.service import RPCError
+
+from schemas.bot import BotAction, BotAnswer, BotCallback, BotResult
+from schemas.case import (
+    AcceptTask,
+    DeclineTask,
+    HumanAction,
+    ReportArrived,
+    ReportResolved,
+    RequestEscalation,
+    VerifyResult,
+)
+from schemas.common import Actor, Evidence
+from schemas.tables import BotRequest, Steward
+from schemas.updates import Update
+from services.cases import operations as cases
+from services.platform.db import SessionFactory, upsert_insert
+from services.platform.messages import render_steward
+from services.platform.tokens import check_action_token, check_body
+from services.temporal_gateway import ActionRefused, WorkflowUnavailable
+
+MAX_SKEW = 5 * 60  # seconds either way, as Slack does for its request signatures
+
+# How long a request can be replayed: signed at T, it passes ``verify_signature`` only while
+# ``now <= T + MAX_SKEW``, and T was at most MAX_SKEW ahead of our clock when we received it
+# (``received_at``), so a copy can come back no later than ``received_at + 2 * MAX_SKEW``.
+REPLAY_HORIZON = timedelta(seconds=2 * MAX_SKEW)
+# Rows are kept well past that: API replicas' clocks may differ, and a gateway that re-signs
+# its retries of a request (after a long outage of ours) still gets the stored answer for a
+# day. Past the horizon a lost row changes nothing that matters: the request id is also the
+# update id, which the workflow remembers, so a late re-signed retry still acts once.
+BOT_REQUEST_RETENTION = timedelta(days=1)
+PRUNE_EVERY = timedelta(minutes=10)
+PRUNE_BATCH = 5000  # rows per delete: a backlog of months goes in small steps, not one lock
+
+log = logging.getLogger(__name__)
+
+# The workflow's refusal codes (``workflows.cases.state``) as the gateway should show them.
+RESULT_BY_CODE: dict[str, BotResult] = {
+    "too_late": "too_late",
+    "already_done": "already_done",
+    "not_assigned": "not_yours",
+    "forbidden_role": "not_yours",
+    "case_ended": "case_closed",
+    "self_verification": "not_yours",
+    "not_found": "case_closed",
+}
+
+UPDATE_BY_ACTION: dict[BotAction, Update] = {
+    "accept": Update.ACCEPT_TASK,
+    "decline": Update.DECLINE_TASK,
+    "arrived": Update.REPORT_ARRIVED,
+    "resolved": Update.REPORT_RESOLVED,
+    "escalate": Update.REQUEST_ESCALATION,
+    "verify_pass": Update.VERIFY,
+    "verify_fail": Update.VERIFY,
+}
+
+M = TypeVar("M", bound=BaseModel)
+
+_KEY_PATTERN = re.compile(r"^[A-Za-z0-9_.:-]+$")
+_KEY_UNSAFE = re.compile(r"[^A-Za-z0-9_.:-]")
+
+
+class CallbackRejected(Exception):
+    """The callback itself is invalid: the route answers with ``status`` and nothing acts."""
+
+    def __init__(
+        self, status: int, error: str, message: str, fields: list[str] | None = None
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.error = error
+        self.message = message
+        self.fields = fields or []
+
+
+class BotRequestPruner:
+    """Deletes ``bot_request`` rows past ``retention``, at most once every ``every``.
+
+    One per process (``PRUNER``): the check is a clock read, so the callback path pays for
+    a delete once every ten minutes, not per request; a failed delete is logged and tried
+    again next time, never failing the callback. ``retention`` never goes below
+    ``REPLAY_HORIZON``, inside which a row is what stops a replay.
+    """
+
+    def __init__(
+        self,
+        retention: timedelta = BOT_REQUEST_RETENTION,
+        every: timedelta = PRUNE_EVERY,
+        clock: Callable[[], float] = time.monotonic,
+        batch: int = PRUNE_BATCH,
+    ) -> None:
+        self.retention = max(retention, REPLAY_HORIZON)
+        self.every = every.total_seconds()
+        self.clock = clock
+        self.batch = batch
+        self.next_at = clock()  # the first callback of a process prunes
+
+    async def maybe_prune(self, sessions: SessionFactory, now: datetime | None = None) -> int:
+        """Prune if due; the rows deleted (0 when not due)."""
+        if self.clock() < self.next_at:
+            return 0
+        self.next_at = self.clock() + self.every  # concurrent callbacks do not all prune
+        try:
+            cutoff = (now or datetime.now(UTC)) - self.retention
+            deleted = await prune_bot_requests(sessions, cutoff, self.batch)
+        except SQLAlchemyError:
+            log.warning("pruning bot_request failed; trying again later", exc_info=True)
+            return 0
+        if deleted >= self.batch:
+            self.next_at = self.clock()  # a backlog: the next callback goes on with it
+        return deleted
+
+
+async def prune_bot_requests(
+    sessions: SessionFactory, older_than: datetime, limit: int = PRUNE_BATCH
+) -> int:
+    """Delete up to ``limit`` answered callbacks received before ``older_than``."""
+    old = (
+        select(col(BotRequest.request_id))
+        .where(col(BotRequest.received_at) < older_than)
+        .limit(limit)
+    )
+    async with sessions() as session, session.begin():
+        result = await session.execute(
+            delete(BotRequest).where(col(BotRequest.request_id).in_(old.scalar_subquery()))
+        )
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
+PRUNER = BotRequestPruner()
+
+
+@dataclass(frozen=True)
+class Handled:
+    """The answer to a callback and whether it was replayed from ``bot_request``."""
+
+    answer: BotAnswer
+    replayed: bool
+
+
+def verify_signature(
+    secret: str,
+    timestamp: str | None,
+    signature: str | None,
+    body: bytes,
+    now: float | None = None,
+) -> None:
+    """401 unless the body is signed with ``secret`` at a time within ``MAX_SKEW``.
+
+    The signature is checked first: someone without the secret learns nothing about our
+    clock. Used by the API and by the fake gateway (``tools.fake_gateway``) alike.
+    """
+    if not timestamp:
+        raise CallbackRejected(401, "unauthorized", "missing X-Gridplus-Timestamp header")
+    if not signature:
+        raise CallbackRejected(401, "unauthorized", "missing X-Gridplus-Signature header")
+    if not (timestamp.isascii() and timestamp.isdigit() and len(timestamp) <= 12):
+        raise CallbackRejected(401, "unauthorized", "X-Gridplus-Timestamp must be unix seconds")
+    if not signature.isascii() or not check_body(secret, timestamp, body, signature):
+        raise CallbackRejected(401, "unauthorized", "bad signature (X-Gridplus-Signature)")
+    skew = (time.time() if now is None else now) - int(timestamp)
+    if skew > MAX_SKEW:
+        raise CallbackRejected(
+            401, "unauthorized", f"stale timestamp: signed {int(skew)} s ago (max {MAX_SKEW} s)"
+        )
+    if skew < -MAX_SKEW:
+        raise CallbackRejected(
+            401,
+            "unauthorized",
+            f"timestamp in the future: {int(-skew)} s ahead (max {MAX_SKEW} s)",
+        )
+
+
+def parse_callback(body: bytes) -> BotCallback:
+    """The body as a ``BotCallback``, or 422 naming every field at fault (``body.note``)."""
+    return parse_body(BotCallback, body)
+
+
+def parse_body(model: type[M], body: bytes) -> M:
+    """A signed JSON body as ``model``, or 422 naming every field at fault."""
+    try:
+        return model.model_validate_json(body)
+    except ValidationError as error:
+        errors = error.errors(include_url=False)
+        fields = [".".join(("body", *(str(part) for part in e["loc"]))) for e in errors]
+        message = "; ".join(f"{f}: {e['msg']}" for f, e in zip(fields, errors, strict=True))
+        raise CallbackRejected(422, "invalid", message[:2000], fields) from error
+
+
+def idempotency_key(request_id: str) -> str:
+    """``bot-<request_id>``, as the update id; hashed when the id is not safe as it is.
+
+    Unsafe characters are replaced for readability and a digest of the original id is
+    appended, so two different request ids never share an update id.
+    """
+    key = f"bot-{request_id}"
+    if _KEY_PATTERN.match(key) and 8 <= len(key) <= 128:
+        return key
+    digest = hashlib.sha256(request_id.encode()).hexdigest()[:32]
+    return f"bot-{_KEY_UNSAFE.sub('_', request_id)[:80]}.{digest}"
+
+
+def build_action(callback: BotCallback) -> tuple[Update, HumanAction]:
+    """The workflow update for a callback: its name and its ``HumanAction``."""
+    common = {
+        "actor": Actor(role="steward", id=callback.steward_id),
+        "idempotency_key": idempotency_key(callback.request_id),
+        "attempt": callback.attempt,
+    }
+    action: HumanAction
+    match callback.action:
+        case "accept":
+            action = AcceptTask(**common)
+        case "decline":
+            action = DeclineTask(**common, reason=callback.note)
+        case "arrived":
+            action = ReportArrived(**common, location=callback.location)
+        case "resolved":
+            assert callback.note is not None  # BotCallback requires it
+            evidence = (
+                [Evidence(kind="photo", url=callback.photo_url)] if callback.photo_url else []
+            )
+            action = ReportResolved(**common, note=callback.note, evidence=evidence)
+        case "escalate":
+            assert callback.note is not None
+            action = RequestEscalation(**common, reason=callback.note)
+        case "verify_pass" | "verify_fail":
+            # the existing ``verify`` update: its validator refuses the one who resolved it
+            evidence = (
+                [Evidence(kind="photo", url=callback.photo_url)] if callback.photo_url else []
+            )
+            action = VerifyResult(
+                actor=Actor(role="steward", id=callback.steward_id),
+                idempotency_key=idempotency_key(callback.request_id),
+                passed=callback.action == "verify_pass",
+                note=callback.note,
+                evidence=evidence,
+            )
+    return UPDATE_BY_ACTION[callback.action], action
+
+
+def render_answer(
+    callback: BotCallback,
+    language: str,
+    result: BotResult,
+    code: str | None = None,
+    case_status: str | None = None,
+) -> BotAnswer:
+    """The answer with its message from ``templates/bot/<language>/answer_<result>.j2``."""
+    context = {"case_id": callback.case_id, "action": callback.action, "code": code or ""}
+    return BotAnswer.model_validate(
+        {
+            "request_id": callback.request_id,
+            "result": result,
+            "code": code,
+            "message": render_steward(f"answer_{result}", language, context),
+            "case_status": case_status,
+        }
+    )
+
+
+async def process(
+    client: Client,
+    sessions: SessionFactory,
+    secret: str,
+    body: bytes,
+    timestamp: str | None,
+    signature: str | None,
+    now: float | None = None,
+    pruner: BotRequestPruner = PRUNER,
+) -> Handled:
+    """Check, act once, store and answer one callback (see the module docstring)."""
+    verify_signature(secret, timestamp, signature, body, now)
+    callback = parse_callback(body)
+    if not check_action_token(
+        secret,
+        callback.token,
+        callback.case_id,
+        callback.steward_id,
+        callback.attempt,
+        callback.action,
+    ):
+        raise CallbackRejected(
+            403, "forbidden", "this button does not belong to this steward, case and task"
+        )
+    stored = await _stored_answer(sessions, callback)
+    if stored is not None:
+        handled = Handled(stored, replayed=True)
+    else:
+        received_at = datetime.now(UTC)
+        answer = await _act(client, sessions, callback)
+        handled = Handled(await _store(sessions, callback, answer, received_at), replayed=False)
+    await pruner.maybe_prune(sessions)
+    return handled
+
+
+async def _act(client: Client, sessions: SessionFactory, callback: BotCallback) -> BotAnswer:
+    async with sessions() as session:
+        steward = await session.get(Steward, callback.steward_id)
+    language = steward.language if steward else "zh"
+    update, action = build_action(callback)
+    try:
+        outcome = await cases.act(client, callback.case_id, update, action)
+    except ActionRefused as refused:
+        result = RESULT_BY_CODE.get(refused.code, "rejected")
+        return render_answer(callback, language, result, refused.code)
+    except cases.CaseNotFound:
+        return render_answer(callback, language, "case_closed", "not_found")
+    except WorkflowUnavailable as error:
+        # Nothing was stored: the gateway retries with the same request_id, which is also
+        # the update id, so the action still happens at most once.
+        raise CallbackRejected(503, "unavailable", f"case {error}; retry") from error
+    except RPCError as error:
+        raise CallbackRejected(503, "unavailable", f"workflow service: {error.message}") from error
+    return render_answer(callback, language, "accepted", None, outcome.status)
+
+
+def _same_request(row: BotRequest, callback: BotCallback) -> BotAnswer:
+    if (row.steward_id, row.case_id, row.action) != (
+        callback.steward_id,
+        callback.case_id,
+        callback.action,
+    ):
+        raise CallbackRejected(
+            409, "conflict", "request_id was already used for a different steward, case or action"
+        )
+    return BotAnswer.model_validate(row.answer)
+
+
+async def _stored_answer(sessions: SessionFactory, callback: BotCallback) -> BotAnswer | None:
+    async with sessions() as session:
+        row = await session.get(BotRequest, callback.request_id)
+    return None if row is None else _same_request(row, callback)
+
+
+async def _store(
+    sessions: SessionFactory, callback: BotCallback, answer: BotAnswer, received_at: datetime
+) -> BotAnswer:
+    """Insert the answer unless a concurrent duplicate did first; return whichever is stored.
+
+    Two copies of one request racing past ``_stored_answer`` both reach the workflow, but
+    with the same update id, so it acts once; here they converge on one stored answer.
+    """
+    async with sessions() as session, session.begin():
+        insert = upsert_insert(session.get_bind().dialect.name)
+        await session.execute(
+            insert(BotRequest)
+            .values(
+                request_id=callback.request_id,
+                steward_id=callback.steward_id,
+                case_id=callback.case_id,
+                action=callback.action,
+                received_at=received_at,
+                answer=answer.model_dump(mode="json"),
+            )
+            .on_conflict_do_nothing(index_elements=["request_id"])
+        )
+        row = await session.get(BotRequest, callback.request_id)
+    assert row is not None  # inserted above, or by the duplicate that won
+    return _same_request(row, callback)

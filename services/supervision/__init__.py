@@ -1,0 +1,1 @@
+"""Supervision and evaluation: the board and the statistics, read from the projection."""

@@ -1,0 +1,280 @@
+"""``CaseWorkflow``: one civic case from filing to verified closure.
+
+The closed loop of the national standard (file -> dispatch -> handle -> report back ->
+verify and close) runs here as a durable workflow: every waiting stage has a timer from the
+policy snapshot, every human action is an update whose validator rejects it before it can
+enter history, and the only ways out are ``closed`` (after verification) and ``cancelled``
+(by a supervisor with a reason). All I/O happens in activities named in ``constants``.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from temporalio import workflow
+
+from workflows.cases.actions import CaseActions
+from workflows.cases.state import StewardSlot
+from workflows.kit.waiting import Deadline
+
+with workflow.unsafe.imports_passed_through():
+    from constants import WF_CASE
+    from schemas.case import CaseResult, CaseView, OpenCaseInput
+
+StageOutcome = Literal["resolved", "to_department", "returned", "interrupted"]
+
+
+@workflow.defn(name=WF_CASE)
+class CaseWorkflow(CaseActions):
+    """Durable handling of one case; see the module docstring."""
+
+    @workflow.init
+    def __init__(self, inp: OpenCaseInput) -> None:
+        super().__init__(inp)
+
+    # ---- the loop ------------------------------------------------------------------
+    @workflow.run
+    async def run(self, inp: OpenCaseInput) -> CaseResult:
+        self.catch_up_at_rest()
+        self.begin_run()
+        if self.state.status == "cancelled":  # a supervisor cancelled it before it ever ran
+            self.start_background()
+            await self.drain()
+            return self._result()
+        self.file()
+        self.start_background()
+        if inp.policy.case_type.path == "both":
+            self.spawn(self._confirm_on_site())
+        try:
+            await self._handle_until_verified()
+        except GeneratorExit:
+            # A run its worker dropped (e.g. at shutdown) being closed by the garbage
+            # collector: the case goes on from its history elsewhere, and awaiting here
+            # would only print "Exception ignored ... Not in workflow event loop".
+            raise
+        except BaseException:  # cancelled or failed: give the stewards back, then re-raise
+            await self._release_both()
+            raise
+        self.tell_cancelled()
+        await self._release_both()
+        await self.drain()
+        return self._result()
+
+    async def _handle_until_verified(self) -> None:
+        state = self.state
+        while True:
+            if state.handler == "steward":
+                outcome = await self._steward_stage()
+            else:
+                outcome = await self._department_stage()
+            if outcome == "to_department":
+                state.handler = "department"
+                continue
+            if outcome == "returned":
+                outcome = await self._center_decides()
+            if outcome == "resolved":
+                if await self._verification_stage():
+                    self._close()
+                    return
+                continue
+            # interrupted: a supervisor decided, or a sensor recovered
+            redirect = state.redirect
+            state.redirect = None
+            if redirect is None:  # pragma: no cover - every interrupt sets it
+                continue
+            if redirect.kind == "cancel":
+                return
+            await self._release(state.handle, withdrawn=True)
+            state.department_outcome = None
+            state.overdue = False
+            if redirect.kind == "recovered":
+                if await self._verification_stage():
+                    self._close()
+                    return
+            elif redirect.kind == "to_steward":
+                state.handler = "steward"
+                state.handle = StewardSlot("handle", excluded=self.reassign_excluded(redirect))
+                self.preferred_steward = redirect.steward_id
+            else:
+                state.handler = "department"
+                state.department = redirect.department or state.department
+                self.fresh_department = True
+
+    def _close(self) -> None:
+        self.emit("closed", status="closed", data={"rework": str(self.state.rework_count)})
+        self.tell_closed()
+
+    # ---- stages --------------------------------------------------------------------
+    async def _steward_stage(self) -> StageOutcome:
+        state = self.state
+        sla = state.inp.policy.case_type.sla
+        slot = state.handle
+        if not await self._offer(slot):
+            if state.redirect:
+                return "interrupted"
+            self.emit("no_steward_available", data={"excluded": ",".join(slot.excluded)})
+            return "to_department"
+        state.deadline = Deadline(workflow.now() + sla.resolve, sla.resolve)
+        self.waiting("steward to solve it")
+        done = await self.wait_stage(lambda: slot.result is not None, state.deadline, self._remind)
+        if state.redirect:
+            return "interrupted"
+        if done and slot.result == "resolved":
+            await self._release(slot)
+            return "resolved"
+        if not done:
+            state.overdue = True
+            self.emit("resolve_overdue", data={"steward": slot.steward_id or ""})
+            self.notify_steward(slot, "reassigned")
+        await self._release(slot)
+        return "to_department"
+
+    async def _offer(self, slot: StewardSlot) -> bool:
+        """Offer the task to the nearest free stewards in turn until one accepts."""
+        state = self.state
+        esc = state.inp.policy.escalation
+        accept_sla = state.inp.policy.case_type.sla.accept
+        for _ in range(esc.max_dispatch_attempts):
+            assignment = await self.reserve(slot)
+            if assignment is None or state.redirect or not state.is_open:
+                if assignment is not None:
+                    await self._release(slot)
+                return False
+            slot.accepted, slot.reply, slot.result = False, None, None
+            slot.deadline = Deadline(workflow.now() + accept_sla, accept_sla)
+            data = {
+                "steward": assignment.steward_id,
+                "distance_km": f"{assignment.distance_km:.3f}",
+                "attempt": str(assignment.attempt),
+            }
+            if slot.purpose == "handle":
+                state.overdue = False
+                state.deadline = slot.deadline
+                self.emit("dispatched", status="dispatched", data=data)
+                self.waiting(f"steward {assignment.steward_id} to accept")
+                self.notify_steward(slot, "new_task")
+            else:
+                self.emit("confirm_dispatched", data=data)
+                self.notify_steward(slot, "confirm_task")
+            answered = await self.wait_stage(
+                lambda: slot.reply is not None,
+                slot.deadline,
+                interruptible=slot.purpose == "handle",
+            )
+            if state.redirect and slot.purpose == "handle":
+                return False
+            if not state.is_open:
+                return False
+            if answered and slot.reply == "accept":
+                return True
+            if not answered:
+                kind = "accept_timeout" if slot.purpose == "handle" else "confirm_timeout"
+                self.emit(kind, data={"steward": assignment.steward_id})
+                self.notify_steward(slot, "reassigned")
+            slot.excluded.append(assignment.steward_id)
+            await self._release(slot)
+        return False
+
+    async def _department_stage(self) -> StageOutcome:
+        state = self.state
+        sla = state.inp.policy.case_type.sla
+        esc = state.inp.policy.escalation
+        if self.fresh_department:
+            self.fresh_department = False
+            state.overdue = False
+            self.emit("escalated", status="escalated", data={"department": state.department})
+            self.notify_department("new_case")
+        state.deadline = Deadline(workflow.now() + sla.department, sla.department)
+        self.waiting(f"department {state.department}")
+        level = 0
+        while True:
+            deadline = state.deadline if level < 2 else None
+            done = await self.wait_stage(
+                lambda: state.department_outcome is not None, deadline, self._warn_department
+            )
+            if state.redirect:
+                return "interrupted"
+            if done:
+                outcome = state.department_outcome
+                state.department_outcome = None
+                return "returned" if outcome == "returned" else "resolved"
+            level += 1
+            state.overdue = True
+            state.urge_count += 1
+            grace = sla.department * esc.urge_grace_fraction
+            state.deadline = Deadline(workflow.now() + grace, grace)
+            if level == 1:
+                self.emit("supervisor_urge", data={"department": state.department})
+                self.notify_department("urge")
+            else:
+                state.deadline = None
+                self.emit("department_head_escalation", data={"department": state.department})
+                self.notify_department("head_escalation")
+            self.sync_visibility()
+
+    async def _center_decides(self) -> StageOutcome:
+        """A department returned the case: the linkage center must reassign or cancel it."""
+        state = self.state
+        span = state.inp.policy.case_type.sla.verify
+        state.deadline = Deadline(workflow.now() + span, span)
+        self.waiting("the linkage center to reassign the case")
+        if not await self.wait_stage(lambda: False, state.deadline):
+            state.overdue = True
+            state.urge_count += 1
+            self.emit("center_decision_overdue")
+            await self.wait_stage(lambda: False, None)
+        return "interrupted"
+
+    async def _verification_stage(self) -> bool:
+        state = self.state
+        span = state.inp.policy.case_type.sla.verify
+        state.deadline = Deadline(workflow.now() + span, span)
+        state.overdue = False
+        self.waiting("verification by someone other than the handler")
+        self.ask_verifier()
+        if not await self.wait_stage(lambda: state.verification is not None, state.deadline):
+            if state.redirect:
+                return False
+            state.overdue = True
+            state.urge_count += 1
+            self.emit("verification_overdue")
+            await self.wait_stage(lambda: state.verification is not None, None)
+        if state.redirect or state.verification is None:
+            return False
+        if state.verification:
+            return True
+        state.verification = None
+        state.rework_count += 1
+        if state.handler == "steward":
+            self.preferred_steward = state.last_steward
+            state.handle = StewardSlot("handle")
+            self.emit("rework_dispatch", status="filed")
+        else:
+            state.status = "department_handling"
+            self.sync_visibility()
+            self.notify_department("rework")
+        return False
+
+    async def _confirm_on_site(self) -> None:
+        """Path ``both``: a steward confirms on site while the department handles the case."""
+        slot = self.state.confirm
+        if not await self._offer(slot):
+            if self.state.is_open:
+                self.emit("no_steward_for_confirmation")
+            return
+        await workflow.wait_condition(lambda: slot.result is not None or not self.state.is_open)
+        await self._release(slot)
+
+    # ---- timers' side effects ------------------------------------------------------
+    async def _remind(self) -> None:
+        self.emit("deadline_warning", data={"steward": self.state.handle.steward_id or ""})
+        self.notify_steward(self.state.handle, "reminder")
+
+    async def _warn_department(self) -> None:
+        self.emit("deadline_warning", data={"department": self.state.department})
+        self.notify_department("warning")
+
+    # ---- queries -------------------------------------------------------------------
+    @workflow.query
+    def view(self) -> CaseView:
+        return self.state.view()

@@ -1,0 +1,1 @@
+"""Joint inspection, rectification of each hazard, and inspection rounds (campaigns)."""
