@@ -50,8 +50,9 @@ clean:
 
 # The model-based walks (tests/test_model_*.py) with random seeds for a time budget:
 # `make soak SOAK_SECONDS=1200`; the seed is printed first, replay with SOAK_SEED=<seed>.
+# `make soak SOAK_SECONDS=0` runs the fixed-seed walk once.
 SOAK_SECONDS ?= 1200
 SOAK_SEED ?=
 soak: $(STAMP)
-	GRIDPLUS_SOAK_SECONDS=$(SOAK_SECONDS) GRIDPLUS_SOAK_SEED=$(SOAK_SEED) \
+	GRIDPLUS_MODEL_WALK=1 GRIDPLUS_SOAK_SECONDS=$(SOAK_SECONDS) GRIDPLUS_SOAK_SEED=$(SOAK_SEED) \
 		$(BIN)/python -m pytest -p no:cacheprovider -s -x tests/test_model_case.py tests/test_model_rectification.py $(PYTEST_ARGS)
