@@ -40,7 +40,7 @@ class Rules:
     # -> 409 idempotency_key_reused (as built: the stored answer of the first action)
     key_reuse_refused: bool = True
 
-    # ---- defects this harness found in workflows/case*.py, reported to the lead ----------
+    # ---- defects this harness found in the case workflow, fixed behind case-loop-v3 ------
     # D1: on path `both`, the on-site confirmation's offer waits through `CaseOps.rest` too;
     # when its wait ends (the offer lapses, is answered) it clears `_resting` while the main
     # flow still rests, so the entries since are not projected until the main flow wakes

@@ -16,9 +16,25 @@ run by the same patch (one marker event per case); runs started before it replay
 * **verification by someone else through the bot or a sensor**: the steward who confirmed
   on site is asked to verify a department's (or a sensor's) result (``verify_request``),
   and a sensor's recovery on a case waiting for verification verifies it.
+
+Since patch ``case-loop-v3`` (also decided once, at the start of ``run``):
+
+* **only the main flow's rest is the case's rest**: on path ``both`` the on-site
+  confirmation waits in a flow of its own; its wait ending (the offer lapsed or was
+  answered) no longer ends the main flow's rest, so what it recorded is projected at once
+  instead of when the main flow next wakes;
+* **back at a department after a reassign, the case is escalated again**: a case that a
+  supervisor took from a department and gave to stewards, and that then goes to a
+  department again (no steward took it), records ``escalated`` and sends ``new_case``, so
+  its status, the department's message and its actions follow.
 """
 
 from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from datetime import timedelta
+from typing import Any
 
 from temporalio import workflow
 
@@ -32,6 +48,7 @@ with workflow.unsafe.imports_passed_through():
     from schemas.dispatch import Assignment, StewardMessage, StewardMessageKind
 
 PATCH_LOOP_V2 = "case-loop-v2"
+PATCH_LOOP_V3 = "case-loop-v3"
 FILING_KINDS = ("filed", "reopened")
 
 
@@ -41,6 +58,8 @@ class CaseLoop(CaseBase):
     def __init__(self, inp: OpenCaseInput) -> None:
         super().__init__(inp)
         self._v2: bool | None = None
+        self._v3 = False
+        self._main: asyncio.Task[Any] | None = None  # the run's own flow (v3)
         self._filed = False
         self._running = False
         self._named: str | None = None  # a steward a supervisor's reassign named
@@ -55,6 +74,20 @@ class CaseLoop(CaseBase):
         """Called first thing in ``run`` (after ``catch_up_at_rest``)."""
         self._running = True
         self.v2()
+        self._v3 = workflow.patched(PATCH_LOOP_V3)
+        self._main = asyncio.current_task()
+
+    def v3(self) -> bool:
+        """Whether this run follows ``PATCH_LOOP_V3`` (decided in ``begin_run``)."""
+        return self._v3
+
+    async def rest(self, condition: Callable[[], bool], within: timedelta | None = None) -> None:
+        """The main flow's rest is the case's rest (v3); a side flow (the on-site
+        confirmation) waits without starting or ending it."""
+        if self._v3 and asyncio.current_task() is not self._main:
+            await workflow.wait_condition(condition, timeout=within)
+            return
+        await super().rest(condition, within)
 
     # ---- ending --------------------------------------------------------------------
     async def _release(self, slot: StewardSlot, withdrawn: bool = False) -> None:

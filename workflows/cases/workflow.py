@@ -95,6 +95,8 @@ class CaseWorkflow(CaseActions):
                 state.handler = "steward"
                 state.handle = StewardSlot("handle", excluded=self.reassign_excluded(redirect))
                 self.preferred_steward = redirect.steward_id
+                if self.v3():  # a department that gets it back hears of it again
+                    self.fresh_department = True
             else:
                 state.handler = "department"
                 state.department = redirect.department or state.department
