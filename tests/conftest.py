@@ -8,6 +8,7 @@ skip into a failed run, so CI can never pass with a suite quietly left out.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import shutil
 import subprocess
@@ -20,6 +21,7 @@ from typing import Any
 
 import httpx
 import pytest
+import uvicorn
 from sqlalchemy import text
 from sqlmodel import SQLModel
 from temporalio.api.enums.v1 import IndexedValueType
@@ -185,6 +187,27 @@ async def api(
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://gridplus") as client:
             yield client
+
+
+@pytest.fixture
+async def server(
+    env: WorkflowEnvironment, sessions: SessionFactory, settings: Settings
+) -> AsyncIterator[str]:
+    """The real API on 127.0.0.1:<free port>, served by uvicorn in this event loop (for
+    browsers and other real HTTP clients)."""
+    app = create_app(settings, temporal=env.client, sessions=sessions)
+    config = uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="on")
+    uv = uvicorn.Server(config)
+    task = asyncio.create_task(uv.serve())
+    for _ in range(200):
+        if uv.started:
+            break
+        await asyncio.sleep(0.05)
+    assert uv.started, "uvicorn did not start"
+    port = uv.servers[0].sockets[0].getsockname()[1]
+    yield f"http://127.0.0.1:{port}"
+    uv.should_exit = True
+    await asyncio.wait_for(task, 30)
 
 
 @pytest.fixture

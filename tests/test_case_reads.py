@@ -13,19 +13,13 @@ from typing import Any
 import httpx
 import pytest
 
-from api.security import issue_token
-from schemas.common import Actor, Role
 from services.platform.db import SessionFactory
 from services.platform.geo import GridIndex
 from settings import Settings
+from tests.security_support import bearer
 from tests.support import grid_point, place_stewards, track
 
 pytestmark = pytest.mark.usefixtures("worker", "off_duty")
-
-
-def bearer(settings: Settings, role: Role, subject: str) -> dict[str, str]:
-    token = issue_token(settings.api_token_secret.get_secret_value(), Actor(role=role, id=subject))
-    return {"Authorization": f"Bearer {token}"}
 
 
 async def until(

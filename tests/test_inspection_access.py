@@ -10,14 +10,14 @@ import httpx
 import pytest
 from temporalio.testing import WorkflowEnvironment
 
-from api.security import issue_token
-from schemas.common import Actor, Role
+from schemas.common import Role
 from schemas.inspection import InspectorIn
 from services.inspections.registry import upsert_inspectors
 from services.platform.db import SessionFactory
 from services.platform.geo import GridIndex
 from settings import Settings
 from tests.inspection_support import add_enterprise, add_inspectors, terminate_open
+from tests.security_support import bearer
 
 pytestmark = pytest.mark.usefixtures("worker")
 
@@ -27,11 +27,6 @@ FIRE_EXITS = "fire.exits"  # blocked: a critical hazard for the fire department
 def concerned(booked: str, mate: str) -> list[tuple[Role, str]]:
     """The booked inspector, another inspector of the grid, the fire department."""
     return [("inspector", booked), ("inspector", mate), ("department", "fire")]
-
-
-def bearer(settings: Settings, role: Role, subject: str) -> dict[str, str]:
-    token = issue_token(settings.api_token_secret.get_secret_value(), Actor(role=role, id=subject))
-    return {"Authorization": f"Bearer {token}"}
 
 
 async def poll(api: httpx.AsyncClient, url: str, headers: dict[str, str], check: Any) -> Any:

@@ -11,19 +11,16 @@ from __future__ import annotations
 
 import asyncio
 import tempfile
-from collections.abc import AsyncIterator
 from datetime import timedelta
 from html.parser import HTMLParser
 from pathlib import Path
 
 import httpx
 import pytest
-import uvicorn
 from sqlalchemy import select
 from sqlmodel import col
 from temporalio.testing import WorkflowEnvironment
 
-from api.main import create_app
 from api.security import issue_token
 from schemas.common import Actor, Role
 from schemas.tables import CaseRecord
@@ -95,26 +92,6 @@ async def chromium(*args: str) -> str:
         stdout, stderr = await asyncio.wait_for(process.communicate(), 120)
     assert process.returncode == 0, stderr.decode(errors="replace")[-2000:]
     return stdout.decode()
-
-
-@pytest.fixture
-async def server(
-    env: WorkflowEnvironment, sessions: SessionFactory, settings: Settings
-) -> AsyncIterator[str]:
-    """The real API on 127.0.0.1:<free port>, served by uvicorn in this event loop."""
-    app = create_app(settings, temporal=env.client, sessions=sessions)
-    config = uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="on")
-    uv = uvicorn.Server(config)
-    task = asyncio.create_task(uv.serve())
-    for _ in range(200):
-        if uv.started:
-            break
-        await asyncio.sleep(0.05)
-    assert uv.started, "uvicorn did not start"
-    port = uv.servers[0].sockets[0].getsockname()[1]
-    yield f"http://127.0.0.1:{port}"
-    uv.should_exit = True
-    await asyncio.wait_for(task, 30)
 
 
 def token(settings: Settings, role: Role, subject: str) -> str:

@@ -9,21 +9,17 @@ serious violations), and screenshots go to ``tests/artifacts/`` (gitignored).
 
 from __future__ import annotations
 
-import asyncio
 import json
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-import uvicorn
 from playwright.async_api import Browser, Page, async_playwright
 from temporalio.testing import WorkflowEnvironment
 
-from api.main import create_app
 from services.platform.db import SessionFactory
 from services.platform.geo import GridIndex
-from settings import Settings
 from tests.support import case_input, grid_point, open_case, view, wait_for
 from tests.web_support import PASSWORD, new_account
 from tools.browser import require_chromium
@@ -31,25 +27,6 @@ from tools.browser import require_chromium
 pytestmark = pytest.mark.usefixtures("worker", "off_duty")
 ARTIFACTS = Path(__file__).parent / "artifacts"
 AXE = Path(__file__).parent / "vendor" / "axe-core" / "axe.min.js"
-
-
-@pytest.fixture
-async def server(
-    env: WorkflowEnvironment, sessions: SessionFactory, settings: Settings
-) -> AsyncIterator[str]:
-    """The real API on 127.0.0.1:<free port>, served by uvicorn in this event loop."""
-    app = create_app(settings, temporal=env.client, sessions=sessions)
-    config = uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="on")
-    uv = uvicorn.Server(config)
-    task = asyncio.create_task(uv.serve())
-    for _ in range(200):
-        if uv.started:
-            break
-        await asyncio.sleep(0.05)
-    assert uv.started, "uvicorn did not start"
-    yield f"http://127.0.0.1:{uv.servers[0].sockets[0].getsockname()[1]}"
-    uv.should_exit = True
-    await asyncio.wait_for(task, 30)
 
 
 @pytest.fixture
