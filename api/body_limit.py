@@ -14,8 +14,9 @@ through the same gate:
 The body read here (at most the cap) is handed on to the app as it came; later ``receive``
 calls (disconnect detection) go to the server. The cap is ``GRIDPLUS_MAX_BODY_BYTES``
 (64 KiB: a case report with 20 evidence links is under 10 KiB); the few routes that take
-more are in ``PREFIX_CAPS``, the one table of exceptions. The answer is the problem shape,
-or on ``/open311`` the GeoReport ``errors`` document its clients parse.
+more are in ``PREFIX_CAPS``, the one table of exceptions. The answer is in the format the
+app registered for the path (``api.edge``: the problem shape, GeoReport ``errors`` on
+``/open311``).
 """
 
 from __future__ import annotations
@@ -26,7 +27,8 @@ from collections.abc import Mapping
 from fastapi import FastAPI
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from api.errors import edge_answer
+from api.edge import EdgeAnswer
+from api.errors import edge_answers
 from settings import Settings
 
 _DEFAULTS = Settings.model_fields
@@ -72,8 +74,10 @@ class BodyLimitMiddleware:
         max_body: int = MAX_BODY_BYTES,
         timeout: float = BODY_TIMEOUT_SECONDS,
         caps: Mapping[str, int] = PREFIX_CAPS,
+        answer: EdgeAnswer | None = None,
     ) -> None:
         self.app = app
+        self.answer = answer or edge_answers()
         self.max_body = max_body
         self.timeout = timeout
         self.caps = caps
@@ -89,7 +93,7 @@ class BodyLimitMiddleware:
                 raise _Refused(413, "too_large", f"request body over {limit} bytes")
             body, disconnected = await self._read(receive, limit)
         except _Refused as refused:
-            answer = edge_answer(scope, refused.status, refused.error, refused.message)
+            answer = self.answer(scope, refused.status, refused.error, refused.message)
             answer.headers["Connection"] = "close"  # the unread rest must not be parsed
             await answer(scope, receive, send)
             return
@@ -133,9 +137,15 @@ def _replay(body: bytes, receive: Receive) -> Receive:
     return replayed
 
 
-def install(app: FastAPI, settings: Settings | None = None) -> None:
-    """Add the cap and the body timeout (from ``settings``, else the defaults) to ``app``."""
+def install(
+    app: FastAPI, settings: Settings | None = None, answers: EdgeAnswer | None = None
+) -> None:
+    """Add the cap and the body timeout (from ``settings``, else the defaults) to ``app``;
+    refusals in ``answers``' format (``api.edge``; the problem shape without)."""
     settings = settings or Settings()
     app.add_middleware(
-        BodyLimitMiddleware, max_body=settings.max_body_bytes, timeout=settings.body_timeout_seconds
+        BodyLimitMiddleware,
+        max_body=settings.max_body_bytes,
+        timeout=settings.body_timeout_seconds,
+        answer=answers,
     )

@@ -14,7 +14,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import BaseRoute, Match
 from starlette.types import Scope
 
-from api.open311_format import render_errors
+from api.edge import EdgeAnswers
 from schemas.api import Problem
 from services.cases.filing import IntakeError
 from services.stewards.registry import ImportRejected
@@ -50,14 +50,14 @@ def problem(status: int, error: str, message: str, fields: list[str] | None = No
     return JSONResponse(body.model_dump(), status_code=status)
 
 
-def edge_answer(scope: Scope, status: int, error: str, message: str) -> Response:
-    """An answer given outside a route (body cap, rate limit, unknown path or method): the
-    problem shape, or on ``/open311`` the GeoReport ``errors`` document its clients parse."""
-    path: str = scope.get("path", "")
-    if path.startswith("/open311/"):
-        fmt = "json" if path.endswith(".json") else "xml"
-        return render_errors(fmt, status, [(status, message)])
+def problem_answer(scope: Scope, status: int, error: str, message: str) -> Response:
+    """The problem shape as an edge answer (``api.edge``): the default of every path."""
     return problem(status, error, message)
+
+
+def edge_answers() -> EdgeAnswers:
+    """The problem shape everywhere; ``api.main`` registers the channels' own formats."""
+    return EdgeAnswers(problem_answer)
 
 
 def unavailable(message: str) -> JSONResponse:
@@ -85,7 +85,9 @@ def allowed_methods(routes: list[BaseRoute], request: Request) -> str:
     return ", ".join(allowed)
 
 
-def install(app: FastAPI) -> None:
+def install(app: FastAPI, answers: EdgeAnswers | None = None) -> None:
+    answer = answers or edge_answers()
+
     @app.exception_handler(RequestValidationError)
     async def _invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
         errors = exc.errors()
@@ -118,7 +120,7 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> Response:
         code = CODES.get(exc.status_code, "error")
-        response = edge_answer(request.scope, exc.status_code, code, str(exc.detail))
+        response = answer(request.scope, exc.status_code, code, str(exc.detail))
         for key, value in (exc.headers or {}).items():
             response.headers[key] = value
         if exc.status_code == 405:

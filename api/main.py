@@ -12,7 +12,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from temporalio.client import Client
 
-from api import body_limit, errors, metrics, openapi, rate_limit, web
+from api import body_limit, errors, metrics, open311_format, openapi, rate_limit, web
 from api.deps import AppState
 from api.routers import (
     bot,
@@ -76,11 +76,15 @@ def create_app(
         summary="Durable multi-department case handling for grid governance, on Temporal.",
         lifespan=lifespan,
     )
-    errors.install(app)
+    # Refusals outside the routes: the problem shape, Open311's own document on its paths.
+    answers = errors.edge_answers()
+    answers.register(open311_format.PREFIX, open311_format.edge_answer)
+    errors.install(app, answers)
     # Middleware, innermost first. Nothing outside the body cap reads a body: the limiter
     # decides from headers alone (a refused flood is not even read), metrics counts all.
-    body_limit.install(app, settings)
-    rate_limit.install(app, settings)  # inside the metrics middleware, which counts the 429s
+    body_limit.install(app, settings, answers)
+    # The limiter sits inside the metrics middleware, which counts the 429s.
+    rate_limit.install(app, settings, answers)
     metrics.install(app, settings)
     for module in (
         cases,

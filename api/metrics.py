@@ -24,6 +24,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from api.security import bearer_token
 from services.platform.observability import CASE_ID
 from settings import Settings
 
@@ -78,10 +79,10 @@ async def metrics_endpoint(_: Request) -> Response:
 
 
 def bearer_matches(request: Request, expected: str) -> bool:
-    """``Authorization: Bearer <expected>``, compared in constant time."""
-    header = request.headers.get("authorization", "")
-    scheme, _, given = header.partition(" ")
-    return scheme.lower() == "bearer" and hmac.compare_digest(given.encode(), expected.encode())
+    """``Authorization: Bearer <expected>``, compared in constant time (the header read by
+    ``api.security.bearer_token``, the API's one bearer parser)."""
+    given = bearer_token(request.headers.get("authorization"))
+    return given is not None and hmac.compare_digest(given.encode(), expected.encode())
 
 
 def install(app: FastAPI, settings: Settings | None = None) -> None:

@@ -15,9 +15,12 @@ from datetime import UTC, datetime
 from typing import Any
 
 from fastapi import Response
+from starlette.types import Scope
 
 Row = dict[str, Any]
 FORMATS = ("xml", "json")
+# Where GeoReport clients live: every answer under it is in their format (``api.edge``).
+PREFIX = "/open311/"
 XML_TYPE = "text/xml; charset=utf-8"
 JSON_TYPE = "application/json; charset=utf-8"
 SINGULAR = {
@@ -91,3 +94,10 @@ def render_errors(fmt: str, status: int, errors: Sequence[tuple[int, str]]) -> R
     """``[{"code", "description"}]`` or ``<errors><error>``; XML unless JSON was asked for."""
     rows = [{"code": code, "description": description} for code, description in errors]
     return render("json" if fmt == "json" else "xml", "errors", rows, status)
+
+
+def edge_answer(scope: Scope, status: int, _error: str, message: str) -> Response:
+    """A refusal outside the routes (body cap, rate limit, 404/405) as GeoReport ``errors``,
+    JSON when the path asks for it: Open311 clients parse nothing else."""
+    fmt = "json" if scope.get("path", "").endswith(".json") else "xml"
+    return render_errors(fmt, status, [(status, message)])

@@ -5,8 +5,8 @@ be able to fill Temporal with workflows or the database with rows, nor a script 
 ``GET /cases/{id}`` keep Temporal busy answering queries. Each client gets a bucket of
 ``burst`` tokens per door, refilled at ``rate`` per second; a request takes one token, and
 with none left the answer is 429 with ``Retry-After`` (whole seconds until the next token)
-in the usual error shape (the problem shape; the GeoReport ``errors`` document on
-``/open311``, whose clients parse nothing else).
+in the format the app registered for the path (``api.edge``: the problem shape, the
+GeoReport ``errors`` document on ``/open311``, whose clients parse nothing else).
 
 The doors (``DOORS``, first match wins) and who is a "client" at each:
 
@@ -55,7 +55,8 @@ from fastapi import FastAPI
 from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from api.errors import edge_answer
+from api.edge import EdgeAnswer, EdgeAnswers
+from api.errors import edge_answers
 from api.security import InvalidToken, bearer_token, read_token
 from settings import Settings
 
@@ -249,11 +250,11 @@ def client_key(scope: Scope) -> str:
     return f"{door}:bearer:{subject}" if subject else f"{door}:ip:{_client_ip(scope)}"
 
 
-def too_many(scope: Scope, wait: float) -> Response:
-    """The 429, with ``Retry-After`` in whole seconds (at least one)."""
+def too_many(scope: Scope, wait: float, answer: EdgeAnswer) -> Response:
+    """The 429 in ``answer``'s format, with ``Retry-After`` in whole seconds (at least one)."""
     retry_after = max(1, math.ceil(wait))
     message = f"too many requests from this client; retry in {retry_after} s"
-    response = edge_answer(scope, 429, "too_many_requests", message)
+    response = answer(scope, 429, "too_many_requests", message)
     response.headers["Retry-After"] = str(retry_after)
     return response
 
@@ -261,9 +262,10 @@ def too_many(scope: Scope, wait: float) -> Response:
 class RateLimitMiddleware:
     """Pure ASGI (no body buffering): decides from the method, path, headers and client."""
 
-    def __init__(self, app: ASGIApp, limiter: TokenBucketLimiter) -> None:
+    def __init__(self, app: ASGIApp, limiter: TokenBucketLimiter, answer: EdgeAnswer) -> None:
         self.app = app
         self.limiter = limiter
+        self.answer = answer
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and self.limiter.enabled:
@@ -271,7 +273,7 @@ class RateLimitMiddleware:
             if limit is not None:  # every door but unlimited reads
                 wait = self.limiter.take(client_key(scope), limit)
                 if wait > 0:
-                    await too_many(scope, wait)(scope, receive, send)
+                    await too_many(scope, wait, self.answer)(scope, receive, send)
                     return
         await self.app(scope, receive, send)
 
@@ -284,8 +286,9 @@ TOO_MANY: dict[str, Any] = {
 }
 
 
-def _document(app: FastAPI) -> None:
-    """Add the 429 to the OpenAPI answer list of every limited operation."""
+def _document(app: FastAPI, answers: EdgeAnswers) -> None:
+    """Add the 429 to the OpenAPI answer list of every limited operation (the problem shape
+    where no channel format of ``answers`` applies)."""
     build = app.openapi
 
     def openapi() -> dict[str, Any]:
@@ -297,7 +300,7 @@ def _document(app: FastAPI) -> None:
                 if limit_for(method.upper(), path) is None:
                     continue
                 answer = dict(TOO_MANY)
-                if not path.startswith("/open311/"):
+                if not answers.own_format(path):
                     ref = {"$ref": "#/components/schemas/Problem"}
                     answer["content"] = {"application/json": {"schema": ref}}
                 operation.setdefault("responses", {}).setdefault("429", answer)
@@ -306,18 +309,22 @@ def _document(app: FastAPI) -> None:
     app.openapi = openapi  # type: ignore[method-assign]
 
 
-def install(app: FastAPI, settings: Settings | None = None) -> TokenBucketLimiter:
+def install(
+    app: FastAPI, settings: Settings | None = None, answers: EdgeAnswers | None = None
+) -> TokenBucketLimiter:
     """Add the limiter (``app.state.rate_limiter``, for tests and operators) and its docs.
 
-    Budgets, key cap and on/off come from ``settings`` (the defaults without).
+    Budgets, key cap and on/off come from ``settings`` (the defaults without); the 429's
+    format from ``answers`` (``api.edge``; the problem shape without).
     """
+    answers = answers or edge_answers()
     settings = settings or Settings()
     limiter = TokenBucketLimiter(
         max_keys=settings.rate_limit_max_keys,
         limits=Limits.from_settings(settings),
         enabled=settings.rate_limit_enabled,
     )
-    app.add_middleware(RateLimitMiddleware, limiter=limiter)
+    app.add_middleware(RateLimitMiddleware, limiter=limiter, answer=answers)
     app.state.rate_limiter = limiter
-    _document(app)
+    _document(app, answers)
     return limiter
