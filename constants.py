@@ -68,6 +68,9 @@ ACT_NOTIFY_DEPARTMENT = "notify_department"
 # deliver steps for what a gateway refused.
 ACT_ENQUEUE_STEWARD = "enqueue_steward_message"
 ACT_ENQUEUE_DEPARTMENT = "enqueue_department_message"
+# Working time (patch ``worktime-v1``): the national calendar slice a stage's deadline is
+# computed with, a local activity whose answer stays in history.
+ACT_CALENDAR_SLICE = "calendar_slice"
 
 # ---- joint safety inspection ------------------------------------------------------------
 INSPECTION_WORKFLOW_ID = "inspection-{inspection_id}"

@@ -62,7 +62,9 @@ def create_app(
             settings=settings,
             temporal=client,
             sessions=session_factory,
-            catalog=configured_catalog(settings.catalog_override, settings.catalog_time_scale),
+            catalog=configured_catalog(
+                settings.catalog_override, settings.catalog_time_scale, settings.working_time
+            ),
             grids=await load_grid_index(session_factory),
             revocations=RevocationCache(settings.token_revocation_cache_seconds),
         )

@@ -15,6 +15,7 @@ import contextlib
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Protocol
 
 from temporalio import workflow
 
@@ -66,18 +67,36 @@ class Waiter:
         return True
 
 
+class Clock(Protocol):
+    """How a deadline counts time when not on the wall clock (working time, ``worktime-v1``)."""
+
+    def add(self, start: datetime, span: timedelta) -> datetime: ...
+
+    def warn_at(self, start: datetime, due: datetime, fraction: float) -> datetime: ...
+
+
 @dataclass
 class Deadline:
-    """A stage deadline that supervisors and departments may move (``version`` tells)."""
+    """A stage deadline that supervisors and departments may move (``version`` tells).
+
+    With a ``clock`` (and the ``start`` it counts from) extensions and the warning count
+    that clock's time; without, wall-clock time as before."""
 
     at: datetime
     span: timedelta
     version: int = 0
     warned: bool = False
+    start: datetime | None = None
+    clock: Clock | None = None
 
     def extend(self, extra: timedelta) -> None:
-        self.at += extra
+        self.at = self.clock.add(self.at, extra) if self.clock is not None else self.at + extra
         self.version += 1
+
+    def warn_at(self, fraction: float) -> datetime:
+        if self.clock is not None and self.start is not None:
+            return self.clock.warn_at(self.start, self.at, fraction)
+        return self.at - self.span * (1 - fraction)
 
 
 async def wait_with_warning(
@@ -101,7 +120,7 @@ async def wait_with_warning(
         if now >= deadline.at:
             return False
         target = deadline.at
-        warn_at = deadline.at - deadline.span * (1 - warn_fraction)
+        warn_at = deadline.warn_at(warn_fraction)
         if on_warn is not None and not deadline.warned:
             if warn_at <= now:
                 deadline.warned = True
