@@ -16,6 +16,7 @@ from api import body_limit, errors, metrics, openapi, rate_limit, web
 from api.deps import AppState
 from api.routers import (
     bot,
+    calendar,
     cases,
     departments,
     devices,
@@ -100,6 +101,7 @@ def create_app(
         enterprises,
         inspection_reports,
         tokens,
+        calendar,
     ):
         app.include_router(module.router)
     app.include_router(web.router)  # the workbench pages (api/web)

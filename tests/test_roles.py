@@ -92,6 +92,8 @@ ROUTES: dict[tuple[str, str], Rule] = {
         for action in SUPERVISOR_ACTIONS
     },
     ("POST", "/stewards/import"): bearer("supervisor"),
+    ("POST", "/supervisors/calendar"): bearer("supervisor"),
+    ("GET", "/supervisors/calendar/{year}"): bearer("supervisor"),
     ("POST", "/supervisors/tokens/revoke"): bearer("supervisor"),
     ("GET", "/stewards"): bearer("supervisor"),
     ("GET", "/stats/evaluation"): bearer("supervisor"),
@@ -175,6 +177,7 @@ PATH_VALUES = {
     "inspection_id": "IN-ROLES-NONE",
     "rectification_id": "RC-ROLES-NONE",
     "campaign_id": "CP-ROLES-NONE",
+    "year": "2026",
     "fmt": "json",
     "service_code": "illegal_parking",
     "service_request_id": "none",
