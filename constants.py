@@ -40,6 +40,8 @@ SA_PRIORITY = SearchAttributeKey.for_int("GpPriority")
 SA_REWORK = SearchAttributeKey.for_int("GpRework")
 SA_DEADLINE = SearchAttributeKey.for_datetime("GpDeadline")
 SA_OVERDUE = SearchAttributeKey.for_bool("GpOverdue")
+# Set only while a case is suspended (缓办, workflows.cases.suspension), and unset after.
+SA_SUSPENDED = SearchAttributeKey.for_bool("GpSuspended")
 
 SEARCH_ATTRIBUTES = (
     SA_KIND,
@@ -54,6 +56,7 @@ SEARCH_ATTRIBUTES = (
     SA_REWORK,
     SA_DEADLINE,
     SA_OVERDUE,
+    SA_SUSPENDED,
 )
 
 # Activity names: workflows refer to activities by name so that workflows/ never imports

@@ -30,6 +30,7 @@ from api.routers import (
     stats,
     stewards,
     supervisors,
+    suspension,
     tokens,
 )
 from schemas.catalog import configured_catalog
@@ -102,6 +103,7 @@ def create_app(
         inspection_reports,
         tokens,
         calendar,
+        suspension,
     ):
         app.include_router(module.router)
     app.include_router(web.router)  # the workbench pages (api/web)

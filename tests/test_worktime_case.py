@@ -159,7 +159,7 @@ async def test_an_emergency_type_keeps_the_wall_clock(
     await save_history(flood, "worktime_emergency_wall_clock_cancelled")
 
 
-def _three_working_days(after: datetime) -> date:
+def three_working_days(after: datetime) -> date:
     day = after.astimezone(TOWN_TZ).date() + timedelta(days=1)
     while True:
         days = [day + timedelta(days=n) for n in range(3)]
@@ -172,7 +172,7 @@ def _three_working_days(after: datetime) -> date:
 async def test_a_calendar_loaded_while_a_case_is_open_changes_only_later_deadlines(
     env: WorkflowEnvironment, sessions: SessionFactory, grids: GridIndex, clean_calendar: None
 ) -> None:
-    first = _three_working_days(await env.get_current_time())
+    first = three_working_days(await env.get_current_time())
     second, third = first + timedelta(days=1), first + timedelta(days=2)
     await store_year(sessions, base_year(first.year), "test-operator")
     await skip_to(env, town(first, 16))

@@ -15,6 +15,7 @@ from temporalio import workflow
 
 from workflows.cases.actions import CaseActions
 from workflows.cases.state import StewardSlot
+from workflows.cases.suspension import CaseSuspension
 from workflows.cases.worktime import grace_deadline, stage_deadline
 
 with workflow.unsafe.imports_passed_through():
@@ -25,7 +26,7 @@ StageOutcome = Literal["resolved", "to_department", "returned", "interrupted"]
 
 
 @workflow.defn(name=WF_CASE)
-class CaseWorkflow(CaseActions):
+class CaseWorkflow(CaseSuspension, CaseActions):
     """Durable handling of one case; see the module docstring."""
 
     @workflow.init

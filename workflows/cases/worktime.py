@@ -50,6 +50,13 @@ class OfficeClock:
         except HorizonError:  # past the slice (an extension of months): the wall clock
             return start + span
 
+    def add_hours(self, start: datetime, span: timedelta) -> datetime:
+        """``span`` of opening time, never read as working days (what a pause left)."""
+        try:
+            return add_working(self.cal, start, span)
+        except HorizonError:
+            return start + span
+
     def warn_at(self, start: datetime, due: datetime, fraction: float) -> datetime:
         try:
             total = working_between(self.cal, start, due)
@@ -95,3 +102,18 @@ async def grace_deadline(case: CaseBase, missed: Deadline | None, fraction: floa
     limit = missed.clock.add(missed.start, span)  # the limit as set, before any extension
     grace = missed.clock.working(missed.start, limit) * fraction
     return await stage_deadline(case, "department", grace, hours_only=True)
+
+
+def clock_between(deadline: Deadline, a: datetime, b: datetime) -> timedelta:
+    """Time between two instants on the deadline's clock (working or wall), never negative."""
+    if b <= a:
+        return timedelta(0)
+    if isinstance(deadline.clock, OfficeClock):
+        return deadline.clock.working(a, b)
+    return b - a
+
+
+def clock_add(deadline: Deadline, start: datetime, span: timedelta) -> datetime:
+    if isinstance(deadline.clock, OfficeClock):
+        return deadline.clock.add_hours(start, span)
+    return start + span

@@ -88,12 +88,16 @@ class Deadline:
     warned: bool = False
     start: datetime | None = None
     clock: Clock | None = None
+    paused: bool = False  # suspended (缓办): the clock stops until it resumes
+    warn_fixed: datetime | None = None  # set when a resume moved the warning
 
     def extend(self, extra: timedelta) -> None:
         self.at = self.clock.add(self.at, extra) if self.clock is not None else self.at + extra
         self.version += 1
 
     def warn_at(self, fraction: float) -> datetime:
+        if self.warn_fixed is not None:
+            return self.warn_fixed
         if self.clock is not None and self.start is not None:
             return self.clock.warn_at(self.start, self.at, fraction)
         return self.at - self.span * (1 - fraction)
@@ -116,6 +120,14 @@ async def wait_with_warning(
         if deadline is None:
             await rest(finished, None)
             break
+        if deadline.paused:  # only ever set by a suspension, so older runs never get here
+            paused = deadline.version
+
+            def resumed(deadline: Deadline = deadline, version: int = paused) -> bool:
+                return finished() or deadline.version != version
+
+            await rest(resumed, None)
+            continue
         now = workflow.now()
         if now >= deadline.at:
             return False
