@@ -3,6 +3,7 @@ by the center, by the planned date or by a sensor, every step in the timeline.""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
 from typing import Any
@@ -19,6 +20,7 @@ from schemas.common import Actor
 from schemas.suspension import ResumeCase, SuspensionDecision, SuspensionRequest
 from services.platform.db import SessionFactory
 from services.platform.geo import GridIndex
+from services.supervision.board import grid_loads
 from services.worktime.calendar_store import store_year
 from tests.support import SUPERVISOR, grid_point, key, open_case, save_history, view, wait_for
 from tests.test_worktime_case import cancel, entries, near, skip_to, three_working_days
@@ -81,8 +83,18 @@ async def suspended_attr(handle: WorkflowHandle[Any, Any]) -> bool | None:
     return (await handle.describe()).typed_search_attributes.get(SA_SUSPENDED)
 
 
+async def board_suspended(sessions: SessionFactory, grid_id: str) -> int:
+    for _ in range(200):  # the projection catches up when the case comes to rest
+        async with sessions() as session:
+            load = (await grid_loads(session)).get(grid_id)
+        if load is not None and load.suspended:
+            return load.suspended
+        await asyncio.sleep(0.05)
+    return 0
+
+
 async def test_a_suspension_stops_the_working_clock_until_the_center_resumes(
-    env: WorkflowEnvironment, grids: GridIndex, calendar: Any
+    env: WorkflowEnvironment, sessions: SessionFactory, grids: GridIndex, calendar: Any
 ) -> None:
     first, second, third = (calendar + timedelta(days=n) for n in range(3))
     handle = await department_case(env, grids, town(first, 9))
@@ -104,6 +116,9 @@ async def test_a_suspension_stops_the_working_clock_until_the_center_resumes(
     suspended = await view(handle)
     assert suspended.status == "suspended"
     assert await suspended_attr(handle) is True
+    # the projection, so the API's lists and the supervisor board show it too
+    held = await board_suspended(sessions, suspended.grid_id)
+    assert held >= 1
 
     # Long past the limit: no warning, no urge, not overdue.
     await skip_to(env, town(second, 11))
