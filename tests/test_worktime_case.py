@@ -9,15 +9,18 @@ wall clock; a calendar loaded while a case is open changes only the deadlines se
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncIterator
 from datetime import date, datetime, timedelta
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import select, text
+from sqlmodel import col
 from temporalio.client import WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
 
 from schemas.case import CancelCase, CaseView
+from schemas.tables import Notification
 from schemas.worktime import TOWN_TZ, CalendarSlice, add_working
 from schemas.worktime.policy import load_office_hours
 from services.platform.db import SessionFactory
@@ -61,6 +64,16 @@ async def skip_to(env: WorkflowEnvironment, moment: datetime) -> None:
     now = await env.get_current_time()
     assert moment > now, f"{moment} is in the test server's past ({now})"
     await env.sleep(moment - now)
+
+
+async def department_texts(sessions: SessionFactory, case_id: str) -> dict[str, str]:
+    async with sessions() as session:
+        rows = await session.execute(
+            select(col(Notification.kind), col(Notification.body)).where(
+                col(Notification.case_id) == case_id, col(Notification.channel) == "department"
+            )
+        )
+        return {kind: body["text"] for kind, body in rows}
 
 
 def entries(view: CaseView, kind: str) -> list[datetime]:
@@ -129,6 +142,10 @@ async def test_a_department_case_filed_before_the_holiday(
         c=inp.case_id,
     )
     assert inbox == 5  # new case, warning, urge, warning, head escalation
+    texts = await department_texts(sessions, inp.case_id)
+    # the messages say the deadline as people read it, in town time and working hours
+    assert re.search(r"将于 (\d+月\d+日 )?周五 10:30（4个工作小时） 超时", texts["warning"])
+    assert re.search(r"新时限 (\d+月\d+日 )?周五 10:30（4个工作小时）", texts["urge"])
     await cancel(handle)
     await save_history(handle, "worktime_holiday_head_escalation_cancelled")
 

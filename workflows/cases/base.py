@@ -22,7 +22,7 @@ from temporalio.common import SearchAttributeUpdate
 from workflows.cases.state import CaseState, StewardSlot
 from workflows.kit.calls import call, call_local
 from workflows.kit.ledger import Ledger
-from workflows.kit.waiting import Deadline, wait_with_warning
+from workflows.kit.waiting import Deadline, wait_with_warning, working_span
 
 with workflow.unsafe.imports_passed_through():
     from constants import (
@@ -287,6 +287,7 @@ class CaseBase:
         if steward is None:
             return
         attempt = slot.assignment.attempt if slot.assignment else 0
+        chosen = (slot.deadline if slot.deadline and not slot.accepted else None) or s.deadline
         message = StewardMessage(
             case_id=s.inp.case_id,
             seq=s.seq,
@@ -298,6 +299,7 @@ class CaseBase:
             description=s.inp.description,
             deadline=(slot.deadline.at if slot.deadline and not slot.accepted else None)
             or (s.deadline.at if s.deadline else None),
+            deadline_span=working_span(chosen),
         )
         self._outbox.append((ACT_NOTIFY_STEWARD, message))
 
@@ -313,6 +315,7 @@ class CaseBase:
             location=s.inp.location,
             description=s.inp.description,
             deadline=s.deadline.at if s.deadline else None,
+            deadline_span=working_span(s.deadline),
             evidence=list(s.inp.evidence),
         )
         self._outbox.append((ACT_NOTIFY_DEPARTMENT, message))

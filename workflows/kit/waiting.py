@@ -103,6 +103,11 @@ class Deadline:
         return self.at - self.span * (1 - fraction)
 
 
+def working_span(deadline: Deadline | None) -> timedelta | None:
+    """The limit of a deadline that counts working time (for "8 working hours"), else None."""
+    return deadline.span if deadline is not None and deadline.clock is not None else None
+
+
 async def wait_with_warning(
     finished: Callable[[], bool],
     deadline: Deadline | None,
