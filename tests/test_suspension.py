@@ -15,7 +15,7 @@ from temporalio.exceptions import ApplicationError
 from temporalio.testing import WorkflowEnvironment
 
 from constants import SA_SUSPENDED
-from schemas.case import ReportRecovery
+from schemas.case import DepartmentExtension, ReportRecovery
 from schemas.common import Actor
 from schemas.suspension import ResumeCase, SuspensionDecision, SuspensionRequest
 from services.platform.db import SessionFactory
@@ -196,3 +196,23 @@ async def test_a_suspension_resumes_on_its_date_or_on_a_sensor_recovery(
     for handle in (dated, sensed):
         await cancel(handle)
     await save_history(dated, "suspension_resumed_on_date_cancelled")
+
+
+async def test_an_extension_counts_working_time_too(
+    env: WorkflowEnvironment, grids: GridIndex, calendar: Any
+) -> None:
+    first, second, third = (calendar + timedelta(days=n) for n in range(3))
+    handle = await department_case(env, grids, town(first, 16))
+    assert near((await view(handle)).deadline or first, town(second, 16, 30))
+    await handle.execute_update(
+        "department_extension",
+        DepartmentExtension(
+            actor=URBAN, idempotency_key=key(), extra=timedelta(hours=2), reason="等待配件"
+        ),
+    )
+    moved = await view(handle)
+    # 2 working hours after 16:30: one to the close, one from the next opening.
+    assert moved.deadline is not None and near(moved.deadline, town(third, 9, 30))
+    (granted,) = [e for e in moved.timeline if e.kind == "extension_granted"]
+    assert near(datetime.fromisoformat(granted.data["until"]), town(third, 9, 30))
+    await cancel(handle)
