@@ -32,6 +32,7 @@ from tests.support import (
     grid_point,
     key,
     open_case,
+    place_stewards,
     save_history,
     wait_for,
 )
@@ -218,3 +219,20 @@ async def test_a_calendar_loaded_while_a_case_is_open_changes_only_later_deadlin
     assert near(entries(done, "department_head_escalation")[0], town(third, 14))
     await cancel(handle)
     await save_history(handle, "worktime_calendar_loaded_while_open_cancelled")
+
+
+async def test_a_steward_stage_counts_the_stewards_duty_hours(
+    env: WorkflowEnvironment, sessions: SessionFactory, grids: GridIndex
+) -> None:
+    """Stewards are on duty 07:00-22:00 every day, holidays included: an offer at 21:55
+    waits 5 minutes tonight and 10 tomorrow morning, with no calendar to ask for."""
+    day = (await env.get_current_time()).astimezone(TOWN_TZ).date() + timedelta(days=1)
+    at = grid_point(grids, "G061")
+    await skip_to(env, town(day, 21, 55))
+    (steward,) = await place_stewards(sessions, grids, at, 1)
+    handle = await open_case(env.client, case_of(grids, "street_vendor", at))
+    offered = await wait_for(handle, lambda v: v.status == "dispatched" and v.deadline is not None)
+    assert offered.steward_id == steward
+    assert offered.deadline is not None  # PT15M of duty time
+    assert near(offered.deadline, town(day + timedelta(days=1), 7, 10))
+    await cancel(handle)

@@ -81,6 +81,9 @@ async def stage_deadline(
     rules = worktime.rules_for(office, case.state.department) if worktime is not None else None
     if rules is None or not workflow.patched(PATCH_WORKTIME):
         return Deadline(now + span, span)
+    if rules.days == "every_day":  # a duty roster (stewards) needs no national calendar
+        clock = OfficeClock(CalendarSlice(rules=rules, years=[]), hours_only=hours_only)
+        return Deadline(clock.add(now, span), span, start=now, clock=clock)
     try:
         answer: SliceAnswer = await case.io(
             ACT_CALENDAR_SLICE, SliceRequest(rules=rules, at=now), SliceAnswer
