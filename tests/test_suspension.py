@@ -23,7 +23,14 @@ from services.platform.geo import GridIndex
 from services.supervision.board import grid_loads
 from services.worktime.calendar_store import store_year
 from tests.support import SUPERVISOR, grid_point, key, open_case, save_history, view, wait_for
-from tests.test_worktime_case import cancel, entries, near, skip_to, three_working_days
+from tests.test_worktime_case import (
+    cancel,
+    entries,
+    live_details,
+    near,
+    skip_to,
+    three_working_days,
+)
 from tests.worktime_cases import base_year, case_of, town
 
 pytestmark = pytest.mark.usefixtures("worker", "off_duty")
@@ -116,6 +123,7 @@ async def test_a_suspension_stops_the_working_clock_until_the_center_resumes(
     suspended = await view(handle)
     assert suspended.status == "suspended"
     assert await suspended_attr(handle) is True
+    assert "paused: suspended" in await live_details(handle)
     # the projection, so the API's lists and the supervisor board show it too
     held = await board_suspended(sessions, suspended.grid_id)
     assert held >= 1

@@ -12,8 +12,10 @@ from __future__ import annotations
 import re
 from collections.abc import AsyncIterator
 from datetime import date, datetime, timedelta
+from typing import Any
 
 import pytest
+import temporalio.api.sdk.v1
 from sqlalchemy import select, text
 from sqlmodel import col
 from temporalio.client import WorkflowHandle
@@ -77,6 +79,14 @@ async def department_texts(sessions: SessionFactory, case_id: str) -> dict[str, 
         return {kind: body["text"] for kind, body in rows}
 
 
+async def live_details(handle: WorkflowHandle[Any, Any]) -> str:
+    """What the Temporal Web UI shows as the workflow's current details."""
+    metadata = await handle.query(
+        "__temporal_workflow_metadata", result_type=temporalio.api.sdk.v1.WorkflowMetadata
+    )
+    return str(metadata.current_details)
+
+
 def entries(view: CaseView, kind: str) -> list[datetime]:
     return [e.at for e in view.timeline if e.kind == kind]
 
@@ -119,6 +129,8 @@ async def test_a_department_case_filed_before_the_holiday(
     stage = await wait_for(handle, lambda v: v.deadline is not None and v.status == "escalated")
     # 2.5 h on the eve, nothing in the eight days off, 5.5 h on Thursday: 15:30.
     assert stage.deadline is not None and near(stage.deadline, town(thursday, 15, 30))
+    details = await live_details(handle)
+    assert "Thursday" in details and "15:30 town time (8 working hours)" in details, details
 
     # Inside the holiday (wall-clock, the limit would have passed on the eve at 23:00).
     await skip_to(env, town(eve + timedelta(days=5), 12))

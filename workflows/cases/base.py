@@ -19,6 +19,7 @@ from typing import Any, TypeVar
 from temporalio import workflow
 from temporalio.common import SearchAttributeUpdate
 
+from workflows.cases.deadline_text import until_text
 from workflows.cases.state import CaseState, StewardSlot
 from workflows.kit.calls import call, call_local
 from workflows.kit.ledger import Ledger
@@ -171,7 +172,7 @@ class CaseBase:
             else SA_DEADLINE.value_unset(),
         ]
         workflow.upsert_search_attributes(updates)
-        until = f" until {summary.deadline:%Y-%m-%d %H:%M} UTC" if summary.deadline else ""
+        until = until_text(s.deadline) if summary.deadline else ""
         overdue = " — OVERDUE" if summary.overdue else ""
         workflow.set_current_details(
             f"**{summary.status}** · grid {summary.grid_id} · {summary.department}\n\n"
