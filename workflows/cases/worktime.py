@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from temporalio import workflow
-from temporalio.exceptions import ActivityError
+from temporalio.exceptions import ActivityError, ApplicationError
 
 from workflows.cases.base import CaseBase
 from workflows.kit.waiting import Deadline
@@ -41,12 +41,16 @@ class OfficeClock:
     cal: CalendarSlice
     hours_only: bool = False
 
-    def add(self, start: datetime, span: timedelta) -> datetime:
+    def exact(self, start: datetime, span: timedelta) -> datetime:
+        """``span`` after ``start`` in working time; ``HorizonError`` past the slice."""
         counted = span if self.hours_only else as_span(span)
+        if isinstance(counted, int):
+            return add_working(self.cal, start, WorkingDays(count=counted))
+        return add_working(self.cal, start, counted)
+
+    def add(self, start: datetime, span: timedelta) -> datetime:
         try:
-            if isinstance(counted, int):
-                return add_working(self.cal, start, WorkingDays(count=counted))
-            return add_working(self.cal, start, counted)
+            return self.exact(start, span)
         except HorizonError:  # past the slice (an extension of months): the wall clock
             return start + span
 
@@ -88,12 +92,17 @@ async def stage_deadline(
         answer: SliceAnswer = await case.io(
             ACT_CALENDAR_SLICE, SliceRequest(rules=rules, at=now), SliceAnswer
         )
-    except ActivityError as error:
-        case.emit("worktime_unavailable", note=str(error.cause or error)[:500])
+    except (ActivityError, ApplicationError) as error:  # a local activity's own failure
+        cause = error.cause if isinstance(error, ActivityError) else error
+        case.emit("worktime_unavailable", note=str(cause or error)[:500])
         return Deadline(now + span, span)
     clock = OfficeClock(answer.slice, hours_only=hours_only)
-    due = clock.add(now, span)
-    return Deadline(due, span, start=now, clock=clock)
+    try:
+        clock.exact(now, span)
+    except HorizonError as error:  # next year's notice not loaded yet: say so, run on
+        case.emit("worktime_unavailable", note=str(error)[:500])
+        return Deadline(now + span, span)
+    return Deadline(clock.add(now, span), span, start=now, clock=clock)
 
 
 async def grace_deadline(case: CaseBase, missed: Deadline | None, fraction: float) -> Deadline:
