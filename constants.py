@@ -40,6 +40,8 @@ SA_PRIORITY = SearchAttributeKey.for_int("GpPriority")
 SA_REWORK = SearchAttributeKey.for_int("GpRework")
 SA_DEADLINE = SearchAttributeKey.for_datetime("GpDeadline")
 SA_OVERDUE = SearchAttributeKey.for_bool("GpOverdue")
+# Set only while a case is suspended (缓办, workflows.cases.suspension), and unset after.
+SA_SUSPENDED = SearchAttributeKey.for_bool("GpSuspended")
 
 SEARCH_ATTRIBUTES = (
     SA_KIND,
@@ -54,6 +56,7 @@ SEARCH_ATTRIBUTES = (
     SA_REWORK,
     SA_DEADLINE,
     SA_OVERDUE,
+    SA_SUSPENDED,
 )
 
 # Activity names: workflows refer to activities by name so that workflows/ never imports
@@ -68,6 +71,9 @@ ACT_NOTIFY_DEPARTMENT = "notify_department"
 # deliver steps for what a gateway refused.
 ACT_ENQUEUE_STEWARD = "enqueue_steward_message"
 ACT_ENQUEUE_DEPARTMENT = "enqueue_department_message"
+# Working time (patch ``worktime-v1``): the national calendar slice a stage's deadline is
+# computed with, a local activity whose answer stays in history.
+ACT_CALENDAR_SLICE = "calendar_slice"
 
 # ---- joint safety inspection ------------------------------------------------------------
 INSPECTION_WORKFLOW_ID = "inspection-{inspection_id}"

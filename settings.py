@@ -121,6 +121,9 @@ class Settings(BaseSettings):
     # fields per case type, and a divisor for every deadline (a demo town's fast clock).
     catalog_override: Path | None = None
     catalog_time_scale: Annotated[float, Field(ge=1, le=1000, allow_inf_nan=False)] = 1.0
+    # Limits count the acting office's working time (``schemas/worktime``, the national
+    # holiday calendar and ``schemas/data/working_hours.json``); off: wall-clock limits.
+    working_time: bool = True
 
     # Every request body is capped before any route or token check (``api/body_limit.py``):
     # 64 KiB holds a case report with 20 evidence links several times over; the roster import

@@ -14,6 +14,7 @@ import httpx
 
 from activities.cases.notify import NotifyActivities
 from activities.cases.projection import ProjectionActivities
+from activities.cases.worktime import WorktimeActivities
 from activities.inspections.booking import InspectionActivities
 from activities.inspections.campaign import CampaignActivities
 from activities.inspections.projection import InspectionRecordActivities
@@ -36,6 +37,7 @@ def build_activities(
         department_url=settings.department_gateway_url,
     )
     inspection = InspectionActivities(session_factory)
+    worktime = WorktimeActivities(session_factory)
     campaign = CampaignActivities(session_factory)
     inspection_records = InspectionRecordActivities(
         session_factory,
@@ -61,4 +63,5 @@ def build_activities(
         inspection_records.send_department_sections,
         inspection_records.project_inspection,
         inspection_records.project_rectification,
+        worktime.calendar_slice,
     ]

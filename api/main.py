@@ -16,6 +16,7 @@ from api import body_limit, errors, metrics, open311_format, openapi, rate_limit
 from api.deps import AppState
 from api.routers import (
     bot,
+    calendar,
     cases,
     departments,
     devices,
@@ -29,6 +30,7 @@ from api.routers import (
     stats,
     stewards,
     supervisors,
+    suspension,
     tokens,
 )
 from schemas.catalog import configured_catalog
@@ -62,7 +64,9 @@ def create_app(
             settings=settings,
             temporal=client,
             sessions=session_factory,
-            catalog=configured_catalog(settings.catalog_override, settings.catalog_time_scale),
+            catalog=configured_catalog(
+                settings.catalog_override, settings.catalog_time_scale, settings.working_time
+            ),
             grids=await load_grid_index(session_factory),
             revocations=RevocationCache(settings.token_revocation_cache_seconds),
         )
@@ -102,6 +106,8 @@ def create_app(
         enterprises,
         inspection_reports,
         tokens,
+        calendar,
+        suspension,
     ):
         app.include_router(module.router)
     app.include_router(web.router)  # the workbench pages (api/web)

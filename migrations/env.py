@@ -10,6 +10,7 @@ from sqlmodel import SQLModel
 
 import schemas.inspection_tables  # noqa: F401  (registers the tables on SQLModel.metadata)
 import schemas.tables  # noqa: F401
+import schemas.worktime.tables  # noqa: F401
 from services.platform.db import make_engine
 from settings import get_settings
 

@@ -34,6 +34,7 @@ CaseStatus = Literal[
     "verified",
     "closed",
     "cancelled",
+    "suspended",
 ]
 
 OPEN_STATUSES: tuple[CaseStatus, ...] = (
@@ -46,6 +47,7 @@ OPEN_STATUSES: tuple[CaseStatus, ...] = (
     "returned",
     "resolved",
     "verified",
+    "suspended",
 )
 
 Note = Annotated[Text, Field(min_length=1, max_length=2000)]

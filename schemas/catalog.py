@@ -15,6 +15,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from schemas.worktime.policy import CaseWorktime, Clock, OfficeHours
+
 CatalogPath = Literal["steward_first", "department_direct", "both"]
 
 CATALOG_FILE = Path(__file__).parent / "data" / "catalog.json"
@@ -70,6 +72,10 @@ class CaseType(BaseModel):
     skills: tuple[str, ...] = ()
     confidence_threshold: float = Field(default=0.8, gt=0, le=1)
     closes_on_recovery: bool = False
+    clock: Clock = Field(
+        default="working",
+        description="working: limits count the acting office's working time; continuous: 24/7",
+    )
 
 
 class Escalation(BaseModel):
@@ -104,6 +110,9 @@ class CasePolicy(BaseModel):
     departments: tuple[str, ...] = Field(
         default=(), description="every department code, so a supervisor's escalation can be checked"
     )
+    worktime: CaseWorktime | None = Field(
+        default=None, description="the clock and office hours; None: wall-clock limits"
+    )
 
 
 class Catalog(BaseModel):
@@ -115,6 +124,7 @@ class Catalog(BaseModel):
     departments: tuple[Department, ...]
     case_types: tuple[CaseType, ...]
     escalation: Escalation = Escalation()
+    hours: OfficeHours | None = None
 
     @model_validator(mode="after")
     def _consistent(self) -> Catalog:
@@ -129,6 +139,9 @@ class Catalog(BaseModel):
                 raise ValueError(
                     f"case type {case_type.code}: unknown department {case_type.department}"
                 )
+        if self.hours is not None and set(self.hours.departments) != set(dept_codes):
+            missing = sorted(set(dept_codes) ^ set(self.hours.departments))
+            raise ValueError(f"hours: departments differ from the catalog's: {missing}")
         return self
 
     def case_type(self, code: str) -> CaseType | None:
@@ -150,6 +163,9 @@ class Catalog(BaseModel):
             department=department,
             escalation=self.escalation,
             departments=tuple(d.code for d in self.departments),
+            worktime=None
+            if self.hours is None
+            else CaseWorktime(clock=case_type.clock, hours=self.hours),
         )
 
 
@@ -159,12 +175,21 @@ def load_catalog(path: Path = CATALOG_FILE) -> Catalog:
 
 
 @lru_cache
-def configured_catalog(override: Path | None = None, scale: float = 1.0) -> Catalog:
+def configured_catalog(
+    override: Path | None = None, scale: float = 1.0, working_time: bool = False
+) -> Catalog:
     """The shipped catalog tuned by an override file and a time scale, once per process
-    and pair (``schemas.catalog_tuning``: a demo town's short deadlines)."""
-    from schemas.catalog_tuning import tune
+    and pair (``schemas.catalog_tuning``: a demo town's short deadlines).
 
-    return tune(load_catalog(), override, scale)
+    ``working_time``: new cases count their limits in office hours (``schemas.worktime``);
+    never with a time scale, where a demo's seconds-long limits have no office hours."""
+    from schemas.catalog_tuning import tune
+    from schemas.worktime.policy import load_office_hours
+
+    catalog = tune(load_catalog(), override, scale)
+    if working_time and scale == 1.0:
+        catalog = catalog.model_copy(update={"hours": load_office_hours()})
+    return catalog
 
 
 def default_catalog() -> Catalog:
@@ -173,4 +198,6 @@ def default_catalog() -> Catalog:
     from settings import get_settings
 
     settings = get_settings()
-    return configured_catalog(settings.catalog_override, settings.catalog_time_scale)
+    return configured_catalog(
+        settings.catalog_override, settings.catalog_time_scale, settings.working_time
+    )

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Literal
 
 from pydantic import BaseModel
@@ -70,6 +70,9 @@ class StewardMessage(BaseModel):
     location: GeoPoint
     description: str
     deadline: datetime | None = None
+    # set when the deadline counts working time (``worktime-v1``): its limit, for the text
+    # "due Monday 10:30 (8 working hours)"; None: a wall-clock deadline, shown as a time
+    deadline_span: timedelta | None = None
     reason: str | None = None  # case_cancelled: the supervisor's reason
     merged_into: str | None = None  # case_cancelled: the case it was merged into, if merged
 
@@ -89,4 +92,5 @@ class DepartmentMessage(BaseModel):
     location: GeoPoint
     description: str
     deadline: datetime | None = None
+    deadline_span: timedelta | None = None  # as in StewardMessage
     evidence: list[Evidence] = []

@@ -63,6 +63,17 @@ class EvaluationRow(BaseModel):
     on_time_rate: float | None = Field(description="on_time / closed")
     rework_rate: float | None = Field(description="reworked / checked")
     stages: dict[StageName, StageStats]
+    # As the standard counts (issue 15): limits and durations in working time, suspension out.
+    due: int = Field(default=0, description="closed cases and open ones past a limit (应结案)")
+    on_time_closure_rate: float | None = Field(
+        default=None, description="on_time / due (按期结案率); suspended time never counts"
+    )
+    suspended: int = Field(default=0, description="cases suspended (缓办) at least once")
+    suspended_seconds: float = Field(default=0, description="wall-clock time spent suspended")
+    working_stages: dict[StageName, StageStats] = Field(
+        default_factory=dict,
+        description="the stages in working time of the office acting in each, suspension out",
+    )
 
 
 class EvaluationReport(BaseModel):

@@ -45,6 +45,12 @@ def test_every_path_has_a_saved_history() -> None:
         "case_rectification_escalated_enforced_closed",
         "case_campaign_first_run_continued_as_new",
         "case_campaign_last_run_completed",
+        # working time (worktime-v1) and suspension (缓办), issue 15
+        "case_worktime_holiday_head_escalation_cancelled",
+        "case_worktime_emergency_wall_clock_cancelled",
+        "case_worktime_calendar_loaded_while_open_cancelled",
+        "case_suspension_center_resumed_cancelled",
+        "case_suspension_resumed_on_date_cancelled",
     } <= names
 
 

@@ -84,7 +84,7 @@ ROUTES: dict[tuple[str, str], Rule] = {
     # only the department named in the path
     **{
         ("POST", f"/departments/{{department}}/cases/{{case_id}}/{action}"): bearer("department")
-        for action in ("accept", "result", "return", "extension")
+        for action in ("accept", "result", "return", "extension", "suspension")
     },
     # only the linkage center
     **{
@@ -92,6 +92,10 @@ ROUTES: dict[tuple[str, str], Rule] = {
         for action in SUPERVISOR_ACTIONS
     },
     ("POST", "/stewards/import"): bearer("supervisor"),
+    ("POST", "/supervisors/calendar"): bearer("supervisor"),
+    ("GET", "/supervisors/calendar/{year}"): bearer("supervisor"),
+    ("POST", "/supervisors/cases/{case_id}/suspension/decision"): bearer("supervisor"),
+    ("POST", "/supervisors/cases/{case_id}/resume"): bearer("supervisor"),
     ("POST", "/supervisors/tokens/revoke"): bearer("supervisor"),
     ("GET", "/stewards"): bearer("supervisor"),
     ("GET", "/stats/evaluation"): bearer("supervisor"),
@@ -159,6 +163,13 @@ BODIES: dict[str, Any] = {
     "/verify": {"passed": True},
     "/urge": {"note": "hurry"},
     "/extend": {"extra": "PT1H", "reason": "weather"},
+    "/suspension": {
+        "reason_code": "awaiting_funds",
+        "reason": "budget",
+        "resume_condition": "funds",
+    },
+    "/decision": {"approve": True},
+    "/resume": {"note": "back"},
     "/merge": {"target_case_id": "GP-FFFFFFFFFFFFFFFF", "reason": "duplicate"},
     "/reinspection": {"passed": True},
     "/enforcement": {"measure": "order", "note": "fix it"},
@@ -175,6 +186,7 @@ PATH_VALUES = {
     "inspection_id": "IN-ROLES-NONE",
     "rectification_id": "RC-ROLES-NONE",
     "campaign_id": "CP-ROLES-NONE",
+    "year": "2026",
     "fmt": "json",
     "service_code": "illegal_parking",
     "service_request_id": "none",

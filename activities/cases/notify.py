@@ -36,7 +36,6 @@ from constants import (
     ACT_NOTIFY_STEWARD,
 )
 from schemas.catalog import default_catalog
-from schemas.common import town_time
 from schemas.dispatch import DepartmentMessage, StewardMessage
 from schemas.tables import DepartmentRow, Steward
 from services.platform.db import SessionFactory
@@ -47,6 +46,7 @@ from services.platform.messages import (
     render_steward,
 )
 from services.platform.tokens import action_token
+from services.worktime.text import deadline_text
 
 STEWARDS: Table = Steward.__table__  # type: ignore[attr-defined]
 DEPARTMENTS: Table = DepartmentRow.__table__  # type: ignore[attr-defined]
@@ -109,7 +109,7 @@ class NotifyActivities:
             "description": message.description,
             "map_url": map_url(message.location),
             "distance": "-",
-            "deadline": town_time(message.deadline),
+            "deadline": deadline_text(message.deadline, message.deadline_span, language),
             "reason": message.reason or "",
             "merged_into": message.merged_into or "",
         }
@@ -166,7 +166,7 @@ class NotifyActivities:
             "case_id": message.case_id,
             "case_type_name": case_type_name(message.case_type, "zh"),
             "priority": message.priority,
-            "deadline": town_time(message.deadline),
+            "deadline": deadline_text(message.deadline, message.deadline_span, "zh"),
             "description": message.description,
         }
         key = f"{message.case_id}:{message.seq}:{message.kind}:{message.department}"

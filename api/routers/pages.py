@@ -153,6 +153,7 @@ async def supervisor_page(
             town=town,
             open_total=sum(load.open for load in loads.values()),
             overdue_total=sum(load.overdue for load in loads.values()),
+            suspended_total=sum(load.suspended for load in loads.values()),
             overdue_rows=overdue_rows,
             report=report,
             stages=[(name, STAGE_LABELS[name]) for name in STAGE_NAMES],

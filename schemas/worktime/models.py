@@ -202,6 +202,8 @@ class CalendarSlice(BaseModel):
     @model_validator(mode="after")
     def _consecutive(self) -> Self:
         if not self.years:
+            if self.rules.always_open or self.rules.days == "every_day":
+                return self  # a roster or a 24/7 office never reads the national calendar
             raise ValueError("a calendar slice covers at least one year")
         ordered = sorted(self.years, key=lambda y: y.year)
         for one, other in pairwise(ordered):

@@ -38,10 +38,12 @@ def render_deadline(
     *,
     now: datetime | None = None,
     wall_clock: bool = False,
+    prefix: bool = True,
 ) -> str:
     """The deadline in town time; the date is shown unless `due` is within the week after `now`.
 
-    `wall_clock` says the span counts plain hours (a 24/7 office), not working time.
+    `wall_clock` says the span counts plain hours (a 24/7 office), not working time;
+    without `prefix` the text leaves out "due"/"截止" (for a template that says it).
     """
     if due.tzinfo is None:
         raise ValueError("render_deadline needs an aware instant")
@@ -62,4 +64,5 @@ def render_deadline(
         hours=hours,
         minutes=minutes,
         wall_clock=wall_clock,
+        prefix=prefix,
     ).strip()

@@ -50,7 +50,7 @@ def parse_year(text: str, name: str = "<file>") -> YearSchedule:
     if not isinstance(raw, dict):
         raise ValueError(f"{name}: expected a mapping with year, holidays, workdays")
     raw.setdefault("source", name)
-    raw["holidays"] = _expand(raw.get("holidays", []), name)
+    raw["holidays"] = expand_holidays(raw.get("holidays", []), name)
     try:
         return YearSchedule.model_validate(raw)
     except ValidationError as error:
@@ -60,7 +60,7 @@ def parse_year(text: str, name: str = "<file>") -> YearSchedule:
         raise ValueError(f"{name}: {details}") from error
 
 
-def _expand(entries: Any, name: str) -> list[Any]:
+def expand_holidays(entries: Any, name: str) -> list[Any]:
     """Holidays may be written as the notice does: a span "2025-10-01..2025-10-08"."""
     if not isinstance(entries, list):
         raise ValueError(f"{name}: holidays must be a list")

@@ -29,10 +29,11 @@ MAP_MARGIN = 6.0
 
 @dataclass(frozen=True)
 class GridLoad:
-    """Open and overdue cases of one grid right now."""
+    """Open, overdue and suspended (缓办: their clock stopped) cases of one grid right now."""
 
     open: int = 0
     overdue: int = 0
+    suspended: int = 0
 
 
 @dataclass(frozen=True)
@@ -58,16 +59,21 @@ class TownMap:
 
 
 async def grid_loads(session: AsyncSession) -> dict[str, GridLoad]:
-    """Open and overdue case counts per grid, in one grouped query."""
+    """Open, overdue and suspended case counts per grid, in one grouped query."""
     r = RECORDS.c
     statement = (
-        select(r.grid_id, func.count(), func.sum(case((r.overdue.is_(True), 1), else_=0)))
+        select(
+            r.grid_id,
+            func.count(),
+            func.sum(case((r.overdue.is_(True), 1), else_=0)),
+            func.sum(case((r.status == "suspended", 1), else_=0)),
+        )
         .where(r.status.not_in(ENDED))
         .group_by(r.grid_id)
     )
     return {
-        grid_id: GridLoad(open=int(n), overdue=int(overdue or 0))
-        for grid_id, n, overdue in await session.execute(statement)
+        grid_id: GridLoad(open=int(n), overdue=int(overdue or 0), suspended=int(held or 0))
+        for grid_id, n, overdue, held in await session.execute(statement)
     }
 
 

@@ -12,6 +12,7 @@ from temporalio import workflow
 
 from workflows.cases.loop import CaseLoop
 from workflows.cases.state import WITH_DEPARTMENT, Redirect
+from workflows.cases.suspension import resume_suspension
 from workflows.kit.ledger import ActionRejected
 from workflows.kit.updates import answering
 
@@ -272,6 +273,8 @@ class CaseActions(CaseLoop):
     def report_recovery(self, action: ReportRecovery) -> str:
         """A sensor is back to normal: evidence, and for some types the way to closure."""
         state = self.state
+        if state.suspension is not None and state.suspension.approved:  # 缓办 ends with it
+            resume_suspension(self, "sensor", action.actor, action.note)
         closes = state.inp.policy.case_type.closes_on_recovery
         if not closes or state.status in ("resolved", "verified"):
             if self.device_verifies(action):

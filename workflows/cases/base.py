@@ -19,10 +19,11 @@ from typing import Any, TypeVar
 from temporalio import workflow
 from temporalio.common import SearchAttributeUpdate
 
+from workflows.cases.deadline_text import until_text
 from workflows.cases.state import CaseState, StewardSlot
 from workflows.kit.calls import call, call_local
 from workflows.kit.ledger import Ledger
-from workflows.kit.waiting import Deadline, wait_with_warning
+from workflows.kit.waiting import Deadline, wait_with_warning, working_span
 
 with workflow.unsafe.imports_passed_through():
     from constants import (
@@ -171,7 +172,7 @@ class CaseBase:
             else SA_DEADLINE.value_unset(),
         ]
         workflow.upsert_search_attributes(updates)
-        until = f" until {summary.deadline:%Y-%m-%d %H:%M} UTC" if summary.deadline else ""
+        until = until_text(s.deadline) if summary.deadline else ""
         overdue = " — OVERDUE" if summary.overdue else ""
         workflow.set_current_details(
             f"**{summary.status}** · grid {summary.grid_id} · {summary.department}\n\n"
@@ -287,6 +288,7 @@ class CaseBase:
         if steward is None:
             return
         attempt = slot.assignment.attempt if slot.assignment else 0
+        chosen = (slot.deadline if slot.deadline and not slot.accepted else None) or s.deadline
         message = StewardMessage(
             case_id=s.inp.case_id,
             seq=s.seq,
@@ -298,6 +300,7 @@ class CaseBase:
             description=s.inp.description,
             deadline=(slot.deadline.at if slot.deadline and not slot.accepted else None)
             or (s.deadline.at if s.deadline else None),
+            deadline_span=working_span(chosen),
         )
         self._outbox.append((ACT_NOTIFY_STEWARD, message))
 
@@ -313,6 +316,7 @@ class CaseBase:
             location=s.inp.location,
             description=s.inp.description,
             deadline=s.deadline.at if s.deadline else None,
+            deadline_span=working_span(s.deadline),
             evidence=list(s.inp.evidence),
         )
         self._outbox.append((ACT_NOTIFY_DEPARTMENT, message))

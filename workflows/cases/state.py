@@ -23,6 +23,7 @@ from schemas.case import (
 )
 from schemas.common import Actor, Evidence
 from schemas.dispatch import Assignment
+from workflows.cases.suspension_state import Suspension
 from workflows.kit.ledger import ActionRejected
 from workflows.kit.waiting import Deadline
 
@@ -85,6 +86,7 @@ class CaseState:
     department_outcome: Literal["resolved", "returned"] | None = None
     verification: bool | None = None
     redirect: Redirect | None = None
+    suspension: Suspension | None = None  # 缓办, workflows.cases.suspension
     timeline: list[TimelineEntry] = field(default_factory=list)
     outcomes: dict[str, ActionOutcome] = field(default_factory=dict)
 

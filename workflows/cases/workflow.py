@@ -15,7 +15,8 @@ from temporalio import workflow
 
 from workflows.cases.actions import CaseActions
 from workflows.cases.state import StewardSlot
-from workflows.kit.waiting import Deadline
+from workflows.cases.suspension import CaseSuspension
+from workflows.cases.worktime import grace_deadline, stage_deadline
 
 with workflow.unsafe.imports_passed_through():
     from constants import WF_CASE
@@ -25,7 +26,7 @@ StageOutcome = Literal["resolved", "to_department", "returned", "interrupted"]
 
 
 @workflow.defn(name=WF_CASE)
-class CaseWorkflow(CaseActions):
+class CaseWorkflow(CaseSuspension, CaseActions):
     """Durable handling of one case; see the module docstring."""
 
     @workflow.init
@@ -116,7 +117,7 @@ class CaseWorkflow(CaseActions):
                 return "interrupted"
             self.emit("no_steward_available", data={"excluded": ",".join(slot.excluded)})
             return "to_department"
-        state.deadline = Deadline(workflow.now() + sla.resolve, sla.resolve)
+        state.deadline = await stage_deadline(self, "steward", sla.resolve)
         self.waiting("steward to solve it")
         done = await self.wait_stage(lambda: slot.result is not None, state.deadline, self._remind)
         if state.redirect:
@@ -143,7 +144,7 @@ class CaseWorkflow(CaseActions):
                     await self._release(slot)
                 return False
             slot.accepted, slot.reply, slot.result = False, None, None
-            slot.deadline = Deadline(workflow.now() + accept_sla, accept_sla)
+            slot.deadline = await stage_deadline(self, "steward", accept_sla)
             data = {
                 "steward": assignment.steward_id,
                 "distance_km": f"{assignment.distance_km:.3f}",
@@ -186,7 +187,7 @@ class CaseWorkflow(CaseActions):
             state.overdue = False
             self.emit("escalated", status="escalated", data={"department": state.department})
             self.notify_department("new_case")
-        state.deadline = Deadline(workflow.now() + sla.department, sla.department)
+        state.deadline = await stage_deadline(self, "department", sla.department)
         self.waiting(f"department {state.department}")
         level = 0
         while True:
@@ -203,8 +204,7 @@ class CaseWorkflow(CaseActions):
             level += 1
             state.overdue = True
             state.urge_count += 1
-            grace = sla.department * esc.urge_grace_fraction
-            state.deadline = Deadline(workflow.now() + grace, grace)
+            state.deadline = await grace_deadline(self, state.deadline, esc.urge_grace_fraction)
             if level == 1:
                 self.emit("supervisor_urge", data={"department": state.department})
                 self.notify_department("urge")
@@ -218,7 +218,7 @@ class CaseWorkflow(CaseActions):
         """A department returned the case: the linkage center must reassign or cancel it."""
         state = self.state
         span = state.inp.policy.case_type.sla.verify
-        state.deadline = Deadline(workflow.now() + span, span)
+        state.deadline = await stage_deadline(self, "center", span)
         self.waiting("the linkage center to reassign the case")
         if not await self.wait_stage(lambda: False, state.deadline):
             state.overdue = True
@@ -230,7 +230,7 @@ class CaseWorkflow(CaseActions):
     async def _verification_stage(self) -> bool:
         state = self.state
         span = state.inp.policy.case_type.sla.verify
-        state.deadline = Deadline(workflow.now() + span, span)
+        state.deadline = await stage_deadline(self, "center", span)
         state.overdue = False
         self.waiting("verification by someone other than the handler")
         self.ask_verifier()

@@ -15,6 +15,7 @@ import contextlib
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Protocol
 
 from temporalio import workflow
 
@@ -66,18 +67,45 @@ class Waiter:
         return True
 
 
+class Clock(Protocol):
+    """How a deadline counts time when not on the wall clock (working time, ``worktime-v1``)."""
+
+    def add(self, start: datetime, span: timedelta) -> datetime: ...
+
+    def warn_at(self, start: datetime, due: datetime, fraction: float) -> datetime: ...
+
+
 @dataclass
 class Deadline:
-    """A stage deadline that supervisors and departments may move (``version`` tells)."""
+    """A stage deadline that supervisors and departments may move (``version`` tells).
+
+    With a ``clock`` (and the ``start`` it counts from) extensions and the warning count
+    that clock's time; without, wall-clock time as before."""
 
     at: datetime
     span: timedelta
     version: int = 0
     warned: bool = False
+    start: datetime | None = None
+    clock: Clock | None = None
+    paused: bool = False  # suspended (缓办): the clock stops until it resumes
+    warn_fixed: datetime | None = None  # set when a resume moved the warning
 
     def extend(self, extra: timedelta) -> None:
-        self.at += extra
+        self.at = self.clock.add(self.at, extra) if self.clock is not None else self.at + extra
         self.version += 1
+
+    def warn_at(self, fraction: float) -> datetime:
+        if self.warn_fixed is not None:
+            return self.warn_fixed
+        if self.clock is not None and self.start is not None:
+            return self.clock.warn_at(self.start, self.at, fraction)
+        return self.at - self.span * (1 - fraction)
+
+
+def working_span(deadline: Deadline | None) -> timedelta | None:
+    """The limit of a deadline that counts working time (for "8 working hours"), else None."""
+    return deadline.span if deadline is not None and deadline.clock is not None else None
 
 
 async def wait_with_warning(
@@ -97,11 +125,19 @@ async def wait_with_warning(
         if deadline is None:
             await rest(finished, None)
             break
+        if deadline.paused:  # only ever set by a suspension, so older runs never get here
+            paused = deadline.version
+
+            def resumed(deadline: Deadline = deadline, version: int = paused) -> bool:
+                return finished() or deadline.version != version
+
+            await rest(resumed, None)
+            continue
         now = workflow.now()
         if now >= deadline.at:
             return False
         target = deadline.at
-        warn_at = deadline.at - deadline.span * (1 - warn_fraction)
+        warn_at = deadline.warn_at(warn_fraction)
         if on_warn is not None and not deadline.warned:
             if warn_at <= now:
                 deadline.warned = True

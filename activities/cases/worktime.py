@@ -1,0 +1,31 @@
+"""The national calendar for running cases: one local activity, answered from the database.
+
+Why an activity: the calendar changes (a notice loaded in the autumn, a package upgrade)
+while cases run; what a case computed its deadline with must be in its history, so replay
+never depends on what the table or the package says today (docs/working-time.md).
+"""
+
+from __future__ import annotations
+
+from temporalio import activity
+from temporalio.exceptions import ApplicationError
+
+from constants import ACT_CALENDAR_SLICE
+from schemas.worktime.policy import SliceAnswer, SliceRequest
+from schemas.worktime.sources import UnknownYearError
+from services.platform.db import SessionFactory
+from services.worktime.calendar_store import slice_at
+
+
+class WorktimeActivities:
+    def __init__(self, session_factory: SessionFactory) -> None:
+        self._sessions = session_factory
+
+    @activity.defn(name=ACT_CALENDAR_SLICE)
+    async def calendar_slice(self, request: SliceRequest) -> SliceAnswer:
+        try:
+            return SliceAnswer(slice=await slice_at(self._sessions, request.rules, request.at))
+        except UnknownYearError as error:
+            # Retrying would not make the package learn a year; the case falls back to
+            # the wall clock for this stage and says so in its timeline.
+            raise ApplicationError(str(error), type="UnknownYear", non_retryable=True) from error
