@@ -20,7 +20,7 @@ from fastapi import FastAPI
 from pydantic import BaseModel
 
 from api.body_limit import MAX_BODY_BYTES, PREFIX_CAPS, cap_for
-from schemas.bot import BotCallback, PresenceEvent
+from schemas.bot import BotCallback, BotReport, PresenceEvent
 
 REF = "#/components/schemas/{model}"
 SIGNATURE_SCHEME = "gatewaySignature"
@@ -38,6 +38,7 @@ SIGNATURE: dict[str, Any] = {
 BOT_BODIES: dict[str, type[BaseModel]] = {
     "/bot/callback": BotCallback,
     "/bot/presence": PresenceEvent,
+    "/bot/report": BotReport,
 }
 BODY_METHODS = ("post", "put", "patch")
 

@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validat
 
 from schemas.case import CaseStatus
 from schemas.common import URL_PATTERN, AwareDatetime, GeoPoint, Identifier, Line, Text
+from schemas.coordinates import GeoInput
 
 BotAction = Literal[
     "accept", "decline", "arrived", "resolved", "escalate", "verify_pass", "verify_fail"
@@ -84,6 +85,52 @@ class BotAnswer(BaseModel):
     )
     message: str = Field(description="text for the steward, in their language")
     case_status: CaseStatus | None = None
+
+
+ReportResult = Literal["filed", "confirm_type"]
+
+
+class BotReport(BaseModel):
+    """A steward's report from the chat (``POST /bot/report``), signed by the gateway.
+
+    ``case_type`` is the catalog code the steward confirmed; without it the answer
+    (``confirm_type``) suggests types from ``text`` (the steward's free words) for the
+    steward to choose, and the gateway sends the report again with the choice. ``location``
+    says its coordinate system (phones' map apps in China send ``gcj02``, Baidu ``bd09``).
+    ``attachment_ids`` are photos the gateway uploaded (``POST /attachments``) with this
+    steward's token.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    request_id: RequestId
+    steward_id: Identifier
+    case_type: Annotated[Line, Field(min_length=2, max_length=40)] | None = None
+    text: Annotated[Text, Field(max_length=2000)] | None = None
+    location: GeoInput
+    description: Annotated[Text, Field(max_length=2000)] = ""
+    address: Annotated[Line, Field(max_length=300)] | None = None
+    attachment_ids: Annotated[
+        list[Annotated[str, Field(pattern=r"^[0-9a-f]{32}$")]], Field(max_length=9)
+    ] = []
+
+    @field_validator("request_id", mode="after")
+    @classmethod
+    def _printable(cls, value: str) -> str:
+        return printable_request_id(value)
+
+
+class BotReportAnswer(BaseModel):
+    """What the gateway shows the reporting steward; stored per ``request_id``."""
+
+    request_id: str
+    result: ReportResult
+    case_id: str | None = Field(default=None, description="the filed case (result filed)")
+    grid_id: str | None = None
+    suggested_types: list[str] = Field(
+        default=[], description="catalog codes to offer the steward (result confirm_type)"
+    )
+    message: str = Field(description="text for the steward, in their language")
 
 
 class PresenceEvent(BaseModel):

@@ -16,8 +16,9 @@ from fastapi.responses import JSONResponse
 from api.deps import State
 from api.errors import RETRY_AFTER_SECONDS, problem
 from schemas.api import Problem
-from schemas.bot import BotAnswer, PresenceAnswer, PresenceEvent
+from schemas.bot import BotAnswer, BotReport, BotReportAnswer, PresenceAnswer, PresenceEvent
 from services.stewards import bot
+from services.stewards.bot_report import ReportDesk
 from services.stewards.presence import apply_presence
 
 router = APIRouter(prefix="/bot", tags=["bot"])
@@ -66,6 +67,39 @@ async def callback(
             timestamp,
             signature,
         )
+    except bot.CallbackRejected as rejected:
+        return rejected_answer(rejected)
+    return JSONResponse(
+        handled.answer.model_dump(mode="json"),
+        headers={"X-Gridplus-Replayed": "true" if handled.replayed else "false"},
+    )
+
+
+@router.post("/report", response_model=BotReportAnswer, responses=CALLBACK_ERRORS)
+async def report(
+    request: Request,
+    state: State,
+    timestamp: Annotated[str | None, Header(alias="X-Gridplus-Timestamp")] = None,
+    signature: Annotated[str | None, Header(alias="X-Gridplus-Signature")] = None,
+) -> JSONResponse:
+    """A steward reports from the chat (``BotReport``), signed like a callback: filed as
+    that steward, answered with the case id (``filed``) or the types to choose from
+    (``confirm_type``). A repeated ``request_id`` gets the stored answer
+    (``X-Gridplus-Replayed: true``) and files nothing."""
+    body = await request.body()
+    desk = ReportDesk(
+        state.temporal,
+        state.sessions,
+        state.catalog,
+        state.grids,
+        state.attachments,
+        state.settings.task_queue,
+    )
+    try:
+        bot.verify_signature(
+            state.settings.bot_secret.get_secret_value(), timestamp, signature, body
+        )
+        handled = await desk.handle(bot.parse_body(BotReport, body))
     except bot.CallbackRejected as rejected:
         return rejected_answer(rejected)
     return JSONResponse(
