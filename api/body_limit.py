@@ -38,7 +38,7 @@ PREFIX_CAPS: Mapping[str, int] = {"/stewards/import": 5 * 1024 * 1024}
 # Paths whose route streams the body itself and enforces its own limits while it arrives
 # (``POST /attachments``: per file, per kind, per form; ``services.attachments.multipart``):
 # buffering 9 photos here would hold ~90 MB per request in memory.
-STREAMED_PATHS: frozenset[str] = frozenset({"/attachments"})
+STREAMED_PATHS: frozenset[str] = frozenset({"/attachments", "/bot/attachments"})
 
 
 class _Refused(Exception):

@@ -55,6 +55,8 @@ StewardMessageKind = Literal[
     "case_cancelled",
     "rework",
     "verify_request",
+    "report_resolved",  # to the steward who reported it (patch reporter-v1)
+    "report_closed",
 ]
 
 

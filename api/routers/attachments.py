@@ -56,13 +56,19 @@ async def upload(
 ) -> JSONResponse:
     """A ``multipart/form-data`` form whose files are in the field ``files``: stored all or
     none; the answer's ids go into a report's or a result's evidence."""
-    library = state.attachments
+    return await store_upload(request, state, principal, purpose)
+
+
+async def store_upload(
+    request: Request, state: State, uploader: Actor, purpose: str
+) -> JSONResponse:
+    """The streamed upload and its answer (shared with the gateway's ``/bot/attachments``)."""
     try:
-        rows = await library.upload(
+        rows = await state.attachments.upload(
             request.stream(),
             request.headers.get("content-type"),
             request.headers.get("content-length"),
-            principal,
+            uploader,
             purpose,
         )
     except UploadRefused as refused:

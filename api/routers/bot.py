@@ -10,13 +10,17 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Header, Request
+from fastapi import APIRouter, Header, Query, Request
 from fastapi.responses import JSONResponse
 
 from api.deps import State
 from api.errors import RETRY_AFTER_SECONDS, problem
+from api.routers.attachments import UPLOAD_ERRORS, store_upload
 from schemas.api import Problem
+from schemas.attachments import UploadAnswer
 from schemas.bot import BotAnswer, BotReport, BotReportAnswer, PresenceAnswer, PresenceEvent
+from schemas.common import Actor
+from schemas.tables import Steward
 from services.stewards import bot
 from services.stewards.bot_report import ReportDesk
 from services.stewards.presence import apply_presence
@@ -106,6 +110,44 @@ async def report(
         handled.answer.model_dump(mode="json"),
         headers={"X-Gridplus-Replayed": "true" if handled.replayed else "false"},
     )
+
+
+def upload_signing_text(steward_id: str) -> bytes:
+    """What the gateway signs for an upload on a steward's behalf (the streamed body is
+    not signed: it is checked by content and limits, and binds to nothing until a signed
+    report cites it)."""
+    return f"attachments:{steward_id}".encode()
+
+
+@router.post(
+    "/attachments",
+    status_code=201,
+    response_model=UploadAnswer,
+    responses={**CALLBACK_ERRORS, **UPLOAD_ERRORS},
+)
+async def upload_for_steward(
+    request: Request,
+    state: State,
+    steward_id: Annotated[str, Query(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:-]+$")],
+    timestamp: Annotated[str | None, Header(alias="X-Gridplus-Timestamp")] = None,
+    signature: Annotated[str | None, Header(alias="X-Gridplus-Signature")] = None,
+) -> JSONResponse:
+    """Photos a steward sent the chat, uploaded by the gateway on the steward's behalf
+    (multipart, field ``files``): signed over ``attachments:{steward_id}``, not the body;
+    the ids go into a ``/bot/report``'s ``attachment_ids``."""
+    try:
+        bot.verify_signature(
+            state.settings.bot_secret.get_secret_value(),
+            timestamp,
+            signature,
+            upload_signing_text(steward_id),
+        )
+        async with state.sessions() as session:
+            if await session.get(Steward, steward_id) is None:
+                raise bot.CallbackRejected(403, "forbidden", "no such steward in the registry")
+    except bot.CallbackRejected as rejected:
+        return rejected_answer(rejected)
+    return await store_upload(request, state, Actor(role="steward", id=steward_id), "report")
 
 
 @router.post("/presence", response_model=PresenceAnswer, responses=CALLBACK_ERRORS)

@@ -14,6 +14,7 @@ from typing import Literal
 from temporalio import workflow
 
 from workflows.cases.actions import CaseActions
+from workflows.cases.reporter import tell_reporter
 from workflows.cases.state import StewardSlot
 from workflows.kit.waiting import Deadline
 
@@ -73,6 +74,7 @@ class CaseWorkflow(CaseActions):
             if outcome == "returned":
                 outcome = await self._center_decides()
             if outcome == "resolved":
+                tell_reporter(self, "report_resolved")
                 if await self._verification_stage():
                     self._close()
                     return
@@ -105,6 +107,7 @@ class CaseWorkflow(CaseActions):
     def _close(self) -> None:
         self.emit("closed", status="closed", data={"rework": str(self.state.rework_count)})
         self.tell_closed()
+        tell_reporter(self, "report_closed")
 
     # ---- stages --------------------------------------------------------------------
     async def _steward_stage(self) -> StageOutcome:
