@@ -99,12 +99,12 @@ class ReportDesk:
         if report.case_type is None:
             options = suggest_types(self.catalog, f"{report.text or ''} {report.description}")
             names = [case_type_name(code, language) for code in options]
-            context = {"options": list(zip(options, names, strict=True))}
+            options_context: dict[str, object] = {"options": list(zip(options, names, strict=True))}
             return BotReportAnswer(
                 request_id=report.request_id,
                 result="confirm_type",
                 suggested_types=options,
-                message=render_steward("report_confirm_type", language, context),
+                message=render_steward("report_confirm_type", language, options_context),
             )
         reporter = Actor(role="steward", id=report.steward_id)
         request = CreateCase(
@@ -129,7 +129,7 @@ class ReportDesk:
         except WorkflowUnavailable as error:
             raise CallbackRejected(503, "unavailable", f"case {error}; retry") from error
         await self.attachments.bind(report.attachment_ids, case_id)
-        context = {
+        context: dict[str, object] = {
             "case_id": case_id,
             "case_type_name": case_type_name(report.case_type, language),
             "grid_id": inp.grid_id,
