@@ -13,7 +13,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
 from schemas.case import CaseStatus
-from schemas.common import URL_PATTERN, AwareDatetime, GeoPoint, Identifier, Line, Text
+from schemas.common import URL_PATTERN, AwareDatetime, Identifier, Line, Text
 from schemas.coordinates import GeoInput
 
 BotAction = Literal[
@@ -55,7 +55,7 @@ class BotCallback(BaseModel):
     token: Annotated[str, Field(min_length=8, max_length=128, pattern=r"^[A-Za-z0-9_-]+$")]
     note: Annotated[Note | None, Field(validate_default=True)] = None
     photo_url: Annotated[str, Field(max_length=2048, pattern=URL_PATTERN)] | None = None
-    location: GeoPoint | None = None
+    location: GeoInput | None = None
 
     @field_validator("note", mode="after")
     @classmethod
@@ -148,7 +148,7 @@ class PresenceEvent(BaseModel):
     steward_id: Identifier
     kind: Literal["check_in", "check_out", "busy", "location"]
     at: AwareDatetime
-    location: GeoPoint | None = None
+    location: GeoInput | None = None
 
     @field_validator("request_id", mode="after")
     @classmethod

@@ -168,6 +168,10 @@ class GeoInput(BaseModel):
     lon: Longitude
     crs: Crs = Crs.WGS84
 
+    def wgs84(self) -> tuple[float, float]:
+        """This point's (lat, lon) in WGS-84."""
+        return to_wgs84(self.lat, self.lon, self.crs)
+
     def normalised(self) -> GeoPoint:
         """This point in WGS-84, with what the client sent kept beside it."""
         lat, lon = to_wgs84(self.lat, self.lon, self.crs)

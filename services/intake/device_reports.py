@@ -179,7 +179,8 @@ async def receive_detection(
         raise IntakeError("detection_type", f"unknown {body.detection_type!r} (known: {known})")
     check_time("detected_at", body.detected_at, now)
     mount = GeoPoint(lat=device.lat, lon=device.lon)
-    at = body.location or mount
+    seen = body.location.wgs84() if body.location else None  # converted from its crs
+    at = GeoPoint(lat=seen[0], lon=seen[1]) if seen else mount
     metres = haversine_km(mount.lat, mount.lon, at.lat, at.lon) * 1000
     if metres > CAMERA_SIGHT_METRES:
         raise IntakeError("location", f"{metres:.0f} m from the camera, beyond its sight")

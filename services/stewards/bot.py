@@ -48,7 +48,7 @@ from schemas.case import (
     RequestEscalation,
     VerifyResult,
 )
-from schemas.common import Actor, Evidence
+from schemas.common import Actor, Evidence, GeoPoint
 from schemas.tables import BotRequest, Steward
 from schemas.updates import Update
 from services.cases import operations as cases
@@ -254,7 +254,9 @@ def build_action(callback: BotCallback) -> tuple[Update, HumanAction]:
         case "decline":
             action = DeclineTask(**common, reason=callback.note)
         case "arrived":
-            action = ReportArrived(**common, location=callback.location)
+            where = callback.location
+            point = GeoPoint(lat=where.wgs84()[0], lon=where.wgs84()[1]) if where else None
+            action = ReportArrived(**common, location=point)
         case "resolved":
             assert callback.note is not None  # BotCallback requires it
             evidence = (
