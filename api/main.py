@@ -27,6 +27,7 @@ from api.routers import (
     open311,
     pages,
     rectifications,
+    satisfaction,
     stats,
     stewards,
     supervisors,
@@ -108,6 +109,7 @@ def create_app(
         inspection_reports,
         tokens,
         attachments,
+        satisfaction,
     ):
         app.include_router(module.router)
     app.include_router(attachments.files)  # signed download links (no bearer token)

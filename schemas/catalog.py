@@ -15,6 +15,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from schemas.satisfaction import Followup
+
 CatalogPath = Literal["steward_first", "department_direct", "both"]
 
 CATALOG_FILE = Path(__file__).parent / "data" / "catalog.json"
@@ -115,6 +117,7 @@ class Catalog(BaseModel):
     departments: tuple[Department, ...]
     case_types: tuple[CaseType, ...]
     escalation: Escalation = Escalation()
+    followup: Followup = Followup()  # the reporter's satisfaction follow-up (回访)
 
     @model_validator(mode="after")
     def _consistent(self) -> Catalog:

@@ -63,6 +63,9 @@ class EvaluationRow(BaseModel):
     on_time_rate: float | None = Field(description="on_time / closed")
     rework_rate: float | None = Field(description="reworked / checked")
     stages: dict[StageName, StageStats]
+    rated: int = Field(default=0, description="reporters' ratings (回访) of these cases")
+    mean_rating: float | None = Field(default=None, description="mean rating, 1-5")
+    satisfaction_rate: float | None = Field(default=None, description="satisfied / rated")
 
 
 class EvaluationReport(BaseModel):

@@ -41,6 +41,8 @@ files = APIRouter(prefix="/files", tags=["attachments"])
 
 UPLOAD_ERRORS: dict[int | str, dict[str, object]] = {
     400: {"model": Problem, "description": "a malformed multipart body"},
+    401: {"model": Problem, "description": "no valid token (or, for the gateway, signature)"},
+    403: {"model": Problem, "description": "a role that does not upload"},
     413: {"model": Problem, "description": "a file, the number of files or the body too large"},
     415: {"model": Problem, "description": "not multipart, or a file of a kind not allowed"},
     422: {"model": Problem, "description": "a file that is not what it claims (truncated...)"},
@@ -80,7 +82,14 @@ async def store_upload(
     return JSONResponse(answer.model_dump(mode="json"), status_code=201)
 
 
-@router.get("/{attachment_id}", response_model=AttachmentLink, responses={403: {}, 404: {}})
+LINK_ERRORS: dict[int | str, dict[str, object]] = {
+    401: {"model": Problem, "description": "no valid token"},
+    403: {"model": Problem, "description": "you may not read this attachment's case"},
+    404: {"model": Problem, "description": "no such attachment"},
+}
+
+
+@router.get("/{attachment_id}", response_model=AttachmentLink, responses=LINK_ERRORS)
 async def link(
     attachment_id: AttachmentIdPath,
     state: State,
@@ -125,7 +134,15 @@ async def _may_read(
     return case_access.may_read(principal, view)
 
 
-@files.get("/{attachment_id}/{variant}", responses={403: {}, 404: {}, 410: {}})
+@files.get(
+    "/{attachment_id}/{variant}",
+    responses={
+        200: {"description": "the file", "content": {"image/jpeg": {}, "image/png": {}}},
+        403: {"model": Problem, "description": "a forged or altered link"},
+        404: {"model": Problem, "description": "no such attachment or variant"},
+        410: {"model": Problem, "description": "the link expired: ask for a new one"},
+    },
+)
 async def download(
     attachment_id: AttachmentIdPath,
     variant: Variant,

@@ -33,6 +33,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, Table, and_, case, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from schemas.satisfaction_tables import Satisfaction
 from schemas.stats import (
     STAGE_NAMES,
     EvaluationReport,
@@ -56,6 +57,7 @@ MISSED_KINDS: tuple[str, ...] = (
 RESULT_KINDS: tuple[str, ...] = ("resolved", "department_reported", "sensor_recovered")
 ENDED = ("closed", "cancelled")
 RECORDS: Table = CaseRecord.__table__  # type: ignore[attr-defined]
+RATINGS: Table = Satisfaction.__table__  # type: ignore[attr-defined]
 EVENTS: Table = CaseEvent.__table__  # type: ignore[attr-defined]
 
 DEFINITIONS: dict[str, str] = {
@@ -66,6 +68,7 @@ DEFINITIONS: dict[str, str] = {
     "stages": "first pass through each stage; resolve_to_verify from the last result reported",
     "p90": "nearest-rank 90th percentile, in seconds",
     "steward": "the steward of the last accepted entry; cases never accepted are left out",
+    "satisfaction_rate": "reporters' ratings at or above followup.satisfied_from / ratings",
 }
 
 # (stage, start column, end column) over the labels of the per-case query
@@ -103,6 +106,7 @@ class CaseFacts:
     reworked: bool
     checked: bool
     times: dict[str, datetime | None]
+    ratings: list[tuple[int, bool]] = field(default_factory=list)  # (rating, satisfied)
 
 
 @dataclass
@@ -153,6 +157,7 @@ async def case_facts(
     stewards: dict[str, str] = {}
     if with_steward:
         stewards = await _accepting_stewards(session, in_period)
+    ratings = await _ratings(session, in_period)
     facts = []
     for row in (await session.execute(statement)).mappings():
         times = {name: utc(row[name]) for name in _TIME_COLUMNS}
@@ -172,6 +177,7 @@ async def case_facts(
                 reworked=bool(row["reworked"]),
                 checked=bool(row["checked"]),
                 times=times,
+                ratings=ratings.get(row["case_id"], []),
             )
         )
     return facts
@@ -194,6 +200,22 @@ async def _accepting_stewards(
         last, and_(e.case_id == last.c.case_id, e.seq == last.c.seq)
     )
     return {row.case_id: row.actor_id for row in await session.execute(statement) if row.actor_id}
+
+
+async def _ratings(
+    session: AsyncSession, in_period: ColumnElement[bool]
+) -> dict[str, list[tuple[int, bool]]]:
+    """Case id -> its reporters' ratings (回访), one per closing."""
+    s, r = RATINGS.c, RECORDS.c
+    statement = (
+        select(s.case_id, s.rating, s.satisfied)
+        .select_from(RATINGS.join(RECORDS, s.case_id == r.case_id))
+        .where(in_period)
+    )
+    found: dict[str, list[tuple[int, bool]]] = defaultdict(list)
+    for row in await session.execute(statement):
+        found[row.case_id].append((int(row.rating), bool(row.satisfied)))
+    return found
 
 
 def p90(values: list[float]) -> float | None:
@@ -222,6 +244,7 @@ def summarize(key: str, facts: Iterable[CaseFacts], label: str = "") -> Evaluati
     on_time = sum(1 for f in closed if not f.missed)
     reworked = sum(1 for f in items if f.reworked)
     checked = sum(1 for f in items if f.checked)
+    ratings = [rating for f in items for rating in f.ratings]
     spans: dict[StageName, list[float]] = {name: [] for name in STAGE_NAMES}
     for fact in items:
         for name, (start_col, end_col) in STAGE_SPANS.items():
@@ -243,6 +266,9 @@ def summarize(key: str, facts: Iterable[CaseFacts], label: str = "") -> Evaluati
         on_time_rate=_rate(on_time, len(closed)),
         rework_rate=_rate(reworked, checked),
         stages={name: _stage(values) for name, values in spans.items()},
+        rated=len(ratings),
+        mean_rating=round(sum(r for r, _ in ratings) / len(ratings), 4) if ratings else None,
+        satisfaction_rate=_rate(sum(1 for _, ok in ratings if ok), len(ratings)),
     )
 
 
