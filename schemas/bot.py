@@ -22,6 +22,7 @@ BotAction = Literal[
 BotResult = Literal["accepted", "too_late", "already_done", "not_yours", "case_closed", "rejected"]
 
 Note = Annotated[Text, Field(min_length=1, max_length=2000)]
+AttachmentIdText = Annotated[str, Field(pattern=r"^[0-9a-f]{32}$")]
 RequestId = Annotated[Line, Field(min_length=1, max_length=128)]
 
 # Actions whose workflow update needs words from the steward (a result, a reason to escalate).
@@ -55,6 +56,9 @@ class BotCallback(BaseModel):
     token: Annotated[str, Field(min_length=8, max_length=128, pattern=r"^[A-Za-z0-9_-]+$")]
     note: Annotated[Note | None, Field(validate_default=True)] = None
     photo_url: Annotated[str, Field(max_length=2048, pattern=URL_PATTERN)] | None = None
+    # Photos the gateway uploaded for this steward (``POST /bot/attachments``), kept as
+    # evidence like ``photo_url``; checked to be the steward's own before the update.
+    attachment_ids: Annotated[list[AttachmentIdText], Field(max_length=9)] = []
     location: GeoInput | None = None
 
     @field_validator("note", mode="after")
@@ -110,9 +114,7 @@ class BotReport(BaseModel):
     location: GeoInput
     description: Annotated[Text, Field(max_length=2000)] = ""
     address: Annotated[Line, Field(max_length=300)] | None = None
-    attachment_ids: Annotated[
-        list[Annotated[str, Field(pattern=r"^[0-9a-f]{32}$")]], Field(max_length=9)
-    ] = []
+    attachment_ids: Annotated[list[AttachmentIdText], Field(max_length=9)] = []
 
     @field_validator("request_id", mode="after")
     @classmethod

@@ -210,11 +210,31 @@ async def test_a_steward_reports_with_photos_in_gcj02_and_hears_back_at_close(
             **extra,
         }
 
-    for action, extra in (("accept", {}), ("resolved", {"note": "van moved"})):
-        body = json.dumps(press(action, **extra)).encode()
+    async def upload_for(steward_id: str, seed: int) -> str:
+        sent = await http.post(
+            f"{base}/bot/attachments",
+            params={"steward_id": steward_id},
+            files=multipart_files([("after.jpg", jpeg_bytes(640, 480, seed=seed), "image/jpeg")]),
+            headers=signed_headers(secret, f"attachments:{steward_id}".encode()),
+            timeout=60,
+        )
+        assert sent.status_code == 201, sent.text
+        return str(sent.json()["items"][0]["id"])
+
+    async def callback(payload: dict[str, Any]) -> httpx.Response:
+        body = json.dumps(payload).encode()
         headers = {"content-type": "application/json", **signed_headers(secret, body)}
-        pressed = await http.post(f"{base}/bot/callback", content=body, headers=headers)
-        assert pressed.json()["result"] == "accepted", pressed.text
+        return await http.post(f"{base}/bot/callback", content=body, headers=headers)
+
+    assert (await callback(press("accept"))).json()["result"] == "accepted"
+    foreign = await upload_for(decoy, 31)
+    stolen = await callback(press("resolved", note="van moved", attachment_ids=[foreign]))
+    assert (stolen.status_code, stolen.json()["fields"]) == (422, ["body.attachment_ids"])
+    after = await upload_for(near, 32)
+    done = await callback(press("resolved", note="van moved", attachment_ids=[after]))
+    assert done.json()["result"] == "accepted", done.text
+    resolved = await wait_for(handle, lambda v: v.status == "resolved")
+    assert [e.attachment_id for e in resolved.timeline[-1].evidence] == [after]
     told = await gateway.wait_for(
         lambda m: m["steward_id"] == reporter and m["kind"] == "report_resolved"
     )

@@ -70,6 +70,7 @@ async def callback(
             await request.body(),
             timestamp,
             signature,
+            attachments=state.attachments,
         )
     except bot.CallbackRejected as rejected:
         return rejected_answer(rejected)
