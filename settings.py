@@ -217,6 +217,9 @@ class Settings(BaseSettings):
     upload_max_pixels_per_byte: Annotated[int, Field(ge=10, le=100_000)] = 1000
     # A file whose name claims another kind than its bytes (PNG named .jpg) is a 415.
     upload_refuse_renamed: bool = True
+    # A whole upload form must arrive within this (the body cap's 30 s does not apply to the
+    # streamed upload routes): 9 photos of 10 MB over a slow 4G link take about 2 minutes.
+    upload_timeout_seconds: Annotated[float, Field(gt=0, le=3600, allow_inf_nan=False)] = 600.0
     # Images decoded at once per process (each can take ~150 MB while decoded).
     upload_decode_concurrency: Annotated[int, Field(ge=1, le=64)] = 2
 

@@ -5,6 +5,7 @@ the case's readers, originals (with EXIF) only for the center."""
 
 from __future__ import annotations
 
+import asyncio
 import io
 import uuid
 from collections.abc import AsyncIterator
@@ -161,3 +162,38 @@ async def test_a_report_cites_its_photos_and_links_follow_who_may_read(
     assert refused.status_code == 403
     forged = thumb_link["url"].replace("/thumb?", "/original?")
     assert (await http.get(api_base + forged)).status_code == 403
+
+
+async def test_an_upload_that_stalls_is_408_and_stores_nothing(
+    env: WorkflowEnvironment,
+    sessions: SessionFactory,
+    settings: Settings,
+    http: httpx.AsyncClient,
+    tmp_path: Path,
+) -> None:
+    quick = store_settings(settings, tmp_path / "store", upload_timeout_seconds=0.5)
+    who = steward()
+    boundary = "stall-boundary"
+    head = (
+        f'--{boundary}\r\nContent-Disposition: form-data; name="files"; filename="a.jpg"\r\n'
+        "Content-Type: image/jpeg\r\n\r\n"
+    ).encode() + jpeg_bytes(64, 64)[:200]
+
+    async def trickle() -> AsyncIterator[bytes]:
+        yield head
+        await asyncio.sleep(3)  # the phone went into a tunnel
+        yield f"\r\n--{boundary}--\r\n".encode()
+
+    async with api_server(quick, env.client, sessions) as base:
+        answer = await http.post(
+            f"{base}/attachments",
+            content=trickle(),
+            headers={
+                **bearer(settings, "steward", who),
+                "content-type": f"multipart/form-data; boundary={boundary}",
+            },
+            timeout=30,
+        )
+    assert (answer.status_code, answer.json()["error"]) == (408, "timeout")
+    assert blobs_under(tmp_path / "store") == []
+    assert await rows_by(sessions, f"steward:{who}") == []

@@ -10,6 +10,7 @@ permission, minted only for a caller who may read the case the attachment belong
 
 from __future__ import annotations
 
+import asyncio
 from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Path, Query, Request
@@ -64,15 +65,20 @@ async def upload(
 async def store_upload(
     request: Request, state: State, uploader: Actor, purpose: str
 ) -> JSONResponse:
-    """The streamed upload and its answer (shared with the gateway's ``/bot/attachments``)."""
+    """The streamed upload and its answer (shared with the gateway's ``/bot/attachments``);
+    a form that trickles in slower than ``upload_timeout_seconds`` is a 408, nothing kept."""
+    limit = state.settings.upload_timeout_seconds
     try:
-        rows = await state.attachments.upload(
-            request.stream(),
-            request.headers.get("content-type"),
-            request.headers.get("content-length"),
-            uploader,
-            purpose,
-        )
+        async with asyncio.timeout(limit):
+            rows = await state.attachments.upload(
+                request.stream(),
+                request.headers.get("content-type"),
+                request.headers.get("content-length"),
+                uploader,
+                purpose,
+            )
+    except TimeoutError:
+        return problem(408, "timeout", f"the upload was not received within {limit:g} s")
     except UploadRefused as refused:
         message = refused.message
         if refused.limit is not None and str(refused.limit) not in message:
