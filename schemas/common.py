@@ -178,7 +178,11 @@ class Evidence(BaseModel):
     url: Annotated[str, Field(max_length=2048, pattern=URL_PATTERN)] | None = None
     # An upload of ours (``POST /attachments``): workflows carry the id, never bytes; the
     # API checks it exists and is the citer's (or the case's) before anything is sent.
-    attachment_id: Annotated[str, Field(pattern=r"^[0-9a-f]{32}$")] | None = None
+    # Left out of dumps when unset: bodies without it fingerprint (``Idempotency-Key``) and
+    # serialise exactly as before it existed.
+    attachment_id: Annotated[str, Field(pattern=r"^[0-9a-f]{32}$")] | None = Field(
+        default=None, exclude_if=lambda value: value is None
+    )
     note: Annotated[Text, Field(max_length=2000)] | None = None
 
 

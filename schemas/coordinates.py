@@ -166,7 +166,8 @@ class GeoInput(BaseModel):
 
     lat: Latitude
     lon: Longitude
-    crs: Crs = Crs.WGS84
+    # Left out of dumps when WGS-84: a body without it fingerprints as before it existed.
+    crs: Crs = Field(default=Crs.WGS84, exclude_if=lambda value: value == Crs.WGS84)
 
     def wgs84(self) -> tuple[float, float]:
         """This point's (lat, lon) in WGS-84."""

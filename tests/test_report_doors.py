@@ -16,11 +16,14 @@ import httpx
 import pytest
 from temporalio.testing import WorkflowEnvironment
 
+from schemas.api import CreateCase
+from schemas.common import Evidence
 from schemas.coordinates import Crs, from_wgs84
 from schemas.tables import Steward
 from services.cases.operations import original_input
 from services.platform.db import SessionFactory
 from services.platform.geo import GridIndex
+from services.platform.requests import request_fingerprint
 from services.platform.tokens import sign_body
 from settings import Settings
 from tests.attachment_api_support import api_server, store_settings, upload
@@ -144,3 +147,21 @@ async def test_the_report_door_refuses_and_asks_what_it_must(
     assert asked.json()["result"] == "confirm_type" and asked.json()["case_id"] is None
     assert asked.json()["suggested_types"][0] == "street_lamp"
     assert "路灯故障" in asked.json()["message"]
+
+
+def test_a_wgs84_report_without_photos_fingerprints_as_before() -> None:
+    """A create retried across the upgrade with its Idempotency-Key must match the digest
+    stored at its first try: the new fields stay out of the dump when unset."""
+    body = CreateCase(
+        case_type="garbage",
+        location={"lat": 30.745, "lon": 120.487},
+        evidence=[Evidence(kind="photo", url="https://img.example/1.jpg")],
+    )
+    dumped = body.model_dump_json()
+    assert "crs" not in dumped and "attachment_id" not in dumped
+    assert '"location":{"lat":30.745,"lon":120.487}' in dumped
+    moved = CreateCase(
+        case_type="garbage",
+        location={"lat": 30.745, "lon": 120.487, "crs": "gcj02"},
+    )
+    assert request_fingerprint(moved) != request_fingerprint(body)
