@@ -28,6 +28,7 @@ from services.platform.tokens import sign_body
 from settings import Settings
 from tests.attachment_api_support import api_server, store_settings, upload
 from tests.attachment_support import jpeg_bytes
+from tests.device_support import app_client, detection, device, post
 from tests.security_support import bearer
 from tests.support import grid_point, place_stewards, track
 
@@ -165,3 +166,20 @@ def test_a_wgs84_report_without_photos_fingerprints_as_before() -> None:
         location={"lat": 30.745, "lon": 120.487, "crs": "gcj02"},
     )
     assert request_fingerprint(moved) != request_fingerprint(body)
+
+
+async def test_a_camera_detection_in_gcj02_is_converted_before_the_sight_check(
+    env: WorkflowEnvironment, sessions: SessionFactory, grids: GridIndex, settings: Settings
+) -> None:
+    camera = await device(sessions, grids, "G043")
+    lat, lon = from_wgs84(camera.at.lat, camera.at.lon, Crs.GCJ02)  # the mount, as AMap shows it
+    async with app_client(env, sessions, settings) as api:
+        naive = await post(api, camera, "detections", detection(location={"lat": lat, "lon": lon}))
+        assert naive.status_code == 422  # read as WGS-84 it is ~500 m off: beyond sight
+        sent = {"lat": lat, "lon": lon, "crs": "gcj02"}
+        seen = await post(api, camera, "detections", detection(location=sent))
+    assert seen.status_code == 202, seen.text
+    case_id = track(seen.json()["case_id"])
+    inp = await original_input(env.client, case_id)
+    assert abs(inp.location.lat - camera.at.lat) < 1e-7 and inp.grid_id == "G043"
+    assert inp.reported_location is not None and inp.reported_location.crs is Crs.GCJ02

@@ -23,6 +23,7 @@ from schemas.api import CreateCase
 from schemas.case import AddEvidence, OpenCaseInput, ReportRecovery
 from schemas.catalog import CaseType, Catalog
 from schemas.common import Actor, CaseSource, Evidence, GeoPoint
+from schemas.coordinates import GeoInput
 from schemas.intake import CameraDetection, IntakeMap, ReportAccepted, ReportOutcome, SensorEvent
 from schemas.tables import Detection, Device
 from schemas.updates import Update
@@ -90,7 +91,7 @@ def _event_id(device: Device, given: str | None, *parts: object) -> str:
 def _case_input(
     intake: Intake,
     case_type: CaseType,
-    at: GeoPoint,
+    at: GeoPoint | GeoInput,
     reporter: Actor,
     source: CaseSource,
     description: str,
@@ -201,8 +202,9 @@ async def receive_detection(
         + plate,
     )
     description = f"{case_type.name_en} / {case_type.name_zh}: camera {device.id} {device.label}"
+    where = body.location or at  # as the camera sent it: the case keeps a non-WGS-84 original
     inp = _case_input(
-        intake, case_type, at, actor, "camera", description.strip(), evidence, body.detected_at
+        intake, case_type, where, actor, "camera", description.strip(), evidence, body.detected_at
     )
     outcome: ReportOutcome = "below_threshold"
     case_id: str | None = None
