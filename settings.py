@@ -204,8 +204,7 @@ class Settings(BaseSettings):
     attachments_s3_secret_access_key: SecretStr | None = None
     # Signs short-lived download links (HMAC over attachment id, variant and expiry). In
     # production it must be strong and its own: ``services.attachments.signing
-    # .check_link_secret`` refuses it at start-up once a route serves links (next round, with
-    # its line in deploy/gridplus.env.example).
+    # .check_link_secret`` refuses a weak or shared one when the API starts.
     attachments_url_secret: SecretStr = SecretStr(PLACEHOLDER_PREFIX + "attachment-url-secret")
     attachments_url_ttl: Annotated[int, Field(ge=10, le=86_400)] = 300  # seconds
     # The chat apps' own limits: 9 pictures to a message; phones' photos are 2-8 MB, 10 MB
@@ -217,6 +216,13 @@ class Settings(BaseSettings):
     # decompression bomb (a few KB of PNG that decodes to gigabytes) does not.
     upload_max_pixels: Annotated[int, Field(ge=1_000_000, le=200_000_000)] = 50_000_000
     upload_thumbnail_px: Annotated[int, Field(ge=64, le=2048)] = 320
+    # A decompression bomb: more pixels per stored byte than any photo or screenshot has.
+    upload_max_pixels_per_byte: Annotated[int, Field(ge=10, le=100_000)] = 1000
+    # A file whose name claims another kind than its bytes (PNG named .jpg) is a 415.
+    upload_refuse_renamed: bool = True
+    # A whole upload form must arrive within this (the body cap's 30 s does not apply to the
+    # streamed upload routes): 9 photos of 10 MB over a slow 4G link take about 2 minutes.
+    upload_timeout_seconds: Annotated[float, Field(gt=0, le=3600, allow_inf_nan=False)] = 600.0
     # Images decoded at once per process (each can take ~150 MB while decoded).
     upload_decode_concurrency: Annotated[int, Field(ge=1, le=64)] = 2
 

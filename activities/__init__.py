@@ -12,6 +12,7 @@ from typing import Any
 
 import httpx
 
+from activities.cases.citizen_notice import CitizenNotices
 from activities.cases.notify import NotifyActivities
 from activities.cases.projection import ProjectionActivities
 from activities.cases.worktime import WorktimeActivities
@@ -27,7 +28,12 @@ from settings import Settings
 def build_activities(
     session_factory: SessionFactory, http: httpx.AsyncClient, settings: Settings
 ) -> list[Callable[..., Any]]:
-    projection = ProjectionActivities(session_factory)
+    notices = CitizenNotices(
+        session_factory,
+        HttpGateway(http, settings.bot_secret.get_secret_value()),
+        settings.department_gateway_url,
+    )
+    projection = ProjectionActivities(session_factory, notices)
     dispatch = DispatchActivities(session_factory)
     notify = NotifyActivities(
         session_factory,

@@ -37,6 +37,10 @@ BODY_TIMEOUT_SECONDS: float = _DEFAULTS["body_timeout_seconds"].default
 # Path prefixes allowed a larger body than the default cap: the roster import (CSV of 4,000+
 # stewards with phones and skills is about 400 KiB; 5 MiB leaves room for a whole town).
 PREFIX_CAPS: Mapping[str, int] = {"/stewards/import": 5 * 1024 * 1024}
+# Paths whose route streams the body itself and enforces its own limits while it arrives
+# (``POST /attachments``: per file, per kind, per form; ``services.attachments.multipart``):
+# buffering 9 photos here would hold ~90 MB per request in memory.
+STREAMED_PATHS: frozenset[str] = frozenset({"/attachments", "/bot/attachments"})
 
 
 class _Refused(Exception):
@@ -83,7 +87,7 @@ class BodyLimitMiddleware:
         self.caps = caps
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
+        if scope["type"] != "http" or scope.get("path") in STREAMED_PATHS:
             await self.app(scope, receive, send)
             return
         limit = cap_for(scope.get("path", ""), self.max_body, self.caps)

@@ -15,6 +15,7 @@ from api.auth import authenticate
 from api.security import InvalidToken
 from schemas.catalog import Catalog
 from schemas.common import Actor, Line, Role
+from services.attachments.library import Library
 from services.platform.db import SessionFactory
 from services.platform.geo import GridIndex
 from services.platform.revocation import RevocationCache
@@ -30,6 +31,7 @@ class AppState:
     sessions: SessionFactory
     catalog: Catalog
     grids: GridIndex
+    attachments: Library
     revocations: RevocationCache = field(default_factory=RevocationCache)
 
 

@@ -16,6 +16,7 @@ from starlette.types import Scope
 
 from api.edge import EdgeAnswers
 from schemas.api import Problem
+from services.attachments.library import AttachmentRejected
 from services.cases.filing import IntakeError
 from services.stewards.registry import ImportRejected
 from services.temporal_gateway import ActionRefused, NotFound, WorkflowUnavailable
@@ -98,6 +99,11 @@ def install(app: FastAPI, answers: EdgeAnswers | None = None) -> None:
     @app.exception_handler(IntakeError)
     async def _intake(_: Request, exc: IntakeError) -> JSONResponse:
         return problem(422, "invalid", f"{exc.field}: {exc.message}", [f"body.{exc.field}"])
+
+    @app.exception_handler(AttachmentRejected)
+    async def _attachments(_: Request, exc: AttachmentRejected) -> JSONResponse:
+        message = f"evidence: {exc.message}: {', '.join(exc.ids)}"
+        return problem(422, "invalid", message[:2000], ["body.evidence"])
 
     @app.exception_handler(ImportRejected)
     async def _import(_: Request, exc: ImportRejected) -> JSONResponse:

@@ -15,6 +15,7 @@ from temporalio.client import Client
 from api import body_limit, errors, metrics, open311_format, openapi, rate_limit, web
 from api.deps import AppState
 from api.routers import (
+    attachments,
     bot,
     calendar,
     cases,
@@ -27,6 +28,7 @@ from api.routers import (
     open311,
     pages,
     rectifications,
+    satisfaction,
     stats,
     stewards,
     supervisors,
@@ -34,6 +36,9 @@ from api.routers import (
     tokens,
 )
 from schemas.catalog import configured_catalog
+from services import attachments as attachment_store
+from services.attachments.library import Library
+from services.attachments.signing import check_link_secret
 from services.platform import log_redaction
 from services.platform.db import SessionFactory, make_engine, make_session_factory
 from services.platform.geo import load_grid_index
@@ -51,6 +56,8 @@ def create_app(
     # no credential (?token=, ?api_key=, Authorization...) in any log line of this process,
     # uvicorn's access log included, whatever log config uvicorn was started with
     log_redaction.install()
+    check_link_secret(settings)  # fail fast: a weak download-link secret never serves
+    attachment_store.configure(settings)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -68,6 +75,9 @@ def create_app(
                 settings.catalog_override, settings.catalog_time_scale, settings.working_time
             ),
             grids=await load_grid_index(session_factory),
+            attachments=Library.from_settings(
+                settings, attachment_store.storage_from_settings(settings), session_factory
+            ),
             revocations=RevocationCache(settings.token_revocation_cache_seconds),
         )
         yield
@@ -108,8 +118,11 @@ def create_app(
         tokens,
         calendar,
         suspension,
+        attachments,
+        satisfaction,
     ):
         app.include_router(module.router)
+    app.include_router(attachments.files)  # signed download links (no bearer token)
     app.include_router(web.router)  # the workbench pages (api/web)
     openapi.install(app)  # after rate_limit's: corrects the whole document, 429s included
     return app

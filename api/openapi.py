@@ -19,8 +19,8 @@ from typing import Any
 from fastapi import FastAPI
 from pydantic import BaseModel
 
-from api.body_limit import MAX_BODY_BYTES, PREFIX_CAPS, cap_for
-from schemas.bot import BotCallback, PresenceEvent
+from api.body_limit import MAX_BODY_BYTES, PREFIX_CAPS, STREAMED_PATHS, cap_for
+from schemas.bot import BotCallback, BotReport, PresenceEvent
 
 REF = "#/components/schemas/{model}"
 SIGNATURE_SCHEME = "gatewaySignature"
@@ -38,8 +38,10 @@ SIGNATURE: dict[str, Any] = {
 BOT_BODIES: dict[str, type[BaseModel]] = {
     "/bot/callback": BotCallback,
     "/bot/presence": PresenceEvent,
+    "/bot/report": BotReport,
 }
 BODY_METHODS = ("post", "put", "patch")
+SIGNED_UPLOADS = ("/bot/attachments",)  # signed like the bodies above, but streamed
 
 
 def _without_null(schema: dict[str, Any]) -> dict[str, Any]:
@@ -77,7 +79,8 @@ def _bot_body(schema: dict[str, Any], model: type[BaseModel]) -> dict[str, Any]:
 
 
 def _bot_operation(schema: dict[str, Any], path: str, operation: dict[str, Any]) -> None:
-    operation["requestBody"] = _bot_body(schema, BOT_BODIES[path])
+    if path in BOT_BODIES:  # else a signed upload: its multipart body stays as declared
+        operation["requestBody"] = _bot_body(schema, BOT_BODIES[path])
     operation["security"] = [{SIGNATURE_SCHEME: []}]
     operation["parameters"] = [
         parameter
@@ -97,9 +100,9 @@ def truthful(schema: dict[str, Any]) -> dict[str, Any]:
         for method, operation in operations.items():
             for parameter in operation.get("parameters", []):
                 parameter["schema"] = _without_null(parameter.get("schema", {}))
-            if path in BOT_BODIES and method == "post":
+            if (path in BOT_BODIES or path in SIGNED_UPLOADS) and method == "post":
                 _bot_operation(schema, path, operation)
-            if method in BODY_METHODS:
+            if method in BODY_METHODS and path not in STREAMED_PATHS:
                 cap = cap_for(path, MAX_BODY_BYTES, PREFIX_CAPS)
                 responses = operation.setdefault("responses", {})
                 too_large = f"request body over {cap} bytes (refused before it is read)"

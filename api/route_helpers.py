@@ -20,6 +20,8 @@ from schemas.api import CaseLinks, Problem
 from schemas.case import ActionOutcome, HumanAction
 from schemas.common import Actor
 from schemas.updates import Update
+from services.attachments.citations import check_cited
+from services.attachments.library import Library
 from services.cases import operations as cases
 from services.inspections import operations as inspections
 from settings import Settings
@@ -66,11 +68,20 @@ async def perform(
     body: BaseModel,
     actor: Actor,
     idempotency_key: str | None,
+    attachments: Library | None = None,
 ) -> ActionOutcome:
-    """Build the update from body + principal + key and run it on the case's workflow."""
-    return await cases.act(
+    """Build the update from body + principal + key and run it on the case's workflow.
+
+    Attachment ids in the body's evidence are checked first (``attachments``; a route
+    that passes none refuses them) and filed under the case once the update took them.
+    """
+    cited = await check_cited(attachments, body, actor, case_id)
+    outcome = await cases.act(
         client, case_id, update, build_action(model, body, actor, idempotency_key)
     )
+    if attachments is not None:
+        await attachments.bind(cited, case_id)
+    return outcome
 
 
 async def perform_on(
@@ -82,10 +93,15 @@ async def perform_on(
     actor: Actor,
     idempotency_key: str | None,
     result_type: type[R],
+    attachments: Library | None = None,
 ) -> R:
     """``perform`` on an inspection, a rectification or a round."""
+    cited = await check_cited(attachments, body, actor, workflow_id)
     action = build_action(model, body, actor, idempotency_key)
-    return await inspections.act(client, workflow_id, update, action, result_type)
+    result = await inspections.act(client, workflow_id, update, action, result_type)
+    if attachments is not None:
+        await attachments.bind(cited, workflow_id, owner_kind="inspection")
+    return result
 
 
 def key_or_new(idempotency_key: str | None) -> str:

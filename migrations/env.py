@@ -8,6 +8,7 @@ from alembic import context
 from sqlalchemy.engine import Connection
 from sqlmodel import SQLModel
 
+import schemas.attachment_tables
 import schemas.inspection_tables  # noqa: F401  (registers the tables on SQLModel.metadata)
 import schemas.tables  # noqa: F401
 import schemas.worktime.tables  # noqa: F401

@@ -5,10 +5,11 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from schemas.case import CaseStatus, CaseSummary, CaseView, TimelineEntry
-from schemas.common import CaseSource, Evidence, GeoPoint, Line, Text
+from schemas.common import CaseSource, Evidence, Line, Text
+from schemas.coordinates import GeoInput
 
 
 class CreateCase(BaseModel):
@@ -17,13 +18,24 @@ class CreateCase(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     case_type: Annotated[Line, Field(min_length=2, max_length=40, examples=["illegal_parking"])]
-    location: GeoPoint
+    location: GeoInput = Field(
+        description="where, and in which system the phone or map read it (wgs84 by default; "
+        "gcj02 for AMap/Tencent/WeCom/DingTalk, bd09 for Baidu): converted before placement"
+    )
     description: Annotated[Text, Field(max_length=2000)] = ""
     address: Annotated[Line, Field(max_length=300)] | None = None
     evidence: Annotated[list[Evidence], Field(max_length=20)] = []
     source: CaseSource | None = Field(
         default=None, description="defaults from the caller's role (steward, camera, citizen...)"
     )
+
+    @field_validator("location", mode="before")
+    @classmethod
+    def _point_as_input(cls, value: object) -> object:
+        """A WGS-84 ``GeoPoint`` from the service's own code (Open311, devices) as is."""
+        if isinstance(value, BaseModel) and not isinstance(value, GeoInput):
+            return value.model_dump(include={"lat", "lon"})
+        return value
 
 
 class CaseLinks(BaseModel):

@@ -13,7 +13,8 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
 from schemas.case import CaseStatus
-from schemas.common import URL_PATTERN, AwareDatetime, GeoPoint, Identifier, Line, Text
+from schemas.common import URL_PATTERN, AwareDatetime, Identifier, Line, Text
+from schemas.coordinates import GeoInput
 
 BotAction = Literal[
     "accept", "decline", "arrived", "resolved", "escalate", "verify_pass", "verify_fail"
@@ -21,6 +22,7 @@ BotAction = Literal[
 BotResult = Literal["accepted", "too_late", "already_done", "not_yours", "case_closed", "rejected"]
 
 Note = Annotated[Text, Field(min_length=1, max_length=2000)]
+AttachmentIdText = Annotated[str, Field(pattern=r"^[0-9a-f]{32}$")]
 RequestId = Annotated[Line, Field(min_length=1, max_length=128)]
 
 # Actions whose workflow update needs words from the steward (a result, a reason to escalate).
@@ -54,7 +56,10 @@ class BotCallback(BaseModel):
     token: Annotated[str, Field(min_length=8, max_length=128, pattern=r"^[A-Za-z0-9_-]+$")]
     note: Annotated[Note | None, Field(validate_default=True)] = None
     photo_url: Annotated[str, Field(max_length=2048, pattern=URL_PATTERN)] | None = None
-    location: GeoPoint | None = None
+    # Photos the gateway uploaded for this steward (``POST /bot/attachments``), kept as
+    # evidence like ``photo_url``; checked to be the steward's own before the update.
+    attachment_ids: Annotated[list[AttachmentIdText], Field(max_length=9)] = []
+    location: GeoInput | None = None
 
     @field_validator("note", mode="after")
     @classmethod
@@ -86,6 +91,50 @@ class BotAnswer(BaseModel):
     case_status: CaseStatus | None = None
 
 
+ReportResult = Literal["filed", "confirm_type"]
+
+
+class BotReport(BaseModel):
+    """A steward's report from the chat (``POST /bot/report``), signed by the gateway.
+
+    ``case_type`` is the catalog code the steward confirmed; without it the answer
+    (``confirm_type``) suggests types from ``text`` (the steward's free words) for the
+    steward to choose, and the gateway sends the report again with the choice. ``location``
+    says its coordinate system (phones' map apps in China send ``gcj02``, Baidu ``bd09``).
+    ``attachment_ids`` are photos the gateway uploaded (``POST /attachments``) with this
+    steward's token.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    request_id: RequestId
+    steward_id: Identifier
+    case_type: Annotated[Line, Field(min_length=2, max_length=40)] | None = None
+    text: Annotated[Text, Field(max_length=2000)] | None = None
+    location: GeoInput
+    description: Annotated[Text, Field(max_length=2000)] = ""
+    address: Annotated[Line, Field(max_length=300)] | None = None
+    attachment_ids: Annotated[list[AttachmentIdText], Field(max_length=9)] = []
+
+    @field_validator("request_id", mode="after")
+    @classmethod
+    def _printable(cls, value: str) -> str:
+        return printable_request_id(value)
+
+
+class BotReportAnswer(BaseModel):
+    """What the gateway shows the reporting steward; stored per ``request_id``."""
+
+    request_id: str
+    result: ReportResult
+    case_id: str | None = Field(default=None, description="the filed case (result filed)")
+    grid_id: str | None = None
+    suggested_types: list[str] = Field(
+        default=[], description="catalog codes to offer the steward (result confirm_type)"
+    )
+    message: str = Field(description="text for the steward, in their language")
+
+
 class PresenceEvent(BaseModel):
     """What the gateway learns about a steward: check-in/out, busy, or a location ping.
 
@@ -101,7 +150,7 @@ class PresenceEvent(BaseModel):
     steward_id: Identifier
     kind: Literal["check_in", "check_out", "busy", "location"]
     at: AwareDatetime
-    location: GeoPoint | None = None
+    location: GeoInput | None = None
 
     @field_validator("request_id", mode="after")
     @classmethod

@@ -21,6 +21,7 @@ from schemas.common import (
     Identifier,
     Text,
 )
+from schemas.coordinates import GeoInput
 
 CaseStatus = Literal[
     "reported",
@@ -71,6 +72,9 @@ class OpenCaseInput(BaseModel):
     reporter: Actor
     description: Annotated[str, Field(max_length=2000)] = ""
     location: GeoPoint
+    # The point as the reporter's phone read it when that was not WGS-84 (gcj02, bd09):
+    # ``location`` is its conversion, used for placement and dispatch; this is evidence.
+    reported_location: GeoInput | None = None
     address: Annotated[str, Field(max_length=300)] | None = None
     grid_id: Identifier
     micro_grid_id: Identifier | None = None

@@ -15,6 +15,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from schemas.satisfaction import Followup
 from schemas.worktime.policy import CaseWorktime, Clock, OfficeHours
 
 CatalogPath = Literal["steward_first", "department_direct", "both"]
@@ -125,6 +126,7 @@ class Catalog(BaseModel):
     case_types: tuple[CaseType, ...]
     escalation: Escalation = Escalation()
     hours: OfficeHours | None = None
+    followup: Followup = Followup()  # the reporter's satisfaction follow-up (回访)
 
     @model_validator(mode="after")
     def _consistent(self) -> Catalog:

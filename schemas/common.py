@@ -176,6 +176,13 @@ class Evidence(BaseModel):
 
     kind: Literal["photo", "video", "snapshot", "note", "sensor", "document"]
     url: Annotated[str, Field(max_length=2048, pattern=URL_PATTERN)] | None = None
+    # An upload of ours (``POST /attachments``): workflows carry the id, never bytes; the
+    # API checks it exists and is the citer's (or the case's) before anything is sent.
+    # Left out of dumps when unset: bodies without it fingerprint (``Idempotency-Key``) and
+    # serialise exactly as before it existed.
+    attachment_id: Annotated[str, Field(pattern=r"^[0-9a-f]{32}$")] | None = Field(
+        default=None, exclude_if=lambda value: value is None
+    )
     note: Annotated[Text, Field(max_length=2000)] | None = None
 
 

@@ -166,7 +166,12 @@ class GeoInput(BaseModel):
 
     lat: Latitude
     lon: Longitude
-    crs: Crs = Crs.WGS84
+    # Left out of dumps when WGS-84: a body without it fingerprints as before it existed.
+    crs: Crs = Field(default=Crs.WGS84, exclude_if=lambda value: value == Crs.WGS84)
+
+    def wgs84(self) -> tuple[float, float]:
+        """This point's (lat, lon) in WGS-84."""
+        return to_wgs84(self.lat, self.lon, self.crs)
 
     def normalised(self) -> GeoPoint:
         """This point in WGS-84, with what the client sent kept beside it."""

@@ -25,6 +25,9 @@ class DispatchRequest(BaseModel):
     exclude: list[str] = []
     radii_km: list[float]
     preferred_steward: str | None = None
+    # The case type, for industry stewards' coverage (``schemas.industries``); None in
+    # requests of cases that ran before it was sent: no industry filter then.
+    case_type: str | None = None
 
 
 class Assignment(BaseModel):
@@ -55,6 +58,8 @@ StewardMessageKind = Literal[
     "case_cancelled",
     "rework",
     "verify_request",
+    "report_resolved",  # to the steward who reported it (patch reporter-v1)
+    "report_closed",
 ]
 
 

@@ -16,7 +16,8 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from schemas.catalog import Catalog, default_catalog
-from schemas.common import URL_PATTERN, AwareDatetime, GeoPoint, Identifier, Line, Text
+from schemas.common import URL_PATTERN, AwareDatetime, Identifier, Line, Text
+from schemas.coordinates import GeoInput
 
 INTAKE_FILE = Path(__file__).parent / "data" / "intake.json"
 
@@ -100,8 +101,10 @@ class CameraDetection(BaseModel):
     detection_type: Annotated[Line, Field(min_length=2, max_length=40)]
     confidence: float = Field(ge=0, le=1)
     detected_at: AwareDatetime
-    location: GeoPoint | None = Field(
-        default=None, description="where the object is; defaults to where the camera is mounted"
+    location: GeoInput | None = Field(
+        default=None,
+        description="where the object is, with its crs (wgs84 by default, gcj02, bd09); "
+        "defaults to where the camera is mounted",
     )
     snapshot_url: HttpUrl
     plate: Plate | None = None

@@ -74,6 +74,9 @@ class EvaluationRow(BaseModel):
         default_factory=dict,
         description="the stages in working time of the office acting in each, suspension out",
     )
+    rated: int = Field(default=0, description="reporters' ratings (回访) of these cases")
+    mean_rating: float | None = Field(default=None, description="mean rating, 1-5")
+    satisfaction_rate: float | None = Field(default=None, description="satisfied / rated")
 
 
 class EvaluationReport(BaseModel):

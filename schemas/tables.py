@@ -24,6 +24,10 @@ from sqlalchemy import (
 )
 from sqlmodel import Field, SQLModel
 
+# Registered on the same metadata as every table here (Alembic's autogenerate, test resets).
+from schemas.attachment_tables import Attachment as Attachment
+from schemas.satisfaction_tables import Satisfaction as Satisfaction
+
 
 def timestamp_field(nullable: bool = True, index: bool = False) -> Any:
     """A timezone-aware timestamp column (the same on SQLite and PostgreSQL)."""

@@ -9,6 +9,7 @@ import secrets
 import pytest
 from pydantic import SecretStr
 
+from api.main import create_app
 from services.attachments import UploadPolicy
 from services.attachments.signing import check_link_secret
 from settings import Settings
@@ -53,3 +54,11 @@ def test_the_upload_policy_comes_from_settings() -> None:
     policy = UploadPolicy.from_settings(settings)
     assert (policy.max_files, policy.max_photo_bytes) == (4, 2_000_000)
     assert policy.max_pixels == settings.upload_max_pixels == 50_000_000
+
+
+def test_the_api_refuses_to_start_with_a_weak_link_secret() -> None:
+    """Fail fast: ``create_app`` checks the link secret before anything serves a link."""
+    weak = production(attachments_url_secret=Settings().attachments_url_secret)
+    with pytest.raises(ValueError, match="GRIDPLUS_ATTACHMENTS_URL_SECRET"):
+        create_app(weak)
+    assert create_app(production()).title == "gridplus"  # a strong one starts

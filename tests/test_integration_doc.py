@@ -80,6 +80,7 @@ async def doc_stack(
     sessions: SessionFactory,
     settings: Settings,
     http: httpx.AsyncClient,
+    tmp_path: Path,
 ) -> AsyncIterator[tuple[str, Settings, int]]:
     """API (uvicorn, loopback) + worker, both pointed at the document's gateway port."""
     port = free_port()
@@ -89,6 +90,7 @@ async def doc_stack(
             "bot_gateway_url": gateway,
             "department_gateway_url": gateway,
             "bot_secret": SecretStr(SECRET),
+            "attachments_dir": tmp_path / "attachments",  # the photos the examples upload
         }
     )
     app = create_app(doc_settings, temporal=env.client, sessions=sessions)

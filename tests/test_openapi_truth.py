@@ -21,7 +21,8 @@ SCHEMA: dict[str, Any] = create_app(Settings()).openapi()
 PATHS: dict[str, dict[str, Any]] = SCHEMA["paths"]
 OPERATIONS = [(path, method, op) for path, ops in PATHS.items() for method, op in ops.items()]
 # routes a bearer token does not open: the gateway signs, devices and Open311 have keys
-NOT_BEARER = ("/bot/", "/devices/", "/open311/", "/healthz", "/readyz")
+# /files/: signed download links (``services.attachments.signing``), the link is the permission
+NOT_BEARER = ("/bot/", "/devices/", "/open311/", "/healthz", "/readyz", "/files/")
 
 
 def _resolve(schema: dict[str, Any]) -> dict[str, Any]:

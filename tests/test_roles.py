@@ -103,6 +103,17 @@ ROUTES: dict[tuple[str, str], Rule] = {
     # machines and the chat-bot gateway prove themselves otherwise than with a bearer token
     ("POST", "/bot/callback"): Rule("signature", frozenset({"gateway"})),
     ("POST", "/bot/presence"): Rule("signature", frozenset({"gateway"})),
+    ("POST", "/bot/report"): Rule("signature", frozenset({"gateway"})),
+    ("POST", "/bot/attachments"): Rule("signature", frozenset({"gateway"})),
+    # attachments (issue 16): uploads by whoever cites evidence; links for the case's readers
+    # (the per-case check is tests/test_attachment_api.py); a signed link is the permission
+    ("POST", "/attachments"): bearer(
+        STEWARDS, REGULATORS, "citizen", "inspector", "enterprise", "other_enterprise"
+    ),
+    ("GET", "/attachments/{attachment_id}"): bearer(STEWARDS, REGULATORS, "citizen", "inspector"),
+    ("GET", "/files/{attachment_id}/{variant}"): PUBLIC,
+    # the reporter's satisfaction follow-up (the reporter check: tests/test_satisfaction.py)
+    ("POST", "/cases/{case_id}/satisfaction"): bearer(STEWARDS, "citizen"),
     ("POST", "/devices/{device_id}/detections"): Rule("device_key", frozenset({"device_key"})),
     ("POST", "/devices/{device_id}/events"): Rule("device_key", frozenset({"device_key"})),
     # Open311: public reads; filing needs a client application's api_key (role system)
@@ -177,6 +188,7 @@ BODIES: dict[str, Any] = {
     "/observations": {"kind": "hot_work", "started_at": NOW},
     "/proof": {"note": "fixed", "evidence": [{"kind": "photo", "url": "https://x.example/1.jpg"}]},
     "/inspections": {"enterprise_id": "ET-NONE"},
+    "/satisfaction": {"rating": 5},
     **{f"/{a}": {"reason": "test"} for a in ("cancel", "reassign", "escalate", "reopen")},
 }
 PATH_VALUES = {
@@ -193,6 +205,8 @@ PATH_VALUES = {
     "token": "none",
     "lang": "en",
     "action": "urge",
+    "attachment_id": "0" * 32,
+    "variant": "thumb",
 }
 
 
@@ -278,7 +292,11 @@ class Callers:
         if path == "/stewards/import":
             return {"method": method, "url": url, "headers": headers, "json": []}
         raw = json.dumps(body).encode()
-        if caller == "gateway":
+        if path == "/bot/attachments":  # signed over the steward it uploads for, not the body
+            url += "?steward_id=S0001"
+            if caller == "gateway":
+                headers.update(signed(self.settings, b"attachments:S0001"))
+        elif caller == "gateway":
             headers.update(signed(self.settings, raw))
         if method == "GET":
             return {"method": method, "url": url, "headers": headers}

@@ -20,6 +20,7 @@ from typing import Any
 from sqlalchemy import Table
 from temporalio import activity
 
+from activities.cases.citizen_notice import CitizenNotices
 from constants import ACT_PROJECT
 from schemas.case import ProjectionBatch
 from schemas.tables import CaseEvent, CaseRecord
@@ -48,8 +49,11 @@ def statements(dialect: str, columns: tuple[str, ...]) -> tuple[Any, Any]:
 class ProjectionActivities:
     """Writes the case projection; built once per worker with its session factory."""
 
-    def __init__(self, session_factory: SessionFactory) -> None:
+    def __init__(
+        self, session_factory: SessionFactory, notices: CitizenNotices | None = None
+    ) -> None:
         self._sessions = session_factory
+        self._notices = notices  # Open311 reporters with a contact hear back (issue 16)
 
     @activity.defn(name=ACT_PROJECT)
     async def project_case_events(self, batch: ProjectionBatch) -> None:
@@ -102,3 +106,5 @@ class ProjectionActivities:
             insert_events, upsert_case = statements(session.get_bind().dialect.name, tuple(row))
             await session.execute(insert_events, events)
             await session.execute(upsert_case, row)
+        if self._notices is not None:
+            await self._notices.after(batch)

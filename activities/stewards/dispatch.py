@@ -23,6 +23,7 @@ from temporalio import activity
 from activities.stewards.index_cache import StewardCache
 from constants import ACT_RELEASE_STEWARD, ACT_RESERVE_STEWARD
 from schemas.dispatch import Assignment, DispatchRequest, ReleaseRequest
+from schemas.industries import covers
 from schemas.tables import Reservation, Steward
 from services.platform.db import SessionFactory
 from services.platform.distance import haversine_km
@@ -88,6 +89,9 @@ class DispatchActivities:
                     break
                 for candidate in candidates:
                     tried.add(candidate.steward_id)
+                    industry = self._cache.industries.get(candidate.steward_id, "")
+                    if not covers(industry, request.case_type):
+                        continue  # an industry steward outside their trade's case types
                     assignment = await self._try_reserve(
                         request, candidate.steward_id, candidate.distance_km
                     )

@@ -37,6 +37,7 @@ class StewardCache:
         self._lock = asyncio.Lock()
         self.index = StewardIndex()
         self.grids: dict[str, Grid] = {}
+        self.industries: dict[str, str] = {}  # steward id -> industry (dispatch coverage)
         self._built_at: datetime | None = None
         self._watermark: datetime | None = None
         self._refreshed_at = -math.inf
@@ -90,6 +91,7 @@ class StewardCache:
         if lat is None or lon is None or seen is None or now - seen > STALE_LOCATION:
             grid = self.grids.get(row.grid_id)
             lat, lon = (grid.centroid_lat, grid.centroid_lon) if grid else (0.0, 0.0)
+        self.industries[row.id] = row.industry
         return StewardPoint(
             steward_id=row.id,
             lat=lat,

@@ -10,14 +10,19 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Header, Request
+from fastapi import APIRouter, Header, Query, Request
 from fastapi.responses import JSONResponse
 
 from api.deps import State
 from api.errors import RETRY_AFTER_SECONDS, problem
+from api.routers.attachments import UPLOAD_ERRORS, store_upload
 from schemas.api import Problem
-from schemas.bot import BotAnswer, PresenceAnswer, PresenceEvent
+from schemas.attachments import UploadAnswer
+from schemas.bot import BotAnswer, BotReport, BotReportAnswer, PresenceAnswer, PresenceEvent
+from schemas.common import Actor
+from schemas.tables import Steward
 from services.stewards import bot
+from services.stewards.bot_report import ReportDesk
 from services.stewards.presence import apply_presence
 
 router = APIRouter(prefix="/bot", tags=["bot"])
@@ -65,6 +70,7 @@ async def callback(
             await request.body(),
             timestamp,
             signature,
+            attachments=state.attachments,
         )
     except bot.CallbackRejected as rejected:
         return rejected_answer(rejected)
@@ -72,6 +78,77 @@ async def callback(
         handled.answer.model_dump(mode="json"),
         headers={"X-Gridplus-Replayed": "true" if handled.replayed else "false"},
     )
+
+
+@router.post("/report", response_model=BotReportAnswer, responses=CALLBACK_ERRORS)
+async def report(
+    request: Request,
+    state: State,
+    timestamp: Annotated[str | None, Header(alias="X-Gridplus-Timestamp")] = None,
+    signature: Annotated[str | None, Header(alias="X-Gridplus-Signature")] = None,
+) -> JSONResponse:
+    """A steward reports from the chat (``BotReport``), signed like a callback: filed as
+    that steward, answered with the case id (``filed``) or the types to choose from
+    (``confirm_type``). A repeated ``request_id`` gets the stored answer
+    (``X-Gridplus-Replayed: true``) and files nothing."""
+    body = await request.body()
+    desk = ReportDesk(
+        state.temporal,
+        state.sessions,
+        state.catalog,
+        state.grids,
+        state.attachments,
+        state.settings.task_queue,
+    )
+    try:
+        bot.verify_signature(
+            state.settings.bot_secret.get_secret_value(), timestamp, signature, body
+        )
+        handled = await desk.handle(bot.parse_body(BotReport, body))
+    except bot.CallbackRejected as rejected:
+        return rejected_answer(rejected)
+    return JSONResponse(
+        handled.answer.model_dump(mode="json"),
+        headers={"X-Gridplus-Replayed": "true" if handled.replayed else "false"},
+    )
+
+
+def upload_signing_text(steward_id: str) -> bytes:
+    """What the gateway signs for an upload on a steward's behalf (the streamed body is
+    not signed: it is checked by content and limits, and binds to nothing until a signed
+    report cites it)."""
+    return f"attachments:{steward_id}".encode()
+
+
+@router.post(
+    "/attachments",
+    status_code=201,
+    response_model=UploadAnswer,
+    responses={**CALLBACK_ERRORS, **UPLOAD_ERRORS},
+)
+async def upload_for_steward(
+    request: Request,
+    state: State,
+    steward_id: Annotated[str, Query(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:-]+$")],
+    timestamp: Annotated[str | None, Header(alias="X-Gridplus-Timestamp")] = None,
+    signature: Annotated[str | None, Header(alias="X-Gridplus-Signature")] = None,
+) -> JSONResponse:
+    """Photos a steward sent the chat, uploaded by the gateway on the steward's behalf
+    (multipart, field ``files``): signed over ``attachments:{steward_id}``, not the body;
+    the ids go into a ``/bot/report``'s ``attachment_ids``."""
+    try:
+        bot.verify_signature(
+            state.settings.bot_secret.get_secret_value(),
+            timestamp,
+            signature,
+            upload_signing_text(steward_id),
+        )
+        async with state.sessions() as session:
+            if await session.get(Steward, steward_id) is None:
+                raise bot.CallbackRejected(403, "forbidden", "no such steward in the registry")
+    except bot.CallbackRejected as rejected:
+        return rejected_answer(rejected)
+    return await store_upload(request, state, Actor(role="steward", id=steward_id), "report")
 
 
 @router.post("/presence", response_model=PresenceAnswer, responses=CALLBACK_ERRORS)

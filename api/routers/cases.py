@@ -13,6 +13,7 @@ from constants import case_workflow_id
 from schemas.api import CaseDetail, CasePage, CreateCase, CreatedCase, Problem, Timeline
 from schemas.case import CaseStatus
 from schemas.common import Actor, CaseSource, Instant, Line
+from services.attachments.citations import check_cited
 from services.cases import access as case_access
 from services.cases import filing
 from services.cases import operations as cases
@@ -41,11 +42,15 @@ async def create_case(
     response: Response,
     idempotency_key: IdempotencyHeader = None,
 ) -> CreatedCase:
-    """File a report as a case. The case runs on from here; follow ``links.self``."""
+    """File a report as a case. The case runs on from here; follow ``links.self``.
+
+    Photos are uploaded first (``POST /attachments``) and cited by id in ``evidence``."""
     case_id = filing.new_case_id(principal, idempotency_key)
     inp = filing.build_case_input(body, principal, case_id, state.catalog, state.grids)
+    cited = await check_cited(state.attachments, body, principal, case_id)
     request = requests.request_fingerprint(body) if idempotency_key else None
     created = await cases.start_case(client, inp, state.settings.task_queue, request=request)
+    await state.attachments.bind(cited, case_id)
     response.headers["Location"] = f"/cases/{case_id}"
     return CreatedCase(
         case_id=case_id,

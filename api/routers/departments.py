@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Path
 
-from api.deps import CaseIdPath, DepartmentPrincipal, IdempotencyHeader, TemporalClient
+from api.deps import CaseIdPath, DepartmentPrincipal, IdempotencyHeader, State, TemporalClient
 from api.route_helpers import ACTION_ERRORS, perform
 from schemas.case import (
     ActionOutcome,
@@ -57,15 +57,18 @@ async def report_result(
     department: Code,
     case_id: CaseIdPath,
     body: DepartmentReportBody,
+    state: State,
     client: TemporalClient,
     principal: DepartmentPrincipal,
     idempotency_key: IdempotencyHeader = None,
 ) -> ActionOutcome:
-    """Report the result with evidence (反馈); the case waits for verification."""
+    """Report the result with evidence (反馈; photos by attachment id); the case waits for
+    verification."""
     actor = _same(principal, department)
     return await perform(
-        client, case_id, Update.DEPARTMENT_REPORT, DepartmentReport, body, actor, idempotency_key
-    )
+        client, case_id, Update.DEPARTMENT_REPORT, DepartmentReport, body, actor,
+        idempotency_key, state.attachments,
+    )  # fmt: skip
 
 
 @router.post("/return", response_model=ActionOutcome, responses=ACTION_ERRORS)

@@ -17,6 +17,7 @@ from api.deps import (
     EnterpriseId,
     IdempotencyHeader,
     Session,
+    State,
     TemporalClient,
     WorkflowKey,
 )
@@ -130,6 +131,7 @@ async def submit_proof(
     enterprise_id: EnterpriseId,
     rectification_id: WorkflowKey,
     body: SubmitProofBody,
+    state: State,
     client: TemporalClient,
     principal: CurrentPrincipal,
     idempotency_key: IdempotencyHeader = None,
@@ -145,4 +147,5 @@ async def submit_proof(
         actor,
         idempotency_key,
         RectificationOutcome,
+        state.attachments,
     )

@@ -35,14 +35,16 @@ router = APIRouter(prefix="/supervisors/cases/{case_id}", tags=["supervisors"])
 async def verify(
     case_id: CaseIdPath,
     body: VerifyResultBody,
+    state: State,
     client: TemporalClient,
     principal: Supervisor,
     idempotency_key: IdempotencyHeader = None,
 ) -> ActionOutcome:
     """Verify the reported result (核查): pass closes the case, fail reopens it as rework."""
     return await perform(
-        client, case_id, Update.VERIFY, VerifyResult, body, principal, idempotency_key
-    )
+        client, case_id, Update.VERIFY, VerifyResult, body, principal, idempotency_key,
+        state.attachments,
+    )  # fmt: skip
 
 
 @router.post("/cancel", response_model=ActionOutcome, responses=ACTION_ERRORS)

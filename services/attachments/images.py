@@ -98,6 +98,15 @@ def _process(
         width, height = image.size
         if width * height > policy.max_pixels:
             raise _too_many_pixels(width, height, policy.max_pixels)
+        stored = max(source.stat().st_size, 1)
+        if width * height > policy.max_pixels_per_byte * stored:
+            raise UploadRefused(
+                413,
+                "decompression_bomb",
+                f"the image is {width}x{height} pixels in {stored} bytes: more than "
+                f"{policy.max_pixels_per_byte} pixels per byte, a decompression bomb",
+                limit=policy.max_pixels_per_byte,
+            )
         exif = image.getexif()
         orientation = int(exif.get(ExifTags.Base.Orientation, 1) or 1)
         taken_at, lat, lon = read_evidence(exif)

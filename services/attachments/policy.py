@@ -74,6 +74,12 @@ class UploadPolicy:
     max_pixels: int = 50_000_000
     thumbnail_px: int = 320
     allowed: frozenset[Kind] = field(default=ALL_KINDS)
+    # Pixels a stored byte may decode to: a photo is 1-200, a flat screenshot ~200; a
+    # decompression bomb (12 megapixels in 1.5 KB) ~8,000. Past this: 413 before decoding.
+    max_pixels_per_byte: int = 1000
+    # Refuse a file whose name claims another kind than its bytes (a PNG named ``.jpg``);
+    # the service sets it (``GRIDPLUS_UPLOAD_REFUSE_RENAMED``), the bare policy accepts.
+    refuse_renamed: bool = False
 
     @classmethod
     def from_settings(
@@ -86,6 +92,8 @@ class UploadPolicy:
             max_pixels=settings.upload_max_pixels,
             thumbnail_px=settings.upload_thumbnail_px,
             allowed=allowed,
+            max_pixels_per_byte=settings.upload_max_pixels_per_byte,
+            refuse_renamed=settings.upload_refuse_renamed,
         )
 
     def max_bytes(self, kind: Kind) -> int:
@@ -107,6 +115,33 @@ class UploadPolicy:
             "too_many_files",
             f"at most {self.max_files} files may be attached at once",
             limit=self.max_files,
+        )
+
+
+_KIND_BY_EXTENSION = {
+    "jpg": Kind.JPEG,
+    "jpeg": Kind.JPEG,
+    "png": Kind.PNG,
+    "heic": Kind.HEIC,
+    "heif": Kind.HEIC,
+    "mp4": Kind.MP4,
+}
+
+
+def check_name(kind: Kind, filename: str, policy: UploadPolicy) -> None:
+    """415 when ``policy.refuse_renamed`` and the name's extension names another kind than
+    the bytes are (HEIC and HEIF are one family); names without a known extension pass."""
+    if not policy.refuse_renamed or "." not in filename:
+        return
+    extension = filename.rsplit(".", 1)[-1].lower()
+    claimed = _KIND_BY_EXTENSION.get(extension)
+    family = Kind.HEIC if kind is Kind.HEIF else kind
+    if claimed is not None and claimed is not family:
+        raise UploadRefused(
+            415,
+            "name_mismatch",
+            f"file content is {kind.value} but its name says .{extension}; "
+            f"name it .{kind.extension} or send the file as it is",
         )
 
 

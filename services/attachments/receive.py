@@ -28,7 +28,14 @@ from typing import IO
 from pydantic import BaseModel, ConfigDict
 
 from services.attachments.images import process_image
-from services.attachments.policy import SNIFF_BYTES, Kind, UploadPolicy, UploadRefused, check_kind
+from services.attachments.policy import (
+    SNIFF_BYTES,
+    Kind,
+    UploadPolicy,
+    UploadRefused,
+    check_kind,
+    check_name,
+)
 from services.attachments.storage import Storage, file_chunks
 
 MAX_NAME_CHARS = 200
@@ -128,6 +135,7 @@ class UploadSink:
                 self._head += chunk[: SNIFF_BYTES - len(self._head)]
                 if len(self._head) >= SNIFF_BYTES:
                     self._kind = check_kind(bytes(self._head), self.policy, self.content_type)
+                    check_name(self._kind, self.filename, self.policy)
             self._size += len(chunk)
             if self._kind is not None and self._size > self.policy.max_bytes(self._kind):
                 raise self.policy.too_large(self._kind)
@@ -145,6 +153,7 @@ class UploadSink:
                 raise UploadRefused(422, "empty_file", "the file is empty")
             if self._kind is None:  # shorter than SNIFF_BYTES
                 self._kind = check_kind(bytes(self._head), self.policy, self.content_type)
+                check_name(self._kind, self.filename, self.policy)
                 if self._size > self.policy.max_bytes(self._kind):
                     raise self.policy.too_large(self._kind)
             kind = self._kind

@@ -25,7 +25,8 @@ from constants import (
 from schemas.api import CreateCase
 from schemas.case import OpenCaseInput
 from schemas.catalog import Catalog
-from schemas.common import Actor, CaseSource
+from schemas.common import Actor, CaseSource, GeoPoint
+from schemas.coordinates import Crs
 from services.platform.geo import GridIndex
 
 CASE_ID_NAMESPACE = uuid.UUID("6f1c9a52-8f0e-4d7e-9a35-3b1d2f0c4e11")
@@ -70,7 +71,8 @@ def build_case_input(
     """File a report: classify it by the catalog and place it in its grid, or refuse it."""
     if catalog.case_type(request.case_type) is None:
         raise IntakeError("case_type", f"unknown case type {request.case_type!r}")
-    hit = grids.locate(request.location.lat, request.location.lon)
+    point = request.location.normalised()  # placement and dispatch work in WGS-84
+    hit = grids.locate(point.lat, point.lon)
     if hit is None:
         raise IntakeError("location", "the point is outside every grid of the town")
     allowed = SOURCES_BY_ROLE.get(reporter.role, ())
@@ -84,7 +86,8 @@ def build_case_input(
         source=source,
         reporter=reporter,
         description=request.description,
-        location=request.location,
+        location=GeoPoint(lat=point.lat, lon=point.lon),
+        reported_location=None if request.location.crs is Crs.WGS84 else request.location,
         address=request.address,
         grid_id=hit.grid_id,
         micro_grid_id=hit.micro_grid_id,

@@ -23,6 +23,7 @@ from schemas.api import CreateCase
 from schemas.case import AddEvidence, OpenCaseInput, ReportRecovery
 from schemas.catalog import CaseType, Catalog
 from schemas.common import Actor, CaseSource, Evidence, GeoPoint
+from schemas.coordinates import GeoInput
 from schemas.intake import CameraDetection, IntakeMap, ReportAccepted, ReportOutcome, SensorEvent
 from schemas.tables import Detection, Device
 from schemas.updates import Update
@@ -90,7 +91,7 @@ def _event_id(device: Device, given: str | None, *parts: object) -> str:
 def _case_input(
     intake: Intake,
     case_type: CaseType,
-    at: GeoPoint,
+    at: GeoPoint | GeoInput,
     reporter: Actor,
     source: CaseSource,
     description: str,
@@ -179,7 +180,8 @@ async def receive_detection(
         raise IntakeError("detection_type", f"unknown {body.detection_type!r} (known: {known})")
     check_time("detected_at", body.detected_at, now)
     mount = GeoPoint(lat=device.lat, lon=device.lon)
-    at = body.location or mount
+    seen = body.location.wgs84() if body.location else None  # converted from its crs
+    at = GeoPoint(lat=seen[0], lon=seen[1]) if seen else mount
     metres = haversine_km(mount.lat, mount.lon, at.lat, at.lon) * 1000
     if metres > CAMERA_SIGHT_METRES:
         raise IntakeError("location", f"{metres:.0f} m from the camera, beyond its sight")
@@ -200,8 +202,9 @@ async def receive_detection(
         + plate,
     )
     description = f"{case_type.name_en} / {case_type.name_zh}: camera {device.id} {device.label}"
+    where = body.location or at  # as the camera sent it: the case keeps a non-WGS-84 original
     inp = _case_input(
-        intake, case_type, at, actor, "camera", description.strip(), evidence, body.detected_at
+        intake, case_type, where, actor, "camera", description.strip(), evidence, body.detected_at
     )
     outcome: ReportOutcome = "below_threshold"
     case_id: str | None = None

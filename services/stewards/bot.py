@@ -48,9 +48,10 @@ from schemas.case import (
     RequestEscalation,
     VerifyResult,
 )
-from schemas.common import Actor, Evidence
+from schemas.common import Actor, Evidence, GeoPoint
 from schemas.tables import BotRequest, Steward
 from schemas.updates import Update
+from services.attachments.library import AttachmentRejected, Library
 from services.cases import operations as cases
 from services.platform.db import SessionFactory, upsert_insert
 from services.platform.messages import render_steward
@@ -240,6 +241,12 @@ def idempotency_key(request_id: str) -> str:
     return f"bot-{_KEY_UNSAFE.sub('_', request_id)[:80]}.{digest}"
 
 
+def photos_of(callback: BotCallback) -> list[Evidence]:
+    """The evidence of a result or a verification: its photo link and uploaded photos."""
+    linked = [Evidence(kind="photo", url=callback.photo_url)] if callback.photo_url else []
+    return linked + [Evidence(kind="photo", attachment_id=i) for i in callback.attachment_ids]
+
+
 def build_action(callback: BotCallback) -> tuple[Update, HumanAction]:
     """The workflow update for a callback: its name and its ``HumanAction``."""
     common = {
@@ -254,21 +261,19 @@ def build_action(callback: BotCallback) -> tuple[Update, HumanAction]:
         case "decline":
             action = DeclineTask(**common, reason=callback.note)
         case "arrived":
-            action = ReportArrived(**common, location=callback.location)
+            where = callback.location
+            point = GeoPoint(lat=where.wgs84()[0], lon=where.wgs84()[1]) if where else None
+            action = ReportArrived(**common, location=point)
         case "resolved":
             assert callback.note is not None  # BotCallback requires it
-            evidence = (
-                [Evidence(kind="photo", url=callback.photo_url)] if callback.photo_url else []
-            )
+            evidence = photos_of(callback)
             action = ReportResolved(**common, note=callback.note, evidence=evidence)
         case "escalate":
             assert callback.note is not None
             action = RequestEscalation(**common, reason=callback.note)
         case "verify_pass" | "verify_fail":
             # the existing ``verify`` update: its validator refuses the one who resolved it
-            evidence = (
-                [Evidence(kind="photo", url=callback.photo_url)] if callback.photo_url else []
-            )
+            evidence = photos_of(callback)
             action = VerifyResult(
                 actor=Actor(role="steward", id=callback.steward_id),
                 idempotency_key=idempotency_key(callback.request_id),
@@ -308,6 +313,7 @@ async def process(
     signature: str | None,
     now: float | None = None,
     pruner: BotRequestPruner = PRUNER,
+    attachments: Library | None = None,
 ) -> Handled:
     """Check, act once, store and answer one callback (see the module docstring)."""
     verify_signature(secret, timestamp, signature, body, now)
@@ -328,10 +334,28 @@ async def process(
         handled = Handled(stored, replayed=True)
     else:
         received_at = datetime.now(UTC)
+        await _check_photos(attachments, callback)
         answer = await _act(client, sessions, callback)
+        if attachments is not None and answer.result == "accepted":
+            await attachments.bind(callback.attachment_ids, callback.case_id)
         handled = Handled(await _store(sessions, callback, answer, received_at), replayed=False)
     await pruner.maybe_prune(sessions)
     return handled
+
+
+async def _check_photos(attachments: Library | None, callback: BotCallback) -> None:
+    """422 unless the cited uploads are this steward's (or the case's already); a door
+    without the library (tests, tools) takes none."""
+    if not callback.attachment_ids:
+        return
+    try:
+        if attachments is None:
+            raise AttachmentRejected("attachments cannot be cited here", callback.attachment_ids)
+        steward = Actor(role="steward", id=callback.steward_id)
+        await attachments.check(callback.attachment_ids, steward, callback.case_id)
+    except AttachmentRejected as error:
+        message = f"{error.message}: {', '.join(error.ids)}"
+        raise CallbackRejected(422, "invalid", message, ["body.attachment_ids"]) from error
 
 
 async def _act(client: Client, sessions: SessionFactory, callback: BotCallback) -> BotAnswer:

@@ -126,13 +126,14 @@ async def _apply(session: AsyncSession, event: PresenceEvent, now: datetime) -> 
         duty_applied = int(getattr(changed, "rowcount", 0) or 0) == 1
     location_applied = False
     if event.location is not None:
+        lat, lon = event.location.wgs84()  # a phone's map app may send gcj02 or bd09
         moved = await session.execute(
             update(Steward)
             .where(
                 col(Steward.id) == event.steward_id,
                 or_(col(Steward.location_at).is_(None), col(Steward.location_at) < at),
             )
-            .values(lat=event.location.lat, lon=event.location.lon, location_at=at, updated_at=now)
+            .values(lat=lat, lon=lon, location_at=at, updated_at=now)
             .execution_options(synchronize_session=False)
         )
         location_applied = int(getattr(moved, "rowcount", 0) or 0) == 1

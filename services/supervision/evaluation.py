@@ -33,6 +33,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, Table, and_, case, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from schemas.satisfaction_tables import Satisfaction
 from schemas.stats import (
     STAGE_NAMES,
     EvaluationReport,
@@ -57,6 +58,7 @@ MISSED_KINDS: tuple[str, ...] = (
 RESULT_KINDS: tuple[str, ...] = ("resolved", "department_reported", "sensor_recovered")
 ENDED = ("closed", "cancelled")
 RECORDS: Table = CaseRecord.__table__  # type: ignore[attr-defined]
+RATINGS: Table = Satisfaction.__table__  # type: ignore[attr-defined]
 EVENTS: Table = CaseEvent.__table__  # type: ignore[attr-defined]
 
 DEFINITIONS: dict[str, str] = {
@@ -72,6 +74,7 @@ DEFINITIONS: dict[str, str] = {
     "acting office and stop while a case is suspended (缓办), so suspended time never counts",
     "working_stages": "the stages in working time of the office acting in each (stewards' "
     "duty, the department's office hours, the center's), national calendar, suspension out",
+    "satisfaction_rate": "reporters' ratings at or above followup.satisfied_from / ratings",
 }
 
 # (stage, start column, end column) over the labels of the per-case query
@@ -112,6 +115,7 @@ class CaseFacts:
     # working time (services.supervision.working_time): suspended intervals, stage seconds
     suspended: list[tuple[datetime, datetime]] = field(default_factory=list)
     working: dict[str, float] = field(default_factory=dict)
+    ratings: list[tuple[int, bool]] = field(default_factory=list)  # (rating, satisfied)
 
 
 @dataclass
@@ -162,6 +166,7 @@ async def case_facts(
     stewards: dict[str, str] = {}
     if with_steward:
         stewards = await _accepting_stewards(session, in_period)
+    ratings = await _ratings(session, in_period)
     facts = []
     for row in (await session.execute(statement)).mappings():
         times = {name: utc(row[name]) for name in _TIME_COLUMNS}
@@ -181,6 +186,7 @@ async def case_facts(
                 reworked=bool(row["reworked"]),
                 checked=bool(row["checked"]),
                 times=times,
+                ratings=ratings.get(row["case_id"], []),
             )
         )
     return facts
@@ -203,6 +209,22 @@ async def _accepting_stewards(
         last, and_(e.case_id == last.c.case_id, e.seq == last.c.seq)
     )
     return {row.case_id: row.actor_id for row in await session.execute(statement) if row.actor_id}
+
+
+async def _ratings(
+    session: AsyncSession, in_period: ColumnElement[bool]
+) -> dict[str, list[tuple[int, bool]]]:
+    """Case id -> its reporters' ratings (回访), one per closing."""
+    s, r = RATINGS.c, RECORDS.c
+    statement = (
+        select(s.case_id, s.rating, s.satisfied)
+        .select_from(RATINGS.join(RECORDS, s.case_id == r.case_id))
+        .where(in_period)
+    )
+    found: dict[str, list[tuple[int, bool]]] = defaultdict(list)
+    for row in await session.execute(statement):
+        found[row.case_id].append((int(row.rating), bool(row.satisfied)))
+    return found
 
 
 def p90(values: list[float]) -> float | None:
@@ -232,6 +254,7 @@ def summarize(key: str, facts: Iterable[CaseFacts], label: str = "") -> Evaluati
     due = len(closed) + sum(1 for f in still_open if f.missed)
     reworked = sum(1 for f in items if f.reworked)
     checked = sum(1 for f in items if f.checked)
+    ratings = [rating for f in items for rating in f.ratings]
     spans: dict[StageName, list[float]] = {name: [] for name in STAGE_NAMES}
     working: dict[StageName, list[float]] = {name: [] for name in STAGE_NAMES}
     for fact in items:
@@ -262,6 +285,9 @@ def summarize(key: str, facts: Iterable[CaseFacts], label: str = "") -> Evaluati
         suspended=sum(1 for f in items if f.suspended),
         suspended_seconds=sum((b - a).total_seconds() for f in items for a, b in f.suspended),
         working_stages={name: _stage(values) for name, values in working.items()},
+        rated=len(ratings),
+        mean_rating=round(sum(r for r, _ in ratings) / len(ratings), 4) if ratings else None,
+        satisfaction_rate=_rate(sum(1 for _, ok in ratings if ok), len(ratings)),
     )
 
 

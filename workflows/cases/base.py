@@ -256,6 +256,7 @@ class CaseBase:
             exclude=exclude,
             radii_km=list(s.inp.policy.escalation.search_radii_km),
             preferred_steward=self.preferred_steward if slot is s.handle else None,
+            case_type=s.inp.policy.case_type.code,  # industry stewards' coverage (issue 16)
         )
         if slot is s.handle:
             self.preferred_steward = None

@@ -14,6 +14,7 @@ from typing import Literal
 from temporalio import workflow
 
 from workflows.cases.actions import CaseActions
+from workflows.cases.reporter import tell_reporter
 from workflows.cases.state import StewardSlot
 from workflows.cases.suspension import CaseSuspension
 from workflows.cases.worktime import grace_deadline, stage_deadline
@@ -74,6 +75,7 @@ class CaseWorkflow(CaseSuspension, CaseActions):
             if outcome == "returned":
                 outcome = await self._center_decides()
             if outcome == "resolved":
+                tell_reporter(self, "report_resolved")
                 if await self._verification_stage():
                     self._close()
                     return
@@ -106,6 +108,7 @@ class CaseWorkflow(CaseSuspension, CaseActions):
     def _close(self) -> None:
         self.emit("closed", status="closed", data={"rework": str(self.state.rework_count)})
         self.tell_closed()
+        tell_reporter(self, "report_closed")
 
     # ---- stages --------------------------------------------------------------------
     async def _steward_stage(self) -> StageOutcome:
