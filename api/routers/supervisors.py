@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Depends
 
-from api.deps import CaseIdPath, IdempotencyHeader, State, Supervisor, TemporalClient
+from api.deps import CaseIdPath, IdempotencyHeader, State, Supervisor, TemporalClient, case_in_scope
 from api.route_helpers import ACTION_ERRORS, key_or_new, perform
 from schemas.case import (
     ActionOutcome,
@@ -28,7 +28,13 @@ from schemas.updates import Update
 from services.cases import operations as cases
 from services.cases import reassign as reassign_service
 
-router = APIRouter(prefix="/supervisors/cases/{case_id}", tags=["supervisors"])
+# grid scope (a supervisor who oversees some grids acts on their cases only): checked once
+# for every route here, before the route's own role check and body
+router = APIRouter(
+    prefix="/supervisors/cases/{case_id}",
+    tags=["supervisors"],
+    dependencies=[Depends(case_in_scope)],
+)
 
 
 @router.post("/verify", response_model=ActionOutcome, responses=ACTION_ERRORS)

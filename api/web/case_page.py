@@ -18,11 +18,12 @@ from pydantic import ValidationError
 from api.deps import CaseIdPath, State
 from api.route_helpers import case_links as links
 from api.web import case_forms, sessions
-from api.web.render import redirect, render
+from api.web.render import forbidden, redirect, render, safe_next
 from schemas.case import CaseView
 from services.cases import access as case_access
 from services.cases import operations as cases
 from services.cases import queries as case_queries
+from services.supervision import scope as grid_scope
 from services.temporal_gateway import ActionRefused
 
 router = APIRouter(prefix="/web/cases", include_in_schema=False)
@@ -51,8 +52,9 @@ async def _page(
         return render(
             request, "not_found.html", principal=principal, case_id=case_id, status_code=404
         )
-    if not case_access.may_read(principal.actor, view):
-        raise HTTPException(403, "you took no part in this case")
+    if not case_access.may_read(principal.actor, view, principal.scope):
+        reason = "out_of_scope" if principal.actor.role == "supervisor" else "not_yours"
+        return forbidden(request, principal, reason)
     case_type = state.catalog.case_type(view.case_type)
     return render(
         request,
@@ -93,7 +95,9 @@ async def case_action(case_id: CaseIdPath, action: str, request: Request, state:
     if form is None:
         raise HTTPException(404, f"no action {action}")
     if form.role != principal.actor.role:
-        raise HTTPException(403, f"a {principal.actor.role} may not {action}")
+        return forbidden(request, principal, "wrong_role")
+    if not principal.scope.covers(await grid_scope.case_grid(state.sessions, case_id)):
+        return forbidden(request, principal, "out_of_scope")
     data = {k: v for k, v in form_data.items() if isinstance(v, str)}
     key = data.get("idempotency_key", "")
     if not (8 <= len(key) <= 128) or not all(c.isalnum() or c in "_.:-" for c in key):
@@ -117,4 +121,7 @@ async def case_action(case_id: CaseIdPath, action: str, request: Request, state:
             refusal=(refused.code, refused.message),
             status_code=409,
         )
+    back = data.get("next")
+    if back and safe_next(back) == back:
+        return redirect(back)
     return redirect(f"/web/cases/{case_id}?done={action}")
