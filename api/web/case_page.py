@@ -20,10 +20,10 @@ from api.route_helpers import case_links as links
 from api.web import case_forms, sessions
 from api.web.render import forbidden, redirect, render, safe_next
 from schemas.case import CaseView
+from schemas.tables import CaseRecord
 from services.cases import access as case_access
 from services.cases import operations as cases
 from services.cases import queries as case_queries
-from services.supervision import scope as grid_scope
 from services.temporal_gateway import ActionRefused
 
 router = APIRouter(prefix="/web/cases", include_in_schema=False)
@@ -74,6 +74,21 @@ async def _page(
     )
 
 
+async def _may_not_act(state: State, principal: sessions.WebPrincipal, case_id: str) -> str | None:
+    """Why this user may not act on the case at all (a 403 page), before any update runs:
+    a supervisor outside their grids, a clerk on a case its department does not hold.
+    Whether the action fits the case's stage stays the workflow validator's call."""
+    async with state.sessions() as session:
+        row = await session.get(CaseRecord, case_id)
+    if row is None:
+        return None  # not projected yet: the update itself answers (404 or its refusal)
+    if not principal.scope.covers(row.grid_id):
+        return "out_of_scope"
+    if principal.actor.role == "department" and row.department != principal.actor.id:
+        return "not_yours"
+    return None
+
+
 @router.get("/{case_id}")
 async def case_page(case_id: CaseIdPath, request: Request, state: State) -> Response:
     """案件 / Case: where it stands and what you may do about it now."""
@@ -96,8 +111,9 @@ async def case_action(case_id: CaseIdPath, action: str, request: Request, state:
         raise HTTPException(404, f"no action {action}")
     if form.role != principal.actor.role:
         return forbidden(request, principal, "wrong_role")
-    if not principal.scope.covers(await grid_scope.case_grid(state.sessions, case_id)):
-        return forbidden(request, principal, "out_of_scope")
+    refusal = await _may_not_act(state, principal, case_id)
+    if refusal is not None:
+        return forbidden(request, principal, refusal)
     data = {k: v for k, v in form_data.items() if isinstance(v, str)}
     key = data.get("idempotency_key", "")
     if not (8 <= len(key) <= 128) or not all(c.isalnum() or c in "_.:-" for c in key):
