@@ -112,6 +112,7 @@ async def evaluation(request: Request, state: State) -> Response:
         total=total,
         rows=rows,
         trends=series,
+        day_labels=[f"{day.astimezone(TOWN):%m-%d}" for day in series.days],
         chart=_chart,
         line=charts.Line,
         grid_ids=[g for g in state.grids.grid_ids if principal.scope.covers(g)],
@@ -125,7 +126,7 @@ def _chart(
     chart_id: str,
     title: str,
     description: str,
-    days: list[datetime],
+    days: list[str],
     lines: list[charts.Line],
     percent: bool,
 ) -> Markup:

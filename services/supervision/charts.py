@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
 from html import escape
 
 PALETTE = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#000000")
@@ -35,12 +34,13 @@ def line_chart(
     chart_id: str,
     title: str,
     description: str,
-    days: Sequence[datetime],
+    days: Sequence[str],
     lines: Sequence[Line],
     *,
     percent: bool = False,
 ) -> str:
-    """The SVG markup (escaped text throughout; safe to mark as Markup)."""
+    """The SVG markup (escaped text throughout; safe to mark as Markup); ``days`` are
+    the x axis's labels, one per value."""
     plot_w, plot_h = WIDTH - LEFT - RIGHT, HEIGHT - TOP - BOTTOM
     values = [v for line in lines for v in line.values if v is not None]
     top = 1.0 if percent else max([*values, 1.0])
@@ -73,7 +73,7 @@ def line_chart(
         for i in sorted({0, len(days) // 2, len(days) - 1}):
             parts.append(
                 f'<text x="{x(i)}" y="{HEIGHT - 12}" text-anchor="middle" font-size="11">'
-                f"{days[i]:%m-%d}</text>"
+                f"{escape(days[i])}</text>"
             )
     for index, line in enumerate(lines):
         colour = PALETTE[index % len(PALETTE)]
