@@ -10,7 +10,8 @@ cases, falls back to the projection, the path of every ended case), signs every 
 through the form and then has them all load queue pages (each bucket, some filtered) and
 case pages concurrently. Prints p50/p95/p99 per page; no pass/fail.
 
-Usage: ``python -m bench.pages [--db-url URL] [--cases 20000] [--users 20] [--rounds 30]``
+Usage: ``python -m bench.pages [--db-url URL] [--cases 20000] [--users 20] [--rounds 30]
+[--workers 1] [--think-ms 0]``
 """
 
 from __future__ import annotations
@@ -126,11 +127,19 @@ async def fill(sessions: SessionFactory, grid_ids: list[str], cases: int) -> lis
         async with sessions() as session, session.begin():
             await session.execute(insert(CaseRecord), records)
             await session.execute(insert(CaseEvent), events)
-    async with sessions() as session:
-        if session.get_bind().dialect.name == "postgresql":
-            await session.execute(text("ANALYZE case_record"))
-            await session.execute(text("ANALYZE case_event"))
     return ids
+
+
+async def settle(url: str) -> None:
+    """VACUUM ANALYZE the projection, as autovacuum would have done in a running town
+    (a bulk load leaves no statistics and, after an earlier run, dead rows)."""
+    if not url.startswith("postgresql"):
+        return
+    engine = make_engine(url).execution_options(isolation_level="AUTOCOMMIT")
+    async with engine.connect() as connection:
+        for table in ("case_record", "case_event"):
+            await connection.execute(text(f"VACUUM ANALYZE {table}"))
+    await engine.dispose()
 
 
 async def accounts(sessions: SessionFactory, users: int) -> list[str]:
@@ -162,9 +171,15 @@ async def sign_in(base: str, username: str) -> httpx.AsyncClient:
 
 
 async def user(
-    client: httpx.AsyncClient, ids: list[str], rounds: int, seed: int, times: dict[str, list[float]]
+    client: httpx.AsyncClient,
+    ids: list[str],
+    rounds: int,
+    seed: int,
+    times: dict[str, list[float]],
+    think: float = 0.0,
 ) -> None:
-    """One supervisor: a queue page (a bucket, sometimes filtered), then a case page."""
+    """One supervisor: a queue page (a bucket, sometimes filtered), then a case page,
+    reading each for ``think`` seconds on average (0: clicking as fast as answered)."""
     rng = random.Random(seed)
     for _ in range(rounds):
         bucket = rng.choice(BUCKETS)
@@ -179,6 +194,8 @@ async def user(
             answer = await client.get(url)
             times[name].append((time.perf_counter() - t0) * 1000)
             assert answer.status_code in (200, 403), (url, answer.status_code)
+            if think:
+                await asyncio.sleep(rng.uniform(0.5, 1.5) * think)
 
 
 def pct(values: list[float], q: float) -> float:
@@ -197,6 +214,7 @@ async def main(args: argparse.Namespace) -> None:
     grid_ids = (await load_grid_index(sessions)).grid_ids
     t0 = time.perf_counter()
     ids = await fill(sessions, grid_ids, args.cases)
+    await settle(url)
     print(f"# {len(ids)} open cases projected in {time.perf_counter() - t0:.1f} s")
     names = await accounts(sessions, args.users)
     temporal_port, api_port = free_port(), free_port()
@@ -232,15 +250,18 @@ async def main(args: argparse.Namespace) -> None:
         await asyncio.gather(
             *(user(c, ids, 3, n, {"queue": [], "case": []}) for n, c in enumerate(clients))
         )
+        think = args.think_ms / 1000
         t0 = time.perf_counter()
         await asyncio.gather(
-            *(user(c, ids, args.rounds, 100 + n, times) for n, c in enumerate(clients))
+            *(user(c, ids, args.rounds, 100 + n, times, think) for n, c in enumerate(clients))
         )
         wall = time.perf_counter() - t0
         total = sum(len(v) for v in times.values())
-        print(f"# {args.users} users x {args.rounds} rounds, {total} requests in {wall:.1f} s "
-              f"({total / wall:.1f} req/s), uvicorn workers: {args.workers}; "
-              f"load average {os.getloadavg()[0]:.1f} at the end")  # fmt: skip
+        print(
+            f"# {args.users} users x {args.rounds} rounds, {total} requests in {wall:.1f} s "
+            f"({total / wall:.1f} req/s), uvicorn workers: {args.workers}, "
+            f"think {args.think_ms} ms; load average {os.getloadavg()[0]:.1f} at the end"
+        )
         print(f"{'page':<8} {'n':>6} {'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8} {'max ms':>8}")
         for name, values in times.items():
             print(
@@ -268,6 +289,7 @@ def cli() -> argparse.Namespace:
     parser.add_argument("--users", type=int, default=20)
     parser.add_argument("--rounds", type=int, default=30, help="queue + case page per user")
     parser.add_argument("--workers", type=int, default=1, help="uvicorn worker processes")
+    parser.add_argument("--think-ms", type=int, default=0, help="mean pause between clicks")
     return parser.parse_args()
 
 
