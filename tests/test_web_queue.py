@@ -153,6 +153,13 @@ async def test_the_json_api_keeps_a_scoped_supervisor_to_their_grids(
             f"/supervisors/cases/{outside.case_id}/urge", json={"note": "快"}, headers=scoped
         )
         assert urge.status_code == 403 and "outside the grids" in urge.text
+        # merging a case of her grids into one outside them: refused as well
+        merge = await api.post(
+            f"/supervisors/cases/{inside.case_id}/merge",
+            json={"target_case_id": outside.case_id, "reason": "重复"},
+            headers=scoped,
+        )
+        assert merge.status_code == 403 and outside.case_id in merge.text
         # the head is not stopped by the scope: the case's own answer (no workflow here)
         head_urge = await api.post(
             f"/supervisors/cases/{outside.case_id}/urge", json={"note": "快"}, headers=head

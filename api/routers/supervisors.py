@@ -4,7 +4,15 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Depends
 
-from api.deps import CaseIdPath, IdempotencyHeader, State, Supervisor, TemporalClient, case_in_scope
+from api.deps import (
+    CaseIdPath,
+    IdempotencyHeader,
+    Scope,
+    State,
+    Supervisor,
+    TemporalClient,
+    case_in_scope,
+)
 from api.route_helpers import ACTION_ERRORS, key_or_new, perform
 from schemas.case import (
     ActionOutcome,
@@ -129,11 +137,16 @@ async def extend(
 async def merge(
     case_id: CaseIdPath,
     body: MergeCaseBody,
+    state: State,
     client: TemporalClient,
     principal: Supervisor,
+    scope: Scope,
     idempotency_key: IdempotencyHeader = None,
 ) -> ActionOutcome:
-    """Merge this duplicate into another open case: evidence moves over, this one ends."""
+    """Merge this duplicate into another open case: evidence moves over, this one ends.
+
+    Both cases must lie in the supervisor's grids (the router checks this one)."""
+    await case_in_scope(body.target_case_id, state, scope)
     action = MergeCase(
         **body.model_dump(), actor=principal, idempotency_key=key_or_new(idempotency_key)
     )
