@@ -54,6 +54,8 @@ async def test_the_queue_counts_what_needs_a_person_in_the_supervisors_grids(
     head = record("G004", "department_handling", overdue=True, deadline=None)
     unclaimed = record("G005", "escalated", department="fire")
     extended = record("G006", "department_handling")
+    asks = record("G007", "accepted", handler="steward")  # asked to suspend, undecided
+    declined = record("G008", "accepted", handler="steward")  # asked, and refused
     elsewhere = record("G021", "returned", handler="steward")  # outside G001–G010
     closed = record("G001", "closed", deadline=None)
     async with browser(app) as scoped, browser(app) as chief:
@@ -62,8 +64,22 @@ async def test_the_queue_counts_what_needs_a_person_in_the_supervisors_grids(
         before, chief_before = await counts(scoped), await counts(chief)
         await store(
             sessions,
-            [returned, verify, overdue, head, unclaimed, extended, elsewhere, closed],
             [
+                returned,
+                verify,
+                overdue,
+                head,
+                unclaimed,
+                extended,
+                asks,
+                declined,
+                elsewhere,
+                closed,
+            ],
+            [
+                event(asks.case_id, 1, "suspension_requested", "accepted"),
+                event(declined.case_id, 1, "suspension_requested", "accepted"),
+                event(declined.case_id, 2, "suspension_refused", "accepted"),
                 event(head.case_id, 1, "department_head_escalation", "department_handling"),
                 event(unclaimed.case_id, 1, "no_steward_available", "filed"),
                 event(extended.case_id, 1, "extension_granted", "department_handling"),
@@ -74,6 +90,7 @@ async def test_the_queue_counts_what_needs_a_person_in_the_supervisors_grids(
         assert grown == {
             "returned": 1,
             "verify": 1,
+            "suspension": 1,
             "extension": 1,
             "overdue": 2,
             "head": 1,

@@ -9,8 +9,9 @@ The center's buckets (a case may sit in several):
 
 - ``returned``: a department gave the case back (status ``returned``);
 - ``verify``: a result waits for verification (status ``resolved``);
-- ``extension``: a department was given more time (``extension_granted``) in the last week,
-  and any ``SUSPENSION_KINDS`` entry once suspension exists (issue 15);
+- ``suspension``: a suspension asked for (``suspension_requested``, issue 15) and not yet
+  decided (no later ``suspended`` or ``suspension_refused``): the center must decide;
+- ``extension``: a department was given more time (``extension_granted``) in the last week;
 - ``overdue``: a stage deadline has passed;
 - ``head``: escalated to the department's head (``department_head_escalation``);
 - ``unclaimed``: no steward took it (``no_steward_available``) and nobody holds it yet.
@@ -26,6 +27,7 @@ from typing import Literal
 
 from sqlalchemy import ColumnElement, and_, func, literal, select, union_all
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
 from sqlmodel import col
 
 from schemas.case import OPEN_STATUSES, CaseSummary
@@ -33,11 +35,14 @@ from schemas.tables import CaseEvent, CaseRecord
 from services.cases.queries import summary_of
 from services.supervision.scope import EVERYWHERE, GridScope
 
-CenterBucket = Literal["returned", "verify", "extension", "overdue", "head", "unclaimed"]
+CenterBucket = Literal[
+    "returned", "verify", "suspension", "extension", "overdue", "head", "unclaimed"
+]
 DeskBucket = Literal["new", "in_hand", "overdue"]
 CENTER_BUCKETS: tuple[CenterBucket, ...] = (
     "returned",
     "verify",
+    "suspension",
     "extension",
     "overdue",
     "head",
@@ -47,9 +52,9 @@ DESK_BUCKETS: tuple[DeskBucket, ...] = ("new", "in_hand", "overdue")
 # statuses a person must still act on: the open ones, a returned case, a result to verify
 PENDING = (*OPEN_STATUSES, "returned", "resolved")
 EXTENSION_KINDS = ("extension_granted",)
-# the entries issue 15's suspension will write; listed here so the queue shows them once
-# they exist (no entry of these kinds is written before that merge)
-SUSPENSION_KINDS = ("suspension_requested", "suspended")
+# the entries issue 15's suspension writes (none are written before that merge)
+SUSPENSION_REQUEST = "suspension_requested"
+SUSPENSION_DECISIONS = ("suspended", "suspension_refused")
 HEAD_KINDS = ("department_head_escalation",)
 UNCLAIMED_KINDS = ("no_steward_available",)
 RECENT = timedelta(days=7)
@@ -95,6 +100,22 @@ def _has_event(kinds: tuple[str, ...], since: datetime | None = None) -> ColumnE
     return col(CaseRecord.case_id).in_(select(col(CaseEvent.case_id)).where(*conditions))
 
 
+def _suspension_pending() -> ColumnElement[bool]:
+    """A suspension request with no decision after it in the timeline."""
+    request, decision = aliased(CaseEvent), aliased(CaseEvent)
+    decided = (
+        select(col(decision.id))
+        .where(
+            col(decision.case_id) == col(request.case_id),
+            col(decision.seq) > col(request.seq),
+            col(decision.kind).in_(SUSPENSION_DECISIONS),
+        )
+        .exists()
+    )
+    asked = select(col(request.case_id)).where(col(request.kind) == SUSPENSION_REQUEST, ~decided)
+    return col(CaseRecord.case_id).in_(asked)
+
+
 def center_bucket(bucket: str, now: datetime) -> ColumnElement[bool]:
     """The WHERE of one of the center's buckets."""
     status = col(CaseRecord.status)
@@ -102,11 +123,10 @@ def center_bucket(bucket: str, now: datetime) -> ColumnElement[bool]:
         return status == "returned"
     if bucket == "verify":
         return status == "resolved"
+    if bucket == "suspension":
+        return _suspension_pending()
     if bucket == "extension":
-        return and_(
-            status.in_(OPEN_STATUSES),
-            _has_event(EXTENSION_KINDS + SUSPENSION_KINDS, now - RECENT),
-        )
+        return and_(status.in_(OPEN_STATUSES), _has_event(EXTENSION_KINDS, now - RECENT))
     if bucket == "overdue":
         return col(CaseRecord.overdue).is_(True)
     if bucket == "head":
