@@ -9,7 +9,7 @@ given in town dates (UTC+8), ``to`` inclusive, at most ``MAX_DAYS`` long.
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, time, timedelta, timezone
-from typing import get_args
+from typing import cast, get_args
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Request
@@ -147,7 +147,9 @@ async def export(what: str, fmt: str, request: Request, state: State) -> Respons
             request, "not_found.html", principal=principal, case_id=f"{what}.{fmt}", status_code=404
         )
     filters = period_filter(request, state, principal)
-    header, body = await exports.rows(state.sessions, what, filters, _grouping(request))  # type: ignore[arg-type]
+    header, body = await exports.rows(
+        state.sessions, cast(exports.What, what), filters, _grouping(request)
+    )
     stream = (
         exports.csv_bytes(header, body) if fmt == "csv" else exports.xlsx_bytes(what, header, body)
     )

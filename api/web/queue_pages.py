@@ -10,6 +10,7 @@ same validator) and comes back here. Counts are recomputed on every load: the pa
 from __future__ import annotations
 
 import uuid
+from collections.abc import Collection
 from typing import get_args
 from urllib.parse import urlencode
 
@@ -26,12 +27,12 @@ router = APIRouter(prefix="/web", include_in_schema=False)
 SOURCES: tuple[str, ...] = get_args(CaseSource)
 
 
-def _param(request: Request, name: str, allowed: object = None) -> str | None:
+def _param(request: Request, name: str, allowed: Collection[str] | None = None) -> str | None:
     """A filter from the query string: short, and one of ``allowed`` when given."""
     value = (request.query_params.get(name) or "").strip()
     if not value or len(value) > 64:
         return None
-    if allowed is not None and value not in allowed:  # type: ignore[operator]
+    if allowed is not None and value not in allowed:
         return None
     return value
 
