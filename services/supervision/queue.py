@@ -33,6 +33,7 @@ from sqlmodel import col
 from schemas.case import OPEN_STATUSES, CaseSummary
 from schemas.tables import CaseEvent, CaseRecord
 from services.cases.queries import summary_of
+from services.supervision.any_of import AnyOf
 from services.supervision.scope import EVERYWHERE, GridScope
 
 CenterBucket = Literal[
@@ -97,7 +98,7 @@ def _has_event(kinds: tuple[str, ...], since: datetime | None = None) -> ColumnE
     conditions: list[ColumnElement[bool]] = [col(CaseEvent.kind).in_(kinds)]
     if since is not None:
         conditions.append(col(CaseEvent.at) >= since)
-    return col(CaseRecord.case_id).in_(select(col(CaseEvent.case_id)).where(*conditions))
+    return AnyOf(col(CaseRecord.case_id), select(col(CaseEvent.case_id)).where(*conditions))
 
 
 def _suspension_pending() -> ColumnElement[bool]:
@@ -113,7 +114,7 @@ def _suspension_pending() -> ColumnElement[bool]:
         .exists()
     )
     asked = select(col(request.case_id)).where(col(request.kind) == SUSPENSION_REQUEST, ~decided)
-    return col(CaseRecord.case_id).in_(asked)
+    return AnyOf(col(CaseRecord.case_id), asked)
 
 
 def center_bucket(bucket: str, now: datetime) -> ColumnElement[bool]:
