@@ -19,6 +19,7 @@ from services.attachments.library import Library
 from services.platform.db import SessionFactory
 from services.platform.geo import GridIndex
 from services.platform.revocation import RevocationCache
+from services.supervision import scope as grid_scope
 from settings import Settings
 
 
@@ -117,3 +118,21 @@ def require(*roles: Role) -> object:
 
 Supervisor = Annotated[Actor, require("supervisor")]
 DepartmentPrincipal = Annotated[Actor, require("department")]
+
+
+async def principal_scope(state: State, principal: CurrentPrincipal) -> grid_scope.GridScope:
+    """The caller's grid scope (``services.supervision.scope``): the whole town except for
+    a supervisor whose account oversees some grids."""
+    return await grid_scope.scope_of(state.sessions, principal)
+
+
+Scope = Annotated[grid_scope.GridScope, Depends(principal_scope)]
+
+
+async def case_in_scope(case_id: CaseIdPath, state: State, scope: Scope) -> None:
+    """403 when the case of the path lies outside the caller's grids: the one check every
+    ``/supervisors/cases/{case_id}/...`` route runs (a router dependency)."""
+    try:
+        await grid_scope.check_case(state.sessions, scope, case_id)
+    except grid_scope.OutOfScope as error:
+        raise HTTPException(403, str(error)) from error

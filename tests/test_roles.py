@@ -159,6 +159,9 @@ ROUTES: dict[tuple[str, str], Rule] = {
     **{("GET", f"/web/{page}"): PUBLIC for page in ("", "signin", "go", "lang/{lang}")},
     **{("GET", f"/web/oidc/{step}"): PUBLIC for step in ("start", "callback")},
     ("GET", "/web/cases/{case_id}"): PUBLIC,
+    # the workbench's pages send a browser without a session to the sign-in form
+    **{("GET", f"/web/{page}"): PUBLIC for page in ("queue", "desk", "evaluation")},
+    ("GET", "/web/export/{what}.{fmt}"): PUBLIC,
     ("POST", "/web/signin"): PUBLIC,
     ("POST", "/web/signout"): PUBLIC,
     ("POST", "/web/cases/{case_id}/{action}"): Rule("session"),
@@ -207,6 +210,7 @@ PATH_VALUES = {
     "action": "urge",
     "attachment_id": "0" * 32,
     "variant": "thumb",
+    "what": "cases",
 }
 
 

@@ -81,7 +81,7 @@ async def test_supervisor_urges_in_the_browser_in_chinese_and_english(
     grids: GridIndex,
 ) -> None:
     case_id = await escalated_case(env, grids)
-    username = await new_account(sessions)
+    username = await new_account(sessions, all_grids=True)
     page = await new_page(browser)
     await page.goto(f"{server}/web/cases/{case_id}")
     assert page.url == f"{server}/web/signin?next=/web/cases/{case_id}"
@@ -134,7 +134,7 @@ async def test_a_post_without_the_csrf_token_is_refused(
     case_id = await escalated_case(env, grids)
     page = await new_page(browser)
     await page.goto(f"{server}/web/signin")
-    await sign_in(page, await new_account(sessions))
+    await sign_in(page, await new_account(sessions, all_grids=True))
     await page.wait_for_url(f"{server}/web/")
     # the browser's own cookies, but no token: what a forged cross-site form would send
     forged = await page.request.post(f"{server}/web/cases/{case_id}/urge", form={"note": "forged"})
@@ -151,7 +151,7 @@ async def test_a_post_without_the_csrf_token_is_refused(
 async def test_five_wrong_passwords_lock_the_account_in_the_browser(
     server: str, browser: Browser, sessions: SessionFactory
 ) -> None:
-    username = await new_account(sessions)
+    username = await new_account(sessions, all_grids=True)
     page = await new_page(browser, "en-US")
     await page.goto(f"{server}/web/signin")
     for _ in range(5):
@@ -179,7 +179,7 @@ async def test_a_stale_page_shows_in_words_why_the_action_was_refused(
     first, second = await new_page(browser), await new_page(browser)
     for page in (first, second):
         await page.goto(f"{server}/web/cases/{case_id}")
-        await sign_in(page, await new_account(sessions))
+        await sign_in(page, await new_account(sessions, all_grids=True))
         await page.wait_for_url(f"{server}/web/cases/{case_id}")
     await first.fill("#cancel-reason", "重复上报")
     await first.click("#form-cancel button[type=submit]")

@@ -62,7 +62,7 @@ async def test_supervisor_urges_from_the_case_page_and_the_timeline_grows(
     async with browser(app_state) as web:
         first = await web.get(f"/web/cases/{case_id}")
         assert first.headers["location"] == f"/web/signin?next=/web/cases/{case_id}"
-        assert (await sign_in(web, await new_account(sessions))).status_code == 303
+        assert (await sign_in(web, await new_account(sessions, all_grids=True))).status_code == 303
         page = await web.get(f"/web/cases/{case_id}")
         assert page.status_code == 200, page.text
         assert 'data-status="escalated"' in page.text
@@ -178,7 +178,7 @@ async def test_verify_form_appears_once_a_result_is_reported_and_closes_the_case
         DepartmentReport(note="已处罚", actor=police, idempotency_key=key()),
     )  # fmt: skip
     async with browser(app_state) as web:
-        await sign_in(web, await new_account(sessions))
+        await sign_in(web, await new_account(sessions, all_grids=True))
         page = await web.get(f"/web/cases/{case_id}")
         assert 'data-status="resolved"' in page.text
         forms = set(re.findall(r'id="form-([a-z]+)"', page.text))
@@ -191,7 +191,7 @@ async def test_verify_form_appears_once_a_result_is_reported_and_closes_the_case
     handle = env.client.get_workflow_handle(f"case-{case_id}")
     assert await handle.result() is not None  # verified -> closed, the workflow ended
     async with browser(app_state) as web:
-        await sign_in(web, await new_account(sessions))
+        await sign_in(web, await new_account(sessions, all_grids=True))
         closed = await web.get(f"/web/cases/{case_id}")  # now from the projection
         assert 'data-status="closed"' in closed.text and 'id="form-' not in closed.text
         rows = re.findall(r'<tr data-kind="([a-z_]+)">(.*?)</tr>', closed.text, re.S)
@@ -207,7 +207,7 @@ async def test_cancel_from_the_page_ends_the_case(
 ) -> None:
     case_id = await escalated_case(env, grids)
     async with browser(app_state) as web:
-        await sign_in(web, await new_account(sessions))
+        await sign_in(web, await new_account(sessions, all_grids=True))
         page = await web.get(f"/web/cases/{case_id}")
         token = csrf_of(page.text)
         empty = await web.post(f"/web/cases/{case_id}/cancel", data={"csrf_token": token})

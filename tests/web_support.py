@@ -22,12 +22,17 @@ def csrf_of(html: str) -> str:
 
 
 async def new_account(
-    sessions: SessionFactory, role: WebRole = "supervisor", department: str | None = None
+    sessions: SessionFactory,
+    role: WebRole = "supervisor",
+    department: str | None = None,
+    grids: tuple[str, ...] = ("G001",),
+    all_grids: bool = False,
 ) -> str:
+    """A fresh account; a supervisor oversees ``grids`` only unless ``all_grids`` (a head)."""
     username = f"u-{uuid.uuid4().hex[:10]}"
     await create_account(
         sessions,
-        NewAccount(username, PASSWORD, role, f"测试 {username}", department, ("G001",)),
+        NewAccount(username, PASSWORD, role, f"测试 {username}", department, grids, all_grids),
     )
     return username
 

@@ -6,7 +6,15 @@ from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Query, Response
 
-from api.deps import CaseIdPath, IdempotencyHeader, Session, State, TemporalClient, require
+from api.deps import (
+    CaseIdPath,
+    IdempotencyHeader,
+    Scope,
+    Session,
+    State,
+    TemporalClient,
+    require,
+)
 from api.errors import UNAVAILABLE
 from api.route_helpers import CREATE_ERRORS, case_links
 from constants import case_workflow_id
@@ -67,6 +75,7 @@ async def create_case(
 async def list_cases(
     session: Session,
     principal: Regulator,
+    scope: Scope,
     status: CaseStatus | None = None,
     case_type: Annotated[Line | None, Query(max_length=40)] = None,
     grid_id: Annotated[Line | None, Query(max_length=64)] = None,
@@ -81,7 +90,8 @@ async def list_cases(
 ) -> CasePage:
     """Cases from the projection, newest first, with filters and pagination.
 
-    A department sees the cases it holds or has held only, as on ``GET /cases/{id}``.
+    A department sees the cases it holds or has held only, as on ``GET /cases/{id}``; a
+    supervisor who oversees some grids, the cases of those grids.
     """
     held_by = None
     if principal.role == "department":
@@ -90,6 +100,7 @@ async def list_cases(
         held_by = principal.id
     where = CaseFilter(
         held_by=held_by,
+        scope=scope,
         status=status,
         case_type=case_type,
         grid_id=grid_id,
@@ -110,7 +121,12 @@ async def list_cases(
     responses={**ERRORS, 404: {"model": Problem}, 503: UNAVAILABLE},
 )
 async def get_case(
-    case_id: CaseIdPath, state: State, client: TemporalClient, session: Session, principal: Reader
+    case_id: CaseIdPath,
+    state: State,
+    client: TemporalClient,
+    session: Session,
+    principal: Reader,
+    scope: Scope,
 ) -> CaseDetail:
     """Live from the workflow while it runs; from the projection once it has ended, or
     while no worker answers (``live: false``); 503 if it has not been projected yet either.
@@ -121,7 +137,7 @@ async def get_case(
     view, live = await cases.case_view(
         client, case_id, lambda: case_queries.projected_case(session, case_id)
     )
-    if not case_access.may_read(principal, view):
+    if not case_access.may_read(principal, view, scope):
         raise HTTPException(403, "you took no part in this case")
     return CaseDetail(**view.model_dump(), live=live, links=case_links(state.settings, case_id))
 
@@ -129,11 +145,13 @@ async def get_case(
 @router.get(
     "/{case_id}/timeline", response_model=Timeline, responses={**ERRORS, 404: {"model": Problem}}
 )
-async def get_timeline(case_id: CaseIdPath, session: Session, principal: Reader) -> Timeline:
+async def get_timeline(
+    case_id: CaseIdPath, session: Session, principal: Reader, scope: Scope
+) -> Timeline:
     """Every recorded transition of the case: what, who, when, with what evidence."""
     view = await case_queries.projected_case(session, case_id)
     if view is None or not view.timeline:
         raise cases.CaseNotFound(case_id)
-    if not case_access.may_read(principal, view):
+    if not case_access.may_read(principal, view, scope):
         raise HTTPException(403, "you took no part in this case")
     return Timeline(case_id=case_id, entries=view.timeline)

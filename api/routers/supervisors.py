@@ -2,9 +2,17 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Depends
 
-from api.deps import CaseIdPath, IdempotencyHeader, State, Supervisor, TemporalClient
+from api.deps import (
+    CaseIdPath,
+    IdempotencyHeader,
+    Scope,
+    State,
+    Supervisor,
+    TemporalClient,
+    case_in_scope,
+)
 from api.route_helpers import ACTION_ERRORS, key_or_new, perform
 from schemas.case import (
     ActionOutcome,
@@ -28,7 +36,13 @@ from schemas.updates import Update
 from services.cases import operations as cases
 from services.cases import reassign as reassign_service
 
-router = APIRouter(prefix="/supervisors/cases/{case_id}", tags=["supervisors"])
+# grid scope (a supervisor who oversees some grids acts on their cases only): checked once
+# for every route here, before the route's own role check and body
+router = APIRouter(
+    prefix="/supervisors/cases/{case_id}",
+    tags=["supervisors"],
+    dependencies=[Depends(case_in_scope)],
+)
 
 
 @router.post("/verify", response_model=ActionOutcome, responses=ACTION_ERRORS)
@@ -125,11 +139,16 @@ async def extend(
 async def merge(
     case_id: CaseIdPath,
     body: MergeCaseBody,
+    state: State,
     client: TemporalClient,
     principal: Supervisor,
+    scope: Scope,
     idempotency_key: IdempotencyHeader = None,
 ) -> ActionOutcome:
-    """Merge this duplicate into another open case: evidence moves over, this one ends."""
+    """Merge this duplicate into another open case: evidence moves over, this one ends.
+
+    Both cases must lie in the supervisor's grids (the router checks this one)."""
+    await case_in_scope(body.target_case_id, state, scope)
     action = MergeCase(
         **body.model_dump(), actor=principal, idempotency_key=key_or_new(idempotency_key)
     )

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from api.web import case_page, oidc, signin
+from api.web import case_page, evaluation_page, oidc, queue_pages, signin
 
 router = APIRouter()
-for _module in (signin, oidc, case_page):
+for _module in (signin, oidc, queue_pages, evaluation_page, case_page):
     router.include_router(_module.router)

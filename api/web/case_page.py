@@ -18,8 +18,9 @@ from pydantic import ValidationError
 from api.deps import CaseIdPath, State
 from api.route_helpers import case_links as links
 from api.web import case_forms, sessions
-from api.web.render import redirect, render
+from api.web.render import forbidden, redirect, render, safe_next
 from schemas.case import CaseView
+from schemas.tables import CaseRecord
 from services.cases import access as case_access
 from services.cases import operations as cases
 from services.cases import queries as case_queries
@@ -51,8 +52,9 @@ async def _page(
         return render(
             request, "not_found.html", principal=principal, case_id=case_id, status_code=404
         )
-    if not case_access.may_read(principal.actor, view):
-        raise HTTPException(403, "you took no part in this case")
+    if not case_access.may_read(principal.actor, view, principal.scope):
+        reason = "out_of_scope" if principal.actor.role == "supervisor" else "not_yours"
+        return forbidden(request, principal, reason)
     case_type = state.catalog.case_type(view.case_type)
     return render(
         request,
@@ -70,6 +72,21 @@ async def _page(
         idempotency_key=f"web-{uuid.uuid4().hex}",
         temporal_ui=links(state.settings, case_id).temporal_ui,
     )
+
+
+async def _may_not_act(state: State, principal: sessions.WebPrincipal, case_id: str) -> str | None:
+    """Why this user may not act on the case at all (a 403 page), before any update runs:
+    a supervisor outside their grids, a clerk on a case its department does not hold.
+    Whether the action fits the case's stage stays the workflow validator's call."""
+    async with state.sessions() as session:
+        row = await session.get(CaseRecord, case_id)
+    if row is None:
+        return None  # not projected yet: the update itself answers (404 or its refusal)
+    if not principal.scope.covers(row.grid_id):
+        return "out_of_scope"
+    if principal.actor.role == "department" and row.department != principal.actor.id:
+        return "not_yours"
+    return None
 
 
 @router.get("/{case_id}")
@@ -93,7 +110,10 @@ async def case_action(case_id: CaseIdPath, action: str, request: Request, state:
     if form is None:
         raise HTTPException(404, f"no action {action}")
     if form.role != principal.actor.role:
-        raise HTTPException(403, f"a {principal.actor.role} may not {action}")
+        return forbidden(request, principal, "wrong_role")
+    refusal = await _may_not_act(state, principal, case_id)
+    if refusal is not None:
+        return forbidden(request, principal, refusal)
     data = {k: v for k, v in form_data.items() if isinstance(v, str)}
     key = data.get("idempotency_key", "")
     if not (8 <= len(key) <= 128) or not all(c.isalnum() or c in "_.:-" for c in key):
@@ -117,4 +137,7 @@ async def case_action(case_id: CaseIdPath, action: str, request: Request, state:
             refusal=(refused.code, refused.message),
             status_code=409,
         )
+    back = data.get("next")
+    if back and safe_next(back) == back:
+        return redirect(back)
     return redirect(f"/web/cases/{case_id}?done={action}")

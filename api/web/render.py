@@ -64,3 +64,8 @@ def safe_next(target: str | None) -> str:
     if target and target.startswith("/web/") and not target.startswith("//"):
         return target
     return "/web/"
+
+
+def forbidden(request: Request, principal: WebPrincipal | None, reason: str) -> HTMLResponse:
+    """The 403 page: why this user may not see or do this (``reason`` picks the words)."""
+    return render(request, "forbidden.html", principal=principal, reason=reason, status_code=403)

@@ -24,6 +24,7 @@ from sqlmodel import col
 from schemas.account_tables import WebSession
 from schemas.common import Actor
 from services.platform.db import SessionFactory, utc
+from services.supervision.scope import EVERYWHERE, GridScope, scope_for
 from settings import Settings
 
 SESSION_COOKIE = "gridplus_web"
@@ -42,6 +43,13 @@ class WebPrincipal:
     all_grids: bool
     csrf_token: str
     key_hash: str
+
+    @property
+    def scope(self) -> GridScope:
+        """The grids a supervisor sees and acts on (clerks: their department's rules)."""
+        if self.actor.role != "supervisor":
+            return EVERYWHERE
+        return scope_for(self.all_grids, self.grids)
 
 
 def _digest(key: str) -> str:

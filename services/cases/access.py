@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from schemas.case import CaseView
 from schemas.common import Actor
+from services.supervision.scope import EVERYWHERE, GridScope
 
 
-def may_read(principal: Actor, case: CaseView) -> bool:
-    """The center reads everything; others the cases they have taken part in.
+def may_read(principal: Actor, case: CaseView, scope: GridScope = EVERYWHERE) -> bool:
+    """The center reads everything in its grid scope (``services.supervision.scope``);
+    others the cases they have taken part in.
 
     Always by (role, id): ids of different roles may coincide (a citizen named ``S0199``
     is not steward S0199). A department reads the cases it holds or has held (sent to it,
@@ -15,7 +17,7 @@ def may_read(principal: Actor, case: CaseView) -> bool:
     its business yet.
     """
     if principal.role == "supervisor":
-        return True
+        return scope.covers(case.grid_id)
     if any(e.actor == principal for e in case.timeline):
         return True
     if principal.role == "department":

@@ -13,6 +13,7 @@ from schemas.case import CaseSummary, CaseView, TimelineEntry
 from schemas.common import Actor, Evidence, GeoPoint
 from schemas.tables import CaseEvent, CaseRecord
 from services.platform.db import utc
+from services.supervision.scope import GridScope
 
 
 @dataclass(frozen=True)
@@ -30,6 +31,8 @@ class CaseFilter:
     reported_to: datetime | None = None
     # a department's own list: the cases sent to it or acted on by it, per the timeline
     held_by: str | None = None
+    # a supervisor's grids (``services.supervision.scope``); None: the whole town
+    scope: GridScope | None = None
 
 
 def held_by(department: str) -> ColumnElement[bool]:
@@ -97,6 +100,8 @@ async def list_cases(
             conditions.append(col(getattr(CaseRecord, name)) == value)
     if where.held_by is not None:
         conditions.append(held_by(where.held_by))
+    if where.scope is not None and not where.scope.all:
+        conditions.append(where.scope.clause())
     if where.overdue is not None:
         conditions.append(col(CaseRecord.overdue).is_(where.overdue))
     if where.reported_from is not None:
