@@ -15,6 +15,7 @@ from api.auth import authenticate
 from api.security import InvalidToken
 from schemas.catalog import Catalog
 from schemas.common import Actor, Line, Role
+from services.intake.runtime import DeviceRuntime
 from services.platform.db import SessionFactory
 from services.platform.geo import GridIndex
 from services.platform.revocation import RevocationCache
@@ -31,6 +32,7 @@ class AppState:
     catalog: Catalog
     grids: GridIndex
     revocations: RevocationCache = field(default_factory=RevocationCache)
+    devices: DeviceRuntime | None = None  # device intake: key cache, writer, coalescer
 
 
 def get_state(request: Request) -> AppState:

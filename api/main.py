@@ -32,6 +32,7 @@ from api.routers import (
     tokens,
 )
 from schemas.catalog import configured_catalog
+from services.intake.runtime import DeviceRuntime
 from services.platform import log_redaction
 from services.platform.db import SessionFactory, make_engine, make_session_factory
 from services.platform.geo import load_grid_index
@@ -65,8 +66,13 @@ def create_app(
             catalog=configured_catalog(settings.catalog_override, settings.catalog_time_scale),
             grids=await load_grid_index(session_factory),
             revocations=RevocationCache(settings.token_revocation_cache_seconds),
+            devices=DeviceRuntime(settings, client, session_factory),
         )
-        yield
+        app.state.gridplus.devices.start()
+        try:
+            yield
+        finally:
+            await app.state.gridplus.devices.stop()  # commits and flushes what was accepted
         if engine is not None:
             await engine.dispose()
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 from sqlalchemy import select
 from sqlmodel import col
@@ -44,6 +44,9 @@ from services.platform.distance import haversine_km
 from services.platform.geo import GridIndex
 from services.temporal_gateway import ActionRefused
 
+if TYPE_CHECKING:
+    from services.intake.runtime import DeviceRuntime
+
 # Fixed bounds of what a device may report (how far ahead of our clock, how old, how far a
 # camera sees); a town that needs others changes them here.
 FUTURE_TOLERANCE = timedelta(minutes=5)
@@ -66,6 +69,7 @@ class Intake:
     task_queue: str
     mapping: IntakeMap
     merge_window: timedelta = MERGE_WINDOW  # GRIDPLUS_INTAKE_MERGE_WINDOW
+    runtime: DeviceRuntime | None = None  # the API's writer and coalescer (None: direct)
 
     @property
     def registry(self) -> MergeRegistry:
@@ -136,14 +140,20 @@ def _answer(
     )
 
 
-async def _record(intake: Intake, values: dict[str, Any]) -> None:
+async def _record(intake: Intake, values: dict[str, Any]) -> bool:
+    """Write the row (group-committed with others by the API's writer); False if it existed."""
+    values.setdefault("pending", False)
+    if intake.runtime is not None:
+        return await intake.runtime.writer.write(values)
     async with intake.sessions() as session, session.begin():
         insert = upsert_insert(session.get_bind().dialect.name)
-        await session.execute(
+        result = await session.execute(
             insert(Detection)
             .values(values)
             .on_conflict_do_nothing(index_elements=["device_id", "event_id"])
+            .returning(Detection.id)
         )
+        return result.first() is not None
 
 
 async def _merge(
@@ -183,11 +193,37 @@ async def receive_detection(
     metres = haversine_km(mount.lat, mount.lon, at.lat, at.lon) * 1000
     if metres > CAMERA_SIGHT_METRES:
         raise IntakeError("location", f"{metres:.0f} m from the camera, beyond its sight")
+    if intake.grids.locate(at.lat, at.lon) is None:  # as filing a case would check it
+        raise IntakeError("location", "the point is outside every grid of the town")
     case_type = intake.catalog.case_type(rule.case_type)
     assert case_type is not None  # the intake map is checked against the catalog at load
     event_id = _event_id(
         device, body.event_id, body.detection_type, body.detected_at.isoformat(), body.plate
     )
+    row = {
+        "device_id": device.id, "event_id": event_id, "kind": "detection",
+        "detection_type": body.detection_type, "case_type": case_type.code,
+        "confidence": body.confidence, "occurred_at": body.detected_at, "received_at": now,
+        "lat": at.lat, "lon": at.lon, "snapshot_url": body.snapshot_url, "plate": body.plate,
+        "value": None,
+    }  # fmt: skip
+    above = body.confidence >= case_type.confidence_threshold
+    key = camera_key(
+        device.id, body.detection_type, at, mount, body.plate if rule.merge_by_plate else None
+    )
+    joined = None
+    if above and intake.runtime is not None:
+        joined = await intake.runtime.coalescible(intake.registry, key, body.detected_at)
+    if joined is not None or not above:
+        # an open scene's later detection (sent with others by the coalescer) or one below
+        # the threshold: only recorded here, a retried post is answered from its first row
+        outcome: ReportOutcome = "merged" if joined else "below_threshold"
+        row |= {"outcome": outcome, "case_id": joined, "pending": joined is not None}
+        if await _record(intake, row):
+            return _answer(event_id, outcome, joined, case_type.code, now)
+        previous = await _previous(intake, device.id, event_id)
+        assert previous is not None
+        return previous
     previous = await _previous(intake, device.id, event_id)
     if previous is not None:
         return previous
@@ -203,21 +239,12 @@ async def receive_detection(
     inp = _case_input(
         intake, case_type, at, actor, "camera", description.strip(), evidence, body.detected_at
     )
-    outcome: ReportOutcome = "below_threshold"
-    case_id: str | None = None
-    if body.confidence >= case_type.confidence_threshold:
-        plate_key = body.plate if rule.merge_by_plate else None
-        key = camera_key(device.id, body.detection_type, at, mount, plate_key)
-        outcome, case_id = await _merge(
-            intake, key, f"dev:{device.id}:{event_id}", body.detected_at, actor, evidence, inp
-        )
-    await _record(intake, {
-        "device_id": device.id, "event_id": event_id, "kind": "detection",
-        "detection_type": body.detection_type, "case_type": case_type.code,
-        "confidence": body.confidence, "occurred_at": body.detected_at, "received_at": now,
-        "lat": at.lat, "lon": at.lon, "snapshot_url": body.snapshot_url, "plate": body.plate,
-        "value": None, "outcome": outcome, "case_id": case_id,
-    })  # fmt: skip
+    outcome, case_id = await _merge(
+        intake, key, f"dev:{device.id}:{event_id}", body.detected_at, actor, evidence, inp
+    )
+    if intake.runtime is not None:
+        intake.runtime.statuses.forget(case_id)  # opened or moved on: look again next time
+    await _record(intake, row | {"outcome": outcome, "case_id": case_id})
     return _answer(event_id, outcome, case_id, case_type.code, now)
 
 
