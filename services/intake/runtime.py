@@ -12,8 +12,10 @@ after its row is committed.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from datetime import datetime
 
 from temporalio.client import Client
@@ -21,11 +23,16 @@ from temporalio.client import Client
 from services.intake.coalesce import CaseStatusCache, Coalescer
 from services.intake.detection_writer import MAX_BATCH, DetectionWriter
 from services.intake.device_keys import KeyCache
-from services.intake.merge import MergeKey, MergeRegistry, case_id_for
+from services.intake.merge import LAST_SEEN_STEP, MergeKey, MergeRegistry, Slot, case_id_for
 from services.platform.db import SessionFactory
 from settings import Settings
 
 RETRY_AFTER_BUSY = 1  # seconds: an overload passes in a second or two
+# How long a process trusts its copy of a scene's registry row on the coalescing path. Only
+# a hint: a generation another process moved on meanwhile (its case ended) means at most
+# this long of detections recorded against the ended case (``outcome`` ``recorded``).
+SLOT_SECONDS = 1.0
+MAX_SLOTS = 100_000
 
 
 class Busy(Exception):
@@ -48,6 +55,7 @@ class DeviceRuntime:
         self.max_pending = 4 * MAX_BATCH
         self.in_flight = 0
         self.refused = 0
+        self._slots: dict[str, tuple[Slot, float]] = {}
 
     def start(self) -> None:
         self.writer.start()
@@ -76,11 +84,30 @@ class DeviceRuntime:
         went quiet, the case is full, or not projected as open (just opened, or ended)."""
         if not self.coalesce:
             return None
-        slot = await registry.get(key)
+        slot = await self._slot(registry, key)
         if slot is None or slot.full or registry.stale(key.rule, slot, at):
+            self._slots.pop(key.digest, None)
             return None
         case_id = case_id_for(key, slot.generation)
         if case_id in self.coalescer.full_cases or not await self.statuses.open(case_id):
+            self._slots.pop(key.digest, None)
             return None
-        await registry.attached(key, slot, at, 0)  # keeps last_at fresh (every 30 s)
+        if at - slot.last_at >= LAST_SEEN_STEP:
+            await registry.attached(key, slot, at, 0)  # keeps last_at fresh (every 30 s)
+            entry = self._slots.get(key.digest)
+            if entry is not None:
+                self._slots[key.digest] = (replace(slot, last_at=at), entry[1])
         return case_id
+
+    async def _slot(self, registry: MergeRegistry, key: MergeKey) -> Slot | None:
+        """The scene's registry row, read at most once a second per process."""
+        now = time.monotonic()
+        entry = self._slots.get(key.digest)
+        if entry is not None and entry[1] > now:
+            return entry[0]
+        slot = await registry.get(key)
+        if slot is not None:
+            if len(self._slots) >= MAX_SLOTS:
+                self._slots.clear()
+            self._slots[key.digest] = (slot, now + SLOT_SECONDS)
+        return slot
