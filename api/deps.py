@@ -35,7 +35,9 @@ class AppState:
     devices: DeviceRuntime | None = None  # device intake: key cache, writer, coalescer
 
 
-def get_state(request: Request) -> AppState:
+async def get_state(request: Request) -> AppState:
+    """``async``: FastAPI runs a plain ``def`` dependency in a worker thread, a thread hop
+    on every request (a fifth of the API's time on the device path, py-spy, issue 18)."""
     state: AppState = request.app.state.gridplus
     return state
 

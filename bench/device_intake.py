@@ -355,24 +355,29 @@ async def main(args: argparse.Namespace) -> None:
     old_rates = [10.0, 20.0, 40.0, 80.0] if args.quick else [10, 20, 40, 60, 80, 120, 160]
     new_rates = [250.0, 500.0, 1000.0, 1500.0] if args.quick else [250, 500, 750, 1000, 1250]
     new_rates += [] if args.quick else [1500, 2000]
+    if args.rates:
+        old_rates = new_rates = args.rates
+    results: dict[str, dict[str, float]] = {}
     try:
-        old = await run_path(
-            "per-detection", False, [float(r) for r in old_rates], args, sessions, grids,
-            address, meter,
-        )  # fmt: skip
-        for name in ("worker", "api"):
-            meter.pids.pop(name, None)
-        new = await run_path(
-            "coalesced", True, [float(r) for r in new_rates], args, sessions, grids,
-            address, meter,
-        )  # fmt: skip
-        ratio = new["best"] / old["best"] if old["best"] else float("inf")
-        print(
-            f"coalesced / per-detection, best rate with p99 <= {P99_LIMIT_MS:.0f} ms: "
-            f"{new['best']:.0f}/s vs {old['best']:.0f}/s = {ratio:.1f}x; highest accepted "
-            f"{new['top']:.0f}/s vs {old['top']:.0f}/s = {new['top'] / max(1, old['top']):.1f}x; "
-            f"Temporal updates per detection {new['updates_per']:.3f} vs {old['updates_per']:.3f}"
-        )
+        for name in args.paths:
+            rates = old_rates if name == "per-detection" else new_rates
+            results[name] = await run_path(
+                name, name == "coalesced", [float(r) for r in rates], args, sessions, grids,
+                address, meter,
+            )  # fmt: skip
+            for process in ("worker", "api"):
+                meter.pids.pop(process, None)
+        if len(results) == 2:
+            old, new = results["per-detection"], results["coalesced"]
+            ratio = new["best"] / old["best"] if old["best"] else float("inf")
+            print(
+                f"coalesced / per-detection, best rate with p99 <= {P99_LIMIT_MS:.0f} ms: "
+                f"{new['best']:.0f}/s vs {old['best']:.0f}/s = {ratio:.1f}x; highest accepted "
+                f"{new['top']:.0f}/s vs {old['top']:.0f}/s = "
+                f"{new['top'] / max(1, old['top']):.1f}x; Temporal updates per detection "
+                f"{new['updates_per']:.3f} vs "
+                f"{old['updates_per']:.3f}"
+            )
     finally:
         await env.shutdown()
 
@@ -385,6 +390,11 @@ if __name__ == "__main__":
     parser.add_argument("--cameras", type=int, default=200)
     parser.add_argument("--sensors", type=int, default=50)
     parser.add_argument("--coalesce-seconds", type=float, default=5.0)
+    parser.add_argument(
+        "--paths", nargs="+", choices=["per-detection", "coalesced"],
+        default=["per-detection", "coalesced"],
+    )  # fmt: skip
+    parser.add_argument("--rates", type=float, nargs="+", help="instead of the rising defaults")
     parsed = parser.parse_args()
     parsed.seconds = parsed.seconds or (4.0 if parsed.quick else 8.0)
     asyncio.run(main(parsed))

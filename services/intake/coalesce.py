@@ -205,6 +205,7 @@ class Coalescer:
                 update(Detection)
                 .where(col(Detection.batch_id) == bid)
                 .values(pending=False, outcome=outcome)
+                .execution_options(synchronize_session=False)
             )
         self.stats.updates += outcome == "merged"
         self.stats.ended += outcome != "merged"
@@ -213,7 +214,7 @@ class Coalescer:
 
 
 class CaseStatusCache:
-    """The projected status of cases, read at most once a second per case per process.
+    """The projected status of cases, read at most every few seconds per case and process.
 
     Only a hint for choosing the path: a case not projected yet, or ended, takes the
     per-detection path (update-with-start, which decides for real); an open one coalesces.
@@ -233,7 +234,7 @@ class CaseStatusCache:
                 )
             if len(self._seen) >= self._size:
                 self._seen.clear()
-            # an open case is trusted for a second; an unknown one is asked again next time
+            # an open case is trusted for a few seconds; an unknown one is asked again next time
             self._seen[case_id] = (status, now + (self._seconds if status else 0.0))
             seen = self._seen[case_id]
         return seen[0] is not None and seen[0] not in ENDED

@@ -35,6 +35,7 @@ class DetectionWriter:
         self._task: asyncio.Task[None] | None = None
         self.commits = 0
         self.rows = 0
+        self._compiled: Any = None
 
     @property
     def pending(self) -> int:
@@ -92,16 +93,22 @@ class DetectionWriter:
                 future.set_result(new)
 
     async def _insert(self, rows: list[dict[str, Any]]) -> set[tuple[str, str]]:
+        # executemany of one statement: compiled once, sent by SQLAlchemy's "insertmanyvalues"
+        # as multi-row INSERTs with RETURNING (a VALUES list built per batch size would be
+        # compiled again for every size: ~20 ms each)
         async with self._sessions() as session, session.begin():
-            insert = upsert_insert(session.get_bind().dialect.name)
-            statement = (
-                insert(Detection)
-                .values(rows)
-                .on_conflict_do_nothing(index_elements=["device_id", "event_id"])
-                .returning(Detection.device_id, Detection.event_id)
-            )
-            result = await session.execute(statement)
+            result = await session.execute(self._statement(session.get_bind().dialect.name), rows)
             inserted = {(row[0], row[1]) for row in result}
         self.commits += 1
         self.rows += len(inserted)
         return inserted
+
+    def _statement(self, dialect: str) -> Any:
+        if self._compiled is None:
+            insert = upsert_insert(dialect)
+            self._compiled = (
+                insert(Detection.__table__)  # type: ignore[attr-defined]
+                .on_conflict_do_nothing(index_elements=["device_id", "event_id"])
+                .returning(Detection.device_id, Detection.event_id)
+            )
+        return self._compiled

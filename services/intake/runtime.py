@@ -31,7 +31,7 @@ RETRY_AFTER_BUSY = 1  # seconds: an overload passes in a second or two
 # How long a process trusts its copy of a scene's registry row on the coalescing path. Only
 # a hint: a generation another process moved on meanwhile (its case ended) means at most
 # this long of detections recorded against the ended case (``outcome`` ``recorded``).
-SLOT_SECONDS = 1.0
+SLOT_SECONDS = 3.0
 MAX_SLOTS = 100_000
 
 
@@ -50,7 +50,7 @@ class DeviceRuntime:
         self.writer = DetectionWriter(sessions)
         self.coalesce = settings.intake_coalesce
         self.coalescer = Coalescer(client, sessions, settings.intake_coalesce_seconds)
-        self.statuses = CaseStatusCache(sessions)
+        self.statuses = CaseStatusCache(sessions, SLOT_SECONDS)
         self.max_in_flight = settings.device_max_in_flight
         self.max_pending = 4 * MAX_BATCH
         self.in_flight = 0
@@ -100,7 +100,7 @@ class DeviceRuntime:
         return case_id
 
     async def _slot(self, registry: MergeRegistry, key: MergeKey) -> Slot | None:
-        """The scene's registry row, read at most once a second per process."""
+        """The scene's registry row, read at most every ``SLOT_SECONDS`` per process."""
         now = time.monotonic()
         entry = self._slots.get(key.digest)
         if entry is not None and entry[1] > now:
