@@ -149,8 +149,9 @@ class Settings(BaseSettings):
     intake_coalesce: bool = True
     intake_coalesce_seconds: Annotated[float, Field(gt=0, le=60, allow_inf_nan=False)] = 5.0
     # Back-pressure: device posts in progress in one API process beyond which a post gets
-    # 503 + Retry-After at once (instead of queueing into a device's timeout).
-    device_max_in_flight: Annotated[int, Field(ge=1)] = 512
+    # 503 + Retry-After at once (instead of queueing into a device's timeout). At 1,000/s and
+    # ~20 ms each about 20 are in progress; 128 is a few hundred ms of queue at most.
+    device_max_in_flight: Annotated[int, Field(ge=1)] = 128
 
     @field_validator("intake_merge_window", "token_max_ttl", mode="before")
     @classmethod

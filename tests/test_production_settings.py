@@ -126,3 +126,12 @@ def test_dev_keeps_its_placeholders() -> None:
     settings = Settings(_env_file=None)
     assert settings.environment == "dev"
     assert settings.bot_secret.get_secret_value().startswith("dev-only-")
+
+
+@pytest.mark.parametrize("value", ["dev-only-device-key-pepper", "short", "x" * 40])
+def test_a_placeholder_or_weak_device_key_pepper_is_refused(
+    production: pytest.MonkeyPatch, value: str
+) -> None:
+    """Device keys are stored as HMAC-SHA256 under the pepper: a known one would let a
+    leaked ``device`` table be checked against guessed keys offline."""
+    assert "GRIDPLUS_DEVICE_KEY_PEPPER" in refusal(production, "GRIDPLUS_DEVICE_KEY_PEPPER", value)

@@ -18,7 +18,7 @@ the same rows, the same update id, so Temporal applies it once.
 
 A case that ended between the record and the flush takes no more evidence: its rows stay
 recorded (``outcome`` ``recorded``), and the next detection of that scene opens a new case
-(the API checks the projection's status before coalescing; see ``CaseStatusCache``).
+(the API checks the projection's status before coalescing: ``DeviceRuntime.coalescible``).
 """
 
 from __future__ import annotations
@@ -40,7 +40,7 @@ from temporalio.client import Client
 
 from schemas.case import AddEvidence
 from schemas.common import Actor, Evidence
-from schemas.tables import CaseRecord, Detection
+from schemas.tables import Detection
 from schemas.updates import Update
 from services.cases import operations as cases
 from services.cases.operations import CaseNotFound
@@ -211,33 +211,3 @@ class Coalescer:
         self.stats.ended += outcome != "merged"
         self.stats.detections += len(rows)
         return int(outcome == "merged")
-
-
-class CaseStatusCache:
-    """The projected status of cases, read at most every few seconds per case and process.
-
-    Only a hint for choosing the path: a case not projected yet, or ended, takes the
-    per-detection path (update-with-start, which decides for real); an open one coalesces.
-    """
-
-    def __init__(self, sessions: SessionFactory, seconds: float = 1.0, size: int = 50_000):
-        self._sessions, self._seconds, self._size = sessions, seconds, size
-        self._seen: dict[str, tuple[str | None, float]] = {}
-
-    async def open(self, case_id: str) -> bool:
-        now = time.monotonic()
-        seen = self._seen.get(case_id)
-        if seen is None or seen[1] < now:
-            async with self._sessions() as session:
-                status = await session.scalar(
-                    select(col(CaseRecord.status)).where(col(CaseRecord.case_id) == case_id)
-                )
-            if len(self._seen) >= self._size:
-                self._seen.clear()
-            # an open case is trusted for a few seconds; an unknown one is asked again next time
-            self._seen[case_id] = (status, now + (self._seconds if status else 0.0))
-            seen = self._seen[case_id]
-        return seen[0] is not None and seen[0] not in ENDED
-
-    def forget(self, case_id: str) -> None:
-        self._seen.pop(case_id, None)

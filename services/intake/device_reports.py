@@ -243,7 +243,7 @@ async def receive_detection(
         intake, key, f"dev:{device.id}:{event_id}", body.detected_at, actor, evidence, inp
     )
     if intake.runtime is not None:
-        intake.runtime.statuses.forget(case_id)  # opened or moved on: look again next time
+        intake.runtime.forget(key)  # opened or moved on: look again next time
     await _record(intake, row | {"outcome": outcome, "case_id": case_id})
     return _answer(event_id, outcome, case_id, case_type.code, now)
 

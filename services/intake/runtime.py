@@ -18,13 +18,16 @@ from contextlib import contextmanager
 from dataclasses import replace
 from datetime import datetime
 
+from sqlalchemy import bindparam, select
+from sqlmodel import col
 from temporalio.client import Client
 
-from services.intake.coalesce import CaseStatusCache, Coalescer
+from schemas.tables import CaseRecord, IntakeMerge
+from services.intake.coalesce import ENDED, Coalescer
 from services.intake.detection_writer import MAX_BATCH, DetectionWriter
 from services.intake.device_keys import KeyCache
 from services.intake.merge import LAST_SEEN_STEP, MergeKey, MergeRegistry, Slot, case_id_for
-from services.platform.db import SessionFactory
+from services.platform.db import SessionFactory, utc
 from settings import Settings
 
 RETRY_AFTER_BUSY = 1  # seconds: an overload passes in a second or two
@@ -32,7 +35,7 @@ RETRY_AFTER_BUSY = 1  # seconds: an overload passes in a second or two
 # a hint: a generation another process moved on meanwhile (its case ended) means at most
 # this long of detections recorded against the ended case (``outcome`` ``recorded``).
 SLOT_SECONDS = 3.0
-MAX_SLOTS = 100_000
+MAX_SCENES = 100_000
 
 
 class Busy(Exception):
@@ -50,12 +53,22 @@ class DeviceRuntime:
         self.writer = DetectionWriter(sessions)
         self.coalesce = settings.intake_coalesce
         self.coalescer = Coalescer(client, sessions, settings.intake_coalesce_seconds)
-        self.statuses = CaseStatusCache(sessions, SLOT_SECONDS)
+        self._sessions = sessions
         self.max_in_flight = settings.device_max_in_flight
         self.max_pending = 4 * MAX_BATCH
         self.in_flight = 0
         self.refused = 0
-        self._slots: dict[str, tuple[Slot, float]] = {}
+        self._scenes: dict[str, tuple[Slot, str, float]] = {}
+        self._slot_query = (
+            select(
+                *(col(c) for c in (IntakeMerge.generation, IntakeMerge.opener, IntakeMerge.last_at))
+            )
+            .add_columns(col(IntakeMerge.recovered_at), col(IntakeMerge.full))
+            .where(col(IntakeMerge.merge_key) == bindparam("k"))
+        )
+        self._status_query = select(col(CaseRecord.status)).where(
+            col(CaseRecord.case_id) == bindparam("c")
+        )
 
     def start(self) -> None:
         self.writer.start()
@@ -84,30 +97,40 @@ class DeviceRuntime:
         went quiet, the case is full, or not projected as open (just opened, or ended)."""
         if not self.coalesce:
             return None
-        slot = await self._slot(registry, key)
-        if slot is None or slot.full or registry.stale(key.rule, slot, at):
-            self._slots.pop(key.digest, None)
+        scene = await self._scene(key)
+        if scene is None:
             return None
-        case_id = case_id_for(key, slot.generation)
-        if case_id in self.coalescer.full_cases or not await self.statuses.open(case_id):
-            self._slots.pop(key.digest, None)
+        slot, case_id = scene
+        if slot.full or registry.stale(key.rule, slot, at) or case_id in self.coalescer.full_cases:
+            self.forget(key)
             return None
         if at - slot.last_at >= LAST_SEEN_STEP:
             await registry.attached(key, slot, at, 0)  # keeps last_at fresh (every 30 s)
-            entry = self._slots.get(key.digest)
+            entry = self._scenes.get(key.digest)
             if entry is not None:
-                self._slots[key.digest] = (replace(slot, last_at=at), entry[1])
+                self._scenes[key.digest] = (replace(slot, last_at=at), case_id, entry[2])
         return case_id
 
-    async def _slot(self, registry: MergeRegistry, key: MergeKey) -> Slot | None:
-        """The scene's registry row, read at most every ``SLOT_SECONDS`` per process."""
+    def forget(self, key: MergeKey) -> None:
+        self._scenes.pop(key.digest, None)
+
+    async def _scene(self, key: MergeKey) -> tuple[Slot, str] | None:
+        """The scene's registry row and its case, if that case is projected as open: read
+        (one connection, two point reads) at most every ``SLOT_SECONDS`` per process."""
         now = time.monotonic()
-        entry = self._slots.get(key.digest)
-        if entry is not None and entry[1] > now:
-            return entry[0]
-        slot = await registry.get(key)
-        if slot is not None:
-            if len(self._slots) >= MAX_SLOTS:
-                self._slots.clear()
-            self._slots[key.digest] = (slot, now + SLOT_SECONDS)
-        return slot
+        entry = self._scenes.get(key.digest)
+        if entry is not None and entry[2] > now:
+            return entry[0], entry[1]
+        async with self._sessions() as session:
+            row = (await session.execute(self._slot_query, {"k": key.digest})).first()
+            if row is None:
+                return None
+            case_id = case_id_for(key, row.generation)
+            status = (await session.execute(self._status_query, {"c": case_id})).scalar()
+        if status is None or status in ENDED:
+            return None
+        slot = Slot(row.generation, row.opener, utc(row.last_at), utc(row.recovered_at), row.full)  # type: ignore[arg-type]
+        if len(self._scenes) >= MAX_SCENES:
+            self._scenes.clear()
+        self._scenes[key.digest] = (slot, case_id, now + SLOT_SECONDS)
+        return slot, case_id
