@@ -12,6 +12,7 @@ from collections.abc import AsyncIterator
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Header, HTTPException, Path
+from sqlalchemy.exc import DBAPIError
 from temporalio.client import WorkflowUpdateRPCTimeoutOrCancelledError
 from temporalio.service import RPCError
 
@@ -97,8 +98,12 @@ def _unavailable() -> HTTPException:
     )
 
 
-# Temporal or the case's worker not answering in time: 503, the device sends again later.
-NOT_NOW = (MergeStuck, WorkflowUnavailable, RPCError, WorkflowUpdateRPCTimeoutOrCancelledError)
+# Temporal, the case's worker or the database not answering in time: 503, the device sends
+# again later (a failed group commit fails every post in it: none of them was recorded).
+NOT_NOW = (
+    MergeStuck, WorkflowUnavailable, RPCError, WorkflowUpdateRPCTimeoutOrCancelledError,
+    DBAPIError,
+)  # fmt: skip
 
 
 @router.post("/detections", status_code=202, response_model=ReportAccepted, responses=ERRORS)

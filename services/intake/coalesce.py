@@ -191,9 +191,9 @@ class Coalescer:
             result = await cases.act(self._client, case_id, Update.ADD_EVIDENCE, action)
         except CaseNotFound:
             outcome = "recorded"
-        except ActionRefused as refused:
+        except ActionRefused as refused:  # ended; or refused for good: no retry would pass
             if refused.code != "case_ended":
-                raise
+                log.warning("coalesced update to %s refused: %s", case_id, refused.code)
             outcome = "recorded"
         else:
             from services.intake.merge import MAX_ATTACHED_PER_CASE
