@@ -220,7 +220,7 @@ async def offer(pool: Pool, mix: Mix, rate: float, seconds: float, meter: CpuMet
         step.sent += 1
         try:
             status, _ = await asyncio.wait_for(pool.post(path, body, {"X-Device-Key": key}), 30)
-        except (OSError, TimeoutError, asyncio.IncompleteReadError):
+        except (OSError, TimeoutError, asyncio.IncompleteReadError, IndexError, ValueError):
             step.failed += 1
             return
         step.latencies.append(time.perf_counter() - due)
@@ -366,8 +366,8 @@ async def main(args: argparse.Namespace) -> None:
     meter.watch_temporal()
     address = env.client.service_client.config.target_host
     old_rates = [10.0, 20.0, 40.0, 80.0] if args.quick else [10, 20, 40, 60, 80, 120, 160]
-    new_rates = [250.0, 500.0, 1000.0, 1500.0] if args.quick else [250, 500, 750, 1000, 1250]
-    new_rates += [] if args.quick else [1500, 2000]
+    new_rates = [100.0, 250.0, 500.0, 1000.0] if args.quick else [100, 250, 500, 750, 1000]
+    new_rates += [] if args.quick else [1250, 1500, 2000]
     if args.rates:
         old_rates = new_rates = args.rates
     results: dict[str, dict[str, float]] = {}

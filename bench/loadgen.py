@@ -37,30 +37,37 @@ class Pool:
         return await self._idle.get()
 
     async def post(self, path: str, body: bytes, headers: dict[str, str]) -> tuple[int, bytes]:
-        """One POST; (status, body). A broken connection is dropped and the error raised."""
+        """One POST; (status, body). A keep-alive connection the server closed meanwhile
+        (uvicorn closes idle ones after 5 s) is replaced once; other errors are raised."""
         head = f"POST {path} HTTP/1.1\r\nHost: {self.host}\r\nContent-Type: application/json\r\n"
         head += "".join(f"{k}: {v}\r\n" for k, v in headers.items())
         request = head.encode() + f"Content-Length: {len(body)}\r\n\r\n".encode() + body
-        reader, writer = await self._get()
-        try:
-            writer.write(request)
-            status_line = await reader.readline()
-            length = 0
-            while True:
-                line = await reader.readline()
-                if line in (b"\r\n", b""):
-                    break
-                name, _, value = line.partition(b":")
-                if name.strip().lower() == b"content-length":
-                    length = int(value)
-            payload = await reader.readexactly(length) if length else b""
-            status = int(status_line.split(b" ", 2)[1])
-        except (OSError, asyncio.IncompleteReadError, IndexError, ValueError):
-            self._open -= 1
-            writer.close()
-            raise
-        self._idle.put_nowait((reader, writer))
-        return status, payload
+        for attempt in range(2):
+            reader, writer = await self._get()
+            try:
+                writer.write(request)
+                status_line = await reader.readline()
+                if not status_line and attempt == 0:
+                    raise ConnectionResetError("closed by the server while idle")
+                length = 0
+                while True:
+                    line = await reader.readline()
+                    if line in (b"\r\n", b""):
+                        break
+                    name, _, value = line.partition(b":")
+                    if name.strip().lower() == b"content-length":
+                        length = int(value)
+                payload = await reader.readexactly(length) if length else b""
+                status = int(status_line.split(b" ", 2)[1])
+            except (OSError, asyncio.IncompleteReadError, IndexError, ValueError):
+                self._open -= 1
+                writer.close()
+                if attempt == 0:
+                    continue
+                raise
+            self._idle.put_nowait((reader, writer))
+            return status, payload
+        raise ConnectionError("unreachable")
 
     async def close(self) -> None:
         while not self._idle.empty():
