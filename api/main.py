@@ -12,7 +12,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from temporalio.client import Client
 
-from api import body_limit, errors, metrics, openapi, rate_limit, web
+from api import body_limit, device_gate, errors, metrics, openapi, rate_limit, web
 from api.deps import AppState
 from api.routers import (
     bot,
@@ -86,6 +86,7 @@ def create_app(
     # Middleware, innermost first. Nothing outside the body cap reads a body: the limiter
     # decides from headers alone (a refused flood is not even read), metrics counts all.
     body_limit.install(app, settings)
+    device_gate.install(app)  # back-pressure on /devices/: 503 before the body is read
     rate_limit.install(app, settings)  # inside the metrics middleware, which counts the 429s
     metrics.install(app, settings)
     for module in (

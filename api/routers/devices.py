@@ -8,7 +8,6 @@ retries with the same ``event_id`` and its report still counts once.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Header, HTTPException, Path
@@ -26,7 +25,6 @@ from services.intake import device_reports as intake_devices
 from services.intake import devices
 from services.intake.device_reports import DeviceForbidden, Intake
 from services.intake.merge import MergeStuck
-from services.intake.runtime import RETRY_AFTER_BUSY, Busy
 from services.temporal_gateway import WorkflowUnavailable
 
 router = APIRouter(prefix="/devices/{device_id}", tags=["devices"])
@@ -38,26 +36,8 @@ ERRORS: dict[int | str, dict[str, object]] = {
 UNAUTHORIZED = {"WWW-Authenticate": "DeviceKey"}
 
 
-async def admitted(state: State) -> AsyncIterator[None]:
-    """Back-pressure before any work: past capacity, 503 + Retry-After at once."""
-    runtime = state.devices
-    if runtime is None:
-        yield
-        return
-    try:
-        with runtime.admit():
-            yield
-    except Busy as error:
-        raise HTTPException(
-            503,
-            "too many device reports right now; retry with the same event_id",
-            headers={"Retry-After": str(RETRY_AFTER_BUSY)},
-        ) from error
-
-
 async def current_device(
     state: State,
-    _: Annotated[None, Depends(admitted)],
     device_id: Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:-]+$")],
     key: Annotated[
         str | None, Header(alias="X-Device-Key", max_length=256, pattern=LINE_PATTERN)
