@@ -148,6 +148,10 @@ class Settings(BaseSettings):
     # case at most this often; ``false`` sends every detection on its own (the old path).
     intake_coalesce: bool = True
     intake_coalesce_seconds: Annotated[float, Field(gt=0, le=60, allow_inf_nan=False)] = 5.0
+    # A case's waiting detections are sent once there are this many, or once the oldest has
+    # waited this long: a busy scene is one update per 20 detections, a quiet one per 10 s.
+    intake_coalesce_batch: Annotated[int, Field(ge=1, le=1000)] = 20
+    intake_coalesce_max_wait_seconds: Annotated[float, Field(ge=0, le=600)] = 10.0
     # Back-pressure: device posts in progress in one API process beyond which a post gets
     # 503 + Retry-After at once (instead of queueing into a device's timeout). At 1,000/s and
     # ~20 ms each about 20 are in progress; 128 is a few hundred ms of queue at most.

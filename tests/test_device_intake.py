@@ -32,8 +32,9 @@ PEPPER = "dev-only-device-key-pepper"  # the settings' default, as the test sett
 
 
 def fast(settings: Settings, **changes: object) -> Settings:
-    """The test settings with a quick coalescer (a flush every 0.2 s)."""
-    return settings.model_copy(update={"intake_coalesce_seconds": 0.2, **changes})
+    """The test settings with a quick coalescer (a flush every 0.2 s, of whatever waits)."""
+    quick = {"intake_coalesce_seconds": 0.2, "intake_coalesce_batch": 1}
+    return settings.model_copy(update=quick | changes)
 
 
 @pytest.fixture
@@ -195,3 +196,31 @@ async def test_past_capacity_devices_get_503_with_retry_after_and_nothing_accept
         for body in refused:  # the device retries later, one at a time: all accepted
             assert (await post(api, cam, "detections", body)).status_code == 202
     assert await count_rows(sessions, rows, d=cam.id) == 40
+
+
+async def test_a_case_is_sent_its_detections_once_enough_wait_or_the_oldest_waited_long(
+    env: WorkflowEnvironment, sessions: SessionFactory, settings: Settings, grids: GridIndex
+) -> None:
+    cam = await device(sessions, grids, "G035")
+    quiet = settings.model_copy(update={"intake_coalesce_seconds": 60})
+    async with app_client(env, sessions, quiet) as api:
+        case_id = await open_scene(api, env, sessions, cam)
+
+        async def post_some(n: int, tag: str) -> None:
+            for i in range(n):
+                body = detection(event_id=f"{tag}-{i:03d}")
+                assert (await post(api, cam, "detections", body)).json()["outcome"] == "merged"
+
+        flusher = Coalescer(env.client, sessions, 60, batch=5, max_wait=timedelta(minutes=10))
+        await post_some(3, "few")
+        await flusher.flush()
+        assert carried(await live(env, case_id)) == 1  # 3 waiting, fewer than 5, all young
+        await post_some(2, "enough")
+        assert await flusher.flush() >= 1
+        assert carried(await live(env, case_id)) == 6
+        await post_some(2, "old")
+        patient = Coalescer(env.client, sessions, 60, batch=5, max_wait=timedelta(0))
+        assert await patient.flush() >= 1  # the oldest waited long enough
+        view = await live(env, case_id)
+    assert carried(view) == 8
+    assert sum(e.kind == "evidence_added" for e in view.timeline) == 3

@@ -34,7 +34,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import func, or_, select, update
 from sqlmodel import col
 from temporalio.client import Client
 
@@ -98,8 +98,16 @@ class FlushStats:
 class Coalescer:
     """The flusher of one API process (a background task for the API's lifetime)."""
 
-    def __init__(self, client: Client, sessions: SessionFactory, seconds: float) -> None:
+    def __init__(
+        self,
+        client: Client,
+        sessions: SessionFactory,
+        seconds: float,
+        batch: int = 1,
+        max_wait: timedelta = timedelta(0),
+    ) -> None:
         self._client, self._sessions, self._seconds = client, sessions, seconds
+        self._batch, self._max_wait = batch, max_wait
         self._task: asyncio.Task[None] | None = None
         self._owner = uuid.uuid4().hex[:8]
         self.stats = FlushStats()
@@ -114,8 +122,8 @@ class Coalescer:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
             self._task = None
-        with contextlib.suppress(Exception):  # last flush: what is pending now, once
-            await self.flush()
+        with contextlib.suppress(Exception):  # last flush: all that is pending now, once
+            await self.flush(force=True)
 
     async def _run(self) -> None:
         while True:
@@ -126,9 +134,14 @@ class Coalescer:
                 log.warning("coalesced flush failed; pending detections wait", exc_info=True)
             await asyncio.sleep(max(0.0, self._seconds - (time.monotonic() - began)))
 
-    async def flush(self) -> int:
-        """Claim what is pending, send one update per case; the number of updates sent."""
-        batches = await self._claim()
+    async def flush(self, force: bool = False) -> int:
+        """Claim what is pending, send one update per case; the number of updates sent.
+
+        A case is sent once it has ``batch`` detections waiting or its oldest has waited
+        ``max_wait`` (``force``: every case): a quiet scene costs one update per
+        ``max_wait``, a busy one one per ``batch`` detections, never more than one a flush.
+        """
+        batches = await self._claim(force)
         gate = asyncio.Semaphore(SENDERS)
 
         async def send(bid: str, rows: list[Any]) -> int:
@@ -138,8 +151,20 @@ class Coalescer:
         sent = await asyncio.gather(*(send(bid, rows) for bid, rows in batches.items()))
         return sum(sent)
 
-    async def _claim(self) -> dict[str, list[Any]]:
+    async def _claim(self, force: bool = False) -> dict[str, list[Any]]:
         now = datetime.now(UTC)
+        ready = (
+            select(col(Detection.case_id))
+            .where(col(Detection.pending))
+            .where(col(Detection.batch_id).is_(None))
+            .group_by(col(Detection.case_id))
+            .having(
+                or_(
+                    func.count() >= (1 if force else self._batch),
+                    func.min(Detection.received_at) <= now - self._max_wait,
+                )
+            )
+        )
         columns = (
             Detection.id, Detection.case_id, Detection.device_id, Detection.batch_id,
             Detection.batch_at, Detection.confidence, Detection.occurred_at,
@@ -149,6 +174,7 @@ class Coalescer:
             query = (
                 select(*columns)  # type: ignore[call-overload]
                 .where(col(Detection.pending))
+                .where(or_(col(Detection.batch_id).is_not(None), col(Detection.case_id).in_(ready)))
                 .order_by(col(Detection.id))
                 .limit(CLAIM_LIMIT)
             )

@@ -16,7 +16,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import replace
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy import bindparam, select
 from sqlmodel import col
@@ -52,7 +52,13 @@ class DeviceRuntime:
         )
         self.writer = DetectionWriter(sessions)
         self.coalesce = settings.intake_coalesce
-        self.coalescer = Coalescer(client, sessions, settings.intake_coalesce_seconds)
+        self.coalescer = Coalescer(
+            client,
+            sessions,
+            settings.intake_coalesce_seconds,
+            settings.intake_coalesce_batch,
+            timedelta(seconds=settings.intake_coalesce_max_wait_seconds),
+        )
         self._sessions = sessions
         self.max_in_flight = settings.device_max_in_flight
         self.max_pending = 4 * MAX_BATCH
