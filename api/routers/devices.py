@@ -22,7 +22,7 @@ from schemas.common import LINE_PATTERN
 from schemas.intake import CameraDetection, ReportAccepted, SensorEvent, default_intake_map
 from schemas.tables import Device
 from services.intake import device_reports as intake_devices
-from services.intake import devices
+from services.intake import devices, sensor_reports
 from services.intake.device_reports import DeviceForbidden, Intake
 from services.intake.merge import MergeStuck
 from services.temporal_gateway import WorkflowUnavailable
@@ -103,7 +103,7 @@ async def post_detection(
 async def post_event(body: SensorEvent, device: CurrentDevice, state: State) -> ReportAccepted:
     """A sensor's alarm (opens or joins its case) or recovery (reported to that case)."""
     try:
-        return await intake_devices.receive_sensor_event(intake(state), device, body)
+        return await sensor_reports.receive_sensor_event(intake(state), device, body)
     except DeviceForbidden as error:
         raise HTTPException(403, str(error)) from error
     except NOT_NOW as error:
