@@ -28,7 +28,6 @@ import contextlib
 import hashlib
 import logging
 import time
-import uuid
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -109,30 +108,34 @@ class Coalescer:
         self._client, self._sessions, self._seconds = client, sessions, seconds
         self._batch, self._max_wait = batch, max_wait
         self._task: asyncio.Task[None] | None = None
-        self._owner = uuid.uuid4().hex[:8]
         self.stats = FlushStats()
         self.full_cases: set[str] = set()
+        self._stopping = asyncio.Event()
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="detection-coalescer")
 
     async def stop(self) -> None:
+        """Let a flush in progress finish (a cancelled one would leave its rows claimed until
+        ``RECLAIM_AFTER``), then send all that is pending, once."""
+        self._stopping.set()
         if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            with contextlib.suppress(TimeoutError):  # then it is cancelled: rows wait
+                await asyncio.wait_for(self._task, timeout=30)
             self._task = None
-        with contextlib.suppress(Exception):  # last flush: all that is pending now, once
+        with contextlib.suppress(Exception):
             await self.flush(force=True)
 
     async def _run(self) -> None:
-        while True:
+        while not self._stopping.is_set():
             began = time.monotonic()
             try:
                 await self.flush()
             except Exception:
                 log.warning("coalesced flush failed; pending detections wait", exc_info=True)
-            await asyncio.sleep(max(0.0, self._seconds - (time.monotonic() - began)))
+            pause = max(0.0, self._seconds - (time.monotonic() - began))
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stopping.wait(), timeout=pause)
 
     async def flush(self, force: bool = False) -> int:
         """Claim what is pending, send one update per case; the number of updates sent.
