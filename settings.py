@@ -140,6 +140,26 @@ class Settings(BaseSettings):
         timedelta, Field(ge=timedelta(minutes=1), le=timedelta(days=1))
     ] = timedelta(minutes=10)
 
+    # ---- camera-scale intake (issue 18; ``services/intake/device_keys.py``, ``coalesce.py``) --
+    # Device keys are stored as HMAC-SHA256 under this pepper; production refuses a weak one.
+    # Changing it invalidates every stored key (re-register or rotate the devices).
+    device_key_pepper: SecretStr = SecretStr(PLACEHOLDER_PREFIX + "device-key-pepper")
+    # How long an API process trusts a device it authenticated, and how many it remembers.
+    device_auth_cache_seconds: Annotated[float, Field(ge=0, le=300)] = 10.0
+    device_auth_cache_size: Annotated[int, Field(ge=1)] = 20_000
+    # Later detections of an open scene are recorded and sent to the case as one update per
+    # case at most this often; ``false`` sends every detection on its own (the old path).
+    intake_coalesce: bool = True
+    intake_coalesce_seconds: Annotated[float, Field(gt=0, le=60, allow_inf_nan=False)] = 5.0
+    # A case's waiting detections are sent once there are this many, or once the oldest has
+    # waited this long: a busy scene is one update per 20 detections, a quiet one per 10 s.
+    intake_coalesce_batch: Annotated[int, Field(ge=1, le=1000)] = 20
+    intake_coalesce_max_wait_seconds: Annotated[float, Field(ge=0, le=600)] = 10.0
+    # Back-pressure: device posts in progress in one API process beyond which a post gets
+    # 503 + Retry-After at once (instead of queueing into a device's timeout). At 1,000/s and
+    # ~20 ms each about 20 are in progress; 128 is a few hundred ms of queue at most.
+    device_max_in_flight: Annotated[int, Field(ge=1)] = 128
+
     @field_validator("intake_merge_window", "token_max_ttl", mode="before")
     @classmethod
     def _seconds(cls, value: object) -> object:
@@ -161,6 +181,7 @@ class Settings(BaseSettings):
                 "production: whoever reaches Temporal unauthenticated bypasses the API"
             )
         secrets = {"bot_secret": self.bot_secret, "api_token_secret": self.api_token_secret}
+        secrets["device_key_pepper"] = self.device_key_pepper
         if self.metrics_token is not None:
             secrets["metrics_token"] = self.metrics_token
         for name, value in secrets.items():

@@ -16,6 +16,7 @@ from api.security import InvalidToken
 from schemas.catalog import Catalog
 from schemas.common import Actor, Line, Role
 from services.attachments.library import Library
+from services.intake.runtime import DeviceRuntime
 from services.platform.db import SessionFactory
 from services.platform.geo import GridIndex
 from services.platform.revocation import RevocationCache
@@ -34,9 +35,12 @@ class AppState:
     grids: GridIndex
     attachments: Library
     revocations: RevocationCache = field(default_factory=RevocationCache)
+    devices: DeviceRuntime | None = None  # device intake: key cache, writer, coalescer
 
 
-def get_state(request: Request) -> AppState:
+async def get_state(request: Request) -> AppState:
+    """``async``: FastAPI runs a plain ``def`` dependency in a worker thread, a thread hop
+    on every request (a fifth of the API's time on the device path, py-spy, issue 18)."""
     state: AppState = request.app.state.gridplus
     return state
 

@@ -12,7 +12,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from temporalio.client import Client
 
-from api import body_limit, errors, metrics, open311_format, openapi, rate_limit, web
+from api import body_limit, device_gate, errors, metrics, open311_format, openapi, rate_limit, web
 from api.deps import AppState
 from api.routers import (
     attachments,
@@ -39,6 +39,7 @@ from schemas.catalog import configured_catalog
 from services import attachments as attachment_store
 from services.attachments.library import Library
 from services.attachments.signing import check_link_secret
+from services.intake.runtime import DeviceRuntime
 from services.platform import log_redaction
 from services.platform.db import SessionFactory, make_engine, make_session_factory
 from services.platform.geo import load_grid_index
@@ -79,8 +80,13 @@ def create_app(
                 settings, attachment_store.storage_from_settings(settings), session_factory
             ),
             revocations=RevocationCache(settings.token_revocation_cache_seconds),
+            devices=DeviceRuntime(settings, client, session_factory),
         )
-        yield
+        app.state.gridplus.devices.start()
+        try:
+            yield
+        finally:
+            await app.state.gridplus.devices.stop()  # commits and flushes what was accepted
         if engine is not None:
             await engine.dispose()
 
@@ -97,6 +103,7 @@ def create_app(
     # Middleware, innermost first. Nothing outside the body cap reads a body: the limiter
     # decides from headers alone (a refused flood is not even read), metrics counts all.
     body_limit.install(app, settings, answers)
+    device_gate.install(app)  # back-pressure on /devices/: 503 before the body is read
     # The limiter sits inside the metrics middleware, which counts the 429s.
     rate_limit.install(app, settings, answers)
     metrics.install(app, settings)

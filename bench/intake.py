@@ -10,8 +10,13 @@
    the gateway, the outside world, live in this process.
 
 Each phase also prints the CPU each process spent per workflow or case, so a run says where
-the time went. Usage: ``python -m bench.intake [--seconds 20] [--db-url URL] [--loads 0.5
-0.9]``. Prints figures; no pass/fail.
+the time went. ``--servers memory file`` (the default) measures both in one run: the dev
+server in memory (``WorkflowEnvironment.start_local``), and the **embedded default** exactly
+as ``make run`` starts it (``tools.devstack.temporal_command``: a SQLite file with
+``journal_mode=wal`` and ``synchronous=normal``; our database a SQLite file with the
+pragmas of ``services.platform.db.make_engine``), each with its own ceiling. Usage:
+``python -m bench.intake [--seconds 20] [--db-url URL] [--loads 0.5 0.9] [--servers file]``.
+Prints figures; no pass/fail.
 """
 
 from __future__ import annotations
@@ -46,6 +51,7 @@ from services.platform.db import make_engine, make_session_factory
 from services.platform.geo import load_grid_index
 from services.platform.migrate import upgrade
 from tools.demo_data import build_town, load_demo_data
+from tools.devstack import temporal_command, wait_for_temporal
 from tools.fake_gateway import FakeGateway
 from tools.process_supervisor import free_port
 
@@ -230,26 +236,51 @@ class Run:
     cpu: str
 
 
-async def main(args: argparse.Namespace) -> None:
-    print(f"# gridplus intake vs Temporal ceiling — {datetime.now(UTC):%Y-%m-%d %H:%M} UTC")
-    print(f"# machine: {machine()}")
-    with tempfile.TemporaryDirectory() as tmp:
-        url = args.db_url or f"sqlite+aiosqlite:///{tmp}/bench.db"
-        print(f"# database: {url.split('@')[-1]}; dev server: in-memory, {BIN / 'temporal'}")
+@contextlib.asynccontextmanager
+async def dev_server(kind: str, tmp: str, meter: CpuMeter) -> AsyncIterator[Client]:
+    """The Temporal dev server: in memory, or file-backed exactly as ``make run`` starts it."""
+    if kind == "memory":
         env = await WorkflowEnvironment.start_local(
             dev_server_existing_path=str(BIN / "temporal"),
             search_attributes=SEARCH_ATTRIBUTES,
             data_converter=pydantic_data_converter,
             dev_server_log_level="error",
         )
+        meter.watch_temporal()
+        try:
+            yield env.client
+        finally:
+            await env.shutdown()
+            meter.pids.pop("temporal dev server", None)
+        return
+    port = free_port()
+    config = argparse.Namespace(
+        data_dir=tmp, host="127.0.0.1", temporal_port=port, ui_port=free_port()
+    )
+    command = temporal_command(config)
+    print(f"# dev server (file-backed, as make run): {' '.join(command[1:9])} ...")
+    async with child("temporal dev server", ["-c", _EXEC, *command], {}, meter):
+        await wait_for_temporal(f"127.0.0.1:{port}", time.monotonic() + 60)
+        yield await Client.connect(f"127.0.0.1:{port}", data_converter=pydantic_data_converter)
+    meter.pids.pop("temporal dev server", None)
+
+
+# ``child`` runs ``python args...``: this replaces the Python process with the dev server,
+# so the child's pid (and its CPU) is the server's own.
+_EXEC = "import os, sys; os.execv(sys.argv[1], sys.argv[1:])"
+
+
+async def measure(args: argparse.Namespace, kind: str) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        url = args.db_url or f"sqlite+aiosqlite:///{tmp}/gridplus.db"
+        print(f"## {kind} dev server; database: {url.split('@')[-1]}")
         meter = CpuMeter()
         meter.watch("benchmark (load, gateway)", os.getpid())
-        meter.watch_temporal()
-        address = env.client.service_client.config.target_host
-        try:
+        async with dev_server(kind, tmp, meter) as client:
+            address = client.service_client.config.target_host
             points = await prepare(url, args.stewards)
-            top = await ceiling(env.client, address, args.seconds, meter, args.workers)
-            print(f"ceiling: bare one-activity workflows: {top:.1f}/s")
+            top = await ceiling(client, address, args.seconds, meter, args.workers)
+            print(f"ceiling ({kind}): bare one-activity workflows: {top:.1f}/s")
             intake = Intake(address, url, meter, args.workers)
             async with (
                 FakeGateway(intake.secret, on_message=intake.on_message) as gateway,
@@ -259,14 +290,19 @@ async def main(args: argparse.Namespace) -> None:
                 for load in args.loads:
                     r = await intake.offer(top * load, args.seconds, points)
                     print(
-                        f"ours at {int(load * 100)}% ({r.offered:.1f}/s offered): "
+                        f"ours ({kind}) at {int(load * 100)}% ({r.offered:.1f}/s offered): "
                         f"{r.throughput:.1f} cases/s notified, ratio ours/ceiling "
                         f"{r.throughput / top:.2f}; create->notified p50 {r.p50_ms:.0f} ms, "
                         f"p99 {r.p99_ms:.0f} ms; {r.cases} cases, {r.errors} errors"
                     )
                     print(f"  ours {r.cpu}")
-        finally:
-            await env.shutdown()
+
+
+async def main(args: argparse.Namespace) -> None:
+    print(f"# gridplus intake vs Temporal ceiling — {datetime.now(UTC):%Y-%m-%d %H:%M} UTC")
+    print(f"# machine: {machine()}; load average {os.getloadavg()[0]:.1f}")
+    for kind in args.servers:
+        await measure(args, kind)
 
 
 if __name__ == "__main__":
@@ -278,4 +314,8 @@ if __name__ == "__main__":
         "--workers", type=int, default=1, help="worker processes, for the ceiling and ours alike"
     )
     parser.add_argument("--loads", type=float, nargs="+", default=[0.5, 0.9])
+    parser.add_argument(
+        "--servers", nargs="+", choices=["memory", "file"], default=["memory", "file"],
+        help="dev server in memory, and/or file-backed as make run starts it",
+    )  # fmt: skip
     asyncio.run(main(parser.parse_args()))

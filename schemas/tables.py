@@ -267,6 +267,11 @@ class Detection(SQLModel, table=True):
     value: float | None = None
     outcome: str = Field(max_length=20, index=True)
     case_id: str | None = Field(default=None, max_length=64, index=True)
+    # Coalescing (migration 0021, ``services.intake.coalesce``): ``pending`` until the update
+    # carrying it reached the case; ``batch_id`` is that update's id once a flusher claimed it.
+    pending: bool = Field(default=False)
+    batch_id: str | None = Field(default=None, max_length=64)
+    batch_at: datetime | None = timestamp_field()
 
 
 class IntakeMerge(SQLModel, table=True):

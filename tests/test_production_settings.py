@@ -17,6 +17,7 @@ from settings import Settings
 STRONG_BOT = "9f2c7e1a4b8d3f6e0c5a2b7d9e1f4a8c3b6d0e2f5a7c9b1d4e6f8a0c2e4b6d8f"
 STRONG_TOKEN = "Qz8vK3mW7pL2nR5xJ9cF4hY6bN1gD0sA8uE3wZ7kM2q"
 STRONG_METRICS = "hV4rN8yC2mX6qB0zK5wJ9pF3gL7dS1aU4eR8tY2nM6c"
+STRONG_PEPPER = "Tn5bW9xE2kR7mQ4vH8cJ3pZ6yF1dL0gS5aU9eK2wN7r"
 
 
 @pytest.fixture
@@ -28,6 +29,7 @@ def production(monkeypatch: pytest.MonkeyPatch) -> Iterator[pytest.MonkeyPatch]:
         "GRIDPLUS_BOT_SECRET": STRONG_BOT,
         "GRIDPLUS_API_TOKEN_SECRET": STRONG_TOKEN,
         "GRIDPLUS_METRICS_TOKEN": STRONG_METRICS,
+        "GRIDPLUS_DEVICE_KEY_PEPPER": STRONG_PEPPER,
         "GRIDPLUS_TEMPORAL_API_KEY": "a-temporal-cloud-api-key",
     }.items():
         monkeypatch.setenv(name, value)
@@ -124,3 +126,12 @@ def test_dev_keeps_its_placeholders() -> None:
     settings = Settings(_env_file=None)
     assert settings.environment == "dev"
     assert settings.bot_secret.get_secret_value().startswith("dev-only-")
+
+
+@pytest.mark.parametrize("value", ["dev-only-device-key-pepper", "short", "x" * 40])
+def test_a_placeholder_or_weak_device_key_pepper_is_refused(
+    production: pytest.MonkeyPatch, value: str
+) -> None:
+    """Device keys are stored as HMAC-SHA256 under the pepper: a known one would let a
+    leaked ``device`` table be checked against guessed keys offline."""
+    assert "GRIDPLUS_DEVICE_KEY_PEPPER" in refusal(production, "GRIDPLUS_DEVICE_KEY_PEPPER", value)

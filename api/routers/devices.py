@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Header, HTTPException, Path
+from sqlalchemy.exc import DBAPIError
 from temporalio.client import WorkflowUpdateRPCTimeoutOrCancelledError
 from temporalio.service import RPCError
 
@@ -21,7 +22,7 @@ from schemas.common import LINE_PATTERN
 from schemas.intake import CameraDetection, ReportAccepted, SensorEvent, default_intake_map
 from schemas.tables import Device
 from services.intake import device_reports as intake_devices
-from services.intake import devices
+from services.intake import devices, sensor_reports
 from services.intake.device_reports import DeviceForbidden, Intake
 from services.intake.merge import MergeStuck
 from services.temporal_gateway import WorkflowUnavailable
@@ -45,11 +46,12 @@ async def current_device(
     """The device named by the path, proven by its key; 401 for anything else."""
     if not key:
         raise HTTPException(401, "missing X-Device-Key", headers=UNAUTHORIZED)
-    async with state.sessions() as session:
-        try:
-            return await devices.authenticate(session, device_id, key)
-        except devices.DeviceAuthError as error:
-            raise HTTPException(401, str(error), headers=UNAUTHORIZED) from error
+    try:
+        if state.devices is not None:
+            return await state.devices.keys.authenticate(state.sessions, device_id, key)
+        return await devices.authenticate(state.sessions, device_id, key)
+    except devices.DeviceAuthError as error:
+        raise HTTPException(401, str(error), headers=UNAUTHORIZED) from error
 
 
 CurrentDevice = Annotated[Device, Depends(current_device)]
@@ -64,6 +66,7 @@ def intake(state: State) -> Intake:
         task_queue=state.settings.task_queue,
         mapping=default_intake_map(),
         merge_window=state.settings.intake_merge_window,
+        runtime=state.devices,
     )
 
 
@@ -75,8 +78,12 @@ def _unavailable() -> HTTPException:
     )
 
 
-# Temporal or the case's worker not answering in time: 503, the device sends again later.
-NOT_NOW = (MergeStuck, WorkflowUnavailable, RPCError, WorkflowUpdateRPCTimeoutOrCancelledError)
+# Temporal, the case's worker or the database not answering in time: 503, the device sends
+# again later (a failed group commit fails every post in it: none of them was recorded).
+NOT_NOW = (
+    MergeStuck, WorkflowUnavailable, RPCError, WorkflowUpdateRPCTimeoutOrCancelledError,
+    DBAPIError,
+)  # fmt: skip
 
 
 @router.post("/detections", status_code=202, response_model=ReportAccepted, responses=ERRORS)
@@ -96,7 +103,7 @@ async def post_detection(
 async def post_event(body: SensorEvent, device: CurrentDevice, state: State) -> ReportAccepted:
     """A sensor's alarm (opens or joins its case) or recovery (reported to that case)."""
     try:
-        return await intake_devices.receive_sensor_event(intake(state), device, body)
+        return await sensor_reports.receive_sensor_event(intake(state), device, body)
     except DeviceForbidden as error:
         raise HTTPException(403, str(error)) from error
     except NOT_NOW as error:

@@ -4,14 +4,14 @@
 ``alembic upgrade head`` has one head again.
 
 Revision ID: 0022
-Revises: 0018, 0019
+Revises: 0018, 0019, 0021
 Create Date: 2026-11-30 10:40:00
 """
 
 from collections.abc import Sequence
 
 revision: str = "0022"
-down_revision: str | Sequence[str] | None = ("0018", "0019")
+down_revision: str | Sequence[str] | None = ("0018", "0019", "0021")
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -13,37 +13,34 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 from sqlalchemy import select
 from sqlmodel import col
 from temporalio.client import Client
 
 from schemas.api import CreateCase
-from schemas.case import AddEvidence, OpenCaseInput, ReportRecovery
+from schemas.case import AddEvidence, OpenCaseInput
 from schemas.catalog import CaseType, Catalog
 from schemas.common import Actor, CaseSource, Evidence, GeoPoint
 from schemas.coordinates import GeoInput
-from schemas.intake import CameraDetection, IntakeMap, ReportAccepted, ReportOutcome, SensorEvent
+from schemas.intake import CameraDetection, IntakeMap, ReportAccepted, ReportOutcome
 from schemas.tables import Detection, Device
-from schemas.updates import Update
-from services.cases import operations as cases
 from services.cases.filing import IntakeError, build_case_input
-from services.cases.operations import CaseNotFound
 from services.intake.merge import (
     MERGE_WINDOW,
     MergeKey,
     MergeRegistry,
     PendingReport,
     camera_key,
-    case_id_for,
     merge_or_start,
-    sensor_key,
 )
 from services.platform.db import SessionFactory, upsert_insert
 from services.platform.distance import haversine_km
 from services.platform.geo import GridIndex
-from services.temporal_gateway import ActionRefused
+
+if TYPE_CHECKING:
+    from services.intake.runtime import DeviceRuntime
 
 # Fixed bounds of what a device may report (how far ahead of our clock, how old, how far a
 # camera sees); a town that needs others changes them here.
@@ -67,6 +64,7 @@ class Intake:
     task_queue: str
     mapping: IntakeMap
     merge_window: timedelta = MERGE_WINDOW  # GRIDPLUS_INTAKE_MERGE_WINDOW
+    runtime: DeviceRuntime | None = None  # the API's writer and coalescer (None: direct)
 
     @property
     def registry(self) -> MergeRegistry:
@@ -137,14 +135,20 @@ def _answer(
     )
 
 
-async def _record(intake: Intake, values: dict[str, Any]) -> None:
+async def _record(intake: Intake, values: dict[str, Any]) -> bool:
+    """Write the row (group-committed with others by the API's writer); False if it existed."""
+    values.setdefault("pending", False)
+    if intake.runtime is not None:
+        return await intake.runtime.writer.write(values)
     async with intake.sessions() as session, session.begin():
         insert = upsert_insert(session.get_bind().dialect.name)
-        await session.execute(
+        result = await session.execute(
             insert(Detection)
             .values(values)
             .on_conflict_do_nothing(index_elements=["device_id", "event_id"])
+            .returning(Detection.id)
         )
+        return result.first() is not None
 
 
 async def _merge(
@@ -185,11 +189,37 @@ async def receive_detection(
     metres = haversine_km(mount.lat, mount.lon, at.lat, at.lon) * 1000
     if metres > CAMERA_SIGHT_METRES:
         raise IntakeError("location", f"{metres:.0f} m from the camera, beyond its sight")
+    if intake.grids.locate(at.lat, at.lon) is None:  # as filing a case would check it
+        raise IntakeError("location", "the point is outside every grid of the town")
     case_type = intake.catalog.case_type(rule.case_type)
     assert case_type is not None  # the intake map is checked against the catalog at load
     event_id = _event_id(
         device, body.event_id, body.detection_type, body.detected_at.isoformat(), body.plate
     )
+    row = {
+        "device_id": device.id, "event_id": event_id, "kind": "detection",
+        "detection_type": body.detection_type, "case_type": case_type.code,
+        "confidence": body.confidence, "occurred_at": body.detected_at, "received_at": now,
+        "lat": at.lat, "lon": at.lon, "snapshot_url": body.snapshot_url, "plate": body.plate,
+        "value": None,
+    }  # fmt: skip
+    above = body.confidence >= case_type.confidence_threshold
+    key = camera_key(
+        device.id, body.detection_type, at, mount, body.plate if rule.merge_by_plate else None
+    )
+    joined = None
+    if above and intake.runtime is not None:
+        joined = await intake.runtime.coalescible(intake.registry, key, body.detected_at)
+    if joined is not None or not above:
+        # an open scene's later detection (sent with others by the coalescer) or one below
+        # the threshold: only recorded here, a retried post is answered from its first row
+        outcome: ReportOutcome = "merged" if joined else "below_threshold"
+        row |= {"outcome": outcome, "case_id": joined, "pending": joined is not None}
+        if await _record(intake, row):
+            return _answer(event_id, outcome, joined, case_type.code, now)
+        previous = await _previous(intake, device.id, event_id)
+        assert previous is not None
+        return previous
     previous = await _previous(intake, device.id, event_id)
     if previous is not None:
         return previous
@@ -206,94 +236,10 @@ async def receive_detection(
     inp = _case_input(
         intake, case_type, where, actor, "camera", description.strip(), evidence, body.detected_at
     )
-    outcome: ReportOutcome = "below_threshold"
-    case_id: str | None = None
-    if body.confidence >= case_type.confidence_threshold:
-        plate_key = body.plate if rule.merge_by_plate else None
-        key = camera_key(device.id, body.detection_type, at, mount, plate_key)
-        outcome, case_id = await _merge(
-            intake, key, f"dev:{device.id}:{event_id}", body.detected_at, actor, evidence, inp
-        )
-    await _record(intake, {
-        "device_id": device.id, "event_id": event_id, "kind": "detection",
-        "detection_type": body.detection_type, "case_type": case_type.code,
-        "confidence": body.confidence, "occurred_at": body.detected_at, "received_at": now,
-        "lat": at.lat, "lon": at.lon, "snapshot_url": body.snapshot_url, "plate": body.plate,
-        "value": None, "outcome": outcome, "case_id": case_id,
-    })  # fmt: skip
-    return _answer(event_id, outcome, case_id, case_type.code, now)
-
-
-async def receive_sensor_event(
-    intake: Intake, device: Device, body: SensorEvent, now: datetime | None = None
-) -> ReportAccepted:
-    """A sensor's alarm opens or joins its case; its recovery goes to that case's workflow."""
-    now = now or datetime.now(UTC)
-    if device.kind != "sensor":
-        raise DeviceForbidden("only a sensor posts events; a camera posts detections")
-    rule = intake.mapping.sensor_types.get(device.sensor_type or "")
-    if rule is None:
-        raise DeviceForbidden(f"sensor type {device.sensor_type!r} is no longer mapped to a case")
-    check_time("occurred_at", body.occurred_at, now)
-    case_type = intake.catalog.case_type(rule.case_type)
-    assert case_type is not None
-    event_id = _event_id(device, body.event_id, body.event, body.occurred_at.isoformat())
-    previous = await _previous(intake, device.id, event_id)
-    if previous is not None:
-        return previous
-    actor = Actor(role="device", id=device.id)
-    reading = f" {body.value:g}{body.unit or ''}" if body.value is not None else ""
-    note = f"{device.sensor_type} {body.event}{reading} at {body.occurred_at.isoformat()}"
-    evidence = Evidence(kind="sensor", note=(note + (f": {body.note}" if body.note else ""))[:2000])
-    key = sensor_key(device.id, case_type.code)
-    update_id = f"dev:{device.id}:{event_id}"
-    case_id: str | None
-    if body.event == "alarm":
-        at = GeoPoint(lat=device.lat, lon=device.lon)
-        description = (
-            f"{case_type.name_en} / {case_type.name_zh}: sensor {device.id} {device.label}"
-        )
-        inp = _case_input(
-            intake, case_type, at, actor, "sensor", description.strip(), evidence, body.occurred_at
-        )
-        outcome, case_id = await _merge(
-            intake, key, update_id, body.occurred_at, actor, evidence, inp
-        )
-    else:
-        outcome, case_id = await _recover(intake, key, update_id, body, actor, evidence)
-    await _record(intake, {
-        "device_id": device.id, "event_id": event_id, "kind": body.event,
-        "detection_type": device.sensor_type or "", "case_type": case_type.code,
-        "confidence": None, "occurred_at": body.occurred_at, "received_at": now,
-        "lat": device.lat, "lon": device.lon, "snapshot_url": None, "plate": None,
-        "value": body.value, "outcome": outcome, "case_id": case_id,
-    })  # fmt: skip
-    return _answer(event_id, outcome, case_id, case_type.code, now)
-
-
-async def _recover(
-    intake: Intake,
-    key: MergeKey,
-    update_id: str,
-    body: SensorEvent,
-    actor: Actor,
-    evidence: Evidence,
-) -> tuple[ReportOutcome, str | None]:
-    """``report_recovery`` on the key's current case, if it is still open."""
-    slot = await intake.registry.get(key)
-    if slot is None:
-        return "no_open_case", None
-    case_id = case_id_for(key, slot.generation)
-    action = ReportRecovery(
-        actor=actor, idempotency_key=update_id, note=body.note, evidence=[evidence]
+    outcome, case_id = await _merge(
+        intake, key, f"dev:{device.id}:{event_id}", body.detected_at, actor, evidence, inp
     )
-    try:
-        await cases.act(intake.client, case_id, Update.REPORT_RECOVERY, action)
-    except CaseNotFound:
-        return "no_open_case", None
-    except ActionRefused as refused:
-        if refused.code != "case_ended":
-            raise
-        return "no_open_case", None
-    await intake.registry.recovered(key, slot.generation, body.occurred_at)
-    return "recovered", case_id
+    if intake.runtime is not None:
+        intake.runtime.forget(key)  # opened or moved on: look again next time
+    await _record(intake, row | {"outcome": outcome, "case_id": case_id})
+    return _answer(event_id, outcome, case_id, case_type.code, now)

@@ -2,9 +2,8 @@
 
 A device authenticates with its own key (header ``X-Device-Key``) on a path that names it
 (``/devices/{device_id}/...``): the key proves the id, so a device can only ever post as
-itself. Keys are 32 random bytes minted here and shown once; only their SHA-256 is stored.
-A plain hash (no slow KDF) is right for this: the key has 256 bits of entropy, nothing to
-brute-force, and authentication runs on every detection of a burst.
+itself. Keys are 32 random bytes minted here and shown once; only their HMAC-SHA256 under the
+server's pepper is stored (``services.intake.device_keys``, which also says why no slow KDF).
 
 CLI: ``python -m services.intake.devices register CAM-01 camera --lat 30.74 --lon 120.48`` (prints
 the key once), ``... rotate-key CAM-01``, ``... deactivate CAM-01``.
@@ -14,8 +13,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import hashlib
-import hmac
 import secrets
 from datetime import UTC, datetime
 from typing import Literal
@@ -26,11 +23,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from schemas.common import GeoPoint, Identifier
 from schemas.intake import IntakeMap, default_intake_map
 from schemas.tables import Device
+from services.intake.device_keys import DeviceAuthError as DeviceAuthError
+from services.intake.device_keys import KeyCache, hash_key
 from services.platform.db import SessionFactory, make_engine, make_session_factory
 from services.platform.geo import GridIndex, load_grid_index
 
 MIN_KEY_LENGTH = 24
-_DUMMY_HASH = hashlib.sha256(b"no such device").hexdigest()
 _IDENTIFIER: TypeAdapter[str] = TypeAdapter(Identifier)
 
 
@@ -38,13 +36,10 @@ class DeviceError(ValueError):
     """A registration that cannot be done (bad id, unknown sensor type, outside the town)."""
 
 
-class DeviceAuthError(Exception):
-    """Unknown, inactive or wrong key: the caller learns only that (HTTP 401)."""
+def _pepper(pepper: str | None) -> str:
+    from settings import get_settings
 
-
-def hash_key(key: str) -> str:
-    """What the registry stores for a key."""
-    return hashlib.sha256(key.encode("utf-8")).hexdigest()
+    return pepper if pepper is not None else get_settings().device_key_pepper.get_secret_value()
 
 
 def new_key() -> str:
@@ -90,6 +85,7 @@ async def register_device(
     synthetic: bool = False,
     replace: bool = False,
     enterprise_id: str | None = None,
+    pepper: str | None = None,
 ) -> str:
     """Register (or with ``replace`` re-register) a device; returns its key, shown once.
 
@@ -108,21 +104,22 @@ async def register_device(
         )
         row.kind, row.sensor_type, row.label = kind, sensor_type, label[:120]
         row.lat, row.lon, row.grid_id = at.lat, at.lon, grid_id
-        row.key_hash, row.active, row.synthetic = hash_key(key), True, synthetic
+        row.key_hash, row.active = hash_key(key, _pepper(pepper)), True
+        row.synthetic = synthetic
         row.enterprise_id = enterprise_id
         row.created_at = row.created_at or datetime.now(UTC)
         session.add(row)
     return key
 
 
-async def rotate_key(sessions: SessionFactory, device_id: str) -> str:
+async def rotate_key(sessions: SessionFactory, device_id: str, pepper: str | None = None) -> str:
     """A new key for a device (the old one stops working at once); returns it."""
     key = new_key()
     async with sessions() as session, session.begin():
         row = await session.get(Device, device_id)
         if row is None:
             raise DeviceError(f"no device {device_id}")
-        row.key_hash = hash_key(key)
+        row.key_hash = hash_key(key, _pepper(pepper))
     return key
 
 
@@ -135,14 +132,12 @@ async def set_active(sessions: SessionFactory, device_id: str, active: bool) -> 
         row.active = active
 
 
-async def authenticate(session: AsyncSession, device_id: str, key: str) -> Device:
-    """The registered, active device whose key this is; ``DeviceAuthError`` otherwise."""
-    row = await session.get(Device, device_id)
-    expected = row.key_hash if row is not None else _DUMMY_HASH
-    good = hmac.compare_digest(expected, hash_key(key))
-    if row is None or not good or not row.active:
-        raise DeviceAuthError("unknown device or wrong key")
-    return row
+async def authenticate(
+    sessions: SessionFactory, device_id: str, key: str, pepper: str | None = None
+) -> Device:
+    """The registered, active device whose key this is; ``DeviceAuthError`` otherwise (no
+    cache: the API holds a ``KeyCache`` for its lifetime)."""
+    return await KeyCache(_pepper(pepper), seconds=0).authenticate(sessions, device_id, key)
 
 
 class DeviceNotBound(Exception):

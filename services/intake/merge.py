@@ -162,11 +162,11 @@ class MergeRegistry:
                 )
             slot = await self.get(key)
             assert slot is not None
-        elif self._stale(key.rule, slot, at):
+        elif self.stale(key.rule, slot, at):
             slot = await self.advance(key, slot.generation, at, opener)
         return slot
 
-    def _stale(self, rule: MergeRule, slot: Slot, at: datetime) -> bool:
+    def stale(self, rule: MergeRule, slot: Slot, at: datetime) -> bool:
         if rule == "burst":
             return at - slot.last_at > self.window
         return slot.recovered_at is not None and at - slot.recovered_at > self.window

@@ -1,0 +1,142 @@
+"""What the device intake holds for an API process's lifetime, and its back-pressure.
+
+Built once at start-up (``api.main``): the key cache, the group-commit writer of
+``detection`` rows, the coalescing flusher and the projection-status cache. ``admit`` is
+the back-pressure: past ``device_max_in_flight`` posts in progress, or with more rows
+waiting for the writer than it commits in a few batches, a post is refused at once with
+503 and ``Retry-After`` (the device sends it again, with the same event id, later), so
+an overload shows as quick refusals, never as posts that wait into the device's timeout.
+Nothing refused was recorded, and nothing accepted is dropped: a post is answered 202 only
+after its row is committed.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import replace
+from datetime import datetime, timedelta
+
+from sqlalchemy import bindparam, select
+from sqlmodel import col
+from temporalio.client import Client
+
+from schemas.tables import CaseRecord, IntakeMerge
+from services.intake.coalesce import ENDED, Coalescer
+from services.intake.detection_writer import MAX_BATCH, DetectionWriter
+from services.intake.device_keys import KeyCache
+from services.intake.merge import LAST_SEEN_STEP, MergeKey, MergeRegistry, Slot, case_id_for
+from services.platform.db import SessionFactory, utc
+from settings import Settings
+
+RETRY_AFTER_BUSY = 1  # seconds: an overload passes in a second or two
+# How long a process trusts its copy of a scene's registry row on the coalescing path. Only
+# a hint: a generation another process moved on meanwhile (its case ended) means at most
+# this long of detections recorded against the ended case (``outcome`` ``recorded``).
+SLOT_SECONDS = 3.0
+MAX_SCENES = 100_000
+
+
+class Busy(Exception):
+    """Past this process's capacity: 503 with ``Retry-After``, nothing recorded."""
+
+
+class DeviceRuntime:
+    """Per-process state of the device intake (caches, writer, flusher, admission)."""
+
+    def __init__(self, settings: Settings, client: Client, sessions: SessionFactory) -> None:
+        pepper = settings.device_key_pepper.get_secret_value()
+        self.keys = KeyCache(
+            pepper, settings.device_auth_cache_seconds, settings.device_auth_cache_size
+        )
+        self.writer = DetectionWriter(sessions)
+        self.coalesce = settings.intake_coalesce
+        self.coalescer = Coalescer(
+            client,
+            sessions,
+            settings.intake_coalesce_seconds,
+            settings.intake_coalesce_batch,
+            timedelta(seconds=settings.intake_coalesce_max_wait_seconds),
+        )
+        self._sessions = sessions
+        self.max_in_flight = settings.device_max_in_flight
+        self.max_pending = 4 * MAX_BATCH
+        self.in_flight = 0
+        self.refused = 0
+        self._scenes: dict[str, tuple[Slot, str, float]] = {}
+        self._slot_query = (
+            select(
+                *(col(c) for c in (IntakeMerge.generation, IntakeMerge.opener, IntakeMerge.last_at))
+            )
+            .add_columns(col(IntakeMerge.recovered_at), col(IntakeMerge.full))
+            .where(col(IntakeMerge.merge_key) == bindparam("k"))
+        )
+        self._status_query = select(col(CaseRecord.status)).where(
+            col(CaseRecord.case_id) == bindparam("c")
+        )
+
+    def start(self) -> None:
+        self.writer.start()
+        if self.coalesce:
+            self.coalescer.start()
+
+    async def stop(self) -> None:
+        await self.writer.stop()
+        await self.coalescer.stop()
+
+    @contextmanager
+    def admit(self) -> Iterator[None]:
+        """One post in progress, or ``Busy`` if this process is past its capacity."""
+        if self.in_flight >= self.max_in_flight or self.writer.pending >= self.max_pending:
+            self.refused += 1
+            raise Busy
+        self.in_flight += 1
+        try:
+            yield
+        finally:
+            self.in_flight -= 1
+
+    async def coalescible(self, registry: MergeRegistry, key: MergeKey, at: datetime) -> str | None:
+        """The open case a detection at ``at`` joins without a Temporal call, or None when
+        it must take the per-detection path: no scene yet (it opens the case), the burst
+        went quiet, the case is full, or not projected as open (just opened, or ended)."""
+        if not self.coalesce:
+            return None
+        scene = await self._scene(key)
+        if scene is None:
+            return None
+        slot, case_id = scene
+        if slot.full or registry.stale(key.rule, slot, at) or case_id in self.coalescer.full_cases:
+            self.forget(key)
+            return None
+        if at - slot.last_at >= LAST_SEEN_STEP:
+            await registry.attached(key, slot, at, 0)  # keeps last_at fresh (every 30 s)
+            entry = self._scenes.get(key.digest)
+            if entry is not None:
+                self._scenes[key.digest] = (replace(slot, last_at=at), case_id, entry[2])
+        return case_id
+
+    def forget(self, key: MergeKey) -> None:
+        self._scenes.pop(key.digest, None)
+
+    async def _scene(self, key: MergeKey) -> tuple[Slot, str] | None:
+        """The scene's registry row and its case, if that case is projected as open: read
+        (one connection, two point reads) at most every ``SLOT_SECONDS`` per process."""
+        now = time.monotonic()
+        entry = self._scenes.get(key.digest)
+        if entry is not None and entry[2] > now:
+            return entry[0], entry[1]
+        async with self._sessions() as session:
+            row = (await session.execute(self._slot_query, {"k": key.digest})).first()
+            if row is None:
+                return None
+            case_id = case_id_for(key, row.generation)
+            status = (await session.execute(self._status_query, {"c": case_id})).scalar()
+        if status is None or status in ENDED:
+            return None
+        slot = Slot(row.generation, row.opener, utc(row.last_at), utc(row.recovered_at), row.full)  # type: ignore[arg-type]
+        if len(self._scenes) >= MAX_SCENES:
+            self._scenes.clear()
+        self._scenes[key.digest] = (slot, case_id, now + SLOT_SECONDS)
+        return slot, case_id

@@ -1,0 +1,226 @@
+"""Camera-scale intake (issue 18): peppered keys and their cache, coalesced updates shared by
+several API processes, and back-pressure that refuses instead of dropping or timing out.
+
+Real app(s) over ASGI, the Temporal test server with the production worker, the test
+database; two apps on one database and one Temporal stand for two API processes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+
+import httpx
+import pytest
+from sqlalchemy import text
+from temporalio.testing import WorkflowEnvironment
+
+from schemas.case import CaseView
+from services.intake.coalesce import Coalescer, detections_in
+from services.intake.device_keys import SCHEME, DeviceAuthError, KeyCache
+from services.platform.db import SessionFactory
+from services.platform.geo import GridIndex
+from settings import Settings
+from tests.device_support import app_client, detection, device, live, now, post, until
+from tests.support import count_rows, track
+
+pytestmark = pytest.mark.usefixtures("worker", "off_duty")
+
+PEPPER = "dev-only-device-key-pepper"  # the settings' default, as the test settings have it
+
+
+def fast(settings: Settings, **changes: object) -> Settings:
+    """The test settings with a quick coalescer (a flush every 0.2 s, of whatever waits)."""
+    quick = {"intake_coalesce_seconds": 0.2, "intake_coalesce_batch": 1}
+    return settings.model_copy(update=quick | changes)
+
+
+@pytest.fixture
+async def api(
+    env: WorkflowEnvironment, sessions: SessionFactory, settings: Settings
+) -> AsyncIterator[httpx.AsyncClient]:
+    async with app_client(env, sessions, fast(settings)) as client:
+        yield client
+
+
+def carried(view: CaseView) -> int:
+    return sum(detections_in(e.note) for e in view.timeline if e.kind == "evidence_added")
+
+
+async def open_scene(
+    api: httpx.AsyncClient, env: WorkflowEnvironment, sessions: SessionFactory, cam: object
+) -> str:
+    """Open a scene's case and wait until it is projected (then later detections coalesce)."""
+    first = await post(api, cam, "detections", detection(event_id="open-0001"))  # type: ignore[arg-type]
+    assert first.status_code == 202, first.text
+    assert first.json()["outcome"] == "opened"
+    case_id = track(first.json()["case_id"])
+    sql = "SELECT count(*) FROM case_record WHERE case_id = :c"
+    for _ in range(400):
+        if await count_rows(sessions, sql, c=case_id):
+            break
+        await asyncio.sleep(0.05)
+    return case_id
+
+
+async def test_a_legacy_sha256_key_still_works_and_is_rehashed_with_the_pepper(
+    api: httpx.AsyncClient, sessions: SessionFactory, grids: GridIndex
+) -> None:
+    cam = await device(sessions, grids, "G030")
+    async with sessions() as session, session.begin():
+        stored = (
+            await session.execute(text("SELECT key_hash FROM device WHERE id = :d"), {"d": cam.id})
+        ).scalar_one()
+        assert stored.startswith(SCHEME)  # registered with the pepper
+        legacy = hashlib.sha256(cam.key.encode()).hexdigest()
+        await session.execute(
+            text("UPDATE device SET key_hash = :h WHERE id = :d"), {"h": legacy, "d": cam.id}
+        )
+    response = await post(api, cam, "detections", detection(confidence=0.2))
+    assert response.status_code == 202, response.text
+    async with sessions() as session:
+        now_stored = (
+            await session.execute(text("SELECT key_hash FROM device WHERE id = :d"), {"d": cam.id})
+        ).scalar_one()
+    assert now_stored == stored  # rewritten to the peppered HMAC on first use
+    wrong = await api.post(
+        f"/devices/{cam.id}/detections", json=detection(), headers={"X-Device-Key": "y" * 43}
+    )
+    assert wrong.status_code == 401
+
+
+async def test_key_cache_hits_refuses_wrong_keys_takes_rotation_and_stays_bounded(
+    sessions: SessionFactory, grids: GridIndex
+) -> None:
+    cams = [await device(sessions, grids, "G031") for _ in range(3)]
+    cache = KeyCache(PEPPER, seconds=60, size=2)
+    for cam in cams:
+        assert (await cache.authenticate(sessions, cam.id, cam.key)).id == cam.id
+    assert len(cache._entries) == 2  # the least recently used went
+    await cache.authenticate(sessions, cams[2].id, cams[2].key)
+    assert cache.hits == 1
+    with pytest.raises(DeviceAuthError):
+        await cache.authenticate(sessions, cams[2].id, cams[1].key)
+    # rotated (re-registered with a new key): the new key works at once, from the database
+    rotated = await device(sessions, grids, "G031", device_id=cams[1].id)
+    assert (await cache.authenticate(sessions, rotated.id, rotated.key)).id == rotated.id
+    with pytest.raises(DeviceAuthError):
+        await KeyCache("another-pepper", seconds=60).authenticate(sessions, cams[0].id, cams[0].key)
+
+
+async def test_later_detections_are_coalesced_into_few_updates_across_two_api_processes(
+    api: httpx.AsyncClient,
+    env: WorkflowEnvironment,
+    sessions: SessionFactory,
+    settings: Settings,
+    grids: GridIndex,
+) -> None:
+    cam = await device(sessions, grids, "G032")
+    case_id = await open_scene(api, env, sessions, cam)
+    start = now() - timedelta(seconds=60)
+    bodies = [
+        detection(
+            at=start + timedelta(seconds=i / 4), event_id=f"co-{i:04d}", confidence=0.8 + i / 1000
+        )
+        for i in range(120)
+    ]
+    async with app_client(env, sessions, fast(settings)) as second:
+        answers = await asyncio.gather(
+            *(post(api if i % 2 else second, cam, "detections", b) for i, b in enumerate(bodies))
+        )
+        assert {a.status_code for a in answers} == {202}
+        assert {a.json()["case_id"] for a in answers} == {case_id}
+        assert {a.json()["outcome"] for a in answers} == {"merged"}
+        view = await until(env, case_id, lambda v: carried(v) == 121)
+        await asyncio.sleep(1)  # both flushers ran again: nothing is sent twice
+        view = await live(env, case_id)
+    assert carried(view) == 121
+    updates = [e for e in view.timeline if e.kind == "evidence_added"]
+    assert len(updates) <= 1 + 20  # the opener, then one update per flush and process
+    best = max(updates, key=lambda e: detections_in(e.note))
+    assert best.note and "best confidence" in best.note
+    pending = "SELECT count(*) FROM detection WHERE device_id = :d AND pending"
+    assert await count_rows(sessions, pending, d=cam.id) == 0
+    in_case = "SELECT count(*) FROM detection WHERE device_id = :d AND case_id = :c"
+    assert await count_rows(sessions, in_case, d=cam.id, c=case_id) == 121
+
+
+async def test_a_dead_flushers_claim_is_sent_once_by_another_under_the_same_update_id(
+    env: WorkflowEnvironment, sessions: SessionFactory, settings: Settings, grids: GridIndex
+) -> None:
+    cam = await device(sessions, grids, "G033")
+    # no flusher in this app: the rows stay pending for the flushers made by hand below
+    quiet = settings.model_copy(update={"intake_coalesce_seconds": 60})
+    async with app_client(env, sessions, quiet) as api:
+        api_app_flushed = await open_scene(api, env, sessions, cam)
+        case_id = api_app_flushed
+        answers = [
+            await post(api, cam, "detections", detection(event_id=f"dead-{i:03d}"))
+            for i in range(10)
+        ]
+        assert [a.json()["outcome"] for a in answers] == ["merged"] * 10
+        dead = Coalescer(env.client, sessions, 60)
+        claimed = await dead._claim()  # claimed, then the process "died" before sending
+        ours = {bid: rows for bid, rows in claimed.items() if rows[0].case_id == case_id}
+        assert len(ours) == 1
+        [(bid, rows)] = ours.items()
+        async with sessions() as session, session.begin():
+            await session.execute(
+                text("UPDATE detection SET batch_at = :t WHERE batch_id = :b"),
+                {"t": datetime.now(UTC) - timedelta(minutes=5), "b": bid},
+            )
+        other = Coalescer(env.client, sessions, 60)
+        assert await other.flush() >= 1
+        assert await other._send(bid, rows) == 1  # sent again: Temporal applies it once
+        view = await live(env, case_id)
+    assert carried(view) == 11
+    assert sum(e.kind == "evidence_added" for e in view.timeline) == 2
+
+
+async def test_past_capacity_devices_get_503_with_retry_after_and_nothing_accepted_is_lost(
+    env: WorkflowEnvironment, sessions: SessionFactory, settings: Settings, grids: GridIndex
+) -> None:
+    cam = await device(sessions, grids, "G034")
+    bodies = [detection(confidence=0.2, event_id=f"bp-{i:03d}") for i in range(40)]
+    async with app_client(env, sessions, fast(settings, device_max_in_flight=2)) as api:
+        answers = await asyncio.gather(*(post(api, cam, "detections", b) for b in bodies))
+        statuses = [a.status_code for a in answers]
+        assert set(statuses) <= {202, 503}
+        refused = [b for b, a in zip(bodies, answers, strict=True) if a.status_code == 503]
+        assert refused, "40 posts at once against a capacity of 2: some must be refused"
+        assert all(a.headers["Retry-After"] == "1" for a in answers if a.status_code == 503)
+        rows = "SELECT count(*) FROM detection WHERE device_id = :d"
+        assert await count_rows(sessions, rows, d=cam.id) == statuses.count(202)
+        for body in refused:  # the device retries later, one at a time: all accepted
+            assert (await post(api, cam, "detections", body)).status_code == 202
+    assert await count_rows(sessions, rows, d=cam.id) == 40
+
+
+async def test_a_case_is_sent_its_detections_once_enough_wait_or_the_oldest_waited_long(
+    env: WorkflowEnvironment, sessions: SessionFactory, settings: Settings, grids: GridIndex
+) -> None:
+    cam = await device(sessions, grids, "G035")
+    quiet = settings.model_copy(update={"intake_coalesce_seconds": 60})
+    async with app_client(env, sessions, quiet) as api:
+        case_id = await open_scene(api, env, sessions, cam)
+
+        async def post_some(n: int, tag: str) -> None:
+            for i in range(n):
+                body = detection(event_id=f"{tag}-{i:03d}")
+                assert (await post(api, cam, "detections", body)).json()["outcome"] == "merged"
+
+        flusher = Coalescer(env.client, sessions, 60, batch=5, max_wait=timedelta(minutes=10))
+        await post_some(3, "few")
+        await flusher.flush()
+        assert carried(await live(env, case_id)) == 1  # 3 waiting, fewer than 5, all young
+        await post_some(2, "enough")
+        assert await flusher.flush() >= 1
+        assert carried(await live(env, case_id)) == 6
+        await post_some(2, "old")
+        patient = Coalescer(env.client, sessions, 60, batch=5, max_wait=timedelta(0))
+        assert await patient.flush() >= 1  # the oldest waited long enough
+        view = await live(env, case_id)
+    assert carried(view) == 8
+    assert sum(e.kind == "evidence_added" for e in view.timeline) == 3
