@@ -12,13 +12,15 @@ from __future__ import annotations
 from fastapi import FastAPI
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from api.errors import edge_answer
+from api.edge import EdgeAnswer
+from api.errors import edge_answers
 from services.intake.runtime import RETRY_AFTER_BUSY, Busy
 
 
 class DeviceGateMiddleware:
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, answer: EdgeAnswer | None = None) -> None:
         self.app = app
+        self.answer = answer or edge_answers()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or not scope["path"].startswith("/devices/"):
@@ -34,10 +36,11 @@ class DeviceGateMiddleware:
                 await self.app(scope, receive, send)
         except Busy:
             message = "too many device reports right now; retry with the same event_id"
-            response = edge_answer(scope, 503, "unavailable", message)
+            response = self.answer(scope, 503, "unavailable", message)
             response.headers["Retry-After"] = str(RETRY_AFTER_BUSY)
             await response(scope, receive, send)
 
 
-def install(app: FastAPI) -> None:
-    app.add_middleware(DeviceGateMiddleware)
+def install(app: FastAPI, answers: EdgeAnswer | None = None) -> None:
+    """Refusals in ``answers``' format (``api.edge``; the problem shape without)."""
+    app.add_middleware(DeviceGateMiddleware, answer=answers)

@@ -103,7 +103,7 @@ def create_app(
     # Middleware, innermost first. Nothing outside the body cap reads a body: the limiter
     # decides from headers alone (a refused flood is not even read), metrics counts all.
     body_limit.install(app, settings, answers)
-    device_gate.install(app)  # back-pressure on /devices/: 503 before the body is read
+    device_gate.install(app, answers)  # back-pressure on /devices/: 503 before the body is read
     # The limiter sits inside the metrics middleware, which counts the 429s.
     rate_limit.install(app, settings, answers)
     metrics.install(app, settings)
