@@ -176,12 +176,13 @@ def decide(
             return FORBIDDEN
     elif role != INSPECTOR or actor_id not in registered:
         return FORBIDDEN
+    known = m.receipts.get(key)
+    if known is not None and known == receipt(kind, actor_id, role, body):
+        return Verdict.accept()  # the stored answer, even once the workflow has completed
     if m.completed:
         return Verdict.refuse("inspection_ended")
-    known = m.receipts.get(key)
     if known is not None:
-        same = known == receipt(kind, actor_id, role, body)
-        return Verdict.accept() if same else Verdict.refuse("idempotency_key_reused")
+        return Verdict.refuse("idempotency_key_reused")
     if not m.is_open:
         return Verdict.refuse("inspection_ended")
     if kind == "cancel":
