@@ -36,7 +36,7 @@ from tests.inspection_support import add_enterprise, add_inspectors, terminate_o
 from tests.model.campaign_model import FIELDS, CampModel, decide_start, request
 from tests.model.case_checks import COMPLETED, RUNNING, describe_workflow
 from tests.model.doors import Doors
-from tests.model.inspection_checks import check, history, resolve, settle
+from tests.model.inspection_checks import check, history, query, resolve, settle
 from tests.model.inspection_world import SUPERVISOR, World
 from tests.model.walker import Failure, Step, draw, shrink
 from tests.test_model_inspection import run_step
@@ -55,6 +55,7 @@ READERS = [SUPERVISOR, Actor(role="department", id="fire"), Actor(role="inspecto
 class Round:
     def __init__(self, world: World, model: CampModel, body: dict[str, Any]) -> None:
         self.world, self.model, self.body = world, model, body
+        self.finished = False  # completed and checked once: no more queries (they replay)
         self.handle = world.env.client.get_workflow_handle(
             campaign_workflow_id(model.cid), result_type=CampaignProgress
         )
@@ -96,12 +97,12 @@ class Round:
             raise Failure("answer:read", f"{actor}: {response.status_code} {response.text}")
 
     async def check(self) -> None:
+        if self.finished:
+            return
         client = self.world.env.client
         status, _, attributes = await describe_workflow(client, self.handle.id)
         timers = await history(client, self.handle.id)
-        progress: CampaignProgress = await self.handle.query(
-            "progress", result_type=CampaignProgress
-        )
+        progress = await query(self.handle, "progress", CampaignProgress)
         now = await self.world.env.get_current_time()
         want = self.model.expected([i.model for i in self.world.inspections], now)
         got = progress.model_dump(include=set(FIELDS))
@@ -120,6 +121,7 @@ class Round:
         if status == COMPLETED:
             if progress.status != "completed":
                 raise Failure("ended_badly", f"{self.model.cid}: completed as {progress.status}")
+            self.finished = True
             return
         if status != RUNNING or progress.status == "completed":
             raise Failure("ended_badly", f"{self.model.cid}: {status} {progress.status}")

@@ -45,6 +45,8 @@ def test_every_path_has_a_saved_history() -> None:
         "case_rectification_escalated_enforced_closed",
         "case_campaign_first_run_continued_as_new",
         "case_campaign_last_run_completed",
+        "case_inspection_v3_cancelled_inspector_released",
+        "case_inspection_v3_cancelled_while_preparing",
     } <= names
 
 

@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import asyncio
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from temporalio.api.enums.v1 import EventType
-from temporalio.client import Client
+from temporalio.client import Client, WorkflowHandle
+from temporalio.service import RPCError
 
 from schemas.inspection_flow import InspectionView
 from schemas.rectification import RectificationView
@@ -23,6 +24,7 @@ from tests.model.case_model import ModelViolation
 from tests.model.inspection_world import SUPERVISOR, Hazard, Insp, World
 from tests.model.walker import Failure, Step
 
+T = TypeVar("T")
 SAME = ("status", "inspector_id", "deadline", "overdue", "hazards", "hazards_closed", "attempts")
 SAME_HAZARD = ("status", "deadline", "overdue", "escalated", "rework_count", "proof_count")
 TIMERS = {
@@ -44,14 +46,26 @@ async def history(client: Client, workflow_id: str) -> int:
     return timers
 
 
+async def query(handle: WorkflowHandle[Any, Any], name: str, result_type: type[T]) -> T:
+    """A query, asked again when the worker could not answer in time: on 2 loaded cores a
+    replay for a query may trip the sandbox's 2 s deadlock detector (nothing is recorded)."""
+    for attempt in range(5):
+        try:
+            answer: T = await handle.query(name, result_type=result_type)
+            return answer
+        except RPCError as error:
+            if "deadlock" not in str(error).lower() or attempt == 4:
+                raise
+            await asyncio.sleep(0.5)
+    raise AssertionError("unreachable")
+
+
 async def insp_view(i: Insp) -> InspectionView:
-    view: InspectionView = await i.handle.query("view", result_type=InspectionView)
-    return view
+    return await query(i.handle, "view", InspectionView)
 
 
 async def hazard_view(h: Hazard) -> RectificationView:
-    view: RectificationView = await h.handle.query("view", result_type=RectificationView)
-    return view
+    return await query(h.handle, "view", RectificationView)
 
 
 async def settle(world: World, patience: int = 600) -> None:

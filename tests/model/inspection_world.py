@@ -144,7 +144,9 @@ class World:
             raise Failure("open_repeat", f"{actor} {key}: {answer.body} after {previous}")
         self.starts[(f"{actor.role}:{actor.id}", key, enterprise)] = (iid, reason)
         self.last_start = (actor, enterprise, key, reason)
-        self.adopt(iid, enterprise)
+        insp = self.adopt(iid, enterprise)
+        if created and v % 5 == 4:  # opened by mistake: cancelled at once, form or no form
+            await self.act(insp, Step("cancel", variant=1))
 
     # ---- the inspection's actions --------------------------------------------------------
     def results_body(self, m: InspModel, v: int) -> dict[str, Any]:
