@@ -36,14 +36,14 @@ from tests.inspection_support import add_enterprise, add_inspectors, terminate_o
 from tests.model.campaign_model import FIELDS, CampModel, decide_start, request
 from tests.model.case_checks import COMPLETED, RUNNING, describe_workflow
 from tests.model.doors import Doors
-from tests.model.inspection_checks import check, history, query, resolve, settle
-from tests.model.inspection_world import SUPERVISOR, World
+from tests.model.inspection_checks import check, history, resolve, settle
+from tests.model.inspection_world import SUPERVISOR, World, query
 from tests.model.walker import Failure, Step, draw, shrink
 from tests.test_model_inspection import run_step
 
 pytestmark = pytest.mark.usefixtures("worker")
 WEIGHTS = {
-    "visit": 3, "results": 5, "finish": 2, "cancel": 1, "repeat": 1, "reuse": 1,
+    "through": 2, "visit": 3, "results": 5, "finish": 2, "cancel": 1, "repeat": 1, "reuse": 1,
     "proof": 2, "reinspect": 2, "enforce": 1, "hcancel": 1, "time": 4, "restart": 1, "read": 1,
 }  # fmt: skip
 GRID, OTHER_GRID = "G062", "G085"

@@ -9,11 +9,10 @@ from __future__ import annotations
 
 import asyncio
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import Any
 
 from temporalio.api.enums.v1 import EventType
-from temporalio.client import Client, WorkflowHandle
-from temporalio.service import RPCError
+from temporalio.client import Client
 
 from schemas.inspection_flow import InspectionView
 from schemas.rectification import RectificationView
@@ -21,10 +20,9 @@ from services.inspections.queries import projected_hazard, projected_inspection
 from services.platform.db import SessionFactory
 from tests.model.case_checks import COMPLETED, RUNNING, describe_workflow
 from tests.model.case_model import ModelViolation
-from tests.model.inspection_world import SUPERVISOR, Hazard, Insp, World
+from tests.model.inspection_world import SUPERVISOR, Hazard, Insp, World, query
 from tests.model.walker import Failure, Step
 
-T = TypeVar("T")
 SAME = ("status", "inspector_id", "deadline", "overdue", "hazards", "hazards_closed", "attempts")
 SAME_HAZARD = ("status", "deadline", "overdue", "escalated", "rework_count", "proof_count")
 TIMERS = {
@@ -44,20 +42,6 @@ async def history(client: Client, workflow_id: str) -> int:
             raise Failure("workflow_task_failed", f"{workflow_id}: {event.event_id}: {cause}")
         timers += TIMERS.get(event.event_type, 0)
     return timers
-
-
-async def query(handle: WorkflowHandle[Any, Any], name: str, result_type: type[T]) -> T:
-    """A query, asked again when the worker could not answer in time: on 2 loaded cores a
-    replay for a query may trip the sandbox's 2 s deadlock detector (nothing is recorded)."""
-    for attempt in range(5):
-        try:
-            answer: T = await handle.query(name, result_type=result_type)
-            return answer
-        except RPCError as error:
-            if "deadlock" not in str(error).lower() or attempt == 4:
-                raise
-            await asyncio.sleep(0.5)
-    raise AssertionError("unreachable")
 
 
 async def insp_view(i: Insp) -> InspectionView:
