@@ -47,7 +47,7 @@ WEIGHTS = {
     "proof": 2, "reinspect": 2, "enforce": 1, "hcancel": 1, "time": 4, "restart": 1, "read": 1,
 }  # fmt: skip
 GRID, OTHER_GRID = "G062", "G085"
-STEPS = int(os.environ.get("GRIDPLUS_WALK_STEPS", "30"))
+STEPS = int(os.environ.get("GRIDPLUS_WALK_STEPS", "24"))
 READERS = [SUPERVISOR, Actor(role="department", id="fire"), Actor(role="inspector", id="IT-X"),
            Actor(role="enterprise", id="ET-X"), Actor(role="steward", id="S-X")]  # fmt: skip
 
