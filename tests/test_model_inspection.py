@@ -32,6 +32,7 @@ from settings import Settings
 from tests.inspection_support import add_enterprise, add_inspectors, terminate_open
 from tests.model.doors import Doors
 from tests.model.inspection_checks import check, hazard_view, insp_view, resolve, settle
+from tests.model.inspection_hazards import act_hazard
 from tests.model.inspection_world import World
 from tests.model.walker import Failure, Step, draw, shrink
 
@@ -94,7 +95,7 @@ async def run_step(world: World, step: Step) -> None:
             await world.open(step.variant)
     elif step.kind in HAZARD_STEPS:
         if world.hazards:
-            await world.act_hazard(world.hazards[step.case % len(world.hazards)], step)
+            await act_hazard(world, world.hazards[step.case % len(world.hazards)], step)
     else:
         await world.act(world.inspections[step.case % len(world.inspections)], step)
 

@@ -20,6 +20,7 @@ from services.inspections.queries import projected_hazard, projected_inspection
 from services.platform.db import SessionFactory
 from tests.model.case_checks import COMPLETED, RUNNING, describe_workflow
 from tests.model.case_model import ModelViolation
+from tests.model.inspection_hazards import act_hazard
 from tests.model.inspection_world import SUPERVISOR, Hazard, Insp, World, query
 from tests.model.walker import Failure, Step
 
@@ -196,9 +197,9 @@ async def resolve(world: World, sessions: SessionFactory) -> None:
             moved = moved or m.is_open
         for h in world.hazards:
             if h.model.status in ("rectifying", "escalated"):
-                await world.act_hazard(h, Step("proof", variant=1))
+                await act_hazard(world, h, Step("proof", variant=1))
             elif h.model.status == "proof_submitted":
-                await world.act_hazard(h, Step("reinspect", variant=7))  # the department, passed
+                await act_hazard(world, h, Step("reinspect", variant=7))  # the department, passed
         await settle(world)
         await check(world, sessions)
         if not moved or all(i.model.completed for i in world.inspections):

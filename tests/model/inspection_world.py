@@ -23,7 +23,7 @@ from schemas.inspection import default_checklists
 from schemas.inspection_flow import InspectionResult, InspectionView
 from tests.model.case_model import ModelViolation
 from tests.model.doors import Answer, Doors
-from tests.model.inspection_model import INSPECTOR, FormItem, InspModel, decide, decide_hazard
+from tests.model.inspection_model import INSPECTOR, FormItem, InspModel, decide
 from tests.model.inspection_model import receipt as receipt_of
 from tests.model.rectification_model import RectModel
 from tests.model.walker import Failure, Step
@@ -294,52 +294,3 @@ class World:
         if kind == "results":
             m.record(body["items"])
         insp.last = (kind, path, actor, body, key, answer)
-
-    # ---- the hazards' actions -------------------------------------------------------------
-    async def act_hazard(self, h: Hazard, step: Step) -> None:
-        m, v = h.model, step.variant
-        rid = m.rid
-        if step.kind == "hrepeat":
-            if h.last is None:
-                return
-            kind, path, actor, body, key, previous = h.last
-            again = await self.door.post(path, actor, body, key)
-            self.steps += 1
-            ended = again.code == "rectification_ended" and not m.is_open
-            if (
-                previous.ok
-                and not ended
-                and (again.status, again.body) != (previous.status, previous.body)
-            ):
-                raise Failure("repeat_key", f"{rid}: {again} {again.body} vs {previous.body}")
-            return
-        others = [d for d in default_checklists().departments if d != m.department]
-        dept = Actor(role="department", id=m.department if v % 3 else others[v % len(others)])
-        kind, actor, path, body = "cancel", SUPERVISOR, f"/rectifications/{rid}/cancel", {}
-        if step.kind == "proof":
-            actor = Actor(role="enterprise", id=m.enterprise if v % 4 else "ET-OTHER")
-            kind, path = "proof", f"/enterprises/{actor.id}/rectifications/{rid}/proof"
-            body = {"note": "已整改", "evidence": PHOTO}
-        elif step.kind == "reinspect":
-            actor = dept if v % 2 else self.someone(v // 2, h.booked, m.enterprise, m.department)
-            kind, path = "reinspect", f"/rectifications/{rid}/reinspection"
-            body = {"passed": (v // 7) % 3 != 0, "note": "复查"}
-        elif step.kind == "enforce":
-            kind, actor, path = "enforcement", dept, f"/rectifications/{rid}/enforcement"
-            body = {"measure": "order", "note": "责令改正"}
-            if v % 2:
-                body["extra"] = 86400 * (1 + v % 7)
-        else:
-            actor = SUPERVISOR if v % 3 else dept
-            body = {"reason": "recorded in error"}
-        verdict = decide_hazard(m, kind, actor.role, actor.id, h.booked, h.grid, self.inspectors)
-        key = f"mdl-{uuid.uuid4().hex}"
-        answer = await self.door.post(path, actor, body, key)
-        self.steps += 1
-        if verdict.ok != answer.ok or (not verdict.ok and verdict.code != answer.code):
-            raise Failure(
-                f"answer:h{kind}:{verdict.code or 'ok'}",
-                f"{rid} ({m.status}) {kind} by {actor.role}:{actor.id}: model "
-                f"{verdict.code or 'ok'}, API {answer} {answer.body}",
-            )
-        h.last = (kind, path, actor, body, key, answer)
