@@ -55,4 +55,4 @@ SOAK_SECONDS ?= 1200
 SOAK_SEED ?=
 soak: $(STAMP)
 	GRIDPLUS_MODEL_WALK=1 GRIDPLUS_SOAK_SECONDS=$(SOAK_SECONDS) GRIDPLUS_SOAK_SEED=$(SOAK_SEED) \
-		$(BIN)/python -m pytest -p no:cacheprovider -s -x tests/test_model_case.py tests/test_model_rectification.py $(PYTEST_ARGS)
+		$(BIN)/python -m pytest -p no:cacheprovider -s -x tests/test_model_case.py tests/test_model_rectification.py tests/test_model_inspection.py tests/test_model_campaign.py $(PYTEST_ARGS)

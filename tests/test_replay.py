@@ -51,6 +51,8 @@ def test_every_path_has_a_saved_history() -> None:
         "case_worktime_calendar_loaded_while_open_cancelled",
         "case_suspension_center_resumed_cancelled",
         "case_suspension_resumed_on_date_cancelled",
+        "case_inspection_v3_cancelled_inspector_released",
+        "case_inspection_v3_cancelled_while_preparing",
     } <= names
 
 

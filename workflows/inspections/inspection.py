@@ -19,7 +19,7 @@ from temporalio import workflow
 from temporalio.exceptions import ActivityError, ApplicationError, ChildWorkflowError
 from temporalio.workflow import ChildWorkflowHandle
 
-from workflows.inspections.inspection_base import InspectionBase
+from workflows.inspections.inspection_base import PATCH_INSPECTION_V3, InspectionBase
 from workflows.kit.calls import call
 from workflows.kit.updates import answering
 from workflows.kit.waiting import fixed
@@ -114,7 +114,10 @@ class JointInspectionWorkflow(InspectionBase):
             cause = error.cause
             if not isinstance(cause, ApplicationError) or cause.type != "unknown_enterprise":
                 raise
-            self.emit("cancelled", status="cancelled", note=cause.message)
+            if not self._cancelled_meanwhile():
+                self.emit("cancelled", status="cancelled", note=cause.message)
+            return False
+        if self._cancelled_meanwhile():
             return False
         s.set_plan(plan, findings, workflow.now())
         self.emit(
@@ -127,6 +130,10 @@ class JointInspectionWorkflow(InspectionBase):
             },
         )
         return True
+
+    def _cancelled_meanwhile(self) -> bool:
+        """Cancelled while the form was being built: nothing more to record (I2)."""
+        return not self.state.is_open and workflow.patched(PATCH_INSPECTION_V3)
 
     async def _visit_stage(self) -> bool:
         """Book an inspector and wait for the visit; True once it is over, False if cancelled."""

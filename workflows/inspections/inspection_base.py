@@ -66,6 +66,10 @@ with workflow.unsafe.imports_passed_through():
 # durable timer (cases wait 4 s): what their histories recorded.
 PROJECTION_RETRY_THRESHOLD = timedelta(minutes=1)
 
+# inspection-v3 (issue 13, found by the model walk): a released inspector is projected at
+# once (I1), and nothing is recorded after a cancel that lands while the form is built (I2).
+PATCH_INSPECTION_V3 = "inspection-v3"
+
 A = TypeVar("A", bound=HumanAction)
 ProgressStage = Literal["visited", "cancelled", "hazard_closed"]
 
@@ -229,6 +233,8 @@ class InspectionBase:
             return
         if free_slot:
             self.state.booking = None
+            if workflow.patched(PATCH_INSPECTION_V3):
+                self.sync()  # the projection and GpSteward lose the inspector too (I1)
         request = InspectorRelease(
             inspection_id=self.state.inp.inspection_id,
             attempt=booking.attempt,
