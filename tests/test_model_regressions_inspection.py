@@ -9,6 +9,12 @@ said none, so the inspector's list showed a visit that no longer had them.
 I2 (shrunk: ``open(v=4)``, the center opens an inspection and cancels it at once): the
 cancel lands while the form is being built; the workflow went on to record
 ``form_built`` after ``cancelled``, an entry after the end of the inspection.
+
+C1 (the campaign walk, seed 5, shrunk: ``results(case=0, v=13180)`` and the scripted
+resolution): a round completes once every inspection is visited, and stops counting the
+closings its inspections signal; a hazard closed after that was never counted, so
+``GET /campaigns/{id}`` showed it open forever. Fixed on the read side: a completed round's
+closed hazards come from the projection (``services.inspections.queries``).
 """
 
 from __future__ import annotations
@@ -20,16 +26,26 @@ import httpx
 import pytest
 from temporalio.testing import WorkflowEnvironment
 
-from schemas.inspection_flow import InspectionResult, InspectionView
+from constants import campaign_workflow_id
+from schemas.campaign import CampaignProgress
+from schemas.common import Actor
+from schemas.inspection_flow import INSPECTOR_ROLE, InspectionResult, InspectionView
 from services.inspections.queries import projected_inspection
 from services.platform.db import SessionFactory
 from services.platform.geo import GridIndex
 from settings import Settings
-from tests.inspection_support import add_enterprise, add_inspectors, key, wait_view
+from tests.inspection_support import (
+    add_enterprise,
+    add_inspectors,
+    key,
+    terminate_open,
+    wait_view,
+)
 from tests.model.case_checks import describe_workflow
 from tests.model.doors import Doors
 from tests.model.inspection_world import SUPERVISOR
 from tests.support import save_history
+from tests.test_inspection_api import poll
 
 pytestmark = pytest.mark.usefixtures("worker")
 GRID = "G059"
@@ -107,3 +123,63 @@ async def test_i2_nothing_is_recorded_after_a_cancel_while_the_form_is_built(
     assert kinds[-1] == "cancelled" and kinds.count("cancelled") == 1, kinds
     assert kinds == ["requested", "cancelled"], kinds  # the cancel came before the form
     await save_history(handle, "inspection_v3_cancelled_while_preparing")
+
+
+async def mild_hazard(door: Doors, inspection_id: str) -> list[dict[str, Any]]:
+    """Every on-site item passed but the first, a hazard with its mildest answer."""
+    view = await door.api.get(f"/inspections/{inspection_id}", headers=door.headers(SUPERVISOR))
+    on_site = [s["item"] for s in view.json()["items"] if not s["item"]["automatic"]]
+    rank = ("minor", "major", "critical").index
+    mild = min(on_site[0]["answers"], key=lambda a: rank(a["severity"]))["code"]
+    items: list[dict[str, Any]] = [{"item_code": i["code"], "outcome": "pass"} for i in on_site]
+    items[0] = {"item_code": on_site[0]["code"], "outcome": "hazard", "answer": mild}
+    return items
+
+
+async def test_c1_a_completed_round_counts_the_hazards_closed_after_it(
+    api: httpx.AsyncClient,
+    env: WorkflowEnvironment,
+    settings: Settings,
+    sessions: SessionFactory,
+    grids: GridIndex,
+) -> None:
+    (inspector_id,) = await add_inspectors(sessions, GRID, 1)
+    enterprise_id = await add_enterprise(sessions, grids, GRID)
+    door = doors(api, settings)
+    cid = "C1-" + key()[2:10].upper()
+    body = {"campaign_id": cid, "name": "C1 round", "filter": {"enterprise_ids": [enterprise_id]},
+            "target_window": "P10D", "max_in_flight": 1}  # fmt: skip
+    assert (await door.post("/campaigns", SUPERVISOR, body)).ok
+    round_ = env.client.get_workflow_handle(campaign_workflow_id(cid), result_type=CampaignProgress)
+    inspection_id = f"JI-{enterprise_id}-{cid}"
+    handle = env.client.get_workflow_handle(
+        f"inspection-{inspection_id}", result_type=InspectionResult
+    )
+    rid = ""
+    try:  # the round starts its inspection by an activity
+        await poll(api, f"/inspections/{inspection_id}", door.headers(SUPERVISOR),
+                   lambda b: b["status"] == "scheduled")  # fmt: skip
+        crew = Actor(role=INSPECTOR_ROLE, id=inspector_id)
+        url = f"/inspections/{inspection_id}"
+        assert (await door.post(f"{url}/visit", crew, {}, key())).ok
+        items = await mild_hazard(door, inspection_id)
+        assert (await door.post(f"{url}/results", crew, {"items": items}, key())).ok
+        assert (await door.post(f"{url}/finish", crew, {}, key())).ok
+        done = await round_.result()  # the round completes with its one hazard open
+        assert (done.status, done.hazards_found, done.hazards_closed) == ("completed", 1, 0)
+        view = await wait_view(handle, lambda v: any(s.rectification_id for s in v.items))
+        (rid,) = [s.rectification_id for s in view.items if s.rectification_id]
+        company = Actor(role="enterprise", id=enterprise_id)
+        proof = {"note": "已整改", "evidence": [{"kind": "photo", "url": "https://x.org/1.jpg"}]}
+        sent = await door.post(f"/enterprises/{enterprise_id}/rectifications/{rid}/proof",
+                               company, proof, key())  # fmt: skip
+        assert sent.ok, sent.body
+        passed = await door.post(f"/rectifications/{rid}/reinspection", crew, {"passed": True})
+        assert passed.ok, passed.body
+        assert (await handle.result()).hazards_closed == 1  # the hazard is closed
+        headers = door.headers(SUPERVISOR)
+        got = await poll(api, f"/campaigns/{cid}", headers, lambda b: b["hazards_closed"] >= 1)
+        assert (got["status"], got["hazards_found"]) == ("completed", 1)
+        assert (got["hazards_open"], got["hazards_closed"]) == (0, 1), got
+    finally:
+        await terminate_open(env.client, [round_.id, handle.id, f"rectification-{rid}"])

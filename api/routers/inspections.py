@@ -234,10 +234,11 @@ async def start_campaign(
 @router.get("/campaigns/{campaign_id}", response_model=CampaignProgress,
             responses={**ERRORS, 503: UNAVAILABLE})  # fmt: skip
 async def campaign_progress(
-    campaign_id: WorkflowKey, client: TemporalClient, _: Regulator
+    campaign_id: WorkflowKey, client: TemporalClient, session: Session, _: Regulator
 ) -> CampaignProgress:
-    """Planned, visited, hazards open and closed, round time so far (a workflow query).
+    """Planned, visited, hazards open and closed, round time so far (a workflow query; a
+    completed round's closed hazards from the projection).
 
     503 with ``Retry-After`` while no worker answers (``/reports/inspections/rounds/{id}``
     reads the round from the database meanwhile)."""
-    return await inspections.campaign_progress(client, campaign_id)
+    return await inspections.campaign_progress(client, session, campaign_id)

@@ -14,6 +14,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
 from pydantic import BaseModel
+from sqlalchemy.ext.asyncio import AsyncSession
 from temporalio.client import (
     Client,
     Schedule,
@@ -23,10 +24,7 @@ from temporalio.client import (
     SchedulePolicy,
     ScheduleSpec,
 )
-from temporalio.common import (
-    SearchAttributePair,
-    TypedSearchAttributes,
-)
+from temporalio.common import SearchAttributePair, TypedSearchAttributes
 from temporalio.service import RPCError
 
 from constants import (
@@ -51,6 +49,7 @@ from schemas.inspection_tables import Enterprise
 from schemas.rectification import RectificationView
 from schemas.updates import Update
 from services.cases.filing import IntakeError
+from services.inspections.queries import completed_round_closings
 from services.platform import requests
 from services.platform.db import SessionFactory
 from services.temporal_gateway import (
@@ -233,12 +232,14 @@ async def start_campaign(
     return workflow_id, created
 
 
-async def campaign_progress(client: Client, campaign_id: str) -> CampaignProgress:
-    """The round's progress (queries work on a finished round too, replayed by a worker).
+async def campaign_progress(
+    client: Client, session: AsyncSession, campaign_id: str
+) -> CampaignProgress:
+    """The round's progress, a query (it works on a finished round too, replayed by a worker).
 
-    There is no projection of a round's counters to fall back on: with no worker answering
-    within ``QUERY_TIMEOUT`` this is ``WorkflowUnavailable`` (503), whose reason points at
-    the round's report, read from the database.
+    A completed round's closed hazards come from the projection (issue 13, C1). With no
+    worker answering within ``QUERY_TIMEOUT`` this is ``WorkflowUnavailable`` (503), whose
+    reason points at the round's report, read from the database.
     """
     workflow_id = campaign_workflow_id(campaign_id)
     try:
@@ -250,7 +251,7 @@ async def campaign_progress(client: Client, campaign_id: str) -> CampaignProgres
     if running is None:
         raise InspectionNotFound(campaign_id)
     try:
-        return await query_workflow(
+        progress = await query_workflow(
             client,
             workflow_id,
             "progress",
@@ -263,6 +264,7 @@ async def campaign_progress(client: Client, campaign_id: str) -> CampaignProgres
         raise WorkflowUnavailable(
             campaign_id, f"{unavailable.reason}; the database's view of the round: {report}"
         ) from unavailable
+    return await completed_round_closings(session, progress)
 
 
 async def create_campaign_schedule(

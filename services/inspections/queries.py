@@ -12,6 +12,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
+from schemas.campaign import CampaignProgress
 from schemas.common import Actor, Evidence
 from schemas.inspection import FormItem, default_checklists
 from schemas.inspection_flow import (
@@ -127,3 +128,25 @@ async def projected_hazard(
 ) -> RectificationSummary | None:
     row = await session.get(HazardRecord, rectification_id)
     return hazard_of(row) if row else None
+
+
+async def completed_round_closings(
+    session: AsyncSession, progress: CampaignProgress
+) -> CampaignProgress:
+    """A round's progress with its closed hazards as projected once it has completed.
+
+    A round counts the closings its inspections signal only until it completes; their
+    rectifications go on, and the projection goes on counting them (issue 13, C1). Never
+    fewer than the round counted itself (the projection may lag behind the signals), never
+    more than it found."""
+    if progress.status != "completed":
+        return progress
+    total = await session.scalar(
+        select(func.coalesce(func.sum(col(InspectionRecord.hazards_closed)), 0)).where(
+            col(InspectionRecord.campaign_id) == progress.campaign_id
+        )
+    )
+    closed = max(progress.hazards_closed, min(int(total or 0), progress.hazards_found))
+    return progress.model_copy(
+        update={"hazards_closed": closed, "hazards_open": progress.hazards_found - closed}
+    )

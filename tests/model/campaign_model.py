@@ -3,10 +3,12 @@ brief: who may start a round and what a repeated start answers (``decide_start``
 what its progress must say given the inspections it started (``CampModel.expected``):
 at most ``max_in_flight`` booked ahead, the next one started whenever one is visited or
 cancelled, overdue once the target passes with the round not done, completed exactly
-when every planned enterprise was visited or cancelled. A round's counters stop when it
-completes: hazards closed after that are not counted by it (its report, read from the
-database, counts them), so a completed round's ``hazards_closed`` lies between the count
-at the last check before it completed and the count now.
+when every planned enterprise was visited or cancelled. A round's own counters stop when
+it completes: hazards closed after that are not counted by it, so the query's
+``hazards_closed`` of a completed round lies between the count at the last check before
+it completed and the count now; ``GET /campaigns/{id}`` takes a completed round's closed
+hazards from the projection and must show the count now (issue 13, C1; the walk polls it,
+as the projection lags).
 """
 
 from __future__ import annotations
