@@ -46,7 +46,7 @@ from schemas.case import (
     VerifyResult,
     VerifyResultBody,
 )
-from schemas.common import Actor
+from schemas.common import Actor, Evidence
 from schemas.suspension import (
     ResumeCase,
     ResumeCaseBody,
@@ -57,6 +57,7 @@ from schemas.suspension import (
 )
 from schemas.updates import Update
 from schemas.worktime import TOWN_TZ
+from services.attachments.library import Library
 from services.cases import reassign as reassign_service
 from services.platform.db import SessionFactory
 
@@ -86,6 +87,7 @@ class ActionForm:
     role: str
     fields: tuple[Field, ...]
     offered: Callable[[CaseView, Actor], bool]
+    photos: str | None = None  # the upload purpose when the form takes photos (multipart)
 
 
 def _open(view: CaseView, actor: Actor | None = None) -> bool:
@@ -180,6 +182,7 @@ ACTIONS: tuple[ActionForm, ...] = (
         "department",
         (Field("note", "textarea"),),
         lambda v, a: _held_by(v, a) and v.status in WITH_DEPARTMENT,
+        photos="department_result",
     ),
     ActionForm(
         "extension",
@@ -245,11 +248,14 @@ def offered_to(actor: Actor, view: CaseView) -> list[ActionForm]:
     return [form for form in ACTIONS if form.role == actor.role and form.offered(view, actor)]
 
 
-def parse(form: ActionForm, data: dict[str, str]) -> BaseModel:
+def parse(
+    form: ActionForm, data: dict[str, str], evidence: list[Evidence] | None = None
+) -> BaseModel:
     """The JSON route's body model from the form's fields (ValidationError if they do not fit).
 
-    Empty optional fields are left out; hours become the model's timedelta."""
-    values: dict[str, Any] = {}
+    Empty optional fields are left out; hours become the model's timedelta; the photos
+    uploaded with the form (``api.web.photos``) are its evidence, by attachment id."""
+    values: dict[str, Any] = {"evidence": evidence} if evidence else {}
     for field in form.fields:
         raw = data.get(field.name, "").strip()
         if not raw and not field.required:
@@ -287,9 +293,13 @@ async def run(
     body: BaseModel,
     actor: Actor,
     idempotency_key: str,
+    attachments: Library | None = None,
 ) -> ActionOutcome:
-    """Exactly what the JSON route does for this action (reassign checks the named steward)."""
+    """Exactly what the JSON route does for this action (reassign checks the named steward;
+    cited photos are checked and filed under the case by ``perform``, as /departments)."""
     if form.name == "reassign":
         action = ReassignCase(**body.model_dump(), actor=actor, idempotency_key=idempotency_key)
         return await reassign_service.reassign(client, sessions, case_id, action)
-    return await perform(client, case_id, form.update, form.model, body, actor, idempotency_key)
+    return await perform(
+        client, case_id, form.update, form.model, body, actor, idempotency_key, attachments
+    )
