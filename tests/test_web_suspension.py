@@ -73,6 +73,10 @@ async def test_a_clerk_asks_and_the_center_refuses_approves_and_resumes(
         assert f'href="/web/cases/{case_id}#form-decide"' in queue
         page = await center.get(f"/web/cases/{case_id}")
         assert {"decide"} <= forms_of(page.text) and "resume" not in forms_of(page.text)
+        asked_for = re.search(r'<dd id="suspension">(.*?)</dd>', page.text, re.S)
+        assert asked_for is not None
+        assert "等待资金" in asked_for.group(1) and "恢复条件：财政拨款到位" in asked_for.group(1)
+        assert "等待中心审批" in asked_for.group(1)
         token = csrf_of(page.text)
         no_code = await center.post(
             f"/web/cases/{case_id}/decide", data={"csrf_token": token, "approve": "refuse"}

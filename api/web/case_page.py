@@ -17,7 +17,7 @@ from pydantic import ValidationError
 
 from api.deps import CaseIdPath, State
 from api.route_helpers import case_links as links
-from api.web import case_forms, case_media, photos, sessions
+from api.web import case_forms, case_media, photos, sessions, suspension_forms
 from api.web.i18n import negotiate
 from api.web.render import forbidden, redirect, render, safe_next
 from schemas.case import CaseView
@@ -81,6 +81,7 @@ async def _page(
         idempotency_key=f"web-{uuid.uuid4().hex}",
         temporal_ui=links(state.settings, case_id).temporal_ui,
         deadline_words=deadline_words,
+        suspension=suspension_forms.suspension_request(view),
         photos=await case_media.photos(state.attachments, view, principal.actor.role),
         map=case_media.map_drawing(state.grids, view.grid_id, view.location.lat, view.location.lon),
         max_photos=state.attachments.policy.max_files,

@@ -10,6 +10,8 @@ has (the last suspension entry), so no new field is needed on ``CaseView``.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from datetime import datetime
 from typing import get_args
 
 from schemas.case import CaseView
@@ -28,3 +30,31 @@ def suspension_state(view: CaseView) -> str | None:
                 return "requested"
             return "suspended" if entry.kind == "suspended" else None
     return None
+
+
+@dataclass(frozen=True)
+class AskedSuspension:
+    """A pending or approved suspension's request, as the page shows it."""
+
+    reason_code: str
+    reason: str
+    resume_on: datetime | None
+    resume_condition: str | None
+
+
+def suspension_request(view: CaseView) -> AskedSuspension | None:
+    """The request behind a pending or approved suspension (from its timeline entry), for
+    the page to show the one who decides or waits."""
+    if suspension_state(view) is None:
+        return None
+    asked = [e for e in view.timeline if e.kind == "suspension_requested"]
+    if not asked:
+        return None
+    data = asked[-1].data
+    when = data.get("resume_on")
+    return AskedSuspension(
+        data.get("reason_code", "other"),
+        asked[-1].note or "",
+        datetime.fromisoformat(when) if when else None,
+        data.get("resume_condition"),
+    )
