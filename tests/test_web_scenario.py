@@ -172,6 +172,8 @@ async def test_a_day_at_the_workbench(
     await clerk.wait_for_url(f"{server}/web/desk?bucket=in_hand")
     assert (await view(handle(f"case-{fresh}"))).status == "department_handling"
     await clerk.goto(f"{server}/web/cases/{fresh}")
+    assert await clerk.locator("#form-suspend select#suspend-reason_code").count() == 1
+    await checked(clerk, "case-clerk-forms-zh")  # result with photos, suspend, return...
     await clerk.fill("#result-note", "已现场处罚并劝离")
     photo = SHOTS / "site-photo.jpg"
     photo.parent.mkdir(parents=True, exist_ok=True)
