@@ -22,6 +22,7 @@ app registered for the path (``api.edge``: the problem shape, GeoReport ``errors
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import Mapping
 
 from fastapi import FastAPI
@@ -41,6 +42,9 @@ PREFIX_CAPS: Mapping[str, int] = {"/stewards/import": 5 * 1024 * 1024}
 # (``POST /attachments``: per file, per kind, per form; ``services.attachments.multipart``):
 # buffering 9 photos here would hold ~90 MB per request in memory.
 STREAMED_PATHS: frozenset[str] = frozenset({"/attachments", "/bot/attachments"})
+# The case page's forms that take photos (``api.web.photos``: the same receiver and limits,
+# with the signed-in user), streamed only when posted as multipart.
+STREAMED_FORMS = re.compile(r"^/web/cases/[^/]+/result$")
 
 
 class _Refused(Exception):
@@ -49,6 +53,18 @@ class _Refused(Exception):
     def __init__(self, status: int, error: str, message: str) -> None:
         super().__init__(message)
         self.status, self.error, self.message = status, error, message
+
+
+def streams_itself(scope: Scope) -> bool:
+    """A path whose route streams its own body: ``STREAMED_PATHS``, or a case page's form
+    with photos (``STREAMED_FORMS``) when it is posted as ``multipart/form-data``."""
+    path: str = scope.get("path", "")
+    if path in STREAMED_PATHS:
+        return True
+    if not STREAMED_FORMS.match(path):
+        return False
+    content_type: bytes = dict(scope.get("headers") or []).get(b"content-type", b"")
+    return content_type.lower().startswith(b"multipart/form-data")
 
 
 def cap_for(path: str, default: int = MAX_BODY_BYTES, caps: Mapping[str, int] = PREFIX_CAPS) -> int:
@@ -87,7 +103,7 @@ class BodyLimitMiddleware:
         self.caps = caps
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope.get("path") in STREAMED_PATHS:
+        if scope["type"] != "http" or streams_itself(scope):
             await self.app(scope, receive, send)
             return
         limit = cap_for(scope.get("path", ""), self.max_body, self.caps)

@@ -10,14 +10,22 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 from schemas.case import CaseStatus
-from schemas.common import URL_PATTERN, AwareDatetime, Identifier, Line, Text
+from schemas.common import URL_PATTERN, AwareDatetime, Identifier, Instant, Line, Text
 from schemas.coordinates import GeoInput
+from schemas.suspension import SuspensionReason
 
 BotAction = Literal[
-    "accept", "decline", "arrived", "resolved", "escalate", "verify_pass", "verify_fail"
+    "accept",
+    "decline",
+    "arrived",
+    "resolved",
+    "escalate",
+    "verify_pass",
+    "verify_fail",
+    "suspend",
 ]
 BotResult = Literal["accepted", "too_late", "already_done", "not_yours", "case_closed", "rejected"]
 
@@ -26,7 +34,7 @@ AttachmentIdText = Annotated[str, Field(pattern=r"^[0-9a-f]{32}$")]
 RequestId = Annotated[Line, Field(min_length=1, max_length=128)]
 
 # Actions whose workflow update needs words from the steward (a result, a reason to escalate).
-NOTE_REQUIRED: tuple[BotAction, ...] = ("resolved", "escalate")
+NOTE_REQUIRED: tuple[BotAction, ...] = ("resolved", "escalate", "suspend")
 
 
 def printable_request_id(value: str) -> str:
@@ -60,6 +68,21 @@ class BotCallback(BaseModel):
     # evidence like ``photo_url``; checked to be the steward's own before the update.
     attachment_ids: Annotated[list[AttachmentIdText], Field(max_length=9)] = []
     location: GeoInput | None = None
+    # ``suspend`` (缓办): the reason code, and a planned resume instant or condition; the
+    # same request as ``POST /departments/{code}/cases/{id}/suspension`` (``note`` is the
+    # reason). The center decides on its pages or by the API.
+    reason_code: SuspensionReason | None = None
+    resume_on: Instant | None = None
+    resume_condition: Annotated[Line, Field(min_length=1, max_length=300)] | None = None
+
+    @model_validator(mode="after")
+    def _suspension_says_why_and_when(self) -> BotCallback:
+        if self.action == "suspend":
+            if self.reason_code is None:
+                raise ValueError("a reason_code is required with action 'suspend'")
+            if self.resume_on is None and self.resume_condition is None:
+                raise ValueError("give resume_on or resume_condition with action 'suspend'")
+        return self
 
     @field_validator("note", mode="after")
     @classmethod

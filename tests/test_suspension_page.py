@@ -57,7 +57,7 @@ async def test_the_case_page_shows_a_suspended_case(
         SuspensionDecision(actor=SUPERVISOR, idempotency_key=key(), approve=True),
     )
     async with httpx.AsyncClient(transport=transport, base_url="http://gridplus") as web:
-        assert (await sign_in(web, await new_account(sessions))).status_code == 303
+        assert (await sign_in(web, await new_account(sessions, all_grids=True))).status_code == 303
         page = await web.get(f"/web/cases/{inp.case_id}")
     assert page.status_code == 200, page.text
     assert 'data-status="suspended"' in page.text and "缓办中：计时暂停" in page.text

@@ -126,7 +126,7 @@ async def test_department_clerk_takes_and_reports_its_case_from_the_page(
         page = await police.get(f"/web/cases/{case_id}")
         assert page.status_code == 200
         assert set(re.findall(r'id="form-([a-z]+)"', page.text)) == {
-            *("accept", "result", "extension", "return"),
+            *("accept", "result", "extension", "return", "suspend"),
         }
         token = csrf_of(page.text)
         refused = await police.post(
@@ -138,7 +138,7 @@ async def test_department_clerk_takes_and_reports_its_case_from_the_page(
         page = await police.get(f"/web/cases/{case_id}")
         assert 'data-status="department_handling"' in page.text
         assert set(re.findall(r'id="form-([a-z]+)"', page.text)) == {
-            *("result", "extension", "return"),
+            *("result", "extension", "return", "suspend"),
         }
         # more time than the policy lets a department take alone (its SLA, 3 days): the
         # validator says no, and the page says why

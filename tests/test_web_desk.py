@@ -95,7 +95,7 @@ async def test_a_clerk_takes_extends_and_reports_from_the_desk(
 
         page = await clerk.get(f"/web/cases/{case_id}")
         forms = set(re.findall(r'id="form-([a-z]+)"', page.text))
-        assert forms == {"result", "extension", "return"}
+        assert forms == {"result", "extension", "return", "suspend"}
         token = csrf_of(page.text)
         more = await clerk.post(
             f"/web/cases/{case_id}/extension",

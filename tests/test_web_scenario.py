@@ -4,9 +4,10 @@ A supervisor overseeing G001–G010 signs in, finds a case a department returned
 queue and reassigns it, verifies one result and rejects another (rework), switches to
 English, and exports the week as XLSX (opened here with openpyxl); a CSRF-less post with
 her live session is refused. A traffic-police clerk takes a new case from the desk and
-reports its result (no photo: the upload route of issue 16 is not on this branch); a fire
-clerk gets the 403 page for it. Every page passes axe-core (no critical or serious
-violation); screenshots land in the directory the test prints.
+reports its result with a photo (the page's multipart form), which a supervisor then sees
+as a thumbnail on the case page; a fire clerk gets the 403 page for it. Every page passes
+axe-core (no critical or serious violation); screenshots land in the directory the test
+prints.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from schemas.updates import Update
 from services.cases import operations as cases
 from services.platform.db import SessionFactory
 from services.platform.geo import GridIndex
+from tests.attachment_support import jpeg_bytes
 from tests.support import case_input, grid_point, key, open_case, view, wait_for
 from tests.test_web_browser import (  # the same browser, page and axe helpers
     ARTIFACTS,
@@ -170,12 +172,34 @@ async def test_a_day_at_the_workbench(
     await clerk.wait_for_url(f"{server}/web/desk?bucket=in_hand")
     assert (await view(handle(f"case-{fresh}"))).status == "department_handling"
     await clerk.goto(f"{server}/web/cases/{fresh}")
+    assert await clerk.locator("#form-suspend select#suspend-reason_code").count() == 1
+    await checked(clerk, "case-clerk-forms-zh")  # result with photos, suspend, return...
     await clerk.fill("#result-note", "已现场处罚并劝离")
+    photo = SHOTS / "site-photo.jpg"
+    photo.parent.mkdir(parents=True, exist_ok=True)
+    photo.write_bytes(jpeg_bytes(800, 600))
+    await clerk.set_input_files("#result-files", str(photo))
     await clerk.click("#form-result button[type=submit]")
     await clerk.wait_for_selector("#done")
-    assert (await view(handle(f"case-{fresh}"))).status == "resolved"
+    resolved = await view(handle(f"case-{fresh}"))
+    assert resolved.status == "resolved"
+    cited = [e.attachment_id for e in resolved.timeline[-1].evidence if e.attachment_id]
+    assert len(cited) == 1
     await checked(clerk, "case-clerk-zh")
     await clerk.context.close()
+
+    # ---- a supervisor sees the clerk's photo -------------------------------------------
+    center = await new_page(browser)
+    await center.goto(f"{server}/web/cases/{fresh}")
+    await sign_in(center, await new_account(sessions, grids=TEN))
+    await center.wait_for_url(f"{server}/web/cases/{fresh}")
+    thumb = center.locator(f"#photos li[data-attachment='{cited[0]}'] img")
+    await thumb.wait_for()
+    loaded = await thumb.evaluate("img => img.complete && img.naturalWidth")
+    assert loaded and 0 < loaded <= 800  # the thumbnail's bytes arrived through the signed link
+    assert await center.locator("#map svg polygon.grid-outline").count() >= 1
+    await checked(center, "case-photo-zh")
+    await center.context.close()
 
     # ---- a clerk of another department ----------------------------------------------
     fire = await new_page(browser, "en-US")

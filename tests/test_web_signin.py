@@ -17,6 +17,7 @@ from typing import Any
 import httpx
 import pytest
 from babel.messages.extract import extract_from_dir
+from pydantic import SecretStr
 from sqlalchemy import update
 from sqlmodel import col
 from temporalio.testing import WorkflowEnvironment
@@ -74,7 +75,11 @@ async def test_production_cookies_are_secure(
     env: WorkflowEnvironment, sessions: SessionFactory, settings: Settings
 ) -> None:
     """Behind a TLS-terminating proxy the app sees http, but production cookies say Secure."""
-    production = settings.model_copy(update={"environment": "production"})
+    # production refuses a placeholder link secret for attachments (issue 16): a random one
+    secret = SecretStr("3f1c9a7e5b2d4c6e8a0b1d3f5e7c9a2b4d6f8e0a1c3e5b7d")
+    production = settings.model_copy(
+        update={"environment": "production", "attachments_url_secret": secret}
+    )
     app = create_app(production, temporal=env.client, sessions=sessions)
     username = await new_account(sessions)
     async with app.router.lifespan_context(app):

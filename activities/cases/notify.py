@@ -116,6 +116,8 @@ class NotifyActivities:
         actions = STEWARD_ACTIONS.get(message.kind, ())
         if message.kind in ("new_task", "confirm_task"):
             actions = (*actions, "arrived", "resolved", "escalate")
+        if message.kind in ("new_task", "reminder"):  # the steward handling it may ask 缓办
+            actions = (*actions, "suspend")
         key = f"{message.case_id}:{message.seq}:{message.kind}:{message.steward_id}"
         payload = {
             "message_id": key,

@@ -13,13 +13,14 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from pydantic import BaseModel
 from temporalio.client import Client
 
 from api.route_helpers import perform
+from api.web.suspension_forms import REASON_CODES, REFUSAL_CODES, suspension_state
 from schemas.case import (
     ActionOutcome,
     CancelCase,
@@ -45,22 +46,34 @@ from schemas.case import (
     VerifyResult,
     VerifyResultBody,
 )
-from schemas.common import Actor
+from schemas.common import Actor, Evidence
+from schemas.suspension import (
+    ResumeCase,
+    ResumeCaseBody,
+    SuspensionDecision,
+    SuspensionDecisionBody,
+    SuspensionRequest,
+    SuspensionRequestBody,
+)
 from schemas.updates import Update
+from schemas.worktime import TOWN_TZ
+from services.attachments.library import Library
 from services.cases import reassign as reassign_service
 from services.platform.db import SessionFactory
 
-OPEN = ("reported", "filed", "dispatched", "accepted", "escalated", "department_handling")
 WAITING_FOR_VERIFICATION = ("resolved", "verified")
 
 
 @dataclass(frozen=True)
 class Field:
-    """One input of a form: ``kind`` is text, textarea, number, choice (select) or pass_fail."""
+    """One input of a form: ``kind`` is text, textarea, number, datetime (town time), choice
+    (a select of ``choices``, or of the departments when there are none), pass_fail or
+    approve_refuse."""
 
     name: str
     kind: str
     required: bool = True
+    choices: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -74,10 +87,17 @@ class ActionForm:
     role: str
     fields: tuple[Field, ...]
     offered: Callable[[CaseView, Actor], bool]
+    photos: str | None = None  # the upload purpose when the form takes photos (multipart)
 
 
 def _open(view: CaseView, actor: Actor | None = None) -> bool:
     return view.status not in ("closed", "cancelled")
+
+
+def _running(view: CaseView, actor: Actor | None = None) -> bool:
+    """Open and not suspended: a suspended case's clock is stopped (nothing to urge or
+    extend) and it waits for the center's resume before anything else moves it."""
+    return _open(view) and view.status != "suspended"
 
 
 def _held_by(view: CaseView, actor: Actor) -> bool:
@@ -105,7 +125,7 @@ ACTIONS: tuple[ActionForm, ...] = (
         UrgeCase,
         "supervisor",
         (Field("note", "textarea"),),
-        _open,
+        _running,
     ),
     ActionForm(
         "extend",
@@ -114,7 +134,7 @@ ACTIONS: tuple[ActionForm, ...] = (
         ExtendDeadline,
         "supervisor",
         (Field("hours", "number"), Field("reason", "textarea")),
-        lambda v, a: _open(v) and v.deadline is not None,
+        lambda v, a: _running(v) and v.deadline is not None,
     ),
     ActionForm(
         "reassign",
@@ -123,7 +143,7 @@ ACTIONS: tuple[ActionForm, ...] = (
         ReassignCase,
         "supervisor",
         (Field("steward_id", "text", required=False), Field("reason", "textarea")),
-        lambda v, a: _open(v) and v.status not in WAITING_FOR_VERIFICATION,
+        lambda v, a: _running(v) and v.status not in WAITING_FOR_VERIFICATION,
     ),
     ActionForm(
         "escalate",
@@ -132,7 +152,7 @@ ACTIONS: tuple[ActionForm, ...] = (
         EscalateCase,
         "supervisor",
         (Field("department", "choice", required=False), Field("reason", "textarea")),
-        lambda v, a: _open(v) and v.status not in WAITING_FOR_VERIFICATION,
+        lambda v, a: _running(v) and v.status not in WAITING_FOR_VERIFICATION,
     ),
     ActionForm(
         "cancel",
@@ -162,6 +182,7 @@ ACTIONS: tuple[ActionForm, ...] = (
         "department",
         (Field("note", "textarea"),),
         lambda v, a: _held_by(v, a) and v.status in WITH_DEPARTMENT,
+        photos="department_result",
     ),
     ActionForm(
         "extension",
@@ -181,6 +202,43 @@ ACTIONS: tuple[ActionForm, ...] = (
         (Field("reason", "textarea"),),
         lambda v, a: _held_by(v, a) and v.status in WITH_DEPARTMENT,
     ),
+    # suspension (缓办): the holding department asks, the center decides and resumes
+    ActionForm(
+        "suspend",
+        Update.REQUEST_SUSPENSION,
+        SuspensionRequestBody,
+        SuspensionRequest,
+        "department",
+        (
+            Field("reason_code", "choice", choices=REASON_CODES),
+            Field("reason", "textarea"),
+            Field("resume_on", "datetime", required=False),
+            Field("resume_condition", "text", required=False),
+        ),
+        lambda v, a: _held_by(v, a) and v.status in WITH_DEPARTMENT and suspension_state(v) is None,
+    ),
+    ActionForm(
+        "decide",
+        Update.DECIDE_SUSPENSION,
+        SuspensionDecisionBody,
+        SuspensionDecision,
+        "supervisor",
+        (
+            Field("approve", "approve_refuse"),
+            Field("refusal_code", "choice", required=False, choices=REFUSAL_CODES),
+            Field("note", "textarea", required=False),
+        ),
+        lambda v, a: _open(v) and suspension_state(v) == "requested",
+    ),
+    ActionForm(
+        "resume",
+        Update.RESUME_CASE,
+        ResumeCaseBody,
+        ResumeCase,
+        "supervisor",
+        (Field("note", "textarea"),),
+        lambda v, a: _open(v) and v.status == "suspended",
+    ),
 )
 BY_NAME = {form.name: form for form in ACTIONS}
 
@@ -190,17 +248,24 @@ def offered_to(actor: Actor, view: CaseView) -> list[ActionForm]:
     return [form for form in ACTIONS if form.role == actor.role and form.offered(view, actor)]
 
 
-def parse(form: ActionForm, data: dict[str, str]) -> BaseModel:
+def parse(
+    form: ActionForm, data: dict[str, str], evidence: list[Evidence] | None = None
+) -> BaseModel:
     """The JSON route's body model from the form's fields (ValidationError if they do not fit).
 
-    Empty optional fields are left out; hours become the model's timedelta."""
-    values: dict[str, Any] = {}
+    Empty optional fields are left out; hours become the model's timedelta; the photos
+    uploaded with the form (``api.web.photos``) are its evidence, by attachment id."""
+    values: dict[str, Any] = {"evidence": evidence} if evidence else {}
     for field in form.fields:
         raw = data.get(field.name, "").strip()
         if not raw and not field.required:
             continue
         if field.kind == "pass_fail":
             values[field.name] = raw == "pass" if raw in ("pass", "fail") else raw
+        elif field.kind == "approve_refuse":
+            values[field.name] = raw == "approve" if raw in ("approve", "refuse") else raw
+        elif field.kind == "datetime":
+            values[field.name] = _town_instant(raw)
         elif field.kind == "number":
             try:
                 values["extra"] = timedelta(hours=float(raw))
@@ -211,6 +276,15 @@ def parse(form: ActionForm, data: dict[str, str]) -> BaseModel:
     return form.body.model_validate(values)
 
 
+def _town_instant(raw: str) -> datetime | str:
+    """A ``datetime-local`` input is the town's wall time; the model refuses what is not."""
+    try:
+        when = datetime.fromisoformat(raw)
+    except ValueError:
+        return raw
+    return when if when.tzinfo else when.replace(tzinfo=TOWN_TZ)
+
+
 async def run(
     client: Client,
     sessions: SessionFactory,
@@ -219,9 +293,13 @@ async def run(
     body: BaseModel,
     actor: Actor,
     idempotency_key: str,
+    attachments: Library | None = None,
 ) -> ActionOutcome:
-    """Exactly what the JSON route does for this action (reassign checks the named steward)."""
+    """Exactly what the JSON route does for this action (reassign checks the named steward;
+    cited photos are checked and filed under the case by ``perform``, as /departments)."""
     if form.name == "reassign":
         action = ReassignCase(**body.model_dump(), actor=actor, idempotency_key=idempotency_key)
         return await reassign_service.reassign(client, sessions, case_id, action)
-    return await perform(client, case_id, form.update, form.model, body, actor, idempotency_key)
+    return await perform(
+        client, case_id, form.update, form.model, body, actor, idempotency_key, attachments
+    )

@@ -17,14 +17,19 @@ from pydantic import ValidationError
 
 from api.deps import CaseIdPath, State
 from api.route_helpers import case_links as links
-from api.web import case_forms, sessions
+from api.web import case_forms, case_media, photos, sessions, suspension_forms
+from api.web.i18n import negotiate
 from api.web.render import forbidden, redirect, render, safe_next
 from schemas.case import CaseView
+from schemas.common import Evidence
 from schemas.tables import CaseRecord
+from services.attachments.library import AttachmentRejected
+from services.attachments.policy import UploadRefused
 from services.cases import access as case_access
 from services.cases import operations as cases
 from services.cases import queries as case_queries
 from services.temporal_gateway import ActionRefused
+from services.worktime.text import deadline_text
 
 router = APIRouter(prefix="/web/cases", include_in_schema=False)
 
@@ -56,6 +61,10 @@ async def _page(
         reason = "out_of_scope" if principal.actor.role == "supervisor" else "not_yours"
         return forbidden(request, principal, reason)
     case_type = state.catalog.case_type(view.case_type)
+    lang = negotiate(request)
+    deadline_words = None
+    if view.deadline is not None and view.deadline_span is not None:
+        deadline_words = deadline_text(view.deadline, view.deadline_span, lang)
     return render(
         request,
         "case.html",
@@ -71,6 +80,11 @@ async def _page(
         done=request.query_params.get("done"),
         idempotency_key=f"web-{uuid.uuid4().hex}",
         temporal_ui=links(state.settings, case_id).temporal_ui,
+        deadline_words=deadline_words,
+        suspension=suspension_forms.suspension_request(view),
+        photos=await case_media.photos(state.attachments, view, principal.actor.role),
+        map=case_media.map_drawing(state.grids, view.grid_id, view.location.lat, view.location.lon),
+        max_photos=state.attachments.policy.max_files,
     )
 
 
@@ -100,29 +114,57 @@ async def case_page(case_id: CaseIdPath, request: Request, state: State) -> Resp
 
 @router.post("/{case_id}/{action}")
 async def case_action(case_id: CaseIdPath, action: str, request: Request, state: State) -> Response:
-    """One form's action; 403 without the session's CSRF token, 409 with the reason."""
+    """One form's action; 403 without the session's CSRF token, 409 with the reason.
+
+    A form that takes photos posts ``multipart/form-data``: streamed through
+    ``api.web.photos`` (same limits as ``POST /attachments``; a refusal in words)."""
     principal = await _principal(request, state)
-    form_data = await request.form()
+    multipart = photos.is_multipart(request)
+    data: dict[str, str] = {}
+    if not multipart:
+        form_data = await request.form()
+        if principal is None:
+            raise HTTPException(403, "sign in first")
+        sessions.check_csrf(principal.csrf_token, form_data.get(sessions.CSRF_FIELD))
+        data = {k: v for k, v in form_data.items() if isinstance(v, str)}
     if principal is None:
         raise HTTPException(403, "sign in first")
-    sessions.check_csrf(principal.csrf_token, form_data.get(sessions.CSRF_FIELD))
     form = case_forms.BY_NAME.get(action)
     if form is None:
         raise HTTPException(404, f"no action {action}")
+    if multipart and form.photos is None:
+        raise HTTPException(415, "this form takes no files")
     if form.role != principal.actor.role:
         return forbidden(request, principal, "wrong_role")
     refusal = await _may_not_act(state, principal, case_id)
     if refusal is not None:
         return forbidden(request, principal, refusal)
-    data = {k: v for k, v in form_data.items() if isinstance(v, str)}
-    key = data.get("idempotency_key", "")
-    if not (8 <= len(key) <= 128) or not all(c.isalnum() or c in "_.:-" for c in key):
-        key = f"web-{uuid.uuid4().hex}"
+    evidence: list[Evidence] = []
     try:
-        body = case_forms.parse(form, data)
+        if multipart and form.photos is not None:
+            data, evidence = await photos.receive(request, state, principal, form.photos)
+        key = data.get("idempotency_key", "")
+        if not (8 <= len(key) <= 128) or not all(c.isalnum() or c in "_.:-" for c in key):
+            key = f"web-{uuid.uuid4().hex}"
+        body = case_forms.parse(form, data, evidence)
         await case_forms.run(
-            state.temporal, state.sessions, case_id, form, body, principal.actor, key
+            state.temporal,
+            state.sessions,
+            case_id,
+            form,
+            body,
+            principal.actor,
+            key,
+            state.attachments,
         )
+    except UploadRefused as refused:
+        why = (f"upload_{refused.status}", refused.message)
+        return await _page(
+            request, state, principal, case_id, refusal=why, status_code=refused.status
+        )
+    except AttachmentRejected as rejected:
+        why = ("invalid", f"evidence: {rejected.message}")
+        return await _page(request, state, principal, case_id, refusal=why, status_code=422)
     except ValidationError as error:
         problem = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in error.errors())
         return await _page(

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import AsyncIterable, AsyncIterator, Sequence
+from collections.abc import AsyncIterable, AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -101,6 +101,20 @@ class Library:
         purpose: str,
     ) -> list[Attachment]:
         """Store every file of a form and record it; ``UploadRefused`` stores nothing."""
+        rows, _ = await self.upload_form(body, content_type, content_length, uploader, purpose)
+        return rows
+
+    async def upload_form(
+        self,
+        body: AsyncIterable[bytes],
+        content_type: str | None,
+        content_length: str | None,
+        uploader: Actor,
+        purpose: str,
+        before_store: Callable[[dict[str, str]], None] | None = None,
+    ) -> tuple[list[Attachment], dict[str, str]]:
+        """``upload`` for a form with text fields beside its files (the web pages' forms):
+        ``before_store`` checks the fields (a CSRF token) before anything is stored."""
         form = await receive_multipart(
             body,
             content_type,
@@ -108,6 +122,7 @@ class Library:
             storage=self.storage,
             tmp_root=self.spool,
             content_length=content_length,
+            before_store=before_store,
         )
         now = datetime.now(UTC)
         rows = [
@@ -120,9 +135,10 @@ class Library:
             )
             for meta in form.files
         ]
-        async with self.sessions() as session, session.begin():
-            session.add_all(rows)
-        return rows
+        if rows:
+            async with self.sessions() as session, session.begin():
+                session.add_all(rows)
+        return rows, form.fields
 
     async def rows(self, ids: Sequence[str]) -> dict[str, Attachment]:
         if not ids:

@@ -14,7 +14,7 @@ for a route that wants a caption or a location in the same form.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterable
+from collections.abc import AsyncIterable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -119,10 +119,15 @@ async def receive_multipart(
     file_field: str = "files",
     tmp_root: Path | None = None,
     content_length: str | None = None,
+    before_store: Callable[[dict[str, str]], None] | None = None,
 ) -> ReceivedForm:
     """Check every file part of ``body`` and store them all, or raise ``UploadRefused``
     (413/415/422/400) having stored nothing. A declared ``content_length`` larger than any
-    acceptable form is refused before a byte is read."""
+    acceptable form is refused before a byte is read.
+
+    ``before_store`` sees the text fields once the whole form is in and before anything is
+    stored: a web form checks its CSRF token there (raising stores nothing). A file part
+    with an empty file name is what a browser sends for a file input left empty: skipped."""
     check_declared_length(content_length, policy)
     events = _Events()
     parser = MultipartParser(boundary_of(content_type), events.callbacks())  # type: ignore[arg-type]
@@ -152,7 +157,9 @@ async def receive_multipart(
                     disposition = headers.get(b"content-disposition", b"")
                     _, options = parse_options_header(disposition)
                     field_name = options.get(b"name", b"").decode("utf-8", "replace")
-                    if b"filename" in options:
+                    if b"filename" in options and not options[b"filename"]:
+                        pass  # an empty file input: neither a file nor a text field
+                    elif b"filename" in options:
                         if field_name != file_field:
                             raise _bad_form(f"files go in the field {file_field!r}")
                         files += 1
@@ -188,6 +195,8 @@ async def receive_multipart(
         parser.finalize()
         if sink is not None or text is not None:
             raise _bad_form("the body ended inside a part")
+        if before_store is not None:
+            before_store(form.fields)
         for upload in prepared:
             form.files.append(await upload.commit(storage))
         return form

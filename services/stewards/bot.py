@@ -49,6 +49,7 @@ from schemas.case import (
     VerifyResult,
 )
 from schemas.common import Actor, Evidence, GeoPoint
+from schemas.suspension import SuspensionRequest
 from schemas.tables import BotRequest, Steward
 from schemas.updates import Update
 from services.attachments.library import AttachmentRejected, Library
@@ -93,6 +94,7 @@ UPDATE_BY_ACTION: dict[BotAction, Update] = {
     "escalate": Update.REQUEST_ESCALATION,
     "verify_pass": Update.VERIFY,
     "verify_fail": Update.VERIFY,
+    "suspend": Update.REQUEST_SUSPENSION,
 }
 
 M = TypeVar("M", bound=BaseModel)
@@ -280,6 +282,17 @@ def build_action(callback: BotCallback) -> tuple[Update, HumanAction]:
                 passed=callback.action == "verify_pass",
                 note=callback.note,
                 evidence=evidence,
+            )
+        case "suspend":
+            # the steward handling an accepted case asks the center (the department's update)
+            assert callback.note is not None and callback.reason_code is not None
+            action = SuspensionRequest(
+                actor=Actor(role="steward", id=callback.steward_id),
+                idempotency_key=idempotency_key(callback.request_id),
+                reason_code=callback.reason_code,
+                reason=callback.note,
+                resume_on=callback.resume_on,
+                resume_condition=callback.resume_condition,
             )
     return UPDATE_BY_ACTION[callback.action], action
 

@@ -39,7 +39,7 @@ from services.supervision.scope import EVERYWHERE, GridScope
 CenterBucket = Literal[
     "returned", "verify", "suspension", "extension", "overdue", "head", "unclaimed"
 ]
-DeskBucket = Literal["new", "in_hand", "overdue"]
+DeskBucket = Literal["new", "in_hand", "overdue", "suspended"]
 CENTER_BUCKETS: tuple[CenterBucket, ...] = (
     "returned",
     "verify",
@@ -49,7 +49,7 @@ CENTER_BUCKETS: tuple[CenterBucket, ...] = (
     "head",
     "unclaimed",
 )
-DESK_BUCKETS: tuple[DeskBucket, ...] = ("new", "in_hand", "overdue")
+DESK_BUCKETS: tuple[DeskBucket, ...] = ("new", "in_hand", "overdue", "suspended")
 # statuses a person must still act on: the open ones, a returned case, a result to verify
 PENDING = (*OPEN_STATUSES, "returned", "resolved")
 EXTENSION_KINDS = ("extension_granted",)
@@ -150,6 +150,8 @@ def desk_bucket(bucket: str, department: str) -> ColumnElement[bool]:
             col(CaseRecord.status).in_(("escalated", "department_handling")),
             col(CaseRecord.overdue).is_(True),
         )
+    if bucket == "suspended":  # 缓办 approved: the clock stops until the center resumes it
+        return and_(holds, col(CaseRecord.status) == "suspended")
     raise ValueError(f"no bucket {bucket}")
 
 

@@ -25,7 +25,7 @@ from schemas.common import Actor, Evidence
 from schemas.dispatch import Assignment
 from workflows.cases.suspension_state import Suspension
 from workflows.kit.ledger import ActionRejected
-from workflows.kit.waiting import Deadline
+from workflows.kit.waiting import Deadline, working_span
 
 Handler = Literal["steward", "department"]
 
@@ -132,7 +132,11 @@ class CaseState:
         )
 
     def view(self) -> CaseView:
-        return CaseView(**self.summary().model_dump(), timeline=list(self.timeline))
+        return CaseView(
+            **self.summary().model_dump(),
+            timeline=list(self.timeline),
+            deadline_span=working_span(self.deadline),
+        )
 
     def parties(self) -> list[tuple[str, int]]:
         """``(steward, attempt)`` of everyone holding an offer or a task on the case.
