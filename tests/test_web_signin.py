@@ -264,6 +264,7 @@ def test_production_sso_needs_a_strong_session_secret_and_an_https_issuer() -> N
         "api_token_secret": "Zx8Cv7Bn6Mq5Wr4Ty3Ui2Op1As0Df9Gh",
         "database_url": "postgresql+asyncpg://u@db/gridplus",
         "api_metrics_enabled": False,
+        "device_key_pepper": "Tn5bW9xE2kR7mQ4vH8cJ3pZ6yF1dL0gS5aU9eK2wN7r",
     }
     assert Settings(_env_file=None, **strong).oidc_issuer is None  # no SSO: nothing to sign
     sso: dict[str, Any] = {
