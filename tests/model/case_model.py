@@ -78,6 +78,7 @@ class CaseModel:
     resolver: tuple[str, str] | None = None
     last_steward: str | None = None
     confirmer: str | None = None  # who took the on-site confirmation (path both)
+    last_handler: str | None = None  # who last accepted the task (not only was offered it)
     extensions: int = 0
     head_escalated: bool = False
     overdue: bool = False
@@ -163,6 +164,7 @@ class CaseModel:
             self._need(self.handle is not None and not self.handle.answered, kind, "no offer")
             assert self.handle is not None
             self.handle.accepted = self.handle.answered = True
+            self.last_handler = self.handle.steward
             self.status = "accepted"
         elif kind in ("declined", "accept_timeout"):
             self._need(self.handle is not None and not self.handle.accepted, kind, "no offer")
@@ -226,8 +228,10 @@ class CaseModel:
             self._need(self.status == "verified", kind, f"status {self.status}")
             self.status = "closed"
             self.ends += 1
-            if self.last_steward is not None:
-                self.messages.add(("case_closed", self.last_steward))
+            # whoever holds the task at the close: the steward who took it, while the
+            # case is still with stewards (one whose offer lapsed heard `reassigned`)
+            if self.handler == "steward" and self.last_handler is not None:
+                self.messages.add(("case_closed", self.last_handler))
             if self.rules.cancel_messages and self.confirmer is not None:
                 self.messages.add(("case_closed", self.confirmer))
         elif kind in ("cancelled", "merged_into"):
@@ -282,7 +286,7 @@ class CaseModel:
         self.department = self.policy.department.code
         self.handle = self.confirm = None
         self.excluded, self.head_escalated, self.overdue = [], False, False
-        self.resolver = self.last_steward = self.confirmer = None
+        self.resolver = self.last_steward = self.confirmer = self.last_handler = None
         self.extensions = 0
         self.reassigned_from, self.pending_reassign = None, False
 
