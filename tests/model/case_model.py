@@ -179,6 +179,7 @@ class CaseModel:
             if kind == "resolved":
                 self.resolver = _actor(e)
                 self.status = "resolved"
+                self._ask_verifier()
             if kind == "resolve_overdue":
                 self.overdue = True
         elif kind == "no_steward_available":
@@ -201,6 +202,8 @@ class CaseModel:
             if kind == "department_reported":
                 self.resolver = _actor(e)
             self.status = "resolved" if kind == "department_reported" else "returned"
+            if kind == "department_reported":
+                self._ask_verifier()
         elif kind == "extension_granted":
             self._need(self.handler == "department", kind, "not with a department")
             self._need(not self.head_escalated, kind, "after head escalation")
@@ -259,6 +262,7 @@ class CaseModel:
                 self.resolver = _actor(e)
                 self.head_escalated = False
                 self.status = "resolved"
+                self._ask_verifier()
         elif kind == "confirm_dispatched":
             self._need(self.path == "both", kind, f"path {self.path}")
             self._need(self.confirm is None, kind, "a confirm offer is still held")
@@ -289,6 +293,13 @@ class CaseModel:
         self.resolver = self.last_steward = self.confirmer = self.last_handler = None
         self.extensions = 0
         self.reassigned_from, self.pending_reassign = None, False
+
+    def _ask_verifier(self) -> None:
+        """A result to verify: the steward who confirmed on site is asked (``verify_request``)
+        unless they are the one who handled or reported it (who may not verify it)."""
+        c = self.confirmer
+        if c is not None and c != self.last_steward and self.resolver != ("steward", c):
+            self.messages.add(("verify_request", c))
 
     def _department_stage(self, kind: str) -> None:
         """A department stage's timer fired: the case must be with the department (D2)."""
