@@ -233,7 +233,9 @@ class CaseModel:
             self.ends += 1
             # whoever holds the task at the close: the steward who took it, while the
             # case is still with stewards (one whose offer lapsed heard `reassigned`)
-            if self.handler == "steward" and self.last_handler is not None:
+            if not self.rules.steward_verification and self.last_steward is not None:
+                self.messages.add(("case_closed", self.last_steward))
+            elif self.handler == "steward" and self.last_handler is not None:
                 self.messages.add(("case_closed", self.last_handler))
             if self.rules.cancel_messages and self.confirmer is not None:
                 self.messages.add(("case_closed", self.confirmer))
@@ -298,7 +300,12 @@ class CaseModel:
         """A result to verify: the steward who confirmed on site is asked (``verify_request``)
         unless they are the one who handled or reported it (who may not verify it)."""
         c = self.confirmer
-        if c is not None and c != self.last_steward and self.resolver != ("steward", c):
+        if (
+            self.rules.steward_verification
+            and c is not None
+            and c != self.last_steward
+            and self.resolver != ("steward", c)
+        ):
             self.messages.add(("verify_request", c))
 
     def _department_stage(self, kind: str) -> None:

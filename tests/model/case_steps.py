@@ -96,7 +96,7 @@ async def send(
 async def bot(world: CaseWorld, case: Tracked, v: int) -> None:
     m = case.model
     other = (v // 1080) % 8
-    if other in (0, 1):  # a steward's verification through the bot (verify_request)
+    if other in (0, 1) and world.rules.steward_verification:  # verify_request's buttons
         await bot_verify(world, case, v)
         return
     if other == 2:  # a button pressed by someone it does not belong to, or forged
