@@ -41,6 +41,8 @@ QUIET_ENTRIES = (
     "arrived",
     "deadline_extended",
     "no_steward_for_confirmation",
+    # a named steward the reservation could not book after all (the nearest other is asked)
+    "named_steward_unavailable",
 )
 
 
