@@ -325,8 +325,8 @@ class CaseWorld:
         return response.HasField("pending_workflow_task") or len(response.pending_activities) > 0
 
     async def query(self, case: Tracked) -> CaseView:
-        """The workflow's own view; after a worker restart the first answer may take until
-        the old worker's sticky queue times out (Temporal's, ~10 s): retried meanwhile."""
+        """The workflow's own view; a query that times out (a worker just restarted, or a
+        machine so busy the one task slot is late) is asked again, up to six times."""
         handle = self.client.get_workflow_handle(case_workflow_id(case.case_id))
         for attempt in range(6):
             try:
