@@ -29,6 +29,9 @@ from tests.model.walker import Failure, Step, draw, shrink
 FIXED_SEED = 20261130
 WALKS = int(os.environ.get("GRIDPLUS_MODEL_WALKS", "1"))
 STEPS = int(os.environ.get("GRIDPLUS_MODEL_STEPS", "40"))
+# replays of a failing walk while shrinking it, and their wall-clock budget
+SHRINK_REPLAYS = int(os.environ.get("GRIDPLUS_SHRINK_REPLAYS", "40"))
+SHRINK_SECONDS = float(os.environ.get("GRIDPLUS_SHRINK_SECONDS", "600"))
 
 
 def soak_plan() -> tuple[int, float]:
@@ -58,12 +61,17 @@ async def test_case_walks_agree_with_the_model(
             steps = draw(random.Random(walk_seed), WEIGHTS, len(OPENINGS), STEPS)
             failure = await walk(world, steps, walk_seed)
             if failure is not None:
+                print(
+                    f"model walk: seed {seed}: walk {walks} (walk seed {walk_seed}) violated "
+                    f"{failure.signature}; shrinking",
+                    flush=True,
+                )
                 log = "\n".join(world.log[-40:])
 
                 async def again(candidate: Sequence[Step], seed: int = walk_seed) -> Failure | None:
                     return await walk(world, candidate, seed)
 
-                shrunk = await shrink(steps, failure, again)
+                shrunk = await shrink(steps, failure, again, SHRINK_REPLAYS, SHRINK_SECONDS)
                 await walk(world, shrunk, walk_seed)
                 pytest.fail(
                     f"walk {walks} (walk seed {walk_seed}, run seed {seed}) failed: {failure}\n"
@@ -77,6 +85,7 @@ async def test_case_walks_agree_with_the_model(
     print("model walk reached: " + ", ".join(f"{k}={n}" for k, n in sorted(SEEN.items())))
     print(
         f"model walk: seed {seed}: {walks} walks, {steps_done} steps, {cases} cases, "
-        f"{time.monotonic() - started:.0f} s, no invariant violated",
+        f"{time.monotonic() - started:.0f} s, 0 invariant violations",
         flush=True,
     )
+    assert walks >= 1 and steps_done >= walks * STEPS

@@ -17,11 +17,12 @@ from temporalio.testing import WorkflowEnvironment
 
 from constants import case_workflow_id
 from schemas.common import Actor
+from services.intake.devices import register_device
 from services.platform.db import SessionFactory
 from services.platform.geo import GridIndex
 from settings import Settings
 from tests.device_support import until
-from tests.model.doors import Doors
+from tests.model.doors import Doors, now_iso
 from tests.support import SUPERVISOR, grid_point, place_stewards, save_history, track
 
 pytestmark = pytest.mark.usefixtures("worker", "off_duty")
@@ -142,3 +143,42 @@ async def test_extension_after_head_escalation_is_refused_and_no_task_fails(
     failed = [e for e in history.events if e.HasField("workflow_task_failed_event_attributes")]
     assert failed == []
     assert (answer.status, answer.code) == (409, "escalated_to_head")
+
+
+async def test_d3_reassign_naming_an_unknown_steward_on_a_result_to_verify_is_wrong_stage(
+    api: httpx.AsyncClient,
+    env: WorkflowEnvironment,
+    sessions: SessionFactory,
+    grids: GridIndex,
+    settings: Settings,
+) -> None:
+    """Walker (3 steps): a supervisor's reassign naming nobody known (refused
+    ``steward_unavailable``), the smoke detector recovers (the result waits for
+    verification), the reassign again with its key.
+
+    The API checked the named steward in the registry before the case's stage, so a case
+    whose result waits for verification answered "steward unavailable", as if naming
+    someone else would do, where the workflow refuses any reassign (``wrong_stage``).
+    """
+    door = doors(api, settings)
+    at = grid_point(grids, "G041")
+    await place_stewards(sessions, grids, at, 2)
+    key = await register_device(
+        sessions, grids, "D3SNS", "sensor", at, sensor_type="smoke_detector"
+    )
+    alarm = {"event": "alarm", "occurred_at": now_iso()}
+    opened = await door.device_post("D3SNS", key, "events", alarm)
+    case_id = track(opened.body["case_id"])
+    await until(env, case_id, lambda v: v.status in ("dispatched", "escalated"))
+    path = f"/supervisors/cases/{case_id}/reassign"
+    body = {"reason": "supervisor decides", "steward_id": "NOBODY-d3"}
+    first = await door.post(path, SUPERVISOR, body, key="d3-reassign-1")
+    assert (first.status, first.code) == (409, "steward_unavailable")
+    recovery = {"event": "recovery", "occurred_at": now_iso(), "event_id": "d3-recovery-1"}
+    recovered = await door.device_post("D3SNS", key, "events", recovery)
+    assert recovered.body["outcome"] == "recovered"
+    await until(env, case_id, lambda v: v.status == "resolved")
+    again = await door.post(path, SUPERVISOR, body, key="d3-reassign-1")
+    assert (again.status, again.code) == (409, "wrong_stage"), again.body
+    other = await door.post(path, SUPERVISOR, {**body, "steward_id": "NOBODY-d3b"})
+    assert (other.status, other.code) == (409, "wrong_stage"), other.body

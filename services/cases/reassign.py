@@ -20,6 +20,9 @@ from services.cases import operations as cases
 from services.platform.db import SessionFactory
 from services.temporal_gateway import ActionRefused
 
+# the stages whose result waits for verification: no reassign (the workflow's validator)
+RESULT_TO_VERIFY = ("resolved", "verified")
+
 
 async def check_named_steward(sessions: SessionFactory, case: CaseView, steward_id: str) -> None:
     """``ActionRefused("steward_unavailable")`` unless the steward could take the case now.
@@ -50,9 +53,16 @@ async def check_named_steward(sessions: SessionFactory, case: CaseView, steward_
 async def reassign(
     client: Client, sessions: SessionFactory, case_id: str, action: ReassignCase
 ) -> ActionOutcome:
-    """Check the named steward (if any) against the live case, then run the update."""
+    """Check the named steward (if any) against the live case, then run the update.
+
+    Only where the case could be reassigned at all: a case that ended, or whose result
+    waits for verification, is refused by the update's validator for what it is
+    (``case_ended``, ``wrong_stage``), not for whom the supervisor named (the model
+    walker's D3: "steward unavailable" there suggested that naming another would do).
+    """
     if action.steward_id:
         case = await cases.live_view(client, case_id)
-        if case is not None:  # ended or unknown: the update answers that
+        # ended or unknown (None), or waiting for verification: the update answers that
+        if case is not None and case.status not in RESULT_TO_VERIFY:
             await check_named_steward(sessions, case, action.steward_id)
     return await cases.act(client, case_id, Update.REASSIGN, action)

@@ -41,6 +41,8 @@ QUIET_ENTRIES = (
     "arrived",
     "deadline_extended",
     "no_steward_for_confirmation",
+    # a named steward the reservation could not book after all (the nearest other is asked)
+    "named_steward_unavailable",
 )
 
 
@@ -78,6 +80,7 @@ class CaseModel:
     resolver: tuple[str, str] | None = None
     last_steward: str | None = None
     confirmer: str | None = None  # who took the on-site confirmation (path both)
+    last_handler: str | None = None  # who last accepted the task (not only was offered it)
     extensions: int = 0
     head_escalated: bool = False
     overdue: bool = False
@@ -163,6 +166,7 @@ class CaseModel:
             self._need(self.handle is not None and not self.handle.answered, kind, "no offer")
             assert self.handle is not None
             self.handle.accepted = self.handle.answered = True
+            self.last_handler = self.handle.steward
             self.status = "accepted"
         elif kind in ("declined", "accept_timeout"):
             self._need(self.handle is not None and not self.handle.accepted, kind, "no offer")
@@ -177,6 +181,7 @@ class CaseModel:
             if kind == "resolved":
                 self.resolver = _actor(e)
                 self.status = "resolved"
+                self._ask_verifier()
             if kind == "resolve_overdue":
                 self.overdue = True
         elif kind == "no_steward_available":
@@ -199,6 +204,8 @@ class CaseModel:
             if kind == "department_reported":
                 self.resolver = _actor(e)
             self.status = "resolved" if kind == "department_reported" else "returned"
+            if kind == "department_reported":
+                self._ask_verifier()
         elif kind == "extension_granted":
             self._need(self.handler == "department", kind, "not with a department")
             self._need(not self.head_escalated, kind, "after head escalation")
@@ -226,8 +233,12 @@ class CaseModel:
             self._need(self.status == "verified", kind, f"status {self.status}")
             self.status = "closed"
             self.ends += 1
-            if self.last_steward is not None:
+            # whoever holds the task at the close: the steward who took it, while the
+            # case is still with stewards (one whose offer lapsed heard `reassigned`)
+            if not self.rules.steward_verification and self.last_steward is not None:
                 self.messages.add(("case_closed", self.last_steward))
+            elif self.handler == "steward" and self.last_handler is not None:
+                self.messages.add(("case_closed", self.last_handler))
             if self.rules.cancel_messages and self.confirmer is not None:
                 self.messages.add(("case_closed", self.confirmer))
         elif kind in ("cancelled", "merged_into"):
@@ -255,6 +266,7 @@ class CaseModel:
                 self.resolver = _actor(e)
                 self.head_escalated = False
                 self.status = "resolved"
+                self._ask_verifier()
         elif kind == "confirm_dispatched":
             self._need(self.path == "both", kind, f"path {self.path}")
             self._need(self.confirm is None, kind, "a confirm offer is still held")
@@ -282,9 +294,21 @@ class CaseModel:
         self.department = self.policy.department.code
         self.handle = self.confirm = None
         self.excluded, self.head_escalated, self.overdue = [], False, False
-        self.resolver = self.last_steward = self.confirmer = None
+        self.resolver = self.last_steward = self.confirmer = self.last_handler = None
         self.extensions = 0
         self.reassigned_from, self.pending_reassign = None, False
+
+    def _ask_verifier(self) -> None:
+        """A result to verify: the steward who confirmed on site is asked (``verify_request``)
+        unless they are the one who handled or reported it (who may not verify it)."""
+        c = self.confirmer
+        if (
+            self.rules.steward_verification
+            and c is not None
+            and c != self.last_steward
+            and self.resolver != ("steward", c)
+        ):
+            self.messages.add(("verify_request", c))
 
     def _department_stage(self, kind: str) -> None:
         """A department stage's timer fired: the case must be with the department (D2)."""

@@ -95,6 +95,13 @@ async def send(
 
 async def bot(world: CaseWorld, case: Tracked, v: int) -> None:
     m = case.model
+    other = (v // 1080) % 8
+    if other in (0, 1) and world.rules.steward_verification:  # verify_request's buttons
+        await bot_verify(world, case, v)
+        return
+    if other == 2:  # a button pressed by someone it does not belong to, or forged
+        await bot_forged(world, case, v)
+        return
     action = BOT_ACTIONS[v % 5]
     who = (v // 5) % 6
     offer = m.handle if who < 3 else m.confirm if who == 3 else None
@@ -117,6 +124,50 @@ async def bot(world: CaseWorld, case: Tracked, v: int) -> None:
     compare(case, f"bot:{action}", verdict, answer)
     case.last = Sent("/bot/callback", None, body, None, None, answer)
     world.log.append(f"  bot {action} by {steward} (attempt {attempt}): {answer}")
+
+
+async def bot_verify(world: CaseWorld, case: Tracked, v: int) -> None:
+    """``verify_pass`` / ``verify_fail`` by the confirming steward (who is asked to), by the
+    handler (self-verification) or by another steward; the model decides each."""
+    m = case.model
+    passed = v % 2 == 0
+    who = (v // 2) % 3
+    candidates = {
+        0: m.confirmer,
+        1: m.last_steward,
+        2: case.stewards[(v // 6) % len(case.stewards)],
+    }
+    steward = candidates[who] or case.stewards[(v // 6) % len(case.stewards)]
+    action = "verify_pass" if passed else "verify_fail"
+    verdict = decide(m, Action("verify", "steward", steward, passed=passed))
+    body = world.door.callback(steward, case.case_id, 1, action)
+    answer, _ = await world.door.press(body)
+    compare(case, f"bot:{action}", verdict, answer)
+    case.last = Sent("/bot/callback", None, body, None, None, answer)
+    world.log.append(f"  bot {action} by {steward}: {answer}")
+
+
+async def bot_forged(world: CaseWorld, case: Tracked, v: int) -> None:
+    """A valid signature on a token minted for another steward (403 ``forbidden``), or a
+    body signed with the wrong secret (401 ``unauthorized``): refused before any case."""
+    m = case.model
+    holder = m.handle.steward if m.handle else case.stewards[0]
+    intruder = next(s for s in case.stewards if s != holder)
+    body = world.door.callback(holder, case.case_id, m.handle.attempt if m.handle else 1, "accept")
+    if v % 2:
+        body["steward_id"] = intruder
+        answer, _ = await world.door.press(body)
+        wanted = (403, "forbidden")
+    else:
+        answer, _ = await world.door.press(body, secret="not-the-gateway-secret")
+        wanted = (401, "unauthorized")
+    SEEN[f"bot:forged:{answer.code}"] += 1
+    expect(
+        (answer.status, answer.code) == wanted,
+        f"answer:bot:forged{wanted[0]}",
+        f"{case.case_id}: {answer} {answer.body}",
+    )
+    world.log.append(f"  bot forged accept ({wanted[1]}): {answer}")
 
 
 async def department(world: CaseWorld, case: Tracked, v: int) -> None:

@@ -10,7 +10,7 @@ from constants import case_workflow_id
 from schemas.case import CaseResult
 from tests.model import case_checks as checks
 from tests.model.case_rules import Action
-from tests.model.case_steps import SEEN, department, perform, send
+from tests.model.case_steps import SEEN, department, perform, reopen, send
 from tests.model.case_world import OPENINGS, SUPERVISOR, CaseWorld, Tracked
 from tests.model.walker import Failure, Step
 from tests.support import save_history
@@ -80,6 +80,18 @@ async def resolve(world: CaseWorld, rounds: int = 8) -> None:
     raise Failure("not_closed", f"still open after the scripted resolution: {still}")
 
 
+async def reopen_one(world: CaseWorld) -> None:
+    """A supervisor reopens the first closed case (a new run), which is resolved again:
+    the walk's steps rarely find a case closed, so the reopen door is taken here once."""
+    closed = next((c for c in world.cases if c.result == "closed"), None)
+    if closed is None:
+        return
+    await reopen(world, closed)
+    await world.settle()
+    await check_all(world)
+    await resolve(world)
+
+
 async def check_end(world: CaseWorld) -> None:
     """All closed or cancelled, each run once, and every party got its messages."""
     for case in world.cases:
@@ -124,6 +136,7 @@ async def walk(world: CaseWorld, steps: Sequence[Step], seed: int) -> Failure | 
             await world.settle()
             await check_all(world)
         await resolve(world)
+        await reopen_one(world)
         await check_end(world)
         await save_histories(world)
     except Failure as failure:

@@ -17,6 +17,9 @@ from typing import Any, Literal
 
 import httpx
 from sqlalchemy import text
+from temporalio.api.common.v1 import WorkflowExecution
+from temporalio.api.enums.v1 import WorkflowExecutionStatus
+from temporalio.api.workflowservice.v1 import DescribeWorkflowExecutionRequest
 from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
@@ -40,6 +43,7 @@ from tests.support import grid_point, place_stewards
 from worker import build_worker
 
 QUEUE = "gridplus-model"
+RUNNING = WorkflowExecutionStatus.WORKFLOW_EXECUTION_STATUS_RUNNING
 SUPERVISOR = Actor(role="supervisor", id="center-model")
 CITIZEN = Actor(role="citizen", id="citizen-model")
 SYSTEM = Actor(role="system", id="model-app")
@@ -144,12 +148,26 @@ class CaseWorld:
         await self._stack.aclose()
 
     async def start_worker(self) -> None:
-        """The production worker without a workflow cache: the Java test server never moves
-        a query or an update off a stopped worker's sticky queue (a restarted walk hung on
-        it), and uncached, every workflow task replays its history: every step is also a
-        replay test of every case it touches."""
+        """The production worker, uncached and taking one workflow task at a time.
+
+        Uncached: the Java test server never moves a query or an update off a stopped
+        worker's sticky queue (a restarted walk hung on it), and every workflow task then
+        replays its history, so every step is also a replay test of the cases it touches.
+        One task at a time: profiling a fixed-seed walk showed it idle, not busy. Uncached,
+        a workflow task for another case evicts a case whose local activities (projection,
+        reservation, messages: ``PATCH_LOCAL_IO``) are in flight; they are cancelled and the
+        case waits for its workflow task timeout (10 s) to run them again, over and over
+        when eight cases move at once, which is what made a walk take many minutes and
+        time out while settling on a loaded machine. With one task slot a case's local
+        activities finish before the next case's task is taken.
+        """
         self.worker = build_worker(
-            self.client, self.sessions, self.http, self.settings, max_cached_workflows=0
+            self.client,
+            self.sessions,
+            self.http,
+            self.settings,
+            max_cached_workflows=0,
+            max_concurrent_workflow_tasks=1,
         )
         await self.worker.__aenter__()
 
@@ -249,39 +267,66 @@ class CaseWorld:
         return Tracked(index, case_id, source, model, [], device, runs=1)
 
     # ---- waiting for rest -------------------------------------------------------------
-    async def settle(self, within: float = 60.0) -> None:
-        """Until every running case rests (projection caught up) and nothing moves."""
+    async def settle(self, quiet_limit: int = 40, stuck_after: float = 900.0) -> None:
+        """Until every running case rests: asked of the cases, never timed on the clock.
+
+        A case rests when the server holds no workflow task and no activity for it (a
+        local activity runs inside its workflow task), its timeline stopped growing and
+        the projection has caught up with it. While anything is pending the walker waits,
+        however long a loaded machine takes. It fails only when a case is quiet (nothing
+        pending) yet not caught up for ``quiet_limit`` polls in a row (a projection that
+        never comes: a defect), or when nothing changed at all for ``stuck_after`` seconds.
+        """
         loop = asyncio.get_running_loop()
-        give_up = loop.time() + within
         previous: list[Any] | None = None
-        stable = 0
+        changed_at = loop.time()
+        stable = quiet_behind = 0
         while True:
             signature: list[Any] = []
-            caught_up = True
+            busy = behind = False
             for case in self.cases:
                 if case.ended:
                     continue
-                workflow_id = case_workflow_id(case.case_id)
-                if not await workflow_running(self.client, workflow_id):
+                pending = await self.pending_work(case)
+                if pending is None:
                     signature.append((case.case_id, "ended"))
                     continue
                 view = await self.query(case)
                 last = view.timeline[-1].seq if view.timeline else 0
                 projected = await self.projected_seq(case)
                 excused = not self.rules.confirm_keeps_rest and case.model.path == "both"
-                caught_up = caught_up and last > 0 and (projected == last or excused)
+                busy = busy or pending
+                behind = behind or last == 0 or (projected != last and not excused)
                 signature.append((case.case_id, last, projected, view.status, view.waiting_for))
-            stable = stable + 1 if signature == previous else 0
-            if caught_up and stable >= 2:
+            if signature != previous:
+                stable, changed_at = 0, loop.time()
+            else:
+                stable += 1
+            quiet_behind = quiet_behind + 1 if behind and not busy and stable else 0
+            if not busy and not behind and stable >= 1:
                 return
+            if quiet_behind >= quiet_limit:
+                raise Failure("never_projected", f"cases rest unprojected: {signature}")
+            if loop.time() - changed_at > stuck_after:
+                raise Failure("settle_stuck", f"nothing moved for {stuck_after} s: {signature}")
             previous = signature
-            if loop.time() > give_up:
-                raise Failure("settle_timeout", f"cases never came to rest: {signature}")
-            await asyncio.sleep(0.05)
+            await asyncio.sleep(0.05 if busy or stable == 0 else 0.2)
+
+    async def pending_work(self, case: Tracked) -> bool | None:
+        """Whether the server holds a workflow task or an activity for the case (None:
+        ended). A local activity keeps its workflow task open, so it counts too."""
+        request = DescribeWorkflowExecutionRequest(
+            namespace=self.client.namespace,
+            execution=WorkflowExecution(workflow_id=case_workflow_id(case.case_id)),
+        )
+        response = await self.client.workflow_service.describe_workflow_execution(request)
+        if response.workflow_execution_info.status != RUNNING:
+            return None
+        return response.HasField("pending_workflow_task") or len(response.pending_activities) > 0
 
     async def query(self, case: Tracked) -> CaseView:
-        """The workflow's own view; after a worker restart the first answer may take until
-        the old worker's sticky queue times out (Temporal's, ~10 s): retried meanwhile."""
+        """The workflow's own view; a query that times out (a worker just restarted, or a
+        machine so busy the one task slot is late) is asked again, up to six times."""
         handle = self.client.get_workflow_handle(case_workflow_id(case.case_id))
         for attempt in range(6):
             try:

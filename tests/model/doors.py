@@ -82,12 +82,14 @@ class Doors:
             "action": action,
             "token": action_token(self.bot_secret, case_id, steward, attempt, action),
         }
-        if action in ("resolved", "escalate", "decline"):
+        if action in ("resolved", "escalate", "decline", "verify_pass", "verify_fail"):
             body["note"] = f"model walker: {action}"
         return body
 
-    async def press(self, body: dict[str, Any]) -> tuple[Answer, bool]:
-        """Sign and post a callback: the answer (ok = the action was taken) and replayed."""
+    async def press(self, body: dict[str, Any], secret: str | None = None) -> tuple[Answer, bool]:
+        """Sign and post a callback: the answer (ok = the action was taken) and replayed.
+
+        ``secret``: sign with another secret (a forged callback), not the gateway's."""
         raw = json.dumps(body).encode()
         stamp = str(int(time.time()))
         response = await self.api.post(
@@ -96,7 +98,7 @@ class Doors:
             headers={
                 "content-type": "application/json",
                 "X-Gridplus-Timestamp": stamp,
-                "X-Gridplus-Signature": sign_body(self.bot_secret, stamp, raw),
+                "X-Gridplus-Signature": sign_body(secret or self.bot_secret, stamp, raw),
             },
         )
         replayed = response.headers.get("X-Gridplus-Replayed") == "true"

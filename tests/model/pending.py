@@ -36,6 +36,11 @@ class Rules:
     projection_at_rest: bool = True
     # loop (6): a device-opened case records `filed` before `evidence_added`
     filed_first: bool = True
+    # loop (2): the steward who confirmed on site verifies a result through the bot
+    # (`verify_pass`/`verify_fail`) and is asked to (`verify_request`); the steward who took
+    # the task, while the case is with stewards, hears `case_closed` (as built: the last
+    # steward offered it hears `case_closed`, no verification buttons: not sent then)
+    steward_verification: bool = True
     # keys: the same idempotency key with another caller, action or body on the same case
     # -> 409 idempotency_key_reused (as built: the stored answer of the first action)
     key_reuse_refused: bool = True

@@ -16,6 +16,7 @@ regression test can be written from it.
 from __future__ import annotations
 
 import random
+import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
@@ -51,12 +52,25 @@ def draw(rng: random.Random, weights: dict[str, int], cases: int, count: int) ->
 Run = Callable[[Sequence[Step]], Awaitable[Failure | None]]
 
 
-async def shrink(steps: Sequence[Step], failure: Failure, run: Run, budget: int = 40) -> list[Step]:
-    """ddmin: the smallest sublist of ``steps`` (within ``budget`` replays) failing alike."""
+async def shrink(
+    steps: Sequence[Step],
+    failure: Failure,
+    run: Run,
+    budget: int = 40,
+    seconds: float | None = None,
+) -> list[Step]:
+    """ddmin: the smallest sublist of ``steps`` failing alike, within ``budget`` replays
+    and, when given, ``seconds`` of wall clock (the best sublist so far when either ends:
+    a shrink that runs for an hour helps nobody, a shorter sequence already does)."""
     current = list(steps)
     chunks = 2
     replays = 0
-    while len(current) >= 2 and replays < budget:
+    give_up = None if seconds is None else time.monotonic() + seconds
+
+    def spent() -> bool:
+        return replays >= budget or (give_up is not None and time.monotonic() >= give_up)
+
+    while len(current) >= 2 and not spent():
         size = max(1, len(current) // chunks)
         reduced = False
         for start in range(0, len(current), size):
@@ -66,7 +80,7 @@ async def shrink(steps: Sequence[Step], failure: Failure, run: Run, budget: int 
             if again is not None and again.signature == failure.signature:
                 current, chunks, reduced = candidate, max(chunks - 1, 2), True
                 break
-            if replays >= budget:
+            if spent():
                 break
         if not reduced:
             if size == 1:
