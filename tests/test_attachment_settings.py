@@ -24,6 +24,7 @@ def production(**overrides: object) -> Settings:
         "metrics_token": SecretStr(secrets.token_hex(32)),
         "database_url": "postgresql+asyncpg://gridplus@db/gridplus",
         "attachments_url_secret": SecretStr(secrets.token_hex(32)),
+        "device_key_pepper": SecretStr(secrets.token_hex(32)),
     }
     values.update(overrides)
     return Settings.model_validate(values)
