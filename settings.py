@@ -117,7 +117,7 @@ class Settings(BaseSettings):
     # Buckets remembered per API process; the least recently used go first (then start full).
     rate_limit_max_keys: Annotated[int, Field(ge=1)] = 100_000
 
-    # Case-type catalog tuning (``schemas/catalog_tuning.py``): a JSON file overriding some
+    # Case-type catalog tuning (``schemas/cases/catalog_tuning.py``): a JSON file overriding some
     # fields per case type, and a divisor for every deadline (a demo town's fast clock).
     catalog_override: Path | None = None
     catalog_time_scale: Annotated[float, Field(ge=1, le=1000, allow_inf_nan=False)] = 1.0

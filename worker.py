@@ -21,7 +21,7 @@ from temporalio.worker import UnsandboxedWorkflowRunner, Worker, WorkflowRunner
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from activities import build_activities
-from schemas.catalog import default_catalog
+from schemas.cases.catalog import default_catalog
 from services.platform import observability
 from services.platform.db import SessionFactory, make_engine, make_session_factory
 from services.platform.temporal import connect

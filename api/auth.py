@@ -9,7 +9,7 @@ is refused the same way everywhere. The revocation list is this process's cached
 from __future__ import annotations
 
 from api.security import InvalidToken, TokenClaims, max_ttl_of, read_claims
-from schemas.common import Actor
+from schemas.platform.common import Actor
 from services.platform.db import SessionFactory
 from services.platform.revocation import RevocationCache
 from settings import Settings

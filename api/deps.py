@@ -13,8 +13,8 @@ from temporalio.client import Client
 
 from api.auth import authenticate
 from api.security import InvalidToken
-from schemas.catalog import Catalog
-from schemas.common import Actor, Line, Role
+from schemas.cases.catalog import Catalog
+from schemas.platform.common import Actor, Line, Role
 from services.attachments.library import Library
 from services.intake.runtime import DeviceRuntime
 from services.platform.db import SessionFactory

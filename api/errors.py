@@ -15,7 +15,7 @@ from starlette.routing import BaseRoute, Match
 from starlette.types import Scope
 
 from api.edge import EdgeAnswers
-from schemas.api import Problem
+from schemas.cases.api import Problem
 from services.attachments.library import AttachmentRejected
 from services.cases.filing import IntakeError
 from services.stewards.registry import ImportRejected

@@ -14,8 +14,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from api.deps import AppState
-from schemas.stats import EvaluationReport, GroupBy
-from schemas.tables import Steward
+from schemas.cases.tables import Steward
+from schemas.supervision.evaluation import EvaluationReport, GroupBy
 from services.supervision.evaluation import evaluate
 
 MAX_PERIOD_DAYS = 366

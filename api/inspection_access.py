@@ -14,9 +14,9 @@ from dataclasses import dataclass
 
 from fastapi import HTTPException
 
-from schemas.common import Actor
-from schemas.inspection_flow import INSPECTOR_ROLE
-from schemas.inspection_tables import InspectionRecord, Inspector
+from schemas.inspections.tables import InspectionRecord, Inspector
+from schemas.inspections.workflow import INSPECTOR_ROLE
+from schemas.platform.common import Actor
 from services.inspections.operations import InspectionNotFound
 from services.platform.db import SessionFactory
 

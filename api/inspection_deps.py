@@ -9,9 +9,9 @@ from fastapi import Depends, HTTPException
 
 from api.deps import CurrentPrincipal, EnterpriseId, State, require
 from api.inspection_access import inspector_grid
-from schemas.common import Actor
-from schemas.inspection_flow import INSPECTOR_ROLE
-from schemas.inspection_tables import Inspector
+from schemas.inspections.tables import Inspector
+from schemas.inspections.workflow import INSPECTOR_ROLE
+from schemas.platform.common import Actor
 from services.intake import devices
 
 

@@ -35,7 +35,7 @@ from api.routers import (
     suspension,
     tokens,
 )
-from schemas.catalog import configured_catalog
+from schemas.cases.catalog import configured_catalog
 from services import attachments as attachment_store
 from services.attachments.library import Library
 from services.attachments.signing import check_link_secret

@@ -20,7 +20,7 @@ from fastapi import FastAPI
 from pydantic import BaseModel
 
 from api.body_limit import MAX_BODY_BYTES, PREFIX_CAPS, STREAMED_PATHS, cap_for
-from schemas.bot import BotCallback, BotReport, PresenceEvent
+from schemas.stewards.bot import BotCallback, BotReport, PresenceEvent
 
 REF = "#/components/schemas/{model}"
 SIGNATURE_SCHEME = "gatewaySignature"

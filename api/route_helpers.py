@@ -16,10 +16,10 @@ from temporalio.client import Client
 
 from api.errors import UNAVAILABLE
 from constants import case_workflow_id
-from schemas.api import CaseLinks, Problem
-from schemas.case import ActionOutcome, HumanAction
-from schemas.common import Actor
-from schemas.updates import Update
+from schemas.cases.api import CaseLinks, Problem
+from schemas.cases.workflow import ActionOutcome, HumanAction
+from schemas.platform.common import Actor
+from schemas.platform.updates import Update
 from services.attachments.citations import check_cited
 from services.attachments.library import Library
 from services.cases import operations as cases

@@ -31,7 +31,7 @@ from dataclasses import dataclass
 
 from pydantic import ValidationError
 
-from schemas.common import Actor
+from schemas.platform.common import Actor
 from settings import Settings, get_settings
 
 PREFIX = "gp1"

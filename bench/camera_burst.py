@@ -41,7 +41,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from api.main import create_app
 from constants import SEARCH_ATTRIBUTES
-from schemas.common import GeoPoint
+from schemas.platform.common import GeoPoint
 from services.intake.devices import register_device
 from services.platform.db import SessionFactory, make_engine, make_session_factory
 from services.platform.geo import GridIndex, load_grid_index

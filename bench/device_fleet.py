@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 
 from sqlalchemy import text
 
-from schemas.common import GeoPoint
+from schemas.platform.common import GeoPoint
 from services.intake.devices import register_device
 from services.platform.db import SessionFactory
 from services.platform.geo import GridIndex

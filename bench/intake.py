@@ -46,7 +46,7 @@ from api.security import issue_token
 from bench.bare import BareWorkflow
 from bench.processes import CpuMeter, child, wait_http
 from constants import SEARCH_ATTRIBUTES
-from schemas.common import Actor
+from schemas.platform.common import Actor
 from services.platform.db import make_engine, make_session_factory
 from services.platform.geo import load_grid_index
 from services.platform.migrate import upgrade

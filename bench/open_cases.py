@@ -28,9 +28,9 @@ from temporalio.testing import WorkflowEnvironment
 
 from bench.intake import machine
 from constants import SEARCH_ATTRIBUTES
-from schemas.api import CreateCase
-from schemas.catalog import default_catalog
-from schemas.common import Actor, GeoPoint
+from schemas.cases.api import CreateCase
+from schemas.cases.catalog import default_catalog
+from schemas.platform.common import Actor, GeoPoint
 from services.cases.filing import build_case_input
 from services.cases.operations import start_case
 from services.platform.db import SessionFactory, make_engine, make_session_factory

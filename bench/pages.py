@@ -37,8 +37,8 @@ from temporalio.testing import WorkflowEnvironment
 from api.web.accounts import NewAccount, create_account
 from bench.intake import machine
 from constants import SEARCH_ATTRIBUTES
-from schemas.account_tables import WebAccount, WebSession
-from schemas.tables import CaseEvent, CaseRecord
+from schemas.cases.tables import CaseEvent, CaseRecord
+from schemas.platform.accounts import WebAccount, WebSession
 from services.platform.db import SessionFactory, make_engine, make_session_factory
 from services.platform.geo import load_grid_index
 from services.platform.migrate import upgrade

@@ -8,9 +8,9 @@ from alembic import context
 from sqlalchemy.engine import Connection
 from sqlmodel import SQLModel
 
-import schemas.attachment_tables
-import schemas.inspection_tables  # noqa: F401  (registers the tables on SQLModel.metadata)
-import schemas.tables  # noqa: F401
+import schemas.attachments.tables
+import schemas.cases.tables  # noqa: F401
+import schemas.inspections.tables  # noqa: F401  (registers the tables on SQLModel.metadata)
 import schemas.worktime.tables  # noqa: F401
 from services.platform.db import make_engine
 from settings import get_settings

@@ -7,5 +7,5 @@ hold their own rules and reads; ``platform`` holds what every domain needs (data
 migrations, tokens, logs, metrics, messages, geography). ``temporal_gateway`` is the one
 way into workflows: start once, update, query with a fallback to the projection. Nothing
 here imports ``workflows``: workflows are named by their type names (``constants``) and
-updates by ``schemas.updates.Update``.
+updates by ``schemas.platform.updates.Update``.
 """

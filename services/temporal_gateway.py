@@ -29,8 +29,8 @@ from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
-from schemas.case import HumanAction
-from schemas.updates import Update, update_id
+from schemas.cases.workflow import HumanAction
+from schemas.platform.updates import Update, update_id
 from services.platform import requests
 
 R = TypeVar("R", bound=BaseModel)
@@ -228,7 +228,7 @@ async def run_update(
     not_found: type[NotFound],
 ) -> R:
     """One human action as an update on any workflow, its update id the idempotency key
-    scoped to the update and the body (``schemas.updates.update_id``): Temporal answers a
+    scoped to the update and the body (``schemas.platform.updates.update_id``): Temporal answers a
     known update id itself, so only an exact repeat may share one; any other use of the
     key reaches the validator, which refuses it (``idempotency_key_reused``).
 

@@ -25,14 +25,14 @@ from sqlmodel import col
 from temporalio.testing import WorkflowEnvironment
 
 from constants import inspection_workflow_id
-from schemas.inspection_flow import (
+from schemas.inspections.tables import InspectionRecord
+from schemas.inspections.workflow import (
     FinishVisit,
     InspectionView,
     ItemResult,
     RecordResults,
     StartVisit,
 )
-from schemas.inspection_tables import InspectionRecord
 from services.platform.db import SessionFactory, utc
 from tests.inspection_support import inspector, key
 

@@ -14,8 +14,8 @@ import httpx
 from temporalio.testing import WorkflowEnvironment
 
 from api.main import create_app
-from schemas.case import CaseView
-from schemas.common import GeoPoint
+from schemas.cases.workflow import CaseView
+from schemas.platform.common import GeoPoint
 from services.cases.operations import live_view
 from services.intake.devices import register_device
 from services.platform.db import SessionFactory

@@ -11,10 +11,15 @@ from sqlalchemy import text
 from temporalio.client import Client, WorkflowHandle
 
 from constants import inspection_workflow_id, rectification_workflow_id
-from schemas.common import Actor
-from schemas.inspection import EnterpriseIn, InspectorIn, default_checklists
-from schemas.inspection_flow import INSPECTOR_ROLE, InspectionResult, InspectionView, ItemResult
-from schemas.rectification import RectificationResult, RectificationView
+from schemas.inspections.checklists import EnterpriseIn, InspectorIn, default_checklists
+from schemas.inspections.rectification import RectificationResult, RectificationView
+from schemas.inspections.workflow import (
+    INSPECTOR_ROLE,
+    InspectionResult,
+    InspectionView,
+    ItemResult,
+)
+from schemas.platform.common import Actor
 from services.inspections.operations import start_inspection
 from services.inspections.registry import upsert_enterprises, upsert_inspectors
 from services.platform.db import SessionFactory

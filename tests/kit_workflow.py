@@ -16,8 +16,8 @@ from workflows.kit.updates import human_update
 from workflows.kit.waiting import Waiter, fixed
 
 with workflow.unsafe.imports_passed_through():
-    from schemas.case import ActionOutcome, UrgeCase
-    from schemas.updates import Update
+    from schemas.cases.workflow import ActionOutcome, UrgeCase
+    from schemas.platform.updates import Update
 
 RECORD = "kit_probe_record"
 SEEN: list[tuple[str, str]] = []  # what the activity was called with, in order

@@ -11,7 +11,7 @@ import uuid
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 
-from schemas.tables import CaseEvent, CaseRecord
+from schemas.cases.tables import CaseEvent, CaseRecord
 from services.platform.db import SessionFactory
 
 LONG_AGO = datetime(2001, 1, 1, tzinfo=UTC)

@@ -14,7 +14,7 @@ from temporalio.testing import WorkflowEnvironment
 from api.main import create_app
 from api.rate_limit import TokenBucketLimiter
 from api.security import issue_token
-from schemas.common import Actor, Role
+from schemas.platform.common import Actor, Role
 from services.platform.db import SessionFactory
 from services.platform.tokens import sign_body
 from settings import Settings

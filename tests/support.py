@@ -14,11 +14,11 @@ from sqlalchemy import text
 from temporalio.client import Client, WorkflowHandle
 
 from constants import case_workflow_id
-from schemas.api import CreateCase
-from schemas.case import CaseView, OpenCaseInput
-from schemas.catalog import default_catalog
-from schemas.common import Actor, GeoPoint
-from schemas.tables import Steward
+from schemas.cases.api import CreateCase
+from schemas.cases.catalog import default_catalog
+from schemas.cases.tables import Steward
+from schemas.cases.workflow import CaseView, OpenCaseInput
+from schemas.platform.common import Actor, GeoPoint
 from services.cases.filing import build_case_input
 from services.cases.operations import start_case
 from services.platform.db import SessionFactory, upsert_insert

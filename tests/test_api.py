@@ -10,7 +10,7 @@ import pytest
 from temporalio.testing import WorkflowEnvironment
 
 from api.security import issue_token
-from schemas.common import Actor, Role
+from schemas.platform.common import Actor, Role
 from services.cases.filing import new_case_id
 from services.cases.operations import is_running
 from services.platform.db import SessionFactory

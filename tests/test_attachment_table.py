@@ -21,7 +21,7 @@ from sqlalchemy.engine import Connection
 from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from schemas.attachment_tables import Attachment
+from schemas.attachments.tables import Attachment
 from services.attachments import FilesystemStorage, UploadPolicy, receive_upload
 from services.attachments.records import attachment_row
 from services.platform.db import make_engine

@@ -26,7 +26,7 @@ from temporalio.worker import Worker
 
 from api.main import create_app
 from constants import case_workflow_id
-from schemas.case import OpenCaseInput
+from schemas.cases.workflow import OpenCaseInput
 from services.cases.operations import start_case
 from services.platform.db import SessionFactory
 from services.platform.geo import GridIndex

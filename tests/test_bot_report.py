@@ -22,8 +22,8 @@ from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 from constants import case_workflow_id
-from schemas.common import GeoPoint
-from schemas.coordinates import wgs84_to_gcj02
+from schemas.platform.common import GeoPoint
+from schemas.platform.coordinates import wgs84_to_gcj02
 from services.platform.db import SessionFactory
 from services.platform.geo import GridIndex
 from services.platform.tokens import sign_body

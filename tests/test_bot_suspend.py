@@ -14,7 +14,7 @@ import httpx
 import pytest
 from temporalio.testing import WorkflowEnvironment
 
-from schemas.common import Actor
+from schemas.platform.common import Actor
 from services.platform.db import SessionFactory
 from services.platform.geo import GridIndex
 from tests.support import case_input, grid_point, place_stewards, view, wait_for

@@ -18,8 +18,8 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
 from constants import SEARCH_ATTRIBUTES, inspection_workflow_id, rectification_workflow_id
-from schemas.campaign import CampaignFilter, CampaignInput, CampaignProgress
-from schemas.inspection_tables import Enterprise, HazardRecord, InspectionRecord
+from schemas.inspections.campaign import CampaignFilter, CampaignInput, CampaignProgress
+from schemas.inspections.tables import Enterprise, HazardRecord, InspectionRecord
 from services.inspections.operations import create_campaign_schedule, start_campaign
 from services.inspections.reports import round_report
 from services.platform.db import SessionFactory

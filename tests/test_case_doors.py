@@ -18,7 +18,8 @@ from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 from constants import case_workflow_id
-from schemas.case import (
+from schemas.cases.catalog import CaseType, default_catalog
+from schemas.cases.workflow import (
     AcceptTask,
     CancelCase,
     DepartmentReport,
@@ -26,9 +27,8 @@ from schemas.case import (
     ReportResolved,
     VerifyResult,
 )
-from schemas.catalog import CaseType, default_catalog
-from schemas.common import Actor
-from schemas.inspection import RectificationPolicy, VisitModel, default_checklists
+from schemas.inspections.checklists import RectificationPolicy, VisitModel, default_checklists
+from schemas.platform.common import Actor
 from services.platform.db import SessionFactory
 from services.platform.geo import GridIndex
 from settings import Settings

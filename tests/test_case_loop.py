@@ -17,7 +17,7 @@ from temporalio.client import WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
 
 from api.security import issue_token
-from schemas.case import (
+from schemas.cases.workflow import (
     AcceptTask,
     CancelCase,
     DepartmentAccept,
@@ -27,7 +27,7 @@ from schemas.case import (
     ReportResolved,
     VerifyResult,
 )
-from schemas.common import Actor, Role
+from schemas.platform.common import Actor, Role
 from services.platform.db import SessionFactory
 from services.platform.geo import GridIndex
 from settings import Settings

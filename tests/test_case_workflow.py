@@ -12,7 +12,7 @@ from temporalio.client import WorkflowHandle, WorkflowUpdateFailedError
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import WorkflowEnvironment
 
-from schemas.case import (
+from schemas.cases.workflow import (
     AcceptTask,
     CancelCase,
     CaseView,
@@ -23,7 +23,7 @@ from schemas.case import (
     ReportResolved,
     VerifyResult,
 )
-from schemas.common import Actor
+from schemas.platform.common import Actor
 from services.cases.queries import projected_case
 from services.platform.db import SessionFactory
 from services.platform.geo import GridIndex

@@ -21,10 +21,10 @@ from temporalio.testing import WorkflowEnvironment
 from api.main import create_app
 from api.security import issue_token
 from constants import case_workflow_id
-from schemas.case import CaseView
-from schemas.catalog import default_catalog, load_catalog
-from schemas.catalog_tuning import CatalogOverrideError, scale_limits, tune
-from schemas.common import Actor
+from schemas.cases.catalog import default_catalog, load_catalog
+from schemas.cases.catalog_tuning import CatalogOverrideError, scale_limits, tune
+from schemas.cases.workflow import CaseView
+from schemas.platform.common import Actor
 from services.platform.db import SessionFactory
 from services.platform.geo import GridIndex
 from settings import Settings, get_settings

@@ -9,7 +9,12 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from schemas.inspection import CHECKLISTS_FILE, Checklists, default_checklists, load_checklists
+from schemas.inspections.checklists import (
+    CHECKLISTS_FILE,
+    Checklists,
+    default_checklists,
+    load_checklists,
+)
 from services.inspections.inspector_calendar import next_slot, simulate_round, working_days_between
 from services.inspections.registry import RegistryError, read_enterprises, read_inspectors
 from tools.demo_data import build_town

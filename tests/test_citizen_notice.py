@@ -14,8 +14,8 @@ from sqlalchemy import text
 from temporalio.testing import WorkflowEnvironment
 
 from constants import case_workflow_id
-from schemas.case import AcceptTask, ReportResolved, VerifyResult
-from schemas.common import Actor
+from schemas.cases.workflow import AcceptTask, ReportResolved, VerifyResult
+from schemas.platform.common import Actor
 from services.platform.db import SessionFactory
 from services.platform.geo import GridIndex
 from settings import Settings

@@ -1,4 +1,4 @@
-"""GCJ-02 / BD-09 <-> WGS-84 (``schemas.coordinates``) against published reference pairs.
+"""GCJ-02 / BD-09 <-> WGS-84 (``schemas.platform.coordinates``) against published reference pairs.
 
 Sources of the reference pairs (numbers, not code):
 
@@ -22,7 +22,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from schemas.coordinates import (
+from schemas.platform.coordinates import (
     Crs,
     GeoInput,
     bd09_to_gcj02,

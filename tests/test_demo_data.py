@@ -19,8 +19,8 @@ import shapely
 from shapely.geometry import shape
 from sqlalchemy import func, select
 
-from schemas.catalog import default_catalog
-from schemas.tables import DepartmentRow, Grid, Steward
+from schemas.cases.catalog import default_catalog
+from schemas.cases.tables import DepartmentRow, Grid, Steward
 from services.platform.db import SessionFactory, make_engine, make_session_factory
 from services.platform.migrate import upgrade
 from tools.demo_data import Town, build_town, export_town, load_demo_data, main

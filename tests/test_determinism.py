@@ -21,7 +21,7 @@ from worker import runner_for
 
 ROOT = Path(__file__).resolve().parent.parent
 WORKFLOW_FILES = sorted((ROOT / "workflows").rglob("*.py"))
-SHARED_FILES = [ROOT / "constants.py", *sorted((ROOT / "schemas").glob("*.py"))]
+SHARED_FILES = [ROOT / "constants.py", *sorted((ROOT / "schemas").rglob("*.py"))]
 
 # What workflow code may import: Temporal's workflow API, the standard library's pure parts,
 # our models, names and the other workflow modules.

@@ -15,8 +15,8 @@ from temporalio.testing import WorkflowEnvironment
 
 from api.security import issue_token
 from constants import case_workflow_id
-from schemas.case import CaseView
-from schemas.common import Actor
+from schemas.cases.workflow import CaseView
+from schemas.platform.common import Actor
 from services.intake.coalesce import detections_in
 from services.platform.db import SessionFactory
 from services.platform.geo import GridIndex

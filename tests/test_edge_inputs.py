@@ -22,7 +22,7 @@ from typing import Any
 import pytest
 from temporalio.testing import WorkflowEnvironment
 
-from schemas.tables import CaseRecord
+from schemas.cases.tables import CaseRecord
 from services.platform.db import SessionFactory
 from settings import Settings
 from tests.security_support import Api, bearer, running_app, signed, token

@@ -17,7 +17,7 @@ from sqlalchemy import delete
 from sqlmodel import col
 
 from api.routers.pages import duration
-from schemas.tables import CaseEvent, CaseRecord
+from schemas.cases.tables import CaseEvent, CaseRecord
 from services.platform.db import SessionFactory
 from services.supervision.evaluation import evaluate, p90
 from settings import Settings

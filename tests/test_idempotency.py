@@ -19,7 +19,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from api.main import create_app
 from api.security import issue_token
-from schemas.common import Actor, Role
+from schemas.platform.common import Actor, Role
 from services.platform.db import SessionFactory
 from services.platform.geo import GridIndex
 from settings import Settings

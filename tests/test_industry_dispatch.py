@@ -1,5 +1,5 @@
 """Industry stewards are offered the case types their trade covers, beside grid stewards
-(``schemas.industries``): the production worker on the Temporal test server, the test
+(``schemas.stewards.industries``): the production worker on the Temporal test server, the test
 database, dispatch through the real index."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import text
 from temporalio.testing import WorkflowEnvironment
 
-from schemas.industries import covers
+from schemas.stewards.industries import covers
 from services.platform.db import SessionFactory
 from services.platform.geo import GridIndex
 from tests.support import case_input, grid_point, open_case, place_stewards, wait_for

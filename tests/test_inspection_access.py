@@ -10,8 +10,8 @@ import httpx
 import pytest
 from temporalio.testing import WorkflowEnvironment
 
-from schemas.common import Role
-from schemas.inspection import InspectorIn
+from schemas.inspections.checklists import InspectorIn
+from schemas.platform.common import Role
 from services.inspections.registry import upsert_inspectors
 from services.platform.db import SessionFactory
 from services.platform.geo import GridIndex

@@ -14,9 +14,9 @@ from temporalio.testing import WorkflowEnvironment
 
 from api.security import issue_token
 from constants import campaign_workflow_id, inspection_workflow_id
-from schemas.common import Actor, Evidence, GeoPoint
-from schemas.inspection_flow import CancelInspection, FinishVisit, RecordResults, StartVisit
-from schemas.rectification import CancelRectification, SubmitProof
+from schemas.inspections.rectification import CancelRectification, SubmitProof
+from schemas.inspections.workflow import CancelInspection, FinishVisit, RecordResults, StartVisit
+from schemas.platform.common import Actor, Evidence, GeoPoint
 from services.platform.db import SessionFactory
 from services.platform.geo import GridIndex
 from settings import Settings

@@ -14,8 +14,13 @@ from temporalio.exceptions import ApplicationError
 from temporalio.testing import WorkflowEnvironment
 
 from constants import inspection_workflow_id
-from schemas.common import Actor, Evidence
-from schemas.inspection_flow import (
+from schemas.inspections.rectification import (
+    RecordEnforcement,
+    RectificationResult,
+    Reinspect,
+    SubmitProof,
+)
+from schemas.inspections.workflow import (
     CancelInspection,
     FinishVisit,
     InspectionResult,
@@ -24,7 +29,7 @@ from schemas.inspection_flow import (
     StartInspection,
     StartVisit,
 )
-from schemas.rectification import RecordEnforcement, RectificationResult, Reinspect, SubmitProof
+from schemas.platform.common import Actor, Evidence
 from services.inspections.operations import start_inspection_workflow
 from services.platform.db import SessionFactory
 from services.platform.geo import GridIndex

@@ -26,9 +26,9 @@ from pydantic import SecretStr
 from temporalio.testing import WorkflowEnvironment
 
 from api.main import create_app
-from schemas.bot import BotAction, BotCallback, BotResult, PresenceEvent
-from schemas.common import GeoPoint, Role
-from schemas.dispatch import DepartmentMessageKind, StewardMessageKind
+from schemas.cases.dispatch import DepartmentMessageKind, StewardMessageKind
+from schemas.platform.common import GeoPoint, Role
+from schemas.stewards.bot import BotAction, BotCallback, BotResult, PresenceEvent
 from services.platform.db import SessionFactory
 from services.platform.geo import GridIndex
 from settings import Settings

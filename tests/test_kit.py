@@ -12,9 +12,9 @@ from temporalio.client import WorkflowUpdateFailedError
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
-from schemas.case import ActionOutcome, UrgeCase
-from schemas.common import Actor, town_time
-from schemas.updates import Update
+from schemas.cases.workflow import ActionOutcome, UrgeCase
+from schemas.platform.common import Actor, town_time
+from schemas.platform.updates import Update
 from tests.kit_workflow import SEEN, KitProbeWorkflow, ProbeResult, record
 from workflows.cases.workflow import CaseWorkflow
 

@@ -21,7 +21,7 @@ import httpx
 from temporalio.testing import WorkflowEnvironment
 
 from api.security import issue_token
-from schemas.common import Actor
+from schemas.platform.common import Actor
 from services.platform import log_redaction, observability
 from services.platform.db import SessionFactory
 from settings import Settings

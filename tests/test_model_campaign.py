@@ -28,8 +28,8 @@ import pytest
 from temporalio.testing import WorkflowEnvironment
 
 from constants import campaign_workflow_id, inspection_workflow_id
-from schemas.campaign import CampaignProgress
-from schemas.common import Actor
+from schemas.inspections.campaign import CampaignProgress
+from schemas.platform.common import Actor
 from services.platform.db import SessionFactory
 from services.platform.geo import GridIndex
 from settings import Settings

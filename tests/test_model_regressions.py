@@ -16,7 +16,7 @@ from sqlalchemy import text
 from temporalio.testing import WorkflowEnvironment
 
 from constants import case_workflow_id
-from schemas.common import Actor
+from schemas.platform.common import Actor
 from services.intake.devices import register_device
 from services.platform.db import SessionFactory
 from services.platform.geo import GridIndex

@@ -27,9 +27,9 @@ import pytest
 from temporalio.testing import WorkflowEnvironment
 
 from constants import campaign_workflow_id
-from schemas.campaign import CampaignProgress
-from schemas.common import Actor
-from schemas.inspection_flow import INSPECTOR_ROLE, InspectionResult, InspectionView
+from schemas.inspections.campaign import CampaignProgress
+from schemas.inspections.workflow import INSPECTOR_ROLE, InspectionResult, InspectionView
+from schemas.platform.common import Actor
 from services.inspections.queries import projected_inspection
 from services.platform.db import SessionFactory
 from services.platform.geo import GridIndex

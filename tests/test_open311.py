@@ -17,7 +17,7 @@ import httpx
 import pytest
 
 from api.security import issue_token
-from schemas.common import Actor
+from schemas.platform.common import Actor
 from services.intake import open311
 from services.platform.db import SessionFactory
 from services.platform.geo import GridIndex

@@ -30,8 +30,8 @@ from temporalio.worker import Worker
 from activities.messaging.delivery import NOTIFICATIONS, advisory_key, deliver_once
 from activities.messaging.gateways import HttpGateway
 from constants import ACT_NOTIFY_STEWARD, case_workflow_id
-from schemas.case import AcceptTask, ReportResolved, VerifyResult
-from schemas.common import Actor
+from schemas.cases.workflow import AcceptTask, ReportResolved, VerifyResult
+from schemas.platform.common import Actor
 from services.cases.operations import start_case
 from services.platform.db import SessionFactory, make_engine
 from services.platform.geo import GridIndex

@@ -15,9 +15,9 @@ from temporalio.testing import ActivityEnvironment, WorkflowEnvironment
 
 from activities.stewards.dispatch import DispatchActivities
 from api.main import create_app
-from schemas.common import GeoPoint
-from schemas.dispatch import DispatchRequest
-from schemas.tables import Steward
+from schemas.cases.dispatch import DispatchRequest
+from schemas.cases.tables import Steward
+from schemas.platform.common import GeoPoint
 from services.platform.db import SessionFactory
 from services.platform.geo import GridIndex
 from services.platform.tokens import sign_body

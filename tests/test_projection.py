@@ -7,8 +7,8 @@ from datetime import UTC, datetime
 from sqlalchemy import text
 
 from activities.cases.projection import ProjectionActivities
-from schemas.case import CaseSummary, ProjectionBatch, TimelineEntry
-from schemas.common import GeoPoint
+from schemas.cases.workflow import CaseSummary, ProjectionBatch, TimelineEntry
+from schemas.platform.common import GeoPoint
 from services.platform.db import SessionFactory
 
 

@@ -17,10 +17,10 @@ import pytest
 from temporalio.testing import WorkflowEnvironment
 
 from constants import rectification_workflow_id
-from schemas.common import Actor, GeoPoint
-from schemas.inspection import FormItem, default_checklists
-from schemas.inspection_flow import EnterpriseRef
-from schemas.rectification import RectificationInput, RectificationView
+from schemas.inspections.checklists import FormItem, default_checklists
+from schemas.inspections.rectification import RectificationInput, RectificationView
+from schemas.inspections.workflow import EnterpriseRef
+from schemas.platform.common import Actor, GeoPoint
 from settings import Settings
 from tests.model.doors import Doors
 from tests.support import SUPERVISOR

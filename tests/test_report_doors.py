@@ -16,10 +16,10 @@ import httpx
 import pytest
 from temporalio.testing import WorkflowEnvironment
 
-from schemas.api import CreateCase
-from schemas.common import Evidence
-from schemas.coordinates import Crs, from_wgs84
-from schemas.tables import Steward
+from schemas.cases.api import CreateCase
+from schemas.cases.tables import Steward
+from schemas.platform.common import Evidence
+from schemas.platform.coordinates import Crs, from_wgs84
 from services.cases.operations import original_input
 from services.platform.db import SessionFactory
 from services.platform.geo import GridIndex

@@ -16,11 +16,11 @@ from temporalio.client import WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
 
 from constants import case_workflow_id
-from schemas.case import AcceptTask, ReportResolved, VerifyResult
-from schemas.catalog import default_catalog
-from schemas.common import Actor
-from schemas.satisfaction import SatisfactionBody
-from schemas.tables import CaseRecord
+from schemas.cases.catalog import default_catalog
+from schemas.cases.satisfaction import SatisfactionBody
+from schemas.cases.tables import CaseRecord
+from schemas.cases.workflow import AcceptTask, ReportResolved, VerifyResult
+from schemas.platform.common import Actor
 from services.cases.operations import is_running
 from services.cases.satisfaction import rate_case
 from services.platform.db import SessionFactory, utc

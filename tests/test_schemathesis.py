@@ -36,7 +36,7 @@ from schemathesis.specs.openapi.checks import (
 from temporalio.testing import WorkflowEnvironment
 
 from api.main import create_app
-from schemas.inspection import InspectorIn
+from schemas.inspections.checklists import InspectorIn
 from services.inspections.registry import upsert_inspectors
 from services.platform.db import SessionFactory
 from services.platform.geo import GridIndex

@@ -11,7 +11,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from api.security import issue_token
 from constants import case_workflow_id
-from schemas.common import Actor
+from schemas.platform.common import Actor
 from services.platform.db import SessionFactory
 from services.platform.geo import GridIndex
 from settings import Settings

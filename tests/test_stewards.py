@@ -13,8 +13,8 @@ from temporalio.testing import ActivityEnvironment, WorkflowEnvironment
 from activities.stewards.dispatch import DispatchActivities
 from api.main import create_app
 from api.security import issue_token
-from schemas.common import Actor, GeoPoint
-from schemas.dispatch import DispatchRequest
+from schemas.cases.dispatch import DispatchRequest
+from schemas.platform.common import Actor, GeoPoint
 from services.platform.db import SessionFactory
 from services.platform.geo import GridIndex
 from settings import Settings

@@ -22,8 +22,8 @@ from sqlmodel import col
 from temporalio.testing import WorkflowEnvironment
 
 from api.security import issue_token
-from schemas.common import Actor, Role
-from schemas.tables import CaseRecord
+from schemas.cases.tables import CaseRecord
+from schemas.platform.common import Actor, Role
 from services.cases.operations import start_case
 from services.platform.db import SessionFactory
 from services.platform.geo import GridIndex

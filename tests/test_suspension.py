@@ -15,9 +15,9 @@ from temporalio.exceptions import ApplicationError
 from temporalio.testing import WorkflowEnvironment
 
 from constants import SA_SUSPENDED
-from schemas.case import DepartmentExtension, ReportRecovery
-from schemas.common import Actor
-from schemas.suspension import ResumeCase, SuspensionDecision, SuspensionRequest
+from schemas.cases.suspension import ResumeCase, SuspensionDecision, SuspensionRequest
+from schemas.cases.workflow import DepartmentExtension, ReportRecovery
+from schemas.platform.common import Actor
 from services.platform.db import SessionFactory
 from services.platform.geo import GridIndex
 from services.supervision.board import grid_loads

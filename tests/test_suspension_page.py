@@ -11,8 +11,8 @@ import pytest
 from temporalio.testing import WorkflowEnvironment
 
 from api.main import create_app
-from schemas.common import Actor
-from schemas.suspension import SuspensionDecision, SuspensionRequest
+from schemas.cases.suspension import SuspensionDecision, SuspensionRequest
+from schemas.platform.common import Actor
 from services.platform.db import SessionFactory
 from services.platform.geo import GridIndex
 from settings import Settings

@@ -24,7 +24,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from api import security
 from api.security import _b64, _sign, issue_token, read_claims
-from schemas.common import Actor, Role
+from schemas.platform.common import Actor, Role
 from services.platform import revocation
 from services.platform.db import SessionFactory
 from settings import Settings

@@ -29,8 +29,8 @@ from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 from constants import SEARCH_ATTRIBUTES, case_workflow_id
-from schemas.case import CancelCase, DepartmentAccept, DepartmentReport, OpenCaseInput
-from schemas.common import Actor
+from schemas.cases.workflow import CancelCase, DepartmentAccept, DepartmentReport, OpenCaseInput
+from schemas.platform.common import Actor
 from services.cases.operations import start_case
 from services.platform import observability
 from services.platform.db import SessionFactory

@@ -16,9 +16,9 @@ import pytest
 from temporalio.testing import WorkflowEnvironment
 
 from api.main import create_app
-from schemas.case import DepartmentAccept, DepartmentReport
-from schemas.common import Actor
-from schemas.updates import Update
+from schemas.cases.workflow import DepartmentAccept, DepartmentReport
+from schemas.platform.common import Actor
+from schemas.platform.updates import Update
 from services.cases import operations as cases
 from services.platform.db import SessionFactory
 from services.platform.geo import GridIndex

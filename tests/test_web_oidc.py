@@ -19,7 +19,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from api.main import create_app
 from api.web.oidc import principal_from_claims
-from schemas.common import Actor
+from schemas.platform.common import Actor
 from services.platform.db import SessionFactory
 from settings import Settings
 from tests.oidc_provider import CLIENT_ID, CLIENT_SECRET, Provider, running_provider

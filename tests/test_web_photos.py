@@ -19,7 +19,7 @@ from sqlalchemy import func
 from sqlmodel import col, select
 from temporalio.testing import WorkflowEnvironment
 
-from schemas.attachment_tables import Attachment
+from schemas.attachments.tables import Attachment
 from services.platform.db import SessionFactory
 from services.platform.geo import GridIndex
 from tests.attachment_support import jpeg_bytes

@@ -18,9 +18,9 @@ import openpyxl
 from playwright.async_api import Browser, Page
 from temporalio.testing import WorkflowEnvironment
 
-from schemas.case import DepartmentAccept, DepartmentReport, DepartmentReturn
-from schemas.common import Actor
-from schemas.updates import Update
+from schemas.cases.workflow import DepartmentAccept, DepartmentReport, DepartmentReturn
+from schemas.platform.common import Actor
+from schemas.platform.updates import Update
 from services.cases import operations as cases
 from services.platform.db import SessionFactory
 from services.platform.geo import GridIndex

@@ -25,7 +25,7 @@ from temporalio.testing import WorkflowEnvironment
 from api.main import create_app
 from api.web import accounts
 from api.web.i18n import LOCALES, translations
-from schemas.account_tables import WebSession
+from schemas.platform.accounts import WebSession
 from services.platform.db import SessionFactory
 from settings import Settings
 from tests.web_support import PASSWORD, csrf_of, new_account, sign_in

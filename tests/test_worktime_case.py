@@ -21,8 +21,8 @@ from sqlmodel import col
 from temporalio.client import WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
 
-from schemas.case import CancelCase, CaseView
-from schemas.tables import Notification
+from schemas.cases.tables import Notification
+from schemas.cases.workflow import CancelCase, CaseView
 from schemas.worktime import TOWN_TZ, CalendarSlice, add_working
 from schemas.worktime.policy import load_office_hours
 from services.platform.db import SessionFactory

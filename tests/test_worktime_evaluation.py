@@ -17,7 +17,7 @@ import pytest
 from sqlalchemy import delete
 from sqlmodel import col
 
-from schemas.tables import CaseEvent, CaseRecord
+from schemas.cases.tables import CaseEvent, CaseRecord
 from services.platform.db import SessionFactory
 from settings import Settings
 from tests.security_support import bearer

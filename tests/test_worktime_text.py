@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from schemas.common import town_time
+from schemas.platform.common import town_time
 from services.worktime.text import deadline_text
 from tests.worktime_support import town
 

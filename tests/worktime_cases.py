@@ -13,10 +13,10 @@ from __future__ import annotations
 import uuid
 from datetime import date, datetime, timedelta
 
-from schemas.api import CreateCase
-from schemas.case import OpenCaseInput
-from schemas.catalog import Catalog, load_catalog
-from schemas.common import GeoPoint
+from schemas.cases.api import CreateCase
+from schemas.cases.catalog import Catalog, load_catalog
+from schemas.cases.workflow import OpenCaseInput
+from schemas.platform.common import GeoPoint
 from schemas.worktime import TOWN_TZ, YearSchedule
 from schemas.worktime.policy import load_office_hours
 from schemas.worktime.sources import UnknownYearError, from_package

@@ -20,7 +20,7 @@ How it is built (deterministic: the same seed gives the same town, byte for byte
   three times; each gets a Chinese name, an industry, skills that fit it, a language
   (about 10% English), a duty state (about 70% on duty), a capacity of 1 to 3 and a
   position strictly inside their grid;
-- departments are the catalog's (``schemas.catalog.default_catalog``).
+- departments are the catalog's (``schemas.cases.catalog.default_catalog``).
 
 Usage: ``python -m tools.demo_data [--url URL] [--stewards N] [--seed S] [--export DIR]``.
 """
@@ -42,8 +42,8 @@ from sqlalchemy import func, insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col
 
-from schemas.catalog import default_catalog
-from schemas.tables import DepartmentRow, Grid, Steward
+from schemas.cases.catalog import default_catalog
+from schemas.cases.tables import DepartmentRow, Grid, Steward
 from services.platform.db import SessionFactory, make_engine, make_session_factory
 from tools.demo_lattice import Lattice, LatticeSpec, Ring, polygon
 from tools.demo_people import StewardSeed, make_stewards

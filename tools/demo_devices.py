@@ -15,7 +15,7 @@ import asyncio
 from dataclasses import dataclass
 from typing import Literal
 
-from schemas.common import GeoPoint
+from schemas.platform.common import GeoPoint
 from services.intake.devices import register_device
 from services.platform.db import SessionFactory, make_engine, make_session_factory
 from services.platform.geo import GridIndex, load_grid_index

@@ -22,8 +22,8 @@ import shapely
 from sqlalchemy import func, select
 from sqlmodel import col
 
-from schemas.inspection import EnterpriseIn, InspectorIn, default_checklists
-from schemas.inspection_tables import Enterprise
+from schemas.inspections.checklists import EnterpriseIn, InspectorIn, default_checklists
+from schemas.inspections.tables import Enterprise
 from services.inspections.registry import upsert_enterprises, upsert_inspectors
 from services.platform.db import SessionFactory, make_engine, make_session_factory
 from tools.demo_data import Town, build_town

@@ -35,8 +35,8 @@ from temporalio.client import Client
 
 from api.security import issue_token
 from constants import SEARCH_ATTRIBUTES
-from schemas.catalog_tuning import CatalogOverrideError, check_scale
-from schemas.common import Actor, Role
+from schemas.cases.catalog_tuning import CatalogOverrideError, check_scale
+from schemas.platform.common import Actor, Role
 from settings import get_settings
 from tools.demo_devices import DEMO_KEY_PREFIX
 from tools.process_supervisor import Interrupted, Supervisor

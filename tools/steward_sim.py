@@ -45,8 +45,8 @@ from typing import Any
 import httpx
 
 from api.security import issue_token
-from schemas.bot import BotAction, BotAnswer
-from schemas.common import Actor
+from schemas.platform.common import Actor
+from schemas.stewards.bot import BotAction, BotAnswer
 from services.platform.tokens import sign_body
 from settings import get_settings
 from tools.fake_gateway import FakeGateway, Message

@@ -35,9 +35,9 @@ from constants import (
     ACT_NOTIFY_DEPARTMENT,
     ACT_NOTIFY_STEWARD,
 )
-from schemas.catalog import default_catalog
-from schemas.dispatch import DepartmentMessage, StewardMessage
-from schemas.tables import DepartmentRow, Steward
+from schemas.cases.catalog import default_catalog
+from schemas.cases.dispatch import DepartmentMessage, StewardMessage
+from schemas.cases.tables import DepartmentRow, Steward
 from services.platform.db import SessionFactory
 from services.platform.messages import (
     case_type_name,

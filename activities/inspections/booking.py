@@ -22,9 +22,8 @@ from constants import (
     ACT_RECORD_FINDINGS,
     ACT_RELEASE_INSPECTOR,
 )
-from schemas.common import GeoPoint
-from schemas.inspection import Checklists, default_checklists
-from schemas.inspection_activity import (
+from schemas.cases.tables import Grid
+from schemas.inspections.activity import (
     Booking,
     BookingRequest,
     InspectionPlan,
@@ -33,9 +32,10 @@ from schemas.inspection_activity import (
     RecordFinding,
     RecordFindingsRequest,
 )
-from schemas.inspection_flow import EnterpriseRef
-from schemas.inspection_tables import Enterprise, InspectionBooking, Inspector
-from schemas.tables import Grid
+from schemas.inspections.checklists import Checklists, default_checklists
+from schemas.inspections.tables import Enterprise, InspectionBooking, Inspector
+from schemas.inspections.workflow import EnterpriseRef
+from schemas.platform.common import GeoPoint
 from services.inspections.enterprise_records import last_visit, record_findings
 from services.inspections.inspector_calendar import next_slot
 from services.platform.db import SessionFactory, utc

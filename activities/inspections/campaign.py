@@ -18,9 +18,9 @@ from sqlmodel import col
 from temporalio import activity
 
 from constants import ACT_PLAN_CAMPAIGN, ACT_START_INSPECTIONS
-from schemas.campaign import CampaignFilter, CampaignPlan, PlannedEnterprise, StartBatch
-from schemas.inspection import Checklists, default_checklists
-from schemas.inspection_tables import Enterprise, Inspector
+from schemas.inspections.campaign import CampaignFilter, CampaignPlan, PlannedEnterprise, StartBatch
+from schemas.inspections.checklists import Checklists, default_checklists
+from schemas.inspections.tables import Enterprise, Inspector
 from services.inspections.operations import start_inspection_workflow
 from services.platform.db import SessionFactory
 

@@ -25,16 +25,16 @@ from constants import (
     ACT_PROJECT_RECTIFICATION,
     ACT_SEND_SECTIONS,
 )
-from schemas.common import town_time
-from schemas.inspection_activity import (
+from schemas.cases.tables import DepartmentRow
+from schemas.inspections.activity import (
     DepartmentSection,
     InspectionProjection,
     PartyMessage,
     SectionBatch,
 )
-from schemas.inspection_tables import HazardRecord, InspectionFinding, InspectionRecord
-from schemas.rectification import RectificationProjection
-from schemas.tables import DepartmentRow
+from schemas.inspections.rectification import RectificationProjection
+from schemas.inspections.tables import HazardRecord, InspectionFinding, InspectionRecord
+from schemas.platform.common import town_time
 from services.platform.db import SessionFactory, newest_wins_upsert, upsert_insert
 from services.platform.messages import environment
 

@@ -22,9 +22,9 @@ from temporalio import activity
 
 from activities.stewards.index_cache import StewardCache
 from constants import ACT_RELEASE_STEWARD, ACT_RESERVE_STEWARD
-from schemas.dispatch import Assignment, DispatchRequest, ReleaseRequest
-from schemas.industries import covers
-from schemas.tables import Reservation, Steward
+from schemas.cases.dispatch import Assignment, DispatchRequest, ReleaseRequest
+from schemas.cases.tables import Reservation, Steward
+from schemas.stewards.industries import covers
 from services.platform.db import SessionFactory
 from services.platform.distance import haversine_km
 

@@ -18,7 +18,7 @@ from typing import Any
 
 from sqlalchemy import Table, select
 
-from schemas.tables import Grid, Steward
+from schemas.cases.tables import Grid, Steward
 from services.platform.db import SessionFactory, utc
 from services.stewards.index import StewardIndex, StewardPoint
 

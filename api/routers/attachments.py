@@ -18,9 +18,9 @@ from fastapi.responses import JSONResponse, StreamingResponse
 
 from api.deps import State, TemporalClient, require
 from api.errors import problem
-from schemas.api import Problem
-from schemas.attachments import AttachmentLink, Purpose, StoredAttachment, UploadAnswer
-from schemas.common import Actor
+from schemas.attachments.api import AttachmentLink, Purpose, StoredAttachment, UploadAnswer
+from schemas.cases.api import Problem
+from schemas.platform.common import Actor
 from services.attachments.library import principal_key
 from services.attachments.policy import UploadRefused
 from services.attachments.signing import LinkRefused, Variant

@@ -16,11 +16,17 @@ from fastapi.responses import JSONResponse
 from api.deps import State
 from api.errors import RETRY_AFTER_SECONDS, problem
 from api.routers.attachments import UPLOAD_ERRORS, store_upload
-from schemas.api import Problem
-from schemas.attachments import UploadAnswer
-from schemas.bot import BotAnswer, BotReport, BotReportAnswer, PresenceAnswer, PresenceEvent
-from schemas.common import Actor
-from schemas.tables import Steward
+from schemas.attachments.api import UploadAnswer
+from schemas.cases.api import Problem
+from schemas.cases.tables import Steward
+from schemas.platform.common import Actor
+from schemas.stewards.bot import (
+    BotAnswer,
+    BotReport,
+    BotReportAnswer,
+    PresenceAnswer,
+    PresenceEvent,
+)
 from services.stewards import bot
 from services.stewards.bot_report import ReportDesk
 from services.stewards.presence import apply_presence

@@ -11,7 +11,7 @@ from typing import Annotated
 from fastapi import APIRouter, HTTPException, Path
 
 from api.deps import State, Supervisor
-from schemas.api import Problem
+from schemas.cases.api import Problem
 from schemas.worktime import YearSchedule
 from schemas.worktime.sources import UnknownYearError, from_package
 from services.worktime.calendar_store import loaded_years

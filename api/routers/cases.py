@@ -18,9 +18,9 @@ from api.deps import (
 from api.errors import UNAVAILABLE
 from api.route_helpers import CREATE_ERRORS, case_links
 from constants import case_workflow_id
-from schemas.api import CaseDetail, CasePage, CreateCase, CreatedCase, Problem, Timeline
-from schemas.case import CaseStatus
-from schemas.common import Actor, CaseSource, Instant, Line
+from schemas.cases.api import CaseDetail, CasePage, CreateCase, CreatedCase, Problem, Timeline
+from schemas.cases.workflow import CaseStatus
+from schemas.platform.common import Actor, CaseSource, Instant, Line
 from services.attachments.citations import check_cited
 from services.cases import access as case_access
 from services.cases import filing

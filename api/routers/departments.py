@@ -8,7 +8,7 @@ from fastapi import APIRouter, HTTPException, Path
 
 from api.deps import CaseIdPath, DepartmentPrincipal, IdempotencyHeader, State, TemporalClient
 from api.route_helpers import ACTION_ERRORS, perform
-from schemas.case import (
+from schemas.cases.workflow import (
     ActionOutcome,
     DepartmentAccept,
     DepartmentAcceptBody,
@@ -19,8 +19,8 @@ from schemas.case import (
     DepartmentReturn,
     DepartmentReturnBody,
 )
-from schemas.common import Actor, Line
-from schemas.updates import Update
+from schemas.platform.common import Actor, Line
+from schemas.platform.updates import Update
 
 router = APIRouter(
     prefix="/departments/{department}/cases/{case_id}",

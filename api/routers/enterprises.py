@@ -24,10 +24,10 @@ from api.deps import (
 from api.inspection_deps import BoundDevice, enterprise_itself, may_read_enterprise
 from api.route_helpers import ACTION_ERRORS, CREATE_ERRORS, perform_on
 from constants import rectification_workflow_id
-from schemas.common import Actor
-from schemas.inspection_api import HazardPage
-from schemas.rectification import RectificationOutcome, SubmitProof, SubmitProofBody
-from schemas.updates import Update
+from schemas.inspections.api import HazardPage
+from schemas.inspections.rectification import RectificationOutcome, SubmitProof, SubmitProofBody
+from schemas.platform.common import Actor
+from schemas.platform.updates import Update
 from services.inspections import enterprise_records
 from services.inspections import queries as inspection_queries
 from services.inspections.enterprise_records import (

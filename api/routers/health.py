@@ -10,7 +10,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy import text
 
 from api.deps import State
-from schemas.api import Health
+from schemas.cases.api import Health
 
 router = APIRouter(tags=["health"])
 

@@ -8,14 +8,14 @@ from fastapi import APIRouter, Query
 
 from api.deps import Session, WorkflowKey
 from api.inspection_deps import Regulator
-from schemas.api import Problem
-from schemas.common import Line
-from schemas.inspection_api import (
+from schemas.cases.api import Problem
+from schemas.inspections.api import (
     DepartmentInspectionReport,
     EnterpriseReport,
     GridReport,
     RoundReport,
 )
+from schemas.platform.common import Line
 from services.inspections import reports as inspection_reports
 from services.inspections.operations import InspectionNotFound
 

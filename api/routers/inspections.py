@@ -12,9 +12,7 @@ from api.inspection_access import Visit, check_reader
 from api.inspection_deps import InspectionReader, InspectorPrincipal, Regulator
 from api.route_helpers import ACTION_ERRORS, CREATE_ERRORS, perform_on, temporal_ui
 from constants import inspection_workflow_id
-from schemas.campaign import CampaignInput, CampaignProgress
-from schemas.common import Line
-from schemas.inspection_api import (
+from schemas.inspections.api import (
     InspectionDetail,
     InspectionLinks,
     InspectionPage,
@@ -23,7 +21,8 @@ from schemas.inspection_api import (
     StartedInspection,
     StartInspectionBody,
 )
-from schemas.inspection_flow import (
+from schemas.inspections.campaign import CampaignInput, CampaignProgress
+from schemas.inspections.workflow import (
     INSPECTOR_ROLE,
     CancelInspection,
     CancelInspectionBody,
@@ -36,7 +35,8 @@ from schemas.inspection_flow import (
     StartVisit,
     StartVisitBody,
 )
-from schemas.updates import Update
+from schemas.platform.common import Line
+from schemas.platform.updates import Update
 from services.inspections import operations as inspections
 from services.inspections import queries as inspection_queries
 from services.inspections.queries import InspectionFilter

@@ -22,8 +22,8 @@ from api.auth import authenticate
 from api.deps import IdempotencyHeader, State
 from api.open311_format import FORMATS, render, render_errors
 from api.security import InvalidToken
-from schemas.common import INSTANT_PATTERN, LINE_PATTERN, Line, forbidden_character
-from schemas.open311 import Open311Submission
+from schemas.intake.open311 import Open311Submission
+from schemas.platform.common import INSTANT_PATTERN, LINE_PATTERN, Line, forbidden_character
 from services.intake import open311, open311_queries
 from services.intake.open311 import Intake311, Open311Error
 from services.intake.open311_queries import RequestQuery

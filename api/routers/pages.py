@@ -23,8 +23,8 @@ from api.deps import State
 from api.evaluation_report import build_report
 from api.route_helpers import case_links
 from api.security import InvalidToken, bearer_token
-from schemas.common import Actor, Line, town_time
-from schemas.stats import STAGE_LABELS, STAGE_NAMES, GroupBy
+from schemas.platform.common import Actor, Line, town_time
+from schemas.supervision.evaluation import STAGE_LABELS, STAGE_NAMES, GroupBy
 from services.supervision import board
 
 router = APIRouter(tags=["pages"], include_in_schema=False)

@@ -17,8 +17,8 @@ from api.inspection_access import Visit, booked_inspector, check_reader
 from api.inspection_deps import InspectionReader, ReinspectorPrincipal
 from api.route_helpers import ACTION_ERRORS, build_action, perform_on
 from constants import rectification_workflow_id
-from schemas.inspection_api import RectificationDetail
-from schemas.rectification import (
+from schemas.inspections.api import RectificationDetail
+from schemas.inspections.rectification import (
     CancelRectification,
     CancelRectificationBody,
     EnforcementBody,
@@ -28,7 +28,7 @@ from schemas.rectification import (
     Reinspect,
     ReinspectBody,
 )
-from schemas.updates import Update
+from schemas.platform.updates import Update
 from services.inspections import operations as inspections
 from services.inspections import queries as inspection_queries
 

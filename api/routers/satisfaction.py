@@ -9,8 +9,8 @@ from fastapi import APIRouter, HTTPException
 
 from api.deps import CaseIdPath, State, TemporalClient, require
 from api.route_helpers import ACTION_ERRORS
-from schemas.common import Actor
-from schemas.satisfaction import SatisfactionAnswer, SatisfactionBody
+from schemas.cases.satisfaction import SatisfactionAnswer, SatisfactionBody
+from schemas.platform.common import Actor
 from services.cases.satisfaction import NotTheReporter, rate_case
 
 Rater = Annotated[Actor, require("citizen", "steward")]

@@ -9,9 +9,9 @@ from fastapi import APIRouter, Query
 
 from api.deps import Session, State, Supervisor
 from api.evaluation_report import build_report
-from schemas.api import Problem
-from schemas.common import Instant
-from schemas.stats import EvaluationReport, GroupBy
+from schemas.cases.api import Problem
+from schemas.platform.common import Instant
+from schemas.supervision.evaluation import EvaluationReport, GroupBy
 
 router = APIRouter(prefix="/stats", tags=["stats"])
 

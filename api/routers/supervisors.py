@@ -14,7 +14,7 @@ from api.deps import (
     case_in_scope,
 )
 from api.route_helpers import ACTION_ERRORS, key_or_new, perform
-from schemas.case import (
+from schemas.cases.workflow import (
     ActionOutcome,
     CancelCase,
     CancelCaseBody,
@@ -32,7 +32,7 @@ from schemas.case import (
     VerifyResult,
     VerifyResultBody,
 )
-from schemas.updates import Update
+from schemas.platform.updates import Update
 from services.cases import operations as cases
 from services.cases import reassign as reassign_service
 

@@ -12,9 +12,7 @@ from fastapi import APIRouter, HTTPException, Path
 
 from api.deps import CaseIdPath, DepartmentPrincipal, IdempotencyHeader, Supervisor, TemporalClient
 from api.route_helpers import ACTION_ERRORS, perform
-from schemas.case import ActionOutcome
-from schemas.common import Line
-from schemas.suspension import (
+from schemas.cases.suspension import (
     ResumeCase,
     ResumeCaseBody,
     SuspensionDecision,
@@ -22,7 +20,9 @@ from schemas.suspension import (
     SuspensionRequest,
     SuspensionRequestBody,
 )
-from schemas.updates import Update
+from schemas.cases.workflow import ActionOutcome
+from schemas.platform.common import Line
+from schemas.platform.updates import Update
 
 router = APIRouter(tags=["suspension"])
 Code = Annotated[Line, Path(max_length=40)]

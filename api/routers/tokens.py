@@ -12,7 +12,7 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from api.deps import State, Supervisor
-from schemas.api import Problem
+from schemas.cases.api import Problem
 from services.platform import revocation
 from services.platform.revocation import RevocationOut, RevokeRequest
 

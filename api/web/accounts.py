@@ -31,7 +31,7 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import delete, func, select
 from sqlmodel import col
 
-from schemas.account_tables import WebAccount, WebLoginFailure
+from schemas.platform.accounts import WebAccount, WebLoginFailure
 from services.platform.db import SessionFactory
 from settings import Settings, get_settings
 

@@ -2,7 +2,7 @@
 case, parsed and run through the very functions the ``/supervisors`` and ``/departments``
 JSON routes call.
 
-Each action names its update, its body model (``schemas.case``: the same validation as the
+Each action names its update, its body model (``schemas.cases.workflow``: the same validation as the
 JSON route) and its fields. ``offered`` only decides which forms the page shows: it reads
 the case's view the way a person would (nothing to verify before a result; no deadline to
 extend without one). The workflow's validator stays the one authority: a form that is
@@ -21,7 +21,15 @@ from temporalio.client import Client
 
 from api.route_helpers import perform
 from api.web.suspension_forms import REASON_CODES, REFUSAL_CODES, suspension_state
-from schemas.case import (
+from schemas.cases.suspension import (
+    ResumeCase,
+    ResumeCaseBody,
+    SuspensionDecision,
+    SuspensionDecisionBody,
+    SuspensionRequest,
+    SuspensionRequestBody,
+)
+from schemas.cases.workflow import (
     ActionOutcome,
     CancelCase,
     CancelCaseBody,
@@ -46,16 +54,8 @@ from schemas.case import (
     VerifyResult,
     VerifyResultBody,
 )
-from schemas.common import Actor, Evidence
-from schemas.suspension import (
-    ResumeCase,
-    ResumeCaseBody,
-    SuspensionDecision,
-    SuspensionDecisionBody,
-    SuspensionRequest,
-    SuspensionRequestBody,
-)
-from schemas.updates import Update
+from schemas.platform.common import Actor, Evidence
+from schemas.platform.updates import Update
 from schemas.worktime import TOWN_TZ
 from services.attachments.library import Library
 from services.cases import reassign as reassign_service

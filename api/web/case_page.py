@@ -20,9 +20,9 @@ from api.route_helpers import case_links as links
 from api.web import case_forms, case_media, photos, sessions, suspension_forms
 from api.web.i18n import negotiate
 from api.web.render import forbidden, redirect, render, safe_next
-from schemas.case import CaseView
-from schemas.common import Evidence
-from schemas.tables import CaseRecord
+from schemas.cases.tables import CaseRecord
+from schemas.cases.workflow import CaseView
+from schemas.platform.common import Evidence
 from services.attachments.library import AttachmentRejected
 from services.attachments.policy import UploadRefused
 from services.cases import access as case_access

@@ -28,14 +28,14 @@ from pydantic import ValidationError
 from api.deps import State
 from api.web import sessions
 from api.web.render import redirect, safe_next
-from schemas.common import Actor
+from schemas.platform.common import Actor
 from settings import Settings
 
 router = APIRouter(prefix="/web/oidc", include_in_schema=False)
 FLOW_COOKIE = "gridplus_oidc"
 FLOW_SECONDS = 600
 ALGORITHMS = ["RS256", "ES256", "PS256", "EdDSA"]
-ID = re.compile(r"[A-Za-z0-9_.:-]+")  # schemas.common.Identifier
+ID = re.compile(r"[A-Za-z0-9_.:-]+")  # schemas.platform.common.Identifier
 
 
 def oidc_enabled(settings: Settings) -> bool:

@@ -18,7 +18,7 @@ from fastapi import Request
 
 from api.deps import State
 from api.web import sessions
-from schemas.common import Evidence
+from schemas.platform.common import Evidence
 from services.attachments.policy import UploadRefused
 
 PHOTO_FIELD = "files"  # the receiver's file field (as POST /attachments)

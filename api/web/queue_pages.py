@@ -20,7 +20,7 @@ from fastapi.responses import Response
 from api.deps import State
 from api.web import sessions
 from api.web.render import forbidden, redirect, render
-from schemas.common import CaseSource
+from schemas.platform.common import CaseSource
 from services.supervision import queue as queues
 
 router = APIRouter(prefix="/web", include_in_schema=False)

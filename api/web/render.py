@@ -14,7 +14,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 
 from api.web.i18n import Lang, environment, negotiate
 from api.web.sessions import CSRF_FIELD, WebPrincipal
-from schemas.common import town_time
+from schemas.platform.common import town_time
 
 SECURITY_HEADERS = {
     "Content-Security-Policy": (

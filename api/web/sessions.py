@@ -21,8 +21,8 @@ from fastapi.responses import Response
 from sqlalchemy import delete
 from sqlmodel import col
 
-from schemas.account_tables import WebSession
-from schemas.common import Actor
+from schemas.platform.accounts import WebSession
+from schemas.platform.common import Actor
 from services.platform.db import SessionFactory, utc
 from services.supervision.scope import EVERYWHERE, GridScope, scope_for
 from settings import Settings

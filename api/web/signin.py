@@ -12,7 +12,7 @@ from api.web import accounts, sessions
 from api.web.i18n import LANG_COOKIE, LANGS
 from api.web.oidc import oidc_enabled
 from api.web.render import redirect, render, safe_next
-from schemas.common import Actor
+from schemas.platform.common import Actor
 
 router = APIRouter(prefix="/web", include_in_schema=False)
 

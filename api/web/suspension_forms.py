@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import get_args
 
-from schemas.case import CaseView
-from schemas.suspension import RefusalReason, SuspensionReason
+from schemas.cases.suspension import RefusalReason, SuspensionReason
+from schemas.cases.workflow import CaseView
 
 SUSPENSION_KINDS = ("suspension_requested", "suspended", "suspension_refused", "resumed")
 REASON_CODES: tuple[str, ...] = get_args(SuspensionReason)

@@ -3,7 +3,7 @@
 The bytes are in content-addressed storage (filesystem or S3) under their sha256; this
 table records each upload, its variants' addresses, its EXIF evidence and its owner.
 
-``IF NOT EXISTS``: until ``schemas.tables`` imports ``schemas.attachment_tables`` (next
+``IF NOT EXISTS``: until ``schemas.cases.tables`` imports ``schemas.attachments.tables`` (next
 round, after the issue-14 restructure), a test run that never imports the model resets the
 database with ``SQLModel.metadata.drop_all``, which leaves this table behind while dropping
 ``alembic_version``; the following ``upgrade`` must not fail on it.

@@ -13,7 +13,7 @@ from collections.abc import Iterable
 
 from pydantic import BaseModel
 
-from schemas.common import Actor, Evidence
+from schemas.platform.common import Actor, Evidence
 from services.attachments.library import AttachmentRejected, Library
 
 

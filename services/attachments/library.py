@@ -27,8 +27,8 @@ from pydantic import SecretStr
 from sqlalchemy import update
 from sqlmodel import col, select
 
-from schemas.attachment_tables import Attachment
-from schemas.common import Actor
+from schemas.attachments.tables import Attachment
+from schemas.platform.common import Actor
 from services.attachments.multipart import receive_multipart
 from services.attachments.policy import UploadPolicy
 from services.attachments.records import attachment_row

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from schemas.attachment_tables import OWNER_KINDS, PURPOSES, Attachment
+from schemas.attachments.tables import OWNER_KINDS, PURPOSES, Attachment
 from services.attachments.receive import AttachmentMeta
 
 

@@ -4,7 +4,7 @@ A blob's name is the sha256 of its bytes, so the same photo uploaded twice (a st
 resending, two reports of one scene) is stored once, and a name can never point at other
 bytes. ``put`` streams: it hashes while writing to a temporary object and only then moves
 it to its content address, so a whole file is never held in memory and a reader never
-sees half a blob. The database keeps metadata (``schemas.attachment_tables``); workflows
+sees half a blob. The database keeps metadata (``schemas.attachments.tables``); workflows
 carry attachment ids, never bytes.
 
 ``services.attachments.s3.S3Storage`` is the production backend behind the same protocol;

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from schemas.case import CaseView
-from schemas.common import Actor
+from schemas.cases.workflow import CaseView
+from schemas.platform.common import Actor
 from services.supervision.scope import EVERYWHERE, GridScope
 
 

@@ -38,8 +38,8 @@ from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from constants import WF_CASE, case_workflow_id
-from schemas.case import ActionOutcome, AddEvidence, OpenCaseInput
-from schemas.updates import Update
+from schemas.cases.workflow import ActionOutcome, AddEvidence, OpenCaseInput
+from schemas.platform.updates import Update
 from services import temporal_gateway
 from services.cases.filing import start_options
 from services.temporal_gateway import ActionRefused, WorkflowUnavailable

@@ -22,11 +22,11 @@ from constants import (
     SA_SOURCE,
     SA_STATUS,
 )
-from schemas.api import CreateCase
-from schemas.case import OpenCaseInput
-from schemas.catalog import Catalog
-from schemas.common import Actor, CaseSource, GeoPoint
-from schemas.coordinates import Crs
+from schemas.cases.api import CreateCase
+from schemas.cases.catalog import Catalog
+from schemas.cases.workflow import OpenCaseInput
+from schemas.platform.common import Actor, CaseSource, GeoPoint
+from schemas.platform.coordinates import Crs
 from services.platform.geo import GridIndex
 
 CASE_ID_NAMESPACE = uuid.UUID("6f1c9a52-8f0e-4d7e-9a35-3b1d2f0c4e11")

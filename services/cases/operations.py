@@ -12,7 +12,8 @@ from typing import Any
 from temporalio.client import Client, WorkflowHandle
 
 from constants import WF_CASE, case_workflow_id
-from schemas.case import (
+from schemas.cases.tables import CaseRecord
+from schemas.cases.workflow import (
     ActionOutcome,
     AddEvidence,
     CaseView,
@@ -21,9 +22,8 @@ from schemas.case import (
     OpenCaseInput,
     ReopenInfo,
 )
-from schemas.common import Actor
-from schemas.tables import CaseRecord
-from schemas.updates import Update
+from schemas.platform.common import Actor
+from schemas.platform.updates import Update
 from services.cases.filing import start_options
 from services.platform.db import SessionFactory
 from services.temporal_gateway import (

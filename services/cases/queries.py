@@ -9,9 +9,9 @@ from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
-from schemas.case import CaseSummary, CaseView, TimelineEntry
-from schemas.common import Actor, Evidence, GeoPoint
-from schemas.tables import CaseEvent, CaseRecord
+from schemas.cases.tables import CaseEvent, CaseRecord
+from schemas.cases.workflow import CaseSummary, CaseView, TimelineEntry
+from schemas.platform.common import Actor, Evidence, GeoPoint
 from services.platform.db import utc
 from services.supervision.scope import GridScope
 

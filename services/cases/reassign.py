@@ -12,10 +12,10 @@ from __future__ import annotations
 
 from temporalio.client import Client
 
-from schemas.case import ActionOutcome, CaseView, ReassignCase
-from schemas.catalog import default_catalog
-from schemas.tables import Steward
-from schemas.updates import Update
+from schemas.cases.catalog import default_catalog
+from schemas.cases.tables import Steward
+from schemas.cases.workflow import ActionOutcome, CaseView, ReassignCase
+from schemas.platform.updates import Update
 from services.cases import operations as cases
 from services.platform.db import SessionFactory
 from services.temporal_gateway import ActionRefused

@@ -17,11 +17,11 @@ from datetime import UTC, datetime
 from sqlalchemy.exc import IntegrityError
 from temporalio.client import Client
 
-from schemas.catalog import Catalog
-from schemas.common import Actor
-from schemas.satisfaction import SatisfactionAnswer, SatisfactionBody
-from schemas.satisfaction_tables import Satisfaction
-from schemas.tables import CaseRecord
+from schemas.cases.catalog import Catalog
+from schemas.cases.satisfaction import SatisfactionAnswer, SatisfactionBody
+from schemas.cases.satisfaction_tables import Satisfaction
+from schemas.cases.tables import CaseRecord
+from schemas.platform.common import Actor
 from services.cases import operations as cases
 from services.platform.db import SessionFactory, utc
 from services.temporal_gateway import ActionRefused

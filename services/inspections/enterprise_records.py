@@ -19,10 +19,10 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
-from schemas.common import AwareDatetime, Line, Text
-from schemas.inspection import RecordKind, RecordRule
-from schemas.inspection_activity import RecordFinding
-from schemas.inspection_tables import Enterprise, EnterpriseRecord, InspectionRecord
+from schemas.inspections.activity import RecordFinding
+from schemas.inspections.checklists import RecordKind, RecordRule
+from schemas.inspections.tables import Enterprise, EnterpriseRecord, InspectionRecord
+from schemas.platform.common import AwareDatetime, Line, Text
 from services.platform.db import utc
 from services.platform.requests import REUSED
 from services.temporal_gateway import KEY_REUSED, ActionRefused

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta, timezone
 
-from schemas.inspection import VisitModel
+from schemas.inspections.checklists import VisitModel
 
 
 def _zone(visit: VisitModel) -> timezone:

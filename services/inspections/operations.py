@@ -40,14 +40,14 @@ from constants import (
     inspection_workflow_id,
     rectification_workflow_id,
 )
-from schemas.campaign import CampaignInput, CampaignProgress
-from schemas.case import HumanAction
-from schemas.common import Actor
-from schemas.inspection import RISK_PRIORITY
-from schemas.inspection_flow import InspectionView, StartInspection
-from schemas.inspection_tables import Enterprise
-from schemas.rectification import RectificationView
-from schemas.updates import Update
+from schemas.cases.workflow import HumanAction
+from schemas.inspections.campaign import CampaignInput, CampaignProgress
+from schemas.inspections.checklists import RISK_PRIORITY
+from schemas.inspections.rectification import RectificationView
+from schemas.inspections.tables import Enterprise
+from schemas.inspections.workflow import InspectionView, StartInspection
+from schemas.platform.common import Actor
+from schemas.platform.updates import Update
 from services.cases.filing import IntakeError
 from services.inspections.queries import completed_round_closings
 from services.platform import requests

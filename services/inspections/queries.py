@@ -12,18 +12,18 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
-from schemas.campaign import CampaignProgress
-from schemas.common import Actor, Evidence
-from schemas.inspection import FormItem, default_checklists
-from schemas.inspection_flow import (
+from schemas.inspections.campaign import CampaignProgress
+from schemas.inspections.checklists import FormItem, default_checklists
+from schemas.inspections.rectification import RectificationSummary
+from schemas.inspections.tables import HazardRecord, InspectionFinding, InspectionRecord
+from schemas.inspections.workflow import (
     INSPECTOR_ROLE,
     RECORDS,
     InspectionSummary,
     InspectionView,
     ItemState,
 )
-from schemas.inspection_tables import HazardRecord, InspectionFinding, InspectionRecord
-from schemas.rectification import RectificationSummary
+from schemas.platform.common import Actor, Evidence
 from services.platform.db import utc
 
 

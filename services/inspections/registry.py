@@ -1,7 +1,7 @@
 """The enterprise and inspector registries: import from CSV or JSON, upsert, look up.
 
 A town's registry export (one row per enterprise or inspector) is validated row by row
-with the pydantic models of ``schemas.inspection``; a bad row names its line and field
+with the pydantic models of ``schemas.inspections.checklists``; a bad row names its line and field
 and nothing is written. Imports are upserts keyed by id, so a re-import updates in place
 and never duplicates (an inspector's calendar is kept).
 
@@ -22,8 +22,8 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
-from schemas.inspection import EnterpriseIn, InspectorIn
-from schemas.inspection_tables import Enterprise, Inspector
+from schemas.inspections.checklists import EnterpriseIn, InspectorIn
+from schemas.inspections.tables import Enterprise, Inspector
 from services.platform.db import SessionFactory, make_engine, make_session_factory, upsert_insert
 
 M = TypeVar("M", bound=BaseModel)

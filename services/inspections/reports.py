@@ -13,14 +13,14 @@ from sqlalchemy import ColumnElement, Integer, and_, case, distinct, func, selec
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
-from schemas.inspection import default_checklists
-from schemas.inspection_api import (
+from schemas.inspections.api import (
     DepartmentInspectionReport,
     EnterpriseReport,
     GridReport,
     RoundReport,
 )
-from schemas.inspection_tables import Enterprise, HazardRecord, InspectionFinding, InspectionRecord
+from schemas.inspections.checklists import default_checklists
+from schemas.inspections.tables import Enterprise, HazardRecord, InspectionFinding, InspectionRecord
 from services.inspections.inspector_calendar import simulate_round, working_days_between
 from services.platform.db import utc
 

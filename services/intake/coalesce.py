@@ -37,10 +37,10 @@ from sqlalchemy import func, or_, select, update
 from sqlmodel import col
 from temporalio.client import Client
 
-from schemas.case import AddEvidence
-from schemas.common import Actor, Evidence
-from schemas.tables import Detection
-from schemas.updates import Update
+from schemas.cases.tables import Detection
+from schemas.cases.workflow import AddEvidence
+from schemas.platform.common import Actor, Evidence
+from schemas.platform.updates import Update
 from services.cases import operations as cases
 from services.cases.operations import CaseNotFound
 from services.platform.db import SessionFactory, utc

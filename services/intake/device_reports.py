@@ -19,13 +19,13 @@ from sqlalchemy import select
 from sqlmodel import col
 from temporalio.client import Client
 
-from schemas.api import CreateCase
-from schemas.case import AddEvidence, OpenCaseInput
-from schemas.catalog import CaseType, Catalog
-from schemas.common import Actor, CaseSource, Evidence, GeoPoint
-from schemas.coordinates import GeoInput
-from schemas.intake import CameraDetection, IntakeMap, ReportAccepted, ReportOutcome
-from schemas.tables import Detection, Device
+from schemas.cases.api import CreateCase
+from schemas.cases.catalog import CaseType, Catalog
+from schemas.cases.tables import Detection, Device
+from schemas.cases.workflow import AddEvidence, OpenCaseInput
+from schemas.intake.devices import CameraDetection, IntakeMap, ReportAccepted, ReportOutcome
+from schemas.platform.common import Actor, CaseSource, Evidence, GeoPoint
+from schemas.platform.coordinates import GeoInput
 from services.cases.filing import IntakeError, build_case_input
 from services.intake.merge import (
     MERGE_WINDOW,

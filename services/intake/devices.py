@@ -20,9 +20,9 @@ from typing import Literal
 from pydantic import TypeAdapter, ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from schemas.common import GeoPoint, Identifier
-from schemas.intake import IntakeMap, default_intake_map
-from schemas.tables import Device
+from schemas.cases.tables import Device
+from schemas.intake.devices import IntakeMap, default_intake_map
+from schemas.platform.common import GeoPoint, Identifier
 from services.intake.device_keys import DeviceAuthError as DeviceAuthError
 from services.intake.device_keys import KeyCache, hash_key
 from services.platform.db import SessionFactory, make_engine, make_session_factory

@@ -49,9 +49,9 @@ from sqlalchemy import update
 from sqlmodel import col
 from temporalio.client import Client
 
-from schemas.case import AddEvidence, OpenCaseInput
-from schemas.common import GeoPoint
-from schemas.tables import IntakeMerge
+from schemas.cases.tables import IntakeMerge
+from schemas.cases.workflow import AddEvidence, OpenCaseInput
+from schemas.platform.common import GeoPoint
 from services.cases.attach import CaseEnded, attach
 from services.cases.operations import is_running
 from services.platform.db import SessionFactory, upsert_insert, utc

@@ -26,11 +26,11 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import col
 from temporalio.client import Client
 
-from schemas.api import CreateCase
-from schemas.catalog import CaseType, Catalog
-from schemas.common import Actor, Evidence, GeoPoint
-from schemas.open311 import Open311Submission
-from schemas.tables import Open311Request
+from schemas.cases.api import CreateCase
+from schemas.cases.catalog import CaseType, Catalog
+from schemas.cases.tables import Open311Request
+from schemas.intake.open311 import Open311Submission
+from schemas.platform.common import Actor, Evidence, GeoPoint
 from services.cases.filing import IntakeError, build_case_input, new_case_id
 from services.cases.operations import start_case
 from services.platform.db import SessionFactory

@@ -15,9 +15,9 @@ from pydantic import TypeAdapter, ValidationError
 from sqlalchemy import select
 from sqlmodel import col
 
-from schemas.catalog import Catalog
-from schemas.common import Instant
-from schemas.tables import CaseEvent, CaseRecord, Open311Request
+from schemas.cases.catalog import Catalog
+from schemas.cases.tables import CaseEvent, CaseRecord, Open311Request
+from schemas.platform.common import Instant
 from services.intake.open311 import Open311Error, Row, expected_by, notice
 from services.platform.db import SessionFactory, utc
 

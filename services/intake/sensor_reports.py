@@ -9,11 +9,11 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from schemas.case import ReportRecovery
-from schemas.common import Actor, Evidence, GeoPoint
-from schemas.intake import ReportAccepted, ReportOutcome, SensorEvent
-from schemas.tables import Device
-from schemas.updates import Update
+from schemas.cases.tables import Device
+from schemas.cases.workflow import ReportRecovery
+from schemas.intake.devices import ReportAccepted, ReportOutcome, SensorEvent
+from schemas.platform.common import Actor, Evidence, GeoPoint
+from schemas.platform.updates import Update
 from services.cases import operations as cases
 from services.cases.operations import CaseNotFound
 from services.intake.device_reports import (

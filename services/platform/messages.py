@@ -13,8 +13,8 @@ from typing import Any
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
-from schemas.catalog import default_catalog
-from schemas.common import GeoPoint
+from schemas.cases.catalog import default_catalog
+from schemas.platform.common import GeoPoint
 
 TEMPLATES = Path(__file__).resolve().parents[2] / "templates"
 LANGUAGES = ("zh", "en")

@@ -25,8 +25,8 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from sqlalchemy import delete, select
 from sqlmodel import col
 
-from schemas.common import Actor, Role, Text
-from schemas.token_tables import TokenRevocation
+from schemas.platform.common import Actor, Role, Text
+from schemas.platform.tokens import TokenRevocation
 from services.platform.db import SessionFactory, upsert_insert
 
 Kind = Literal["jti", "subject"]

@@ -38,8 +38,9 @@ from sqlmodel import col
 from temporalio.client import Client
 from temporalio.service import RPCError
 
-from schemas.bot import BotAction, BotAnswer, BotCallback, BotResult
-from schemas.case import (
+from schemas.cases.suspension import SuspensionRequest
+from schemas.cases.tables import BotRequest, Steward
+from schemas.cases.workflow import (
     AcceptTask,
     DeclineTask,
     HumanAction,
@@ -48,10 +49,9 @@ from schemas.case import (
     RequestEscalation,
     VerifyResult,
 )
-from schemas.common import Actor, Evidence, GeoPoint
-from schemas.suspension import SuspensionRequest
-from schemas.tables import BotRequest, Steward
-from schemas.updates import Update
+from schemas.platform.common import Actor, Evidence, GeoPoint
+from schemas.platform.updates import Update
+from schemas.stewards.bot import BotAction, BotAnswer, BotCallback, BotResult
 from services.attachments.library import AttachmentRejected, Library
 from services.cases import operations as cases
 from services.platform.db import SessionFactory, upsert_insert

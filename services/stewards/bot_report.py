@@ -22,11 +22,11 @@ from datetime import UTC, datetime
 
 from temporalio.client import Client
 
-from schemas.api import CreateCase
-from schemas.bot import BotReport, BotReportAnswer
-from schemas.catalog import Catalog
-from schemas.common import Actor, Evidence
-from schemas.tables import BotRequest, Steward
+from schemas.cases.api import CreateCase
+from schemas.cases.catalog import Catalog
+from schemas.cases.tables import BotRequest, Steward
+from schemas.platform.common import Actor, Evidence
+from schemas.stewards.bot import BotReport, BotReportAnswer
 from services.attachments.library import AttachmentRejected, Library
 from services.cases import filing
 from services.cases import operations as cases

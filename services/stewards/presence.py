@@ -25,8 +25,8 @@ from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, or_
 
-from schemas.bot import PresenceAnswer, PresenceEvent
-from schemas.tables import BotRequest, Steward
+from schemas.cases.tables import BotRequest, Steward
+from schemas.stewards.bot import PresenceAnswer, PresenceEvent
 from services.platform.db import SessionFactory, upsert_insert
 from services.stewards.bot import PRUNER, BotRequestPruner, CallbackRejected
 

@@ -17,8 +17,8 @@ from sqlalchemy import case, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
-from schemas.case import CaseSummary
-from schemas.tables import CaseRecord
+from schemas.cases.tables import CaseRecord
+from schemas.cases.workflow import CaseSummary
 from services.cases.queries import summary_of
 from services.platform.geo import GridIndex
 from services.supervision.evaluation import ENDED, RECORDS

@@ -33,8 +33,9 @@ from typing import Any
 from sqlalchemy import ColumnElement, Table, and_, case, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from schemas.satisfaction_tables import Satisfaction
-from schemas.stats import (
+from schemas.cases.satisfaction_tables import Satisfaction
+from schemas.cases.tables import CaseEvent, CaseRecord
+from schemas.supervision.evaluation import (
     STAGE_NAMES,
     EvaluationReport,
     EvaluationRow,
@@ -42,7 +43,6 @@ from schemas.stats import (
     StageName,
     StageStats,
 )
-from schemas.tables import CaseEvent, CaseRecord
 from services.platform.db import utc
 from services.supervision.working_time import attach_working
 

@@ -21,8 +21,8 @@ from openpyxl import Workbook
 from sqlalchemy import ColumnElement, Select, select
 from sqlmodel import col
 
-from schemas.common import town_time
-from schemas.tables import CaseEvent, CaseRecord
+from schemas.cases.tables import CaseEvent, CaseRecord
+from schemas.platform.common import town_time
 from services.platform.db import SessionFactory, utc
 from services.supervision import trends
 from services.supervision.trends import PeriodFilter

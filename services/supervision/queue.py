@@ -30,8 +30,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 from sqlmodel import col
 
-from schemas.case import OPEN_STATUSES, CaseSummary
-from schemas.tables import CaseEvent, CaseRecord
+from schemas.cases.tables import CaseEvent, CaseRecord
+from schemas.cases.workflow import OPEN_STATUSES, CaseSummary
 from services.cases.queries import summary_of
 from services.supervision.any_of import AnyOf
 from services.supervision.scope import EVERYWHERE, GridScope

@@ -18,9 +18,9 @@ from dataclasses import dataclass
 from sqlalchemy import ColumnElement, true
 from sqlmodel import col
 
-from schemas.account_tables import WebAccount
-from schemas.common import Actor
-from schemas.tables import CaseRecord
+from schemas.cases.tables import CaseRecord
+from schemas.platform.accounts import WebAccount
+from schemas.platform.common import Actor
 from services.platform.db import SessionFactory
 
 

@@ -24,8 +24,8 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
-from schemas.stats import EvaluationRow
-from schemas.tables import CaseRecord
+from schemas.cases.tables import CaseRecord
+from schemas.supervision.evaluation import EvaluationRow
 from services.platform.db import utc
 from services.supervision.evaluation import CaseFacts, case_facts, summarize
 from services.supervision.scope import EVERYWHERE, GridScope

@@ -21,9 +21,9 @@ from typing import TYPE_CHECKING
 from sqlalchemy import Table, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from schemas.catalog import load_catalog
-from schemas.stats import StageName
-from schemas.tables import CaseEvent
+from schemas.cases.catalog import load_catalog
+from schemas.cases.tables import CaseEvent
+from schemas.supervision.evaluation import StageName
 from schemas.worktime import CalendarSlice, HorizonError, WorkingRules, YearSchedule
 from schemas.worktime.arith import working_between
 from schemas.worktime.policy import Office, load_office_hours

@@ -14,7 +14,7 @@ from typing import Annotated
 
 from pydantic import BaseModel, Field, ValidationError
 
-from schemas.common import Line
+from schemas.platform.common import Line
 from schemas.worktime import YearSchedule
 from schemas.worktime.sources import expand_holidays
 from services.cases.filing import IntakeError

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from schemas.common import town_time
+from schemas.platform.common import town_time
 from schemas.worktime import WorkingDays
 from schemas.worktime.policy import as_span
 from schemas.worktime.render import render_deadline

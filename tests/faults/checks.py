@@ -25,8 +25,8 @@ from sqlmodel import col
 from temporalio.client import Client
 
 from constants import case_workflow_id
-from schemas.case import CaseResult, CaseView
-from schemas.tables import CaseEvent, CaseRecord, Notification, Reservation, Steward
+from schemas.cases.tables import CaseEvent, CaseRecord, Notification, Reservation, Steward
+from schemas.cases.workflow import CaseResult, CaseView
 from services.platform.db import SessionFactory, utc
 from tools.fake_gateway import FakeGateway, Message
 

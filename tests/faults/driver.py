@@ -28,7 +28,7 @@ from typing import Any
 from temporalio.client import Client, WorkflowExecutionStatus
 
 from constants import SA_DEPARTMENT, SA_STATUS, SA_STEWARD, case_workflow_id
-from schemas.case import (
+from schemas.cases.workflow import (
     AcceptTask,
     CaseResult,
     DepartmentAccept,
@@ -37,8 +37,8 @@ from schemas.case import (
     ReportResolved,
     VerifyResult,
 )
-from schemas.common import Actor
-from schemas.updates import Update
+from schemas.platform.common import Actor
+from schemas.platform.updates import Update
 from services.cases.operations import act
 from services.temporal_gateway import ActionRefused
 from tools.fake_gateway import FakeGateway

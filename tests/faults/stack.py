@@ -18,10 +18,10 @@ from pathlib import Path
 
 from temporalio.client import Client
 
-from schemas.api import CreateCase
-from schemas.case import OpenCaseInput
-from schemas.catalog import Sla, default_catalog
-from schemas.common import Actor
+from schemas.cases.api import CreateCase
+from schemas.cases.catalog import Sla, default_catalog
+from schemas.cases.workflow import OpenCaseInput
+from schemas.platform.common import Actor
 from services.cases.filing import build_case_input
 from services.cases.operations import start_case
 from services.platform.geo import GridIndex

@@ -24,7 +24,7 @@ from datetime import UTC, datetime
 from sqlalchemy import func, select
 from sqlmodel import col
 
-from schemas.tables import CaseEvent
+from schemas.cases.tables import CaseEvent
 from tests.faults.checks import closure_problems, report
 from tests.faults.driver import ACCEPT, Driver, until
 from tests.faults.stack import FaultStack, short_sla

@@ -22,7 +22,7 @@ from pathlib import Path
 import httpx
 
 from api.security import issue_token
-from schemas.common import Actor
+from schemas.platform.common import Actor
 from settings import PLACEHOLDER_PREFIX
 from tests.faults.driver import until
 from tests.faults.processes import Proc

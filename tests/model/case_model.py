@@ -17,8 +17,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
-from schemas.case import TimelineEntry
-from schemas.catalog import CasePolicy
+from schemas.cases.catalog import CasePolicy
+from schemas.cases.workflow import TimelineEntry
 from tests.model.pending import RULES, Rules
 
 OPEN = (

@@ -14,7 +14,7 @@ from collections import Counter
 from datetime import timedelta
 from typing import Any
 
-from schemas.common import Actor
+from schemas.platform.common import Actor
 from tests.model.case_rules import Action, Verdict, decide
 from tests.model.case_world import SUPERVISOR, CaseWorld, Sent, Tracked, expect
 from tests.model.doors import Answer, now_iso

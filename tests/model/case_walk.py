@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from constants import case_workflow_id
-from schemas.case import CaseResult
+from schemas.cases.workflow import CaseResult
 from tests.model import case_checks as checks
 from tests.model.case_rules import Action
 from tests.model.case_steps import SEEN, department, perform, reopen, send

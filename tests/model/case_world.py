@@ -26,9 +26,9 @@ from temporalio.worker import Worker
 
 from api.main import create_app
 from constants import case_workflow_id
-from schemas.case import CaseView
-from schemas.catalog import default_catalog
-from schemas.common import Actor
+from schemas.cases.catalog import default_catalog
+from schemas.cases.workflow import CaseView
+from schemas.platform.common import Actor
 from services.intake.devices import register_device
 from services.platform.db import SessionFactory
 from services.platform.geo import GridIndex

@@ -14,7 +14,7 @@ from typing import Any
 import httpx
 
 from api.security import issue_token
-from schemas.common import Actor
+from schemas.platform.common import Actor
 from services.intake.open311 import JURISDICTION_ID
 from services.platform.tokens import action_token, sign_body
 

@@ -14,8 +14,8 @@ from typing import Any
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client
 
-from schemas.inspection_flow import InspectionView
-from schemas.rectification import RectificationView
+from schemas.inspections.rectification import RectificationView
+from schemas.inspections.workflow import InspectionView
 from services.inspections.queries import projected_hazard, projected_inspection
 from services.platform.db import SessionFactory
 from tests.model.case_checks import COMPLETED, RUNNING, describe_workflow

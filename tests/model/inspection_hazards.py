@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import uuid
 
-from schemas.common import Actor
-from schemas.inspection import default_checklists
+from schemas.inspections.checklists import default_checklists
+from schemas.platform.common import Actor
 from tests.model.inspection_model import decide_hazard
 from tests.model.inspection_world import PHOTO, SUPERVISOR, Hazard, World
 from tests.model.walker import Failure, Step

@@ -12,7 +12,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from schemas.inspection_flow import InspectionEvent
+from schemas.inspections.workflow import InspectionEvent
 from tests.model.case_model import ModelViolation
 from tests.model.case_rules import Verdict
 from tests.model.rectification_model import RectModel

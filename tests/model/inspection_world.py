@@ -18,9 +18,9 @@ from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 
 from constants import inspection_workflow_id, rectification_workflow_id
-from schemas.common import Actor
-from schemas.inspection import default_checklists
-from schemas.inspection_flow import InspectionResult, InspectionView
+from schemas.inspections.checklists import default_checklists
+from schemas.inspections.workflow import InspectionResult, InspectionView
+from schemas.platform.common import Actor
 from tests.model.case_model import ModelViolation
 from tests.model.doors import Answer, Doors
 from tests.model.inspection_model import INSPECTOR, FormItem, InspModel, decide

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from schemas.rectification import RectificationEvent
+from schemas.inspections.rectification import RectificationEvent
 from tests.model.case_model import ModelViolation
 from tests.model.case_rules import Verdict
 

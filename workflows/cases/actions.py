@@ -1,7 +1,8 @@
 """What stewards, departments, supervisors and sensors may do to a case: one declaration each.
 
 Each action is declared once (``workflows.kit.updates.human_update``): its update name
-(``schemas.updates.Update``), its rule, which runs in the validator so that a refused action
+(``schemas.platform.updates.Update``), its rule, which runs in the validator so that a refused
+action
 never enters history (the rules themselves live in ``workflows.cases.state``), and its
 effect, the method body, whose answer is the message of the caller's ``ActionOutcome``.
 """
@@ -17,7 +18,7 @@ from workflows.kit.ledger import ActionRejected
 from workflows.kit.updates import answering
 
 with workflow.unsafe.imports_passed_through():
-    from schemas.case import (
+    from schemas.cases.workflow import (
         AcceptTask,
         ActionOutcome,
         AddEvidence,
@@ -38,7 +39,7 @@ with workflow.unsafe.imports_passed_through():
         UrgeCase,
         VerifyResult,
     )
-    from schemas.updates import Update
+    from schemas.platform.updates import Update
 
 
 case_update = answering(ActionOutcome)

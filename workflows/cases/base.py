@@ -47,15 +47,7 @@ with workflow.unsafe.imports_passed_through():
         SA_STATUS,
         SA_STEWARD,
     )
-    from schemas.case import (
-        ActionOutcome,
-        CaseStatus,
-        HumanAction,
-        OpenCaseInput,
-        ProjectionBatch,
-    )
-    from schemas.common import Actor, Evidence
-    from schemas.dispatch import (
+    from schemas.cases.dispatch import (
         Assignment,
         DepartmentMessage,
         DepartmentMessageKind,
@@ -64,6 +56,14 @@ with workflow.unsafe.imports_passed_through():
         StewardMessage,
         StewardMessageKind,
     )
+    from schemas.cases.workflow import (
+        ActionOutcome,
+        CaseStatus,
+        HumanAction,
+        OpenCaseInput,
+        ProjectionBatch,
+    )
+    from schemas.platform.common import Actor, Evidence
 
 
 PATCH_LOCAL_IO = "local-io-v1"

@@ -43,9 +43,15 @@ from workflows.cases.state import Redirect, StewardSlot
 
 with workflow.unsafe.imports_passed_through():
     from constants import ACT_NOTIFY_STEWARD, ACT_PROJECT
-    from schemas.case import CaseResult, CaseStatus, OpenCaseInput, ProjectionBatch, ReportRecovery
-    from schemas.common import Actor, Evidence
-    from schemas.dispatch import Assignment, StewardMessage, StewardMessageKind
+    from schemas.cases.dispatch import Assignment, StewardMessage, StewardMessageKind
+    from schemas.cases.workflow import (
+        CaseResult,
+        CaseStatus,
+        OpenCaseInput,
+        ProjectionBatch,
+        ReportRecovery,
+    )
+    from schemas.platform.common import Actor, Evidence
 
 PATCH_LOOP_V2 = "case-loop-v2"
 PATCH_LOOP_V3 = "case-loop-v3"

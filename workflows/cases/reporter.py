@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 
 from temporalio import workflow
 
-from schemas.dispatch import StewardMessageKind
+from schemas.cases.dispatch import StewardMessageKind
 
 if TYPE_CHECKING:
     from workflows.cases.loop import CaseLoop

@@ -12,7 +12,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Literal
 
-from schemas.case import (
+from schemas.cases.dispatch import Assignment
+from schemas.cases.workflow import (
     OPEN_STATUSES,
     ActionOutcome,
     CaseStatus,
@@ -21,8 +22,7 @@ from schemas.case import (
     OpenCaseInput,
     TimelineEntry,
 )
-from schemas.common import Actor, Evidence
-from schemas.dispatch import Assignment
+from schemas.platform.common import Actor, Evidence
 from workflows.cases.suspension_state import Suspension
 from workflows.kit.ledger import ActionRejected
 from workflows.kit.waiting import Deadline, working_span

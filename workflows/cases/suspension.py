@@ -28,15 +28,15 @@ from workflows.kit.updates import answering
 
 with workflow.unsafe.imports_passed_through():
     from constants import SA_SUSPENDED
-    from schemas.case import ActionOutcome
-    from schemas.common import Actor
-    from schemas.suspension import (
+    from schemas.cases.suspension import (
         ResumeCase,
         ResumedBy,
         SuspensionDecision,
         SuspensionRequest,
     )
-    from schemas.updates import Update
+    from schemas.cases.workflow import ActionOutcome
+    from schemas.platform.common import Actor
+    from schemas.platform.updates import Update
 
 case_update = answering(ActionOutcome)
 

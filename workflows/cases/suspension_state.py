@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from schemas.case import CaseStatus
-from schemas.suspension import SuspensionRequest
+from schemas.cases.suspension import SuspensionRequest
+from schemas.cases.workflow import CaseStatus
 from workflows.kit.waiting import Deadline
 
 

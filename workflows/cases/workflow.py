@@ -21,7 +21,7 @@ from workflows.cases.worktime import grace_deadline, stage_deadline
 
 with workflow.unsafe.imports_passed_through():
     from constants import WF_CASE
-    from schemas.case import CaseResult, CaseView, OpenCaseInput
+    from schemas.cases.workflow import CaseResult, CaseView, OpenCaseInput
 
 StageOutcome = Literal["resolved", "to_department", "returned", "interrupted"]
 

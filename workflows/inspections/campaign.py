@@ -32,7 +32,7 @@ with workflow.unsafe.imports_passed_through():
         SA_STATUS,
         WF_CAMPAIGN,
     )
-    from schemas.campaign import (
+    from schemas.inspections.campaign import (
         CampaignCarry,
         CampaignFilter,
         CampaignInput,
@@ -42,8 +42,8 @@ with workflow.unsafe.imports_passed_through():
         PlannedStart,
         StartBatch,
     )
-    from schemas.common import town_time
-    from schemas.inspection_flow import InspectionProgress, StartInspection
+    from schemas.inspections.workflow import InspectionProgress, StartInspection
+    from schemas.platform.common import town_time
 
 
 @workflow.defn(name=WF_CAMPAIGN)

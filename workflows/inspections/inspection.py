@@ -31,15 +31,15 @@ with workflow.unsafe.imports_passed_through():
         ACT_SEND_SECTIONS,
         WF_INSPECTION,
     )
-    from schemas.common import town_time
-    from schemas.inspection_activity import (
+    from schemas.inspections.activity import (
         InspectionPlan,
         PrepareRequest,
         RecordFinding,
         RecordFindingsRequest,
         SectionBatch,
     )
-    from schemas.inspection_flow import (
+    from schemas.inspections.rectification import RectificationResult
+    from schemas.inspections.workflow import (
         CancelInspection,
         FinishVisit,
         InspectionOutcome,
@@ -50,8 +50,8 @@ with workflow.unsafe.imports_passed_through():
         StartInspection,
         StartVisit,
     )
-    from schemas.rectification import RectificationResult
-    from schemas.updates import Update
+    from schemas.platform.common import town_time
+    from schemas.platform.updates import Update
 
 
 inspection_update = answering(InspectionOutcome)

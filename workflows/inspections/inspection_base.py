@@ -40,10 +40,8 @@ with workflow.unsafe.imports_passed_through():
         SA_STEWARD,
         rectification_workflow_id,
     )
-    from schemas.case import HumanAction
-    from schemas.common import Actor, town_time
-    from schemas.inspection import RISK_PRIORITY, SEVERITY_PRIORITY
-    from schemas.inspection_activity import (
+    from schemas.cases.workflow import HumanAction
+    from schemas.inspections.activity import (
         Booking,
         BookingRequest,
         DepartmentSection,
@@ -51,7 +49,9 @@ with workflow.unsafe.imports_passed_through():
         InspectorRelease,
         PartyMessage,
     )
-    from schemas.inspection_flow import (
+    from schemas.inspections.checklists import RISK_PRIORITY, SEVERITY_PRIORITY
+    from schemas.inspections.rectification import RectificationInput, RectificationResult
+    from schemas.inspections.workflow import (
         RECORDS,
         Channel,
         InspectionOutcome,
@@ -60,7 +60,7 @@ with workflow.unsafe.imports_passed_through():
         ItemState,
         StartInspection,
     )
-    from schemas.rectification import RectificationInput, RectificationResult
+    from schemas.platform.common import Actor, town_time
 
 # Projection writes of inspections and hazards wait a minute of local retries before a
 # durable timer (cases wait 4 s): what their histories recorded.

@@ -18,10 +18,9 @@ from workflows.kit.ledger import ActionRejected
 # in ``workflows.inspections.inspection_base`` are the same classes under any sandbox
 # configuration.
 with workflow.unsafe.imports_passed_through():
-    from schemas.common import Actor
-    from schemas.inspection import SEVERITY_RANK, Severity
-    from schemas.inspection_activity import Booking, InspectionPlan, RecordFinding
-    from schemas.inspection_flow import (
+    from schemas.inspections.activity import Booking, InspectionPlan, RecordFinding
+    from schemas.inspections.checklists import SEVERITY_RANK, Severity
+    from schemas.inspections.workflow import (
         INSPECTOR_ROLE,
         OPEN_INSPECTION,
         RECORDS,
@@ -34,6 +33,7 @@ with workflow.unsafe.imports_passed_through():
         RecordResults,
         StartInspection,
     )
+    from schemas.platform.common import Actor
 
 
 @dataclass

@@ -21,8 +21,7 @@ from workflows.kit.updates import answering
 
 with workflow.unsafe.imports_passed_through():
     from constants import WF_RECTIFICATION
-    from schemas.inspection_flow import INSPECTOR_ROLE
-    from schemas.rectification import (
+    from schemas.inspections.rectification import (
         CancelRectification,
         RecordEnforcement,
         RectificationInput,
@@ -32,7 +31,8 @@ with workflow.unsafe.imports_passed_through():
         Reinspect,
         SubmitProof,
     )
-    from schemas.updates import Update
+    from schemas.inspections.workflow import INSPECTOR_ROLE
+    from schemas.platform.updates import Update
 
 
 rectification_update = answering(RectificationOutcome)

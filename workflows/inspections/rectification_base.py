@@ -27,11 +27,9 @@ with workflow.unsafe.imports_passed_through():
         SA_REWORK,
         SA_STATUS,
     )
-    from schemas.case import HumanAction
-    from schemas.common import Actor, town_time
-    from schemas.inspection_activity import PartyMessage
-    from schemas.inspection_flow import Channel
-    from schemas.rectification import (
+    from schemas.cases.workflow import HumanAction
+    from schemas.inspections.activity import PartyMessage
+    from schemas.inspections.rectification import (
         OPEN_RECTIFICATION,
         RectificationEvent,
         RectificationInput,
@@ -40,6 +38,8 @@ with workflow.unsafe.imports_passed_through():
         RectificationStatus,
         RectificationSummary,
     )
+    from schemas.inspections.workflow import Channel
+    from schemas.platform.common import Actor, town_time
 
 # Projection writes of inspections and hazards wait a minute of local retries before a
 # durable timer (cases wait 4 s): what their histories recorded.

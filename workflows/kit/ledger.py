@@ -24,9 +24,9 @@ from temporalio import workflow
 from temporalio.exceptions import ApplicationError
 
 with workflow.unsafe.imports_passed_through():
-    from schemas.case import HumanAction
-    from schemas.common import Actor
-    from schemas.updates import fingerprint
+    from schemas.cases.workflow import HumanAction
+    from schemas.platform.common import Actor
+    from schemas.platform.updates import fingerprint
 
 
 class ActionRejected(ApplicationError):

@@ -13,7 +13,7 @@ The handler and validator go through the workflow's own ``act`` and ``guard`` (t
 idempotency ``Ledger``: an exact repeat gets the stored answer, a reused key is refused),
 so a rule runs in the validator only, and the effect runs once per key. The update's
 argument type is read from the effect's annotation; names come from
-``schemas.updates.Update``, which the API and the bot use too.
+``schemas.platform.updates.Update``, which the API and the bot use too.
 """
 
 from __future__ import annotations
@@ -25,8 +25,8 @@ from typing import Any, Protocol, TypeVar
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
-    from schemas.case import HumanAction
-    from schemas.updates import Update
+    from schemas.cases.workflow import HumanAction
+    from schemas.platform.updates import Update
 
 A = TypeVar("A", bound=HumanAction)
 O = TypeVar("O")  # noqa: E741  (the answer's type)

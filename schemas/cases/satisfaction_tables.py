@@ -1,4 +1,4 @@
-"""The table of satisfaction ratings (``schemas.satisfaction`` has the rules and bodies)."""
+"""The table of satisfaction ratings (``schemas.cases.satisfaction`` has the rules and bodies)."""
 
 from __future__ import annotations
 

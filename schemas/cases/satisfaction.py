@@ -9,7 +9,7 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from schemas.common import Text
+from schemas.platform.common import Text
 
 
 class Followup(BaseModel):

@@ -20,9 +20,9 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from schemas.common import GeoPoint, Identifier
+from schemas.platform.common import GeoPoint, Identifier
 
-CHECKLISTS_FILE = Path(__file__).parent / "data" / "checklists.json"
+CHECKLISTS_FILE = Path(__file__).parents[1] / "data" / "checklists.json"
 
 InspectionDepartment = Literal[
     "emergency_management", "fire", "environment", "market_regulation", "economic_development"

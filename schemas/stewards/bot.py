@@ -12,10 +12,10 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
-from schemas.case import CaseStatus
-from schemas.common import URL_PATTERN, AwareDatetime, Identifier, Instant, Line, Text
-from schemas.coordinates import GeoInput
-from schemas.suspension import SuspensionReason
+from schemas.cases.suspension import SuspensionReason
+from schemas.cases.workflow import CaseStatus
+from schemas.platform.common import URL_PATTERN, AwareDatetime, Identifier, Instant, Line, Text
+from schemas.platform.coordinates import GeoInput
 
 BotAction = Literal[
     "accept",

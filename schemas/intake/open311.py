@@ -11,7 +11,7 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from schemas.common import URL_PATTERN, Line, Text
+from schemas.platform.common import URL_PATTERN, Line, Text
 
 Name = Annotated[Line, Field(max_length=100)]
 # an e-mail address: no white space, no control character, one @ and a dotted domain

@@ -11,8 +11,8 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
-from schemas.catalog import CasePolicy
-from schemas.common import (
+from schemas.cases.catalog import CasePolicy
+from schemas.platform.common import (
     Actor,
     CaseSource,
     Evidence,
@@ -21,7 +21,7 @@ from schemas.common import (
     Identifier,
     Text,
 )
-from schemas.coordinates import GeoInput
+from schemas.platform.coordinates import GeoInput
 
 CaseStatus = Literal[
     "reported",

@@ -1,6 +1,6 @@
 """Bodies of the attachment routes (``api.routers.attachments``): what an upload answers and
 what a link request gives. Workflows never see these: they carry attachment ids only
-(``schemas.common.Evidence.attachment_id``)."""
+(``schemas.platform.common.Evidence.attachment_id``)."""
 
 from __future__ import annotations
 

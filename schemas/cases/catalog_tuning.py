@@ -28,7 +28,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from schemas.catalog import CaseType, Catalog, Escalation, Sla
+from schemas.cases.catalog import CaseType, Catalog, Escalation, Sla
 
 MIN_SCALE = 1.0
 MAX_SCALE = 1000.0

@@ -15,12 +15,12 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from schemas.satisfaction import Followup
+from schemas.cases.satisfaction import Followup
 from schemas.worktime.policy import CaseWorktime, Clock, OfficeHours
 
 CatalogPath = Literal["steward_first", "department_direct", "both"]
 
-CATALOG_FILE = Path(__file__).parent / "data" / "catalog.json"
+CATALOG_FILE = Path(__file__).parents[1] / "data" / "catalog.json"
 
 
 class Department(BaseModel):
@@ -181,11 +181,11 @@ def configured_catalog(
     override: Path | None = None, scale: float = 1.0, working_time: bool = False
 ) -> Catalog:
     """The shipped catalog tuned by an override file and a time scale, once per process
-    and pair (``schemas.catalog_tuning``: a demo town's short deadlines).
+    and pair (``schemas.cases.catalog_tuning``: a demo town's short deadlines).
 
     ``working_time``: new cases count their limits in office hours (``schemas.worktime``);
     never with a time scale, where a demo's seconds-long limits have no office hours."""
-    from schemas.catalog_tuning import tune
+    from schemas.cases.catalog_tuning import tune
     from schemas.worktime.policy import load_office_hours
 
     catalog = tune(load_catalog(), override, scale)

@@ -1,6 +1,6 @@
 """Database tables of joint safety inspection: the enterprise and inspector registries,
 bookings, and the projection of inspections, findings and hazards, plus the enterprises'
-own safety records. Like ``schemas.tables``, written by idempotent activities and read by
+own safety records. Like ``schemas.cases.tables``, written by idempotent activities and read by
 lists and reports; the workflows are the source of truth.
 """
 
@@ -12,7 +12,7 @@ from typing import Any
 from sqlalchemy import JSON, Column, DateTime, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
-from schemas.tables import timestamp_field
+from schemas.cases.tables import timestamp_field
 
 
 class Enterprise(SQLModel, table=True):
@@ -190,5 +190,5 @@ class EnterpriseRecord(SQLModel, table=True):
 
 
 # Kept in its own module (this one is long enough); imported here so that everything that
-# loads the tables through ``schemas.tables`` (Alembic, the tests) sees it.
-from schemas.token_tables import TokenRevocation as TokenRevocation  # noqa: E402
+# loads the tables through ``schemas.cases.tables`` (Alembic, the tests) sees it.
+from schemas.platform.tokens import TokenRevocation as TokenRevocation  # noqa: E402

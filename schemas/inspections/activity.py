@@ -1,6 +1,6 @@
 """Inputs and outputs of the activities a joint inspection calls.
 
-Kept apart from ``schemas.inspection_flow`` (what goes in and out of the workflow itself):
+Kept apart from ``schemas.inspections.workflow`` (what goes in and out of the workflow itself):
 these are the form and the rules snapshotted into history by the activity that builds the
 form, the inspector's booking, the messages and the projection batches.
 """
@@ -12,14 +12,14 @@ from typing import Annotated
 
 from pydantic import BaseModel, Field
 
-from schemas.inspection import (
+from schemas.inspections.checklists import (
     AnswerCode,
     FormItem,
     ItemCode,
     RectificationPolicy,
     VisitModel,
 )
-from schemas.inspection_flow import Channel, EnterpriseRef, InspectionSummary, ItemState
+from schemas.inspections.workflow import Channel, EnterpriseRef, InspectionSummary, ItemState
 
 
 class RecordFindingsRequest(BaseModel):

@@ -7,10 +7,10 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from schemas.campaign import CampaignFilter, TargetWindow
-from schemas.common import Identifier, Line, Text
-from schemas.inspection_flow import InspectionSummary, InspectionView
-from schemas.rectification import RectificationSummary, RectificationView
+from schemas.inspections.campaign import CampaignFilter, TargetWindow
+from schemas.inspections.rectification import RectificationSummary, RectificationView
+from schemas.inspections.workflow import InspectionSummary, InspectionView
+from schemas.platform.common import Identifier, Line, Text
 
 
 class StartInspectionBody(BaseModel):

@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 from enum import StrEnum
 
-from schemas.case import HumanAction
+from schemas.cases.workflow import HumanAction
 
 
 class Update(StrEnum):

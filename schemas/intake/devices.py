@@ -15,11 +15,11 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from schemas.catalog import Catalog, default_catalog
-from schemas.common import URL_PATTERN, AwareDatetime, Identifier, Line, Text
-from schemas.coordinates import GeoInput
+from schemas.cases.catalog import Catalog, default_catalog
+from schemas.platform.common import URL_PATTERN, AwareDatetime, Identifier, Line, Text
+from schemas.platform.coordinates import GeoInput
 
-INTAKE_FILE = Path(__file__).parent / "data" / "intake.json"
+INTAKE_FILE = Path(__file__).parents[1] / "data" / "intake.json"
 
 Code = Annotated[str, Field(pattern=r"^[a-z_]{2,40}$")]
 DeviceKind = Literal["camera", "sensor"]

@@ -7,7 +7,7 @@ from typing import Literal
 
 from pydantic import BaseModel
 
-from schemas.common import Evidence, GeoPoint
+from schemas.platform.common import Evidence, GeoPoint
 
 
 class DispatchRequest(BaseModel):
@@ -25,7 +25,7 @@ class DispatchRequest(BaseModel):
     exclude: list[str] = []
     radii_km: list[float]
     preferred_steward: str | None = None
-    # The case type, for industry stewards' coverage (``schemas.industries``); None in
+    # The case type, for industry stewards' coverage (``schemas.stewards.industries``); None in
     # requests of cases that ran before it was sent: no industry filter then.
     case_type: str | None = None
 

@@ -1,8 +1,8 @@
 """Inputs, updates, queries and messages of ``JointInspectionWorkflow``.
 
-The registries and checklists are in ``schemas.inspection``; this module holds what goes
+The registries and checklists are in ``schemas.inspections.checklists``; this module holds what goes
 through Temporal: every human action is an update carrying the authenticated actor and an
-idempotency key (``schemas.case.HumanAction``), so a validator can refuse it before it
+idempotency key (``schemas.cases.workflow.HumanAction``), so a validator can refuse it before it
 enters history and a retried request gets the first answer again.
 """
 
@@ -13,15 +13,15 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from schemas.case import EvidenceList, HumanAction, Note
-from schemas.common import Actor, Evidence, GeoPoint, Identifier, Role
-from schemas.inspection import (
+from schemas.cases.workflow import EvidenceList, HumanAction, Note
+from schemas.inspections.checklists import (
     AnswerCode,
     FormItem,
     ItemCode,
     RiskLevel,
     Severity,
 )
+from schemas.platform.common import Actor, Evidence, GeoPoint, Identifier, Role
 
 # Role of a multi-skilled inspector's token: their own role, not a steward's (a steward
 # token used to read every inspection and hazard). The API also checks the principal

@@ -25,8 +25,8 @@ from sqlalchemy import (
 from sqlmodel import Field, SQLModel
 
 # Registered on the same metadata as every table here (Alembic's autogenerate, test resets).
-from schemas.attachment_tables import Attachment as Attachment
-from schemas.satisfaction_tables import Satisfaction as Satisfaction
+from schemas.attachments.tables import Attachment as Attachment
+from schemas.cases.satisfaction_tables import Satisfaction as Satisfaction
 
 
 def timestamp_field(nullable: bool = True, index: bool = False) -> Any:

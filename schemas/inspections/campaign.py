@@ -11,9 +11,9 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, Field, StrictBool
 
-from schemas.common import Actor, Identifier, Line
-from schemas.inspection import RiskLevel
-from schemas.inspection_flow import StartInspection
+from schemas.inspections.checklists import RiskLevel
+from schemas.inspections.workflow import StartInspection
+from schemas.platform.common import Actor, Identifier, Line
 
 # A round's target window: positive and at most a year. The workflow adds it to its clock
 # (``workflow.now() + target_window``); an unbounded one (``P999999999D``) overflows there

@@ -1,4 +1,5 @@
-"""Request and response bodies of the HTTP API (workflow models live in ``schemas.case``)."""
+"""Request and response bodies of the HTTP API (workflow models live in
+``schemas.cases.workflow``)."""
 
 from __future__ import annotations
 
@@ -7,9 +8,9 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from schemas.case import CaseStatus, CaseSummary, CaseView, TimelineEntry
-from schemas.common import CaseSource, Evidence, Line, Text
-from schemas.coordinates import GeoInput
+from schemas.cases.workflow import CaseStatus, CaseSummary, CaseView, TimelineEntry
+from schemas.platform.common import CaseSource, Evidence, Line, Text
+from schemas.platform.coordinates import GeoInput
 
 
 class CreateCase(BaseModel):
