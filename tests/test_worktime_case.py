@@ -72,9 +72,9 @@ async def skip_to(env: WorkflowEnvironment, moment: datetime) -> None:
 async def department_texts(sessions: SessionFactory, case_id: str) -> dict[str, str]:
     async with sessions() as session:
         rows = await session.execute(
-            select(col(Notification.kind), col(Notification.body)).where(
-                col(Notification.case_id) == case_id, col(Notification.channel) == "department"
-            )
+            select(col(Notification.kind), col(Notification.body))
+            .where(col(Notification.case_id) == case_id, col(Notification.channel) == "department")
+            .order_by(col(Notification.position))  # the last of a kind wins, on every database
         )
         return {kind: body["text"] for kind, body in rows}
 
