@@ -14,7 +14,7 @@ import httpx
 from temporalio.testing import WorkflowEnvironment
 
 from api.main import create_app
-from schemas.cases.workflow import CaseView
+from schemas.cases.views import CaseView
 from schemas.platform.common import GeoPoint
 from services.cases.operations import live_view
 from services.intake.devices import register_device

@@ -17,7 +17,8 @@ from constants import case_workflow_id
 from schemas.cases.api import CreateCase
 from schemas.cases.catalog import default_catalog
 from schemas.cases.tables import Steward
-from schemas.cases.workflow import CaseView, OpenCaseInput
+from schemas.cases.views import CaseView
+from schemas.cases.workflow import OpenCaseInput
 from schemas.platform.common import Actor, GeoPoint
 from services.cases.filing import build_case_input
 from services.cases.operations import start_case

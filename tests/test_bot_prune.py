@@ -23,7 +23,7 @@ from temporalio.testing import WorkflowEnvironment
 from schemas.cases.tables import BotRequest
 from services.platform.db import SessionFactory
 from services.platform.tokens import action_token, sign_body
-from services.stewards import bot
+from services.stewards import bot, bot_requests
 from settings import Settings
 from tests.security_support import running_app
 from tests.support import count_rows
@@ -68,17 +68,20 @@ def test_the_replay_horizon_is_where_the_timestamp_check_stops_a_copy() -> None:
     passes the signature check until R + 2 * MAX_SKEW, and never after."""
     secret, body = "s3cret", b"{}"
     received = 1_000_000.0
-    stamp = str(int(received + bot.MAX_SKEW))
+    stamp = str(int(received + bot_requests.MAX_SKEW))
     signature = sign_body(secret, stamp, body)
     bot.verify_signature(secret, stamp, signature, body, now=received)  # first delivery
-    horizon = bot.REPLAY_HORIZON.total_seconds()
+    horizon = bot_requests.REPLAY_HORIZON.total_seconds()
     bot.verify_signature(secret, stamp, signature, body, now=received + horizon)
     with pytest.raises(bot.CallbackRejected) as stale:
         bot.verify_signature(secret, stamp, signature, body, now=received + horizon + 1)
     assert stale.value.status == 401
-    assert bot.BotRequestPruner().retention >= bot.REPLAY_HORIZON
+    assert bot_requests.BotRequestPruner().retention >= bot_requests.REPLAY_HORIZON
     # a retention set below the horizon is raised to it
-    assert bot.BotRequestPruner(retention=timedelta(seconds=1)).retention == bot.REPLAY_HORIZON
+    assert (
+        bot_requests.BotRequestPruner(retention=timedelta(seconds=1)).retention
+        == bot_requests.REPLAY_HORIZON
+    )
 
 
 async def test_old_rows_go_recent_rows_stay_at_most_once_per_interval(
@@ -91,13 +94,13 @@ async def test_old_rows_go_recent_rows_stay_at_most_once_per_interval(
     for name, age in ages.items():
         await remember(sessions, prefix + name, now - age)
     clock = Clock()
-    pruner = bot.BotRequestPruner(clock=clock)
+    pruner = bot_requests.BotRequestPruner(clock=clock)
 
     assert await pruner.maybe_prune(sessions) >= 2
     assert await kept(sessions, prefix) == {prefix + n for n in ("23h", "20m", "1m")}
 
     await remember(sessions, prefix + "3d", now - timedelta(days=3))
-    clock.now += bot.PRUNE_EVERY.total_seconds() - 1
+    clock.now += bot_requests.PRUNE_EVERY.total_seconds() - 1
     assert await pruner.maybe_prune(sessions) == 0  # not due yet: not even a query
     assert prefix + "3d" in await kept(sessions, prefix)
     clock.now += 1
@@ -113,7 +116,7 @@ async def test_a_backlog_is_pruned_in_batches_over_the_next_callbacks(
     for n in range(5):
         await remember(sessions, f"{prefix}{n}", old)
     clock = Clock()
-    pruner = bot.BotRequestPruner(clock=clock, batch=3)
+    pruner = bot_requests.BotRequestPruner(clock=clock, batch=3)
     deleted = [await pruner.maybe_prune(sessions) for _ in range(3)]
     assert deleted[0] == 3  # a full batch: the next callback goes on at once
     assert sum(deleted) >= 5 and await kept(sessions, prefix) == set()
@@ -125,11 +128,13 @@ async def test_a_failed_prune_never_fails_the_callback(
     async def broken(*_: object) -> int:
         raise OperationalError("DELETE", {}, Exception("database is locked"))
 
-    monkeypatch.setattr(bot, "prune_bot_requests", broken)
+    monkeypatch.setattr(bot_requests, "prune_bot_requests", broken)
     clock = Clock()
-    pruner = bot.BotRequestPruner(clock=clock)
+    pruner = bot_requests.BotRequestPruner(clock=clock)
     assert await pruner.maybe_prune(sessions) == 0
-    assert pruner.next_at == clock.now + bot.PRUNE_EVERY.total_seconds()  # tried again later
+    assert (
+        pruner.next_at == clock.now + bot_requests.PRUNE_EVERY.total_seconds()
+    )  # tried again later
 
 
 async def test_a_callback_prunes_and_a_recent_replay_keeps_its_answer(
@@ -139,7 +144,7 @@ async def test_a_callback_prunes_and_a_recent_replay_keeps_its_answer(
     now = datetime.now(UTC)
     await remember(sessions, prefix + "old", now - timedelta(days=2))
     await remember(sessions, prefix + "recent", now - timedelta(minutes=1))
-    bot.PRUNER.next_at = 0.0  # due: this process has not pruned for a while
+    bot_requests.PRUNER.next_at = 0.0  # due: this process has not pruned for a while
 
     secret = settings.bot_secret.get_secret_value()
     body = json.dumps({
@@ -154,6 +159,6 @@ async def test_a_callback_prunes_and_a_recent_replay_keeps_its_answer(
     assert replay.headers["X-Gridplus-Replayed"] == "true"
     assert replay.json()["result"] == "accepted" and replay.json()["message"] == "已接单"
     assert await kept(sessions, prefix) == {prefix + "recent"}
-    assert bot.PRUNER.next_at > time.monotonic()  # not again for PRUNE_EVERY
+    assert bot_requests.PRUNER.next_at > time.monotonic()  # not again for PRUNE_EVERY
     rows = "SELECT count(*) FROM bot_request WHERE request_id = :r"
     assert await count_rows(sessions, rows, r=prefix + "recent") == 1

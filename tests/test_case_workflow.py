@@ -12,10 +12,10 @@ from temporalio.client import WorkflowHandle, WorkflowUpdateFailedError
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import WorkflowEnvironment
 
+from schemas.cases.views import CaseView
 from schemas.cases.workflow import (
     AcceptTask,
     CancelCase,
-    CaseView,
     DeclineTask,
     DepartmentAccept,
     DepartmentReport,

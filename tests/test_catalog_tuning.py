@@ -23,7 +23,7 @@ from api.security import issue_token
 from constants import case_workflow_id
 from schemas.cases.catalog import default_catalog, load_catalog
 from schemas.cases.catalog_tuning import CatalogOverrideError, scale_limits, tune
-from schemas.cases.workflow import CaseView
+from schemas.cases.views import CaseView
 from schemas.platform.common import Actor
 from services.platform.db import SessionFactory
 from services.platform.geo import GridIndex

@@ -17,7 +17,7 @@ import pytest
 from sqlalchemy import text
 from temporalio.testing import WorkflowEnvironment
 
-from schemas.cases.workflow import CaseView
+from schemas.cases.views import CaseView
 from services.intake.coalesce import Coalescer, detections_in
 from services.intake.device_keys import SCHEME, DeviceAuthError, KeyCache
 from services.platform.db import SessionFactory

@@ -15,7 +15,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from api.security import issue_token
 from constants import case_workflow_id
-from schemas.cases.workflow import CaseView
+from schemas.cases.views import CaseView
 from schemas.platform.common import Actor
 from services.intake.coalesce import detections_in
 from services.platform.db import SessionFactory

@@ -23,7 +23,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from activities.cases.projection import ProjectionActivities
 from api.errors import RETRY_AFTER_SECONDS
-from schemas.cases.workflow import CaseSummary, ProjectionBatch, TimelineEntry
+from schemas.cases.views import CaseSummary, ProjectionBatch, TimelineEntry
 from services import temporal_gateway
 from services.cases import operations as cases
 from services.platform.db import SessionFactory

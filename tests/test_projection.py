@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from sqlalchemy import text
 
 from activities.cases.projection import ProjectionActivities
-from schemas.cases.workflow import CaseSummary, ProjectionBatch, TimelineEntry
+from schemas.cases.views import CaseSummary, ProjectionBatch, TimelineEntry
 from schemas.platform.common import GeoPoint
 from services.platform.db import SessionFactory
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 from activities.messaging.delivery import deliver_once
 from activities.messaging.gateways import Gateway
 from schemas.cases.tables import Open311Request
-from schemas.cases.workflow import ProjectionBatch
+from schemas.cases.views import ProjectionBatch
 from services.platform.db import SessionFactory
 from services.platform.messages import case_type_name, render_department
 

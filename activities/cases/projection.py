@@ -23,7 +23,7 @@ from temporalio import activity
 from activities.cases.citizen_notice import CitizenNotices
 from constants import ACT_PROJECT
 from schemas.cases.tables import CaseEvent, CaseRecord
-from schemas.cases.workflow import ProjectionBatch
+from schemas.cases.views import ProjectionBatch
 from services.platform.db import SessionFactory, newest_wins_upsert, upsert_insert
 
 ENDED = ("closed", "cancelled")

@@ -29,11 +29,11 @@ from schemas.cases.suspension import (
     SuspensionRequest,
     SuspensionRequestBody,
 )
+from schemas.cases.views import CaseView
 from schemas.cases.workflow import (
     ActionOutcome,
     CancelCase,
     CancelCaseBody,
-    CaseView,
     DepartmentAccept,
     DepartmentAcceptBody,
     DepartmentExtension,

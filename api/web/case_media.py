@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 from shapely.geometry import MultiPolygon, Polygon, shape
 
-from schemas.cases.workflow import CaseView
+from schemas.cases.views import CaseView
 from services.attachments.library import Library
 from services.attachments.signing import Variant
 from services.platform.geo import GridIndex

@@ -21,7 +21,7 @@ from api.web import case_forms, case_media, photos, sessions, suspension_forms
 from api.web.i18n import negotiate
 from api.web.render import forbidden, redirect, render, safe_next
 from schemas.cases.tables import CaseRecord
-from schemas.cases.workflow import CaseView
+from schemas.cases.views import CaseView
 from schemas.platform.common import Evidence
 from services.attachments.library import AttachmentRejected
 from services.attachments.policy import UploadRefused

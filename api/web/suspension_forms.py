@@ -15,7 +15,7 @@ from datetime import datetime
 from typing import get_args
 
 from schemas.cases.suspension import RefusalReason, SuspensionReason
-from schemas.cases.workflow import CaseView
+from schemas.cases.views import CaseView
 
 SUSPENSION_KINDS = ("suspension_requested", "suspended", "suspension_refused", "resumed")
 REASON_CODES: tuple[str, ...] = get_args(SuspensionReason)

@@ -8,7 +8,8 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from schemas.cases.workflow import CaseStatus, CaseSummary, CaseView, TimelineEntry
+from schemas.cases.views import CaseSummary, CaseView, TimelineEntry
+from schemas.cases.workflow import CaseStatus
 from schemas.platform.common import CaseSource, Evidence, Line, Text
 from schemas.platform.coordinates import GeoInput
 

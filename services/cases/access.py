@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from schemas.cases.workflow import CaseView
+from schemas.cases.views import CaseView
 from schemas.platform.common import Actor
 from services.supervision.scope import EVERYWHERE, GridScope
 

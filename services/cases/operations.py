@@ -13,10 +13,10 @@ from temporalio.client import Client, WorkflowHandle
 
 from constants import WF_CASE, case_workflow_id
 from schemas.cases.tables import CaseRecord
+from schemas.cases.views import CaseView
 from schemas.cases.workflow import (
     ActionOutcome,
     AddEvidence,
-    CaseView,
     HumanAction,
     MergeCase,
     OpenCaseInput,

@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from schemas.cases.tables import CaseEvent, CaseRecord
-from schemas.cases.workflow import CaseSummary, CaseView, TimelineEntry
+from schemas.cases.views import CaseSummary, CaseView, TimelineEntry
 from schemas.platform.common import Actor, Evidence, GeoPoint
 from services.platform.db import utc
 from services.supervision.scope import GridScope

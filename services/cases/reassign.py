@@ -14,7 +14,8 @@ from temporalio.client import Client
 
 from schemas.cases.catalog import default_catalog
 from schemas.cases.tables import Steward
-from schemas.cases.workflow import ActionOutcome, CaseView, ReassignCase
+from schemas.cases.views import CaseView
+from schemas.cases.workflow import ActionOutcome, ReassignCase
 from schemas.platform.updates import Update
 from services.cases import operations as cases
 from services.platform.db import SessionFactory

@@ -12,9 +12,9 @@ and calls ``process``. The rules live here, in the order a request meets them:
 5. else the update (``services.cases.operations.act``) keyed by the request id, its answer
    stored in ``bot_request`` before it is returned.
 
-``bot_request`` is pruned as it goes (``BotRequestPruner``): a row matters only while its
-request can pass step 1 (``2 * MAX_SKEW``); rows are kept ``BOT_REQUEST_RETENTION`` (a day),
-then deleted, at most once every ``PRUNE_EVERY`` per process, by the callback due to prune.
+``bot_request`` is pruned as it goes (``services.stewards.bot_requests``): a row matters
+only while its request can pass step 1 (``2 * MAX_SKEW``); rows are kept a day, then deleted
+at most once every ten minutes per process, by the callback due to prune.
 
 A refused update (the task went to someone else, the case ended...) is a valid callback:
 the answer says so politely in the steward's language, with HTTP 200.
@@ -26,15 +26,11 @@ import hashlib
 import logging
 import re
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import TypeVar
 
 from pydantic import BaseModel, ValidationError
-from sqlalchemy import delete, select
-from sqlalchemy.exc import SQLAlchemyError
-from sqlmodel import col
 from temporalio.client import Client
 from temporalio.service import RPCError
 
@@ -57,21 +53,8 @@ from services.cases import operations as cases
 from services.platform.db import SessionFactory, upsert_insert
 from services.platform.messages import render_steward
 from services.platform.tokens import check_action_token, check_body
+from services.stewards.bot_requests import MAX_SKEW, PRUNER, BotRequestPruner
 from services.temporal_gateway import ActionRefused, WorkflowUnavailable
-
-MAX_SKEW = 5 * 60  # seconds either way, as Slack does for its request signatures
-
-# How long a request can be replayed: signed at T, it passes ``verify_signature`` only while
-# ``now <= T + MAX_SKEW``, and T was at most MAX_SKEW ahead of our clock when we received it
-# (``received_at``), so a copy can come back no later than ``received_at + 2 * MAX_SKEW``.
-REPLAY_HORIZON = timedelta(seconds=2 * MAX_SKEW)
-# Rows are kept well past that: API replicas' clocks may differ, and a gateway that re-signs
-# its retries of a request (after a long outage of ours) still gets the stored answer for a
-# day. Past the horizon a lost row changes nothing that matters: the request id is also the
-# update id, which the workflow remembers, so a late re-signed retry still acts once.
-BOT_REQUEST_RETENTION = timedelta(days=1)
-PRUNE_EVERY = timedelta(minutes=10)
-PRUNE_BATCH = 5000  # rows per delete: a backlog of months goes in small steps, not one lock
 
 log = logging.getLogger(__name__)
 
@@ -114,63 +97,6 @@ class CallbackRejected(Exception):
         self.error = error
         self.message = message
         self.fields = fields or []
-
-
-class BotRequestPruner:
-    """Deletes ``bot_request`` rows past ``retention``, at most once every ``every``.
-
-    One per process (``PRUNER``): the check is a clock read, so the callback path pays for
-    a delete once every ten minutes, not per request; a failed delete is logged and tried
-    again next time, never failing the callback. ``retention`` never goes below
-    ``REPLAY_HORIZON``, inside which a row is what stops a replay.
-    """
-
-    def __init__(
-        self,
-        retention: timedelta = BOT_REQUEST_RETENTION,
-        every: timedelta = PRUNE_EVERY,
-        clock: Callable[[], float] = time.monotonic,
-        batch: int = PRUNE_BATCH,
-    ) -> None:
-        self.retention = max(retention, REPLAY_HORIZON)
-        self.every = every.total_seconds()
-        self.clock = clock
-        self.batch = batch
-        self.next_at = clock()  # the first callback of a process prunes
-
-    async def maybe_prune(self, sessions: SessionFactory, now: datetime | None = None) -> int:
-        """Prune if due; the rows deleted (0 when not due)."""
-        if self.clock() < self.next_at:
-            return 0
-        self.next_at = self.clock() + self.every  # concurrent callbacks do not all prune
-        try:
-            cutoff = (now or datetime.now(UTC)) - self.retention
-            deleted = await prune_bot_requests(sessions, cutoff, self.batch)
-        except SQLAlchemyError:
-            log.warning("pruning bot_request failed; trying again later", exc_info=True)
-            return 0
-        if deleted >= self.batch:
-            self.next_at = self.clock()  # a backlog: the next callback goes on with it
-        return deleted
-
-
-async def prune_bot_requests(
-    sessions: SessionFactory, older_than: datetime, limit: int = PRUNE_BATCH
-) -> int:
-    """Delete up to ``limit`` answered callbacks received before ``older_than``."""
-    old = (
-        select(col(BotRequest.request_id))
-        .where(col(BotRequest.received_at) < older_than)
-        .limit(limit)
-    )
-    async with sessions() as session, session.begin():
-        result = await session.execute(
-            delete(BotRequest).where(col(BotRequest.request_id).in_(old.scalar_subquery()))
-        )
-    return int(getattr(result, "rowcount", 0) or 0)
-
-
-PRUNER = BotRequestPruner()
 
 
 @dataclass(frozen=True)

@@ -28,7 +28,8 @@ from sqlmodel import col, or_
 from schemas.cases.tables import BotRequest, Steward
 from schemas.stewards.bot import PresenceAnswer, PresenceEvent
 from services.platform.db import SessionFactory, upsert_insert
-from services.stewards.bot import PRUNER, BotRequestPruner, CallbackRejected
+from services.stewards.bot import CallbackRejected
+from services.stewards.bot_requests import PRUNER, BotRequestPruner
 
 MAX_FUTURE = timedelta(minutes=5)
 MAX_AGE = timedelta(days=1)

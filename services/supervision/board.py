@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from schemas.cases.tables import CaseRecord
-from schemas.cases.workflow import CaseSummary
+from schemas.cases.views import CaseSummary
 from services.cases.queries import summary_of
 from services.platform.geo import GridIndex
 from services.supervision.evaluation import ENDED, RECORDS

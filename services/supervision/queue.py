@@ -31,7 +31,8 @@ from sqlalchemy.orm import aliased
 from sqlmodel import col
 
 from schemas.cases.tables import CaseEvent, CaseRecord
-from schemas.cases.workflow import OPEN_STATUSES, CaseSummary
+from schemas.cases.views import CaseSummary
+from schemas.cases.workflow import OPEN_STATUSES
 from services.cases.queries import summary_of
 from services.supervision.any_of import AnyOf
 from services.supervision.scope import EVERYWHERE, GridScope

@@ -26,7 +26,7 @@ from temporalio.client import Client
 
 from constants import case_workflow_id
 from schemas.cases.tables import CaseEvent, CaseRecord, Notification, Reservation, Steward
-from schemas.cases.workflow import CaseResult, CaseView
+from schemas.cases.views import CaseResult, CaseView
 from services.platform.db import SessionFactory, utc
 from tools.fake_gateway import FakeGateway, Message
 

@@ -28,9 +28,9 @@ from typing import Any
 from temporalio.client import Client, WorkflowExecutionStatus
 
 from constants import SA_DEPARTMENT, SA_STATUS, SA_STEWARD, case_workflow_id
+from schemas.cases.views import CaseResult
 from schemas.cases.workflow import (
     AcceptTask,
-    CaseResult,
     DepartmentAccept,
     DepartmentReport,
     HumanAction,

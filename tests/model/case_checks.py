@@ -19,7 +19,7 @@ from temporalio.api.workflowservice.v1 import DescribeWorkflowExecutionRequest
 from temporalio.client import Client
 
 from constants import SA_DEADLINE, SA_OVERDUE, SA_STATUS, case_workflow_id
-from schemas.cases.workflow import CaseView
+from schemas.cases.views import CaseView
 from services.platform.db import SessionFactory
 from tests.model.case_model import CaseModel, ModelViolation
 from tests.model.walker import Failure

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from schemas.cases.catalog import CasePolicy
-from schemas.cases.workflow import TimelineEntry
+from schemas.cases.views import TimelineEntry
 from tests.model.pending import RULES, Rules
 
 OPEN = (

@@ -7,10 +7,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from constants import case_workflow_id
-from schemas.cases.workflow import CaseResult
+from schemas.cases.views import CaseResult
 from tests.model import case_checks as checks
+from tests.model.case_keys import perform
 from tests.model.case_rules import Action
-from tests.model.case_steps import SEEN, department, perform, reopen, send
+from tests.model.case_steps import SEEN, department, reopen, send
 from tests.model.case_world import OPENINGS, SUPERVISOR, CaseWorld, Tracked
 from tests.model.walker import Failure, Step
 from tests.support import save_history

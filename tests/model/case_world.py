@@ -27,7 +27,7 @@ from temporalio.worker import Worker
 from api.main import create_app
 from constants import case_workflow_id
 from schemas.cases.catalog import default_catalog
-from schemas.cases.workflow import CaseView
+from schemas.cases.views import CaseView
 from schemas.platform.common import Actor
 from services.intake.devices import register_device
 from services.platform.db import SessionFactory

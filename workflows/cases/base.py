@@ -56,13 +56,8 @@ with workflow.unsafe.imports_passed_through():
         StewardMessage,
         StewardMessageKind,
     )
-    from schemas.cases.workflow import (
-        ActionOutcome,
-        CaseStatus,
-        HumanAction,
-        OpenCaseInput,
-        ProjectionBatch,
-    )
+    from schemas.cases.views import ProjectionBatch
+    from schemas.cases.workflow import ActionOutcome, CaseStatus, HumanAction, OpenCaseInput
     from schemas.platform.common import Actor, Evidence
 
 

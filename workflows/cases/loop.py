@@ -44,13 +44,8 @@ from workflows.cases.state import Redirect, StewardSlot
 with workflow.unsafe.imports_passed_through():
     from constants import ACT_NOTIFY_STEWARD, ACT_PROJECT
     from schemas.cases.dispatch import Assignment, StewardMessage, StewardMessageKind
-    from schemas.cases.workflow import (
-        CaseResult,
-        CaseStatus,
-        OpenCaseInput,
-        ProjectionBatch,
-        ReportRecovery,
-    )
+    from schemas.cases.views import CaseResult, ProjectionBatch
+    from schemas.cases.workflow import CaseStatus, OpenCaseInput, ReportRecovery
     from schemas.platform.common import Actor, Evidence
 
 PATCH_LOOP_V2 = "case-loop-v2"

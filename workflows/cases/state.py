@@ -13,15 +13,8 @@ from datetime import datetime, timedelta
 from typing import Literal
 
 from schemas.cases.dispatch import Assignment
-from schemas.cases.workflow import (
-    OPEN_STATUSES,
-    ActionOutcome,
-    CaseStatus,
-    CaseSummary,
-    CaseView,
-    OpenCaseInput,
-    TimelineEntry,
-)
+from schemas.cases.views import CaseSummary, CaseView, TimelineEntry
+from schemas.cases.workflow import OPEN_STATUSES, ActionOutcome, CaseStatus, OpenCaseInput
 from schemas.platform.common import Actor, Evidence
 from workflows.cases.suspension_state import Suspension
 from workflows.kit.ledger import ActionRejected

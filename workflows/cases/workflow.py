@@ -21,7 +21,8 @@ from workflows.cases.worktime import grace_deadline, stage_deadline
 
 with workflow.unsafe.imports_passed_through():
     from constants import WF_CASE
-    from schemas.cases.workflow import CaseResult, CaseView, OpenCaseInput
+    from schemas.cases.views import CaseResult, CaseView
+    from schemas.cases.workflow import OpenCaseInput
 
 StageOutcome = Literal["resolved", "to_department", "returned", "interrupted"]
 
