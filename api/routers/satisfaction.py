@@ -54,7 +54,15 @@ async def rate(
 
 @public.post("/satisfaction/{token}", response_model=SatisfactionAnswer, responses=LINK_ERRORS)
 async def rate_by_link(
-    token: Annotated[str, Path(min_length=10, max_length=512)],
+    token: Annotated[
+        str,
+        Path(
+            min_length=10,
+            max_length=512,
+            pattern=r"^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$",
+            description="the token of the citizen_closed notice's rating_url",
+        ),
+    ],
     body: SatisfactionBody,
     state: State,
     client: TemporalClient,
