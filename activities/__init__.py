@@ -12,7 +12,7 @@ from typing import Any
 
 import httpx
 
-from activities.cases.citizen_notice import CitizenNotices
+from activities.cases.citizen_notice import CitizenNotices, RatingLinks
 from activities.cases.notify import NotifyActivities
 from activities.cases.projection import ProjectionActivities
 from activities.cases.worktime import WorktimeActivities
@@ -21,6 +21,7 @@ from activities.inspections.campaign import CampaignActivities
 from activities.inspections.projection import InspectionRecordActivities
 from activities.messaging.gateways import HttpGateway
 from activities.stewards.dispatch import DispatchActivities
+from schemas.cases.catalog import default_catalog
 from services.platform.db import SessionFactory
 from settings import Settings
 
@@ -32,6 +33,9 @@ def build_activities(
         session_factory,
         HttpGateway(http, settings.bot_secret.get_secret_value()),
         settings.department_gateway_url,
+        RatingLinks(
+            settings.api_token_secret, settings.public_base_url, default_catalog().followup.window
+        ),
     )
     projection = ProjectionActivities(session_factory, notices)
     dispatch = DispatchActivities(session_factory)

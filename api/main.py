@@ -130,6 +130,7 @@ def create_app(
     ):
         app.include_router(module.router)
     app.include_router(attachments.files)  # signed download links (no bearer token)
+    app.include_router(satisfaction.public)  # the citizen's signed rating links (no bearer)
     app.include_router(web.router)  # the workbench pages (api/web)
     openapi.install(app)  # after rate_limit's: corrects the whole document, 429s included
     return app

@@ -22,7 +22,16 @@ PATHS: dict[str, dict[str, Any]] = SCHEMA["paths"]
 OPERATIONS = [(path, method, op) for path, ops in PATHS.items() for method, op in ops.items()]
 # routes a bearer token does not open: the gateway signs, devices and Open311 have keys
 # /files/: signed download links (``services.attachments.signing``), the link is the permission
-NOT_BEARER = ("/bot/", "/devices/", "/open311/", "/healthz", "/readyz", "/files/")
+# /satisfaction/: the Open311 citizen's signed rating links (``services.cases.rating_links``)
+NOT_BEARER = (
+    "/bot/",
+    "/devices/",
+    "/open311/",
+    "/healthz",
+    "/readyz",
+    "/files/",
+    "/satisfaction/",
+)
 
 
 def _resolve(schema: dict[str, Any]) -> dict[str, Any]:

@@ -114,6 +114,8 @@ ROUTES: dict[tuple[str, str], Rule] = {
     ("GET", "/files/{attachment_id}/{variant}"): PUBLIC,
     # the reporter's satisfaction follow-up (the reporter check: tests/test_satisfaction.py)
     ("POST", "/cases/{case_id}/satisfaction"): bearer(STEWARDS, "citizen"),
+    # the Open311 citizen's signed rating link is the permission (tests/test_rating_link.py)
+    ("POST", "/satisfaction/{token}"): PUBLIC,
     ("POST", "/devices/{device_id}/detections"): Rule("device_key", frozenset({"device_key"})),
     ("POST", "/devices/{device_id}/events"): Rule("device_key", frozenset({"device_key"})),
     # Open311: public reads; filing needs a client application's api_key (role system)

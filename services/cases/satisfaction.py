@@ -8,6 +8,11 @@ under ``followup.satisfied_from`` is "not satisfied": where ``followup.reworks``
 type, the case is reopened as rework (``operations.reopen_case``, the supervisors' reopen),
 with the reporter's words as its reason. Ratings feed the evaluation
 (``services.supervision.evaluation``).
+
+A citizen who reported through Open311 rates through a signed link instead
+(``services.cases.rating_links``): the link, not the case's input, names who may rate, and
+it is bound to one closing (``closing``: the seq of the ``closed`` entry; a link of an
+earlier closing of a reopened case is refused, 409 ``link_stale``).
 """
 
 from __future__ import annotations
@@ -40,6 +45,7 @@ async def rate_case(
     body: SatisfactionBody,
     task_queue: str,
     now: datetime | None = None,
+    closing: int | None = None,
 ) -> SatisfactionAnswer:
     """Record the rating and reopen when it says so (see the module docstring)."""
     now = now or datetime.now(UTC)
@@ -49,9 +55,12 @@ async def rate_case(
         raise cases.CaseNotFound(case_id)
     if record.status != "closed":
         raise ActionRefused("not_closed", "a case is rated once it is closed")
-    reporter = (await cases.original_input(client, case_id)).reporter
-    if reporter != rater:
-        raise NotTheReporter("only the one who reported the case rates it")
+    if closing is None:
+        reporter = (await cases.original_input(client, case_id)).reporter
+        if reporter != rater:
+            raise NotTheReporter("only the one who reported the case rates it")
+    elif closing != record.last_seq:
+        raise ActionRefused("link_stale", "this link rates an earlier closing of the case")
     followup = catalog.followup
     closed_at = utc(record.closed_at) or utc(record.updated_at) or now
     if now - closed_at > followup.window:
