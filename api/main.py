@@ -44,6 +44,7 @@ from services.platform import log_redaction
 from services.platform.db import SessionFactory, make_engine, make_session_factory
 from services.platform.geo import load_grid_index
 from services.platform.revocation import RevocationCache
+from services.supervision.queue_cache import CountsCache
 from services.platform.temporal import connect
 from settings import Settings, get_settings
 
@@ -80,6 +81,7 @@ def create_app(
                 settings, attachment_store.storage_from_settings(settings), session_factory
             ),
             revocations=RevocationCache(settings.token_revocation_cache_seconds),
+            queue_counts=CountsCache(settings.queue_counts_cache_seconds),
             devices=DeviceRuntime(settings, client, session_factory),
         )
         app.state.gridplus.devices.start()
