@@ -44,8 +44,8 @@ from services.platform import log_redaction
 from services.platform.db import SessionFactory, make_engine, make_session_factory
 from services.platform.geo import load_grid_index
 from services.platform.revocation import RevocationCache
-from services.supervision.queue_cache import CountsCache
 from services.platform.temporal import connect
+from services.supervision.queue_cache import CountsCache
 from settings import Settings, get_settings
 
 
