@@ -7,7 +7,9 @@ scope or filter is counted on its own. The page with the cache on says so.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 
 import httpx
 import pytest
@@ -70,14 +72,41 @@ async def test_counts_are_reused_for_a_few_seconds_and_the_list_is_read_now(
 def test_a_zero_cache_keeps_nothing_and_a_full_one_drops_the_oldest() -> None:
     clock = Clock()
     off = CountsCache(0, clock=clock)
-    off.put("k", {"returned": 1}, queues.datetime.now(queues.UTC))
+    off.put("k", {"returned": 1}, datetime.now(UTC))
     assert off.get("k") is None
     cache = CountsCache(5, clock=clock)
     for n in range(1025):
-        cache.put(n, {"returned": n}, queues.datetime.now(queues.UTC))
+        cache.put(n, {"returned": n}, datetime.now(UTC))
     assert cache.get(0) is None
     kept = cache.get(1024)
     assert kept is not None and kept[0] == {"returned": 1024}
+
+
+async def test_loads_that_miss_together_share_one_count() -> None:
+    cache, started, release = CountsCache(5), asyncio.Event(), asyncio.Event()
+    runs: list[int] = []
+
+    async def count() -> tuple[dict[str, int], datetime]:
+        runs.append(1)
+        started.set()
+        await release.wait()
+        return {"returned": len(runs)}, datetime.now(UTC)
+
+    first = asyncio.create_task(cache.shared("town", count))
+    await started.wait()
+    others = [asyncio.create_task(cache.shared("town", count)) for _ in range(19)]
+    await asyncio.sleep(0)
+    release.set()
+    answers = await asyncio.gather(first, *others)
+    assert runs == [1] and all(counts == {"returned": 1} for counts, _ in answers)
+
+    async def broken() -> tuple[dict[str, int], datetime]:
+        raise RuntimeError("database went away")
+
+    with pytest.raises(RuntimeError):
+        await cache.shared("G001", broken)
+    assert cache.get("G001") is None  # a failure is not kept
+    assert (await cache.shared("G001", count))[0] == {"returned": 2}
 
 
 @pytest.fixture

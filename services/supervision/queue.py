@@ -209,13 +209,11 @@ async def center_queue(
     buckets: dict[str, ColumnElement[bool]] = {
         name: center_bucket(name, now) for name in CENTER_BUCKETS
     }
-    cached = cache.get(filters) if cache is not None else None
-    if cached is None:
-        counts, as_of = await _counts(session, where, buckets), now
-        if cache is not None:
-            cache.put(filters, counts, now)
-    else:
-        counts, as_of = cached
+
+    async def count() -> tuple[dict[str, int], datetime]:
+        return await _counts(session, where, buckets), now
+
+    counts, as_of = await (count() if cache is None else cache.shared(filters, count))
     chosen = bucket if bucket in buckets else CENTER_BUCKETS[0]
     cases = await _cases(session, [*where, buckets[chosen]], limit)
     return Queue(counts=counts, bucket=chosen, cases=cases, as_of=as_of)
