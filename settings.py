@@ -80,6 +80,9 @@ class Settings(BaseSettings):
     )
     # How long an API process trusts its copy of the revocation list (``token_revocation``).
     token_revocation_cache_seconds: Annotated[float, Field(ge=0, le=300)] = 5.0
+    # How long an API process reuses the center queue's bucket counts per (scope, filters);
+    # 0 recounts on every load (``services.supervision.queue_cache``).
+    queue_counts_cache_seconds: Annotated[float, Field(ge=0, le=60)] = 5.0
     # ``GET /metrics`` on the API: off, open (dev only), or behind ``Authorization: Bearer``.
     api_metrics_enabled: bool = True
     metrics_token: SecretStr | None = None

@@ -21,6 +21,7 @@ from services.platform.db import SessionFactory
 from services.platform.geo import GridIndex
 from services.platform.revocation import RevocationCache
 from services.supervision import scope as grid_scope
+from services.supervision.queue_cache import CountsCache
 from settings import Settings
 
 
@@ -36,6 +37,7 @@ class AppState:
     attachments: Library
     revocations: RevocationCache = field(default_factory=RevocationCache)
     devices: DeviceRuntime | None = None  # device intake: key cache, writer, coalescer
+    queue_counts: CountsCache = field(default_factory=lambda: CountsCache(0))
 
 
 async def get_state(request: Request) -> AppState:

@@ -45,6 +45,7 @@ from services.platform.db import SessionFactory, make_engine, make_session_facto
 from services.platform.geo import load_grid_index
 from services.platform.revocation import RevocationCache
 from services.platform.temporal import connect
+from services.supervision.queue_cache import CountsCache
 from settings import Settings, get_settings
 
 
@@ -80,6 +81,7 @@ def create_app(
                 settings, attachment_store.storage_from_settings(settings), session_factory
             ),
             revocations=RevocationCache(settings.token_revocation_cache_seconds),
+            queue_counts=CountsCache(settings.queue_counts_cache_seconds),
             devices=DeviceRuntime(settings, client, session_factory),
         )
         app.state.gridplus.devices.start()

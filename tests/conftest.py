@@ -123,6 +123,8 @@ def settings(database_url: str) -> Settings:
         task_queue=TASK_QUEUE,
         bot_gateway_url=None,
         department_gateway_url=None,
+        # the queue tests count before and after each change (the cache: test_queue_cache)
+        queue_counts_cache_seconds=0,
     )
 
 

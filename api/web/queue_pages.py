@@ -3,8 +3,9 @@
 Both read ``services.supervision.queue`` (the projection, never Temporal) under the user's
 grid scope; every row is one click from its case page, where the action forms are. The
 desk's "take the case" button posts to the case page's own action route (same update,
-same validator) and comes back here. Counts are recomputed on every load: the page's
-"refresh" link is the live update (no script runs on these pages, see ``api.web.render``).
+same validator) and comes back here. The center's counts may be a few seconds old (one
+count per scope and filters per few seconds, ``queue_cache``); the page's "refresh" link is
+the live update (no script runs on these pages, see ``api.web.render``).
 """
 
 from __future__ import annotations
@@ -65,7 +66,7 @@ async def center_queue(request: Request, state: State) -> Response:
     )
     bucket = _param(request, "bucket", queues.CENTER_BUCKETS) or "returned"
     async with state.sessions() as session:
-        queue = await queues.center_queue(session, filters, bucket)
+        queue = await queues.center_queue(session, filters, bucket, cache=state.queue_counts)
     return render(
         request,
         "queue.html",
@@ -77,6 +78,7 @@ async def center_queue(request: Request, state: State) -> Response:
         catalog=state.catalog,
         sources=SOURCES,
         filter_query=_filter_query(filters),
+        cache_seconds=round(state.queue_counts.seconds),
     )
 
 

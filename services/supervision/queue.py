@@ -35,6 +35,7 @@ from schemas.cases.views import CaseSummary
 from schemas.cases.workflow import OPEN_STATUSES
 from services.cases.queries import summary_of
 from services.supervision.any_of import AnyOf
+from services.supervision.queue_cache import CountsCache
 from services.supervision.scope import EVERYWHERE, GridScope
 
 CenterBucket = Literal[
@@ -195,18 +196,27 @@ async def _cases(
 
 
 async def center_queue(
-    session: AsyncSession, filters: QueueFilter, bucket: str, limit: int = PAGE
+    session: AsyncSession,
+    filters: QueueFilter,
+    bucket: str,
+    limit: int = PAGE,
+    cache: CountsCache | None = None,
 ) -> Queue:
-    """The center's counts under the filters, and up to ``limit`` cases of ``bucket``."""
+    """The center's counts under the filters (from ``cache`` when it has them: seconds
+    old at most), and up to ``limit`` cases of ``bucket`` (always read now)."""
     now = datetime.now(UTC)
     where = filters.conditions()
     buckets: dict[str, ColumnElement[bool]] = {
         name: center_bucket(name, now) for name in CENTER_BUCKETS
     }
-    counts = await _counts(session, where, buckets)
+
+    async def count() -> tuple[dict[str, int], datetime]:
+        return await _counts(session, where, buckets), now
+
+    counts, as_of = await (count() if cache is None else cache.shared(filters, count))
     chosen = bucket if bucket in buckets else CENTER_BUCKETS[0]
     cases = await _cases(session, [*where, buckets[chosen]], limit)
-    return Queue(counts=counts, bucket=chosen, cases=cases, as_of=now)
+    return Queue(counts=counts, bucket=chosen, cases=cases, as_of=as_of)
 
 
 async def desk_queue(

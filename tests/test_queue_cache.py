@@ -1,0 +1,135 @@
+"""The center queue's counts cache (issue 17): counts seconds old, the list always current.
+
+On the real database: a case stored while the counts are cached does not change them
+until the cache's time has passed, yet it is in the chosen bucket's list at once; another
+scope or filter is counted on its own. The page with the cache on says so.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+
+import httpx
+import pytest
+from temporalio.testing import WorkflowEnvironment
+
+from api.main import create_app
+from services.platform.db import SessionFactory
+from services.supervision import queue as queues
+from services.supervision.queue_cache import CountsCache
+from services.supervision.scope import scope_for
+from settings import Settings
+from tests.queue_support import record, store
+from tests.web_support import new_account, sign_in
+
+
+class Clock:
+    """A monotonic clock the test moves by hand."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+async def test_counts_are_reused_for_a_few_seconds_and_the_list_is_read_now(
+    sessions: SessionFactory,
+) -> None:
+    clock = Clock()
+    cache = CountsCache(5, clock=clock)
+    town = queues.QueueFilter()
+    g001 = queues.QueueFilter(grid_id="G001")
+    async with sessions() as session:
+        first = await queues.center_queue(session, town, "returned", cache=cache)
+        first_g001 = await queues.center_queue(session, g001, "returned", cache=cache)
+    case = record("G001", "returned", handler="steward")
+    await store(sessions, [case])
+
+    clock.now += 4
+    async with sessions() as session:
+        cached = await queues.center_queue(session, town, "returned", limit=5000, cache=cache)
+        uncached = await queues.center_queue(session, town, "returned", limit=5000)
+    assert cached.counts == first.counts and cached.as_of == first.as_of
+    assert case.case_id in {c.case_id for c in cached.cases}  # the list is current
+    assert uncached.counts["returned"] == first.counts["returned"] + 1
+
+    clock.now += 1  # five seconds: counted again, for each filter on its own
+    scoped = queues.QueueFilter(scope=scope_for(False, ["G001"]))
+    async with sessions() as session:
+        fresh = await queues.center_queue(session, town, "returned", cache=cache)
+        fresh_g001 = await queues.center_queue(session, g001, "verify", cache=cache)
+        in_scope = await queues.center_queue(session, scoped, "returned", cache=cache)
+    assert fresh.counts["returned"] == first.counts["returned"] + 1
+    assert fresh.as_of > first.as_of
+    assert fresh_g001.counts["returned"] == first_g001.counts["returned"] + 1
+    assert fresh_g001.bucket == "verify"
+    assert in_scope.counts["returned"] == fresh_g001.counts["returned"]
+
+
+def test_a_zero_cache_keeps_nothing_and_a_full_one_drops_the_oldest() -> None:
+    clock = Clock()
+    off = CountsCache(0, clock=clock)
+    off.put("k", {"returned": 1}, datetime.now(UTC))
+    assert off.get("k") is None
+    cache = CountsCache(5, clock=clock)
+    for n in range(1025):
+        cache.put(n, {"returned": n}, datetime.now(UTC))
+    assert cache.get(0) is None
+    kept = cache.get(1024)
+    assert kept is not None and kept[0] == {"returned": 1024}
+
+
+async def test_loads_that_miss_together_share_one_count() -> None:
+    cache, started, release = CountsCache(5), asyncio.Event(), asyncio.Event()
+    runs: list[int] = []
+
+    async def count() -> tuple[dict[str, int], datetime]:
+        runs.append(1)
+        started.set()
+        await release.wait()
+        return {"returned": len(runs)}, datetime.now(UTC)
+
+    first = asyncio.create_task(cache.shared("town", count))
+    await started.wait()
+    others = [asyncio.create_task(cache.shared("town", count)) for _ in range(19)]
+    await asyncio.sleep(0)
+    release.set()
+    answers = await asyncio.gather(first, *others)
+    assert runs == [1] and all(counts == {"returned": 1} for counts, _ in answers)
+
+    async def broken() -> tuple[dict[str, int], datetime]:
+        raise RuntimeError("database went away")
+
+    with pytest.raises(RuntimeError):
+        await cache.shared("G001", broken)
+    assert cache.get("G001") is None  # a failure is not kept
+    assert (await cache.shared("G001", count))[0] == {"returned": 2}
+
+
+@pytest.fixture
+async def cached_app(
+    env: WorkflowEnvironment, sessions: SessionFactory, settings: Settings
+) -> AsyncIterator[httpx.ASGITransport]:
+    on = settings.model_copy(update={"queue_counts_cache_seconds": 5.0})
+    application = create_app(on, temporal=env.client, sessions=sessions)
+    async with application.router.lifespan_context(application):
+        yield httpx.ASGITransport(app=application)
+
+
+async def test_the_page_says_its_counts_may_be_seconds_old(
+    cached_app: httpx.ASGITransport, sessions: SessionFactory
+) -> None:
+    async with httpx.AsyncClient(transport=cached_app, base_url="http://gridplus") as web:
+        await sign_in(web, await new_account(sessions, all_grids=True))
+        web.cookies.set("gridplus_lang", "en")
+        before = await web.get("/web/queue?bucket=returned")
+        assert "at most every 5 seconds" in before.text
+        case = record("G002", "returned", handler="steward")
+        await store(sessions, [case])
+        after = await web.get("/web/queue?bucket=returned")
+        assert case.case_id in after.text  # the list is read on every load
+        web.cookies.set("gridplus_lang", "zh")
+        assert "统计至多每 5 秒更新一次" in (await web.get("/web/queue")).text
