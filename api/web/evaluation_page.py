@@ -18,7 +18,7 @@ from markupsafe import Markup
 
 from api.deps import AppState, State
 from api.web import sessions
-from api.web.queue_pages import SOURCES
+from api.web.queue_pages import FILTER_NAMES, SOURCES, filter_choices
 from api.web.render import SECURITY_HEADERS, forbidden, redirect, render
 from services.supervision import charts, exports, trends
 from services.supervision.trends import PeriodFilter
@@ -57,13 +57,11 @@ def period_filter(
         return value if value in allowed else None
 
     scope = principal.scope
+    picked = {name: pick(name, allowed) for name, allowed in filter_choices(state, scope).items()}
     return PeriodFilter(
         start=datetime.combine(first, time(), TOWN).astimezone(UTC),
         end=datetime.combine(last + timedelta(days=1), time(), TOWN).astimezone(UTC),
-        grid_id=pick("grid_id", [g for g in state.grids.grid_ids if scope.covers(g)]),
-        case_type=pick("case_type", [t.code for t in state.catalog.case_types]),
-        department=pick("department", [d.code for d in state.catalog.departments]),
-        source=pick("source", SOURCES),
+        **picked,
         scope=scope,
     )
 
@@ -80,11 +78,7 @@ def _query(filters: PeriodFilter, group_by: str) -> str:
         ("to", last.isoformat()),
         ("group_by", group_by),
     ]
-    pairs += [
-        (n, v)
-        for n in ("grid_id", "case_type", "department", "source")
-        if (v := getattr(filters, n))
-    ]
+    pairs += [(n, v) for n in FILTER_NAMES if (v := getattr(filters, n))]
     return urlencode(pairs)
 
 
@@ -115,7 +109,7 @@ async def evaluation(request: Request, state: State) -> Response:
         day_labels=[f"{day.astimezone(TOWN):%m-%d}" for day in series.days],
         chart=_chart,
         line=charts.Line,
-        grid_ids=[g for g in state.grids.grid_ids if principal.scope.covers(g)],
+        grid_ids=filter_choices(state, principal.scope)["grid_id"],
         catalog=state.catalog,
         sources=SOURCES,
         export_query=_query(filters, group_by),

@@ -18,14 +18,28 @@ from urllib.parse import urlencode
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
-from api.deps import State
+from api.deps import AppState, State
 from api.web import sessions
 from api.web.render import forbidden, redirect, render
 from schemas.platform.common import CaseSource
 from services.supervision import queue as queues
+from services.supervision.scope import GridScope
 
 router = APIRouter(prefix="/web", include_in_schema=False)
 SOURCES: tuple[str, ...] = get_args(CaseSource)
+# The case filters the queue and the evaluation share (``templates/web/_case_filters.html``).
+FILTER_NAMES = ("grid_id", "case_type", "department", "source")
+
+
+def filter_choices(state: AppState, scope: GridScope) -> dict[str, list[str] | tuple[str, ...]]:
+    """What each shared filter may be: the grids in the user's scope, the catalog's types and
+    departments, the intake sources; anything else in the query string means "any"."""
+    return {
+        "grid_id": [g for g in state.grids.grid_ids if scope.covers(g)],
+        "case_type": [t.code for t in state.catalog.case_types],
+        "department": [d.code for d in state.catalog.departments],
+        "source": SOURCES,
+    }
 
 
 def _param(request: Request, name: str, allowed: Collection[str] | None = None) -> str | None:
@@ -40,8 +54,7 @@ def _param(request: Request, name: str, allowed: Collection[str] | None = None) 
 
 def _filter_query(filters: queues.QueueFilter) -> str:
     """The filters as ``&name=value`` for the bucket links (so a tab keeps them)."""
-    names = ("grid_id", "case_type", "department", "source")
-    pairs = [(n, v) for n in names if (v := getattr(filters, n))]
+    pairs = [(n, v) for n in FILTER_NAMES if (v := getattr(filters, n))]
     return "&" + urlencode(pairs) if pairs else ""
 
 
@@ -54,16 +67,9 @@ async def center_queue(request: Request, state: State) -> Response:
     if principal.actor.role != "supervisor":
         return forbidden(request, principal, "center_only")
     scope = principal.scope
-    grid_ids = [g for g in state.grids.grid_ids if scope.covers(g)]
-    case_types = [t.code for t in state.catalog.case_types]
-    departments = [d.code for d in state.catalog.departments]
-    filters = queues.QueueFilter(
-        grid_id=_param(request, "grid_id", grid_ids),
-        case_type=_param(request, "case_type", case_types),
-        department=_param(request, "department", departments),
-        source=_param(request, "source", SOURCES),
-        scope=scope,
-    )
+    choices = filter_choices(state, scope)
+    picked = {name: _param(request, name, allowed) for name, allowed in choices.items()}
+    filters = queues.QueueFilter(**picked, scope=scope)
     bucket = _param(request, "bucket", queues.CENTER_BUCKETS) or "returned"
     async with state.sessions() as session:
         queue = await queues.center_queue(session, filters, bucket, cache=state.queue_counts)
@@ -74,7 +80,7 @@ async def center_queue(request: Request, state: State) -> Response:
         queue=queue,
         buckets=queues.CENTER_BUCKETS,
         filters=filters,
-        grid_ids=grid_ids,
+        grid_ids=choices["grid_id"],
         catalog=state.catalog,
         sources=SOURCES,
         filter_query=_filter_query(filters),
