@@ -39,7 +39,7 @@ from tests.model.case_checks import COMPLETED, RUNNING, describe_workflow
 from tests.model.doors import Doors
 from tests.model.inspection_checks import check, history, resolve, settle
 from tests.model.inspection_world import SUPERVISOR, World, query
-from tests.model.walker import Failure, Step, draw, shrink
+from tests.model.walker import Failure, Step, draw, shrink, soak_plan
 from tests.test_model_inspection import run_step
 
 pytestmark = pytest.mark.usefixtures("worker")
@@ -221,12 +221,9 @@ async def test_campaign_walks_agree_with_the_model(
     sessions: SessionFactory,
     grids: GridIndex,
 ) -> None:
-    seconds = float(os.environ.get("GRIDPLUS_SOAK_SECONDS", "0") or 0)
-    seed = int(os.environ.get("GRIDPLUS_SOAK_SEED") or (random.randrange(2**31) if seconds else 5))
+    seed, seconds = soak_plan(5)
     print(f"\ncampaign walk: GRIDPLUS_SOAK_SEED={seed}", flush=True)
-    door = Doors(
-        api, settings.api_token_secret.get_secret_value(), settings.bot_secret.get_secret_value()
-    )
+    door = Doors.of(api, settings)
     rng, started = random.Random(seed), time.monotonic()
     walks = actions = inspections = hazards = 0
     while walks < 1 if not seconds else time.monotonic() - started < seconds:

@@ -24,7 +24,7 @@ from settings import Settings
 from tests.model.case_steps import SEEN, WEIGHTS
 from tests.model.case_walk import walk
 from tests.model.case_world import OPENINGS, CaseWorld
-from tests.model.walker import Failure, Step, draw, shrink
+from tests.model.walker import Failure, Step, draw, shrink, soak_plan
 
 FIXED_SEED = 20261130
 WALKS = int(os.environ.get("GRIDPLUS_MODEL_WALKS", "1"))
@@ -34,15 +34,6 @@ SHRINK_REPLAYS = int(os.environ.get("GRIDPLUS_SHRINK_REPLAYS", "40"))
 SHRINK_SECONDS = float(os.environ.get("GRIDPLUS_SHRINK_SECONDS", "600"))
 
 
-def soak_plan() -> tuple[int, float]:
-    """(seed, seconds): the soak's, or the fixed seed and no time budget for ``make test``."""
-    seconds = float(os.environ.get("GRIDPLUS_SOAK_SECONDS", "0") or 0)
-    raw = os.environ.get("GRIDPLUS_SOAK_SEED")
-    if raw:
-        return int(raw), seconds
-    return (random.SystemRandom().randrange(2**31) if seconds else FIXED_SEED), seconds
-
-
 async def test_case_walks_agree_with_the_model(
     env: WorkflowEnvironment,
     sessions: SessionFactory,
@@ -50,7 +41,7 @@ async def test_case_walks_agree_with_the_model(
     settings: Settings,
     http: httpx.AsyncClient,
 ) -> None:
-    seed, seconds = soak_plan()
+    seed, seconds = soak_plan(FIXED_SEED)
     print(f"\nmodel walk: GRIDPLUS_SOAK_SEED={seed} seconds={seconds or 'none'}", flush=True)
     rng = random.Random(seed)
     started = time.monotonic()

@@ -34,7 +34,7 @@ from tests.model.doors import Doors
 from tests.model.inspection_checks import check, hazard_view, insp_view, resolve, settle
 from tests.model.inspection_hazards import act_hazard
 from tests.model.inspection_world import World
-from tests.model.walker import Failure, Step, draw, shrink
+from tests.model.walker import Failure, Step, draw, shrink, soak_plan
 
 pytestmark = pytest.mark.usefixtures("worker")
 WEIGHTS = {
@@ -130,12 +130,9 @@ async def test_inspection_walks_agree_with_the_model(
     sessions: SessionFactory,
     grids: GridIndex,
 ) -> None:
-    seconds = float(os.environ.get("GRIDPLUS_SOAK_SECONDS", "0") or 0)
-    seed = int(os.environ.get("GRIDPLUS_SOAK_SEED") or (random.randrange(2**31) if seconds else 11))
+    seed, seconds = soak_plan(11)
     print(f"\ninspection walk: GRIDPLUS_SOAK_SEED={seed}", flush=True)
-    door = Doors(
-        api, settings.api_token_secret.get_secret_value(), settings.bot_secret.get_secret_value()
-    )
+    door = Doors.of(api, settings)
     rng, started = random.Random(seed), time.monotonic()
     walks = steps_sent = inspections = hazards = 0
     while walks < 1 if not seconds else time.monotonic() - started < seconds:

@@ -10,7 +10,6 @@ and time jumps across every deadline. ``make soak`` gives it a time budget too.
 from __future__ import annotations
 
 import asyncio
-import os
 import random
 import time
 import uuid
@@ -33,7 +32,7 @@ from tests.model.case_checks import COMPLETED, RUNNING, describe_workflow, histo
 from tests.model.case_model import ModelViolation
 from tests.model.doors import Doors
 from tests.model.rectification_model import RectModel, decide
-from tests.model.walker import Failure, Step, draw, shrink
+from tests.model.walker import Failure, Step, draw, shrink, soak_plan
 from tests.support import SUPERVISOR
 
 pytestmark = pytest.mark.usefixtures("worker")
@@ -191,12 +190,9 @@ async def walk(env: WorkflowEnvironment, door: Doors, steps: Sequence[Step]) -> 
 async def test_rectification_walks_agree_with_the_model(
     api: httpx.AsyncClient, env: WorkflowEnvironment, settings: Settings
 ) -> None:
-    seconds = float(os.environ.get("GRIDPLUS_SOAK_SECONDS", "0") or 0)
-    seed = int(os.environ.get("GRIDPLUS_SOAK_SEED") or (random.randrange(2**31) if seconds else 7))
+    seed, seconds = soak_plan(7)
     print(f"\nrectification walk: GRIDPLUS_SOAK_SEED={seed}", flush=True)
-    door = Doors(
-        api, settings.api_token_secret.get_secret_value(), settings.bot_secret.get_secret_value()
-    )
+    door = Doors.of(api, settings)
     rng, started, walks = random.Random(seed), time.monotonic(), 0
     while walks < 2 if not seconds else time.monotonic() - started < seconds:
         steps = draw(random.Random(rng.randrange(2**31)), WEIGHTS, 3, 25)

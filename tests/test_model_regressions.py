@@ -29,9 +29,7 @@ pytestmark = pytest.mark.usefixtures("worker", "off_duty")
 
 
 def doors(api: httpx.AsyncClient, settings: Settings) -> Doors:
-    return Doors(
-        api, settings.api_token_secret.get_secret_value(), settings.bot_secret.get_secret_value()
-    )
+    return Doors.of(api, settings)
 
 
 async def projected_seq(sessions: SessionFactory, case_id: str) -> int:

@@ -52,9 +52,7 @@ GRID = "G059"
 
 
 def doors(api: httpx.AsyncClient, settings: Settings) -> Doors:
-    return Doors(
-        api, settings.api_token_secret.get_secret_value(), settings.bot_secret.get_secret_value()
-    )
+    return Doors.of(api, settings)
 
 
 async def open_inspection(door: Doors, enterprise_id: str) -> Any:

@@ -49,9 +49,7 @@ async def test_r1_enforcement_is_taken_when_a_reworked_hazard_is_overdue_again(
     handle = await env.client.start_workflow(
         "RectificationWorkflow", inp, id=rectification_workflow_id(rid), task_queue="gridplus-test"
     )
-    door = Doors(
-        api, settings.api_token_secret.get_secret_value(), settings.bot_secret.get_secret_value()
-    )
+    door = Doors.of(api, settings)
     company = Actor(role="enterprise", id=enterprise.id)
     environment = Actor(role="department", id="environment")
 
@@ -87,9 +85,7 @@ async def test_r2_an_ended_rectification_refuses_with_the_validators_code(
 ) -> None:
     """Walker: cancel a hazard, then re-inspect it: ``rectification_ended`` both while the
     workflow drains (its validator) and after it completed (was the generic ``ended``)."""
-    door = Doors(
-        api, settings.api_token_secret.get_secret_value(), settings.bot_secret.get_secret_value()
-    )
+    door = Doors.of(api, settings)
     checklists = default_checklists()
     item = next(i for i in checklists.items if i.department == "fire")
     rid = "INS-R2" + uuid.uuid4().hex[:6].upper() + "-H01"

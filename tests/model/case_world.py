@@ -134,11 +134,7 @@ class CaseWorld:
                 transport=httpx.ASGITransport(app=app), base_url="http://gridplus", timeout=60
             )
         )
-        self.doors = Doors(
-            api,
-            self.settings.api_token_secret.get_secret_value(),
-            self.settings.bot_secret.get_secret_value(),
-        )
+        self.doors = Doors.of(api, self.settings)
         await self.start_worker()
         return self
 

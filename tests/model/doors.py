@@ -17,6 +17,7 @@ from api.security import issue_token
 from schemas.platform.common import Actor
 from services.intake.open311 import JURISDICTION_ID
 from services.platform.tokens import action_token, sign_body
+from settings import Settings
 
 
 @dataclass(frozen=True)
@@ -34,6 +35,15 @@ class Answer:
 
 class Doors:
     """Request helpers bound to one API client and the service's secrets."""
+
+    @classmethod
+    def of(cls, api: httpx.AsyncClient, settings: Settings) -> Doors:
+        """Bound to the secrets the app under test was built with."""
+        return cls(
+            api,
+            settings.api_token_secret.get_secret_value(),
+            settings.bot_secret.get_secret_value(),
+        )
 
     def __init__(self, api: httpx.AsyncClient, token_secret: str, bot_secret: str) -> None:
         self.api = api

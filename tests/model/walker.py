@@ -15,6 +15,7 @@ regression test can be written from it.
 
 from __future__ import annotations
 
+import os
 import random
 import time
 from collections.abc import Awaitable, Callable, Sequence
@@ -87,3 +88,14 @@ async def shrink(
                 break
             chunks = min(len(current), chunks * 2)
     return current
+
+
+def soak_plan(fixed_seed: int) -> tuple[int, float]:
+    """(seed, seconds): ``make soak``'s (``GRIDPLUS_SOAK_SECONDS``, a random seed unless
+    ``GRIDPLUS_SOAK_SEED`` replays one), or ``fixed_seed`` and no time budget for ``make test``.
+    """
+    seconds = float(os.environ.get("GRIDPLUS_SOAK_SECONDS", "0") or 0)
+    raw = os.environ.get("GRIDPLUS_SOAK_SEED")
+    if raw:
+        return int(raw), seconds
+    return (random.SystemRandom().randrange(2**31) if seconds else fixed_seed), seconds
