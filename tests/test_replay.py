@@ -51,6 +51,8 @@ def test_every_path_has_a_saved_history() -> None:
         "case_worktime_calendar_loaded_while_open_cancelled",
         "case_suspension_center_resumed_cancelled",
         "case_suspension_resumed_on_date_cancelled",
+        # worktime-v2: the department's new_case message after its stage's deadline
+        "case_worktime_v2_department_hears_its_deadline_cancelled",
         "case_inspection_v3_cancelled_inspector_released",
         "case_inspection_v3_cancelled_while_preparing",
     } <= names

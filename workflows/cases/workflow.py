@@ -17,7 +17,7 @@ from workflows.cases.actions import CaseActions
 from workflows.cases.reporter import tell_reporter
 from workflows.cases.state import StewardSlot
 from workflows.cases.suspension import CaseSuspension
-from workflows.cases.worktime import grace_deadline, stage_deadline
+from workflows.cases.worktime import PATCH_WORKTIME_V2, grace_deadline, stage_deadline
 
 with workflow.unsafe.imports_passed_through():
     from constants import WF_CASE
@@ -190,8 +190,14 @@ class CaseWorkflow(CaseSuspension, CaseActions):
             self.fresh_department = False
             state.overdue = False
             self.emit("escalated", status="escalated", data={"department": state.department})
-            self.notify_department("new_case")
-        state.deadline = await stage_deadline(self, "department", sla.department)
+            if workflow.patched(PATCH_WORKTIME_V2):  # the message carries this stage's deadline
+                state.deadline = await stage_deadline(self, "department", sla.department)
+                self.notify_department("new_case")
+            else:  # cases started before: the message went out before the deadline was set
+                self.notify_department("new_case")
+                state.deadline = await stage_deadline(self, "department", sla.department)
+        else:
+            state.deadline = await stage_deadline(self, "department", sla.department)
         self.waiting(f"department {state.department}")
         level = 0
         while True:

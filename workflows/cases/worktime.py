@@ -32,6 +32,9 @@ with workflow.unsafe.imports_passed_through():
     from schemas.worktime.policy import Office, SliceAnswer, SliceRequest, as_span
 
 PATCH_WORKTIME = "worktime-v1"
+# The department's ``new_case`` message after its stage's deadline, and each steward team's
+# own duty roster (asked of the calendar activity): decided once per run, first use wins.
+PATCH_WORKTIME_V2 = "worktime-v2"
 
 
 @dataclass(frozen=True)
