@@ -53,6 +53,8 @@ def test_every_path_has_a_saved_history() -> None:
         "case_suspension_resumed_on_date_cancelled",
         # worktime-v2: the department's new_case message after its stage's deadline
         "case_worktime_v2_department_hears_its_deadline_cancelled",
+        # worktime-v2: a steward stage on its team's own duty roster
+        "case_worktime_v2_team_roster_offer_cancelled",
         "case_inspection_v3_cancelled_inspector_released",
         "case_inspection_v3_cancelled_while_preparing",
     } <= names

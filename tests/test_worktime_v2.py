@@ -19,7 +19,7 @@ from sqlmodel import col
 from temporalio.testing import WorkflowEnvironment
 
 from schemas.cases.dispatch import DepartmentMessage
-from schemas.cases.tables import Notification
+from schemas.cases.tables import CaseRecord, Notification
 from schemas.cases.workflow import CancelCase
 from schemas.worktime import TOWN_TZ
 from services.platform.db import SessionFactory
@@ -72,6 +72,19 @@ async def wait_for_message(sessions: SessionFactory, case_id: str, kind: str) ->
     raise AssertionError(f"no {kind} message for {case_id}")
 
 
+async def projected_span(sessions: SessionFactory, case_id: str) -> int | None:
+    """``case_record.deadline_span_s`` once the projection has the stage's deadline."""
+    span = None
+    for _ in range(400):
+        async with sessions() as session:
+            row = await session.get(CaseRecord, case_id)
+            span = row.deadline_span_s if row is not None and row.deadline else None
+        if span is not None:
+            return span
+        await asyncio.sleep(0.05)
+    return span
+
+
 async def test_the_department_hears_its_stages_working_time_deadline(
     env: WorkflowEnvironment, sessions: SessionFactory, grids: GridIndex, clean_calendar: None
 ) -> None:
@@ -93,6 +106,8 @@ async def test_the_department_hears_its_stages_working_time_deadline(
     assert sent.deadline == stage.deadline and sent.deadline_span == timedelta(hours=8)
     english = deadline_text(sent.deadline, sent.deadline_span, "en")
     assert re.search(r"Thursday (\d+ \w+ )?15:30 \(8 working hours\)", english), english
+    # the projection keeps the limit, so the queue and desk lists can say it too
+    assert await projected_span(sessions, inp.case_id) == 8 * 3600
     await handle.execute_update(
         "cancel", CancelCase(actor=SUPERVISOR, idempotency_key=key(), reason="测试结束")
     )

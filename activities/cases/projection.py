@@ -94,6 +94,9 @@ class ProjectionActivities:
             "description": case.description,
             "reported_at": case.reported_at,
             "deadline": case.deadline,
+            "deadline_span_s": (
+                int(case.deadline_span.total_seconds()) if case.deadline_span else None
+            ),
             "waiting_for": case.waiting_for,
             "overdue": case.overdue,
             "rework_count": case.rework_count,

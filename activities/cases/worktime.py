@@ -1,4 +1,5 @@
-"""The national calendar for running cases: one local activity, answered from the database.
+"""The national calendar (and a steward team's roster) for running cases: one local activity,
+answered from the database.
 
 Why an activity: the calendar changes (a notice loaded in the autumn, a package upgrade)
 while cases run; what a case computed its deadline with must be in its history, so replay
@@ -11,10 +12,12 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from constants import ACT_CALENDAR_SLICE
+from schemas.worktime import CalendarSlice
 from schemas.worktime.policy import SliceAnswer, SliceRequest
 from schemas.worktime.sources import UnknownYearError
 from services.platform.db import SessionFactory
 from services.worktime.calendar_store import slice_at
+from services.worktime.rosters import team_roster
 
 
 class WorktimeActivities:
@@ -23,8 +26,13 @@ class WorktimeActivities:
 
     @activity.defn(name=ACT_CALENDAR_SLICE)
     async def calendar_slice(self, request: SliceRequest) -> SliceAnswer:
+        rules = request.rules
+        if request.team is not None:  # a steward team: its own roster, else the default
+            rules = await team_roster(self._sessions, request.team) or rules
+            if rules.always_open or rules.days == "every_day":  # needs no national calendar
+                return SliceAnswer(slice=CalendarSlice(rules=rules, years=[]))
         try:
-            return SliceAnswer(slice=await slice_at(self._sessions, request.rules, request.at))
+            return SliceAnswer(slice=await slice_at(self._sessions, rules, request.at))
         except UnknownYearError as error:
             # Retrying would not make the package learn a year; the case falls back to
             # the wall clock for this stage and says so in its timeline.

@@ -18,7 +18,6 @@ from pydantic import ValidationError
 from api.deps import CaseIdPath, State
 from api.route_helpers import case_links as links
 from api.web import case_forms, case_media, photos, sessions, suspension_forms
-from api.web.i18n import negotiate
 from api.web.render import forbidden, redirect, render, safe_next
 from schemas.cases.tables import CaseRecord
 from schemas.cases.views import CaseView
@@ -29,7 +28,6 @@ from services.cases import access as case_access
 from services.cases import operations as cases
 from services.cases import queries as case_queries
 from services.temporal_gateway import ActionRefused
-from services.worktime.text import deadline_text
 
 router = APIRouter(prefix="/web/cases", include_in_schema=False)
 
@@ -61,10 +59,6 @@ async def _page(
         reason = "out_of_scope" if principal.actor.role == "supervisor" else "not_yours"
         return forbidden(request, principal, reason)
     case_type = state.catalog.case_type(view.case_type)
-    lang = negotiate(request)
-    deadline_words = None
-    if view.deadline is not None and view.deadline_span is not None:
-        deadline_words = deadline_text(view.deadline, view.deadline_span, lang)
     return render(
         request,
         "case.html",
@@ -80,7 +74,6 @@ async def _page(
         done=request.query_params.get("done"),
         idempotency_key=f"web-{uuid.uuid4().hex}",
         temporal_ui=links(state.settings, case_id).temporal_ui,
-        deadline_words=deadline_words,
         suspension=suspension_forms.suspension_request(view),
         photos=await case_media.photos(state.attachments, view, principal.actor.role),
         map=case_media.map_drawing(state.grids, view.grid_id, view.location.lat, view.location.lon),

@@ -123,6 +123,9 @@ class CaseRecord(SQLModel, table=True):
     description: str = Field(default="", max_length=2000)
     reported_at: datetime = Field(sa_type=DateTime(timezone=True), index=True)
     deadline: datetime | None = timestamp_field()
+    # the working-time limit the deadline counts, in seconds (None: wall clock), so the
+    # queue and desk lists say "Thursday 15:30 (8 working hours)" like the case page
+    deadline_span_s: int | None = None
     waiting_for: str = Field(default="", max_length=200)
     overdue: bool = Field(default=False, index=True)
     rework_count: int = 0

@@ -50,16 +50,17 @@ class CaseSummary(BaseModel):
     overdue: bool
     rework_count: int
     urge_count: int
+    # the limit a working-time deadline counts ("8 working hours"), for the pages (case,
+    # queue, desk) to say it as people read it; None for a wall-clock deadline. Projected
+    # (``case_record.deadline_span_s``) since the queue lists show it; left out of dumps
+    # when unset, so summaries of wall-clock cases read as before.
+    deadline_span: timedelta | None = Field(default=None, exclude_if=lambda value: value is None)
 
 
 class CaseView(CaseSummary):
     """The live state of a case with its whole timeline, answered by the workflow's query."""
 
     timeline: list[TimelineEntry]
-    # the limit a working-time deadline counts ("8 working hours"), for the pages to say it
-    # as people read it; None for a wall-clock deadline and in views read from the database.
-    # Only in the query's answer (never in history), left out of dumps when unset.
-    deadline_span: timedelta | None = Field(default=None, exclude_if=lambda value: value is None)
 
 
 class CaseResult(BaseModel):

@@ -77,10 +77,15 @@ class CaseWorktime(BaseModel):
 
 
 class SliceRequest(BaseModel):
-    """Ask the calendar activity for the slice one office needs from ``at`` on."""
+    """Ask the calendar activity for the slice one office needs from ``at`` on.
+
+    With ``team`` (a steward stage since ``worktime-v2``): ``rules`` is the default roster
+    from the snapshot, and the answer carries the team's own roster when it has one.
+    """
 
     rules: WorkingRules
     at: datetime
+    team: str | None = None
 
 
 class SliceAnswer(BaseModel):

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -67,6 +67,9 @@ def summary_of(row: CaseRecord) -> CaseSummary:
         description=row.description,
         reported_at=reported_at,
         deadline=utc(row.deadline),
+        deadline_span=(
+            timedelta(seconds=row.deadline_span_s) if row.deadline_span_s is not None else None
+        ),
         waiting_for=row.waiting_for,
         overdue=row.overdue,
         rework_count=row.rework_count,

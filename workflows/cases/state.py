@@ -122,13 +122,13 @@ class CaseState:
             overdue=self.overdue,
             rework_count=self.rework_count,
             urge_count=self.urge_count,
+            deadline_span=working_span(self.deadline),
         )
 
     def view(self) -> CaseView:
         return CaseView(
             **self.summary().model_dump(),
             timeline=list(self.timeline),
-            deadline_span=working_span(self.deadline),
         )
 
     def parties(self) -> list[tuple[str, int]]:

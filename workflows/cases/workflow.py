@@ -121,7 +121,8 @@ class CaseWorkflow(CaseSuspension, CaseActions):
                 return "interrupted"
             self.emit("no_steward_available", data={"excluded": ",".join(slot.excluded)})
             return "to_department"
-        state.deadline = await stage_deadline(self, "steward", sla.resolve)
+        team = slot.assignment.grid_id if slot.assignment else None
+        state.deadline = await stage_deadline(self, "steward", sla.resolve, team=team)
         self.waiting("steward to solve it")
         done = await self.wait_stage(lambda: slot.result is not None, state.deadline, self._remind)
         if state.redirect:
@@ -148,7 +149,9 @@ class CaseWorkflow(CaseSuspension, CaseActions):
                     await self._release(slot)
                 return False
             slot.accepted, slot.reply, slot.result = False, None, None
-            slot.deadline = await stage_deadline(self, "steward", accept_sla)
+            slot.deadline = await stage_deadline(
+                self, "steward", accept_sla, team=assignment.grid_id
+            )
             data = {
                 "steward": assignment.steward_id,
                 "distance_km": f"{assignment.distance_km:.3f}",

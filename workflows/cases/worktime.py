@@ -27,7 +27,13 @@ from workflows.kit.waiting import Deadline
 
 with workflow.unsafe.imports_passed_through():
     from constants import ACT_CALENDAR_SLICE
-    from schemas.worktime import CalendarSlice, HorizonError, WorkingDays, add_working
+    from schemas.worktime import (
+        CalendarSlice,
+        HorizonError,
+        WorkingDays,
+        WorkingRules,
+        add_working,
+    )
     from schemas.worktime.arith import working_between
     from schemas.worktime.policy import Office, SliceAnswer, SliceRequest, as_span
 
@@ -79,15 +85,26 @@ class OfficeClock:
 
 
 async def stage_deadline(
-    case: CaseBase, office: Office, span: timedelta, *, hours_only: bool = False
+    case: CaseBase,
+    office: Office,
+    span: timedelta,
+    *,
+    hours_only: bool = False,
+    team: str | None = None,
 ) -> Deadline:
-    """The deadline of a stage starting now, in the acting office's time when it counts so."""
+    """The deadline of a stage starting now, in the acting office's time when it counts so.
+
+    ``team``: the grid of the steward acting in a steward stage, whose own roster (if the
+    operator loaded one) counts since ``worktime-v2``.
+    """
     now = workflow.now()
     policy = case.state.inp.policy
     worktime = policy.worktime
     rules = worktime.rules_for(office, case.state.department) if worktime is not None else None
     if rules is None or not workflow.patched(PATCH_WORKTIME):
         return Deadline(now + span, span)
+    if office == "steward" and team is not None and workflow.patched(PATCH_WORKTIME_V2):
+        return await team_deadline(case, rules, team, span, hours_only)
     if rules.days == "every_day":  # a duty roster (stewards) needs no national calendar
         clock = OfficeClock(CalendarSlice(rules=rules, years=[]), hours_only=hours_only)
         return Deadline(clock.add(now, span), span, start=now, clock=clock)
@@ -99,13 +116,40 @@ async def stage_deadline(
         cause = error.cause if isinstance(error, ActivityError) else error
         case.emit("worktime_unavailable", note=str(cause or error)[:500])
         return Deadline(now + span, span)
-    clock = OfficeClock(answer.slice, hours_only=hours_only)
+    return on_slice(case, answer.slice, now, span, hours_only)
+
+
+def on_slice(
+    case: CaseBase, cal: CalendarSlice, now: datetime, span: timedelta, hours_only: bool
+) -> Deadline:
+    """``span`` from ``now`` on the slice's clock; the wall clock past its horizon (said so)."""
+    if cal.rules.always_open:  # a 24/7 roster: hours are hours
+        return Deadline(now + span, span)
+    clock = OfficeClock(cal, hours_only=hours_only)
     try:
         clock.exact(now, span)
     except HorizonError as error:  # next year's notice not loaded yet: say so, run on
         case.emit("worktime_unavailable", note=str(error)[:500])
         return Deadline(now + span, span)
     return Deadline(clock.add(now, span), span, start=now, clock=clock)
+
+
+async def team_deadline(
+    case: CaseBase, default: WorkingRules, team: str, span: timedelta, hours_only: bool
+) -> Deadline:
+    """A steward stage on the acting team's roster, asked of the calendar activity (its
+    answer in history: a roster loaded later changes later stages only, never a replay)."""
+    now = workflow.now()
+    request = SliceRequest(rules=default, at=now, team=team)
+    try:
+        answer: SliceAnswer = await case.io(ACT_CALENDAR_SLICE, request, SliceAnswer)
+    except (ActivityError, ApplicationError) as error:  # say so; the default roster counts
+        cause = error.cause if isinstance(error, ActivityError) else error
+        case.emit("worktime_unavailable", note=str(cause or error)[:500])
+        if default.days != "every_day":
+            return Deadline(now + span, span)
+        answer = SliceAnswer(slice=CalendarSlice(rules=default, years=[]))
+    return on_slice(case, answer.slice, now, span, hours_only)
 
 
 async def grace_deadline(case: CaseBase, missed: Deadline | None, fraction: float) -> Deadline:

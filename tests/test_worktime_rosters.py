@@ -1,0 +1,221 @@
+"""One duty roster per steward team (a grid's stewards), patch ``worktime-v2``.
+
+Loading: the supervisor route and the CLI, validated (an end before its start, overlapping
+periods, an unknown team are refused with a 422 naming the field). Running: two teams with
+different duty hours give different steward deadlines for the same filing time, and a team
+without a roster keeps the default (07:00-22:00 every day); the history is saved for replay.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy import text
+from temporalio.testing import WorkflowEnvironment
+
+from schemas.cases.tables import Steward
+from schemas.cases.workflow import CancelCase
+from schemas.worktime import TOWN_TZ
+from services.platform.db import SessionFactory
+from services.platform.geo import GridIndex
+from services.worktime.rosters import TeamRosterBody, load_roster, team_roster
+from settings import Settings
+from tests.security_support import bearer
+from tests.support import (
+    SUPERVISOR,
+    grid_point,
+    key,
+    open_case,
+    place_stewards,
+    save_history,
+    wait_for,
+)
+from tests.worktime_cases import case_of, town
+from tools.rosters import main as rosters_cli
+
+DAY = {"start": "08:00", "end": "18:00"}
+DAYTIME: dict[str, Any] = {
+    "team": "G061",
+    "days": "every_day",
+    "periods": [{"start": "08:00", "end": "20:00"}],
+}
+
+
+@pytest.fixture(autouse=True)
+async def clean_rosters(sessions: SessionFactory) -> AsyncIterator[None]:
+    yield
+    async with sessions() as session:
+        await session.execute(text("DELETE FROM team_roster"))
+        await session.commit()
+
+
+async def post(api: httpx.AsyncClient, settings: Settings, body: Any) -> httpx.Response:
+    headers = bearer(settings, "supervisor", "center-wang")
+    return await api.post("/supervisors/rosters", json=body, headers=headers)
+
+
+async def test_a_supervisor_loads_reads_and_drops_a_teams_roster(
+    api: httpx.AsyncClient, settings: Settings, sessions: SessionFactory
+) -> None:
+    headers = bearer(settings, "supervisor", "center-wang")
+    before = await api.get("/supervisors/rosters/G061", headers=headers)
+    assert before.status_code == 200 and before.json()["own"] is False
+    assert before.json()["rules"]["periods"] == [{"start": "07:00", "end": "22:00"}]
+    loaded = await post(api, settings, DAYTIME)
+    assert loaded.status_code == 200, loaded.text
+    assert loaded.json()["replaced"] is False
+    assert loaded.json()["rules"]["office"] == "steward_team:G061"
+    read = await api.get("/supervisors/rosters/G061", headers=headers)
+    assert read.json()["own"] is True
+    assert read.json()["rules"]["periods"] == [{"start": "08:00", "end": "20:00"}]
+    again = await post(api, settings, {**DAYTIME, "periods": [{"start": "09:00", "end": "18:00"}]})
+    assert again.json()["replaced"] is True
+    stored = await team_roster(sessions, "G061")
+    assert stored is not None and stored.periods[0].start == "09:00"
+    dropped = await api.delete("/supervisors/rosters/G061", headers=headers)
+    assert dropped.status_code == 204
+    assert await team_roster(sessions, "G061") is None
+    gone = await api.delete("/supervisors/rosters/G061", headers=headers)
+    assert gone.status_code == 404
+    unknown = await api.get("/supervisors/rosters/G999", headers=headers)
+    assert unknown.status_code == 404
+
+
+@pytest.mark.parametrize(
+    ("change", "field", "words"),
+    [
+        ({"periods": [{"start": "20:00", "end": "08:00"}]}, "periods.0", "does not end after"),
+        (
+            {"periods": [{"start": "07:00", "end": "13:00"}, {"start": "12:00", "end": "22:00"}]},
+            "periods",
+            "overlap",
+        ),
+        ({"periods": [{"start": "07:00", "end": "24:30"}]}, "periods.0", "after 24:00"),
+        ({"periods": []}, "periods", "no opening period"),
+        ({"team": "G999"}, "team", "unknown team"),
+        (
+            {
+                "seasons": [
+                    {"name": "a", "first_day": "06-01", "last_day": "07-31", "periods": [DAY]},
+                    {"name": "b", "first_day": "07-01", "last_day": "08-31", "periods": [DAY]},
+                ]
+            },
+            "seasons",
+            "overlap",
+        ),
+        ({"always_open": True}, "periods", "always-open"),
+    ],
+)
+async def test_an_impossible_roster_is_refused_naming_the_field(
+    api: httpx.AsyncClient,
+    settings: Settings,
+    sessions: SessionFactory,
+    change: dict[str, Any],
+    field: str,
+    words: str,
+) -> None:
+    response = await post(api, settings, {**DAYTIME, **change})
+    assert response.status_code == 422, response.text
+    problem = response.json()
+    assert f"body.{field}" in problem["fields"], problem
+    assert words in problem["message"], problem
+    assert await team_roster(sessions, "G061") is None  # nothing half-right stored
+
+
+def test_the_cli_checks_a_roster_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    good = tmp_path / "g061.yaml"
+    good.write_text('team: G061\nperiods: [{start: "08:00", end: "20:00"}]\n', encoding="utf-8")
+    assert rosters_cli(["check", str(good)]) == 0
+    assert "G061 ok" in capsys.readouterr().out
+    bad = tmp_path / "bad.yaml"
+    bad.write_text('team: G061\nperiods: [{start: "20:00", end: "08:00"}]\n', encoding="utf-8")
+    assert rosters_cli(["check", str(bad)]) == 1
+    err = capsys.readouterr().err
+    assert "periods.0" in err and "20:00-08:00 does not end after it starts" in err
+
+
+async def test_the_cli_loads_a_roster_for_a_known_team_only(
+    tmp_path: Path,
+    database_url: str,
+    sessions: SessionFactory,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    good = tmp_path / "g061.json"
+    good.write_text(
+        '{"team": "G061", "periods": [{"start": "08:00", "end": "20:00"}]}', encoding="utf-8"
+    )
+    args = ["load", str(good), "--by", "operator-li", "--database-url", database_url]
+    assert await asyncio_run_cli(args) == 0
+    stored = await team_roster(sessions, "G061")
+    assert stored is not None and stored.periods[0].end == "20:00"
+    assert await asyncio_run_cli(["show", "G061", "--database-url", database_url]) == 0
+    assert '"end":"20:00"' in capsys.readouterr().out
+    unknown = tmp_path / "g999.json"
+    unknown.write_text(good.read_text().replace("G061", "G999"), encoding="utf-8")
+    args = ["load", str(unknown), "--database-url", database_url]
+    assert await asyncio_run_cli(args) == 1
+    assert "team: unknown team 'G999'" in capsys.readouterr().err
+    assert await team_roster(sessions, "G999") is None
+
+
+async def asyncio_run_cli(args: list[str]) -> int:
+    """The CLI runs its own event loop: in a thread, as an operator's shell would."""
+    import asyncio
+
+    return await asyncio.to_thread(rosters_cli, args)
+
+
+async def steward_grid(sessions: SessionFactory, steward_id: str) -> str:
+    async with sessions() as session:
+        steward = await session.get(Steward, steward_id)
+    assert steward is not None
+    return steward.grid_id
+
+
+def local(at: datetime | None) -> tuple[int, int, int]:
+    assert at is not None
+    there = at.astimezone(TOWN_TZ)
+    return there.day, there.hour, there.minute
+
+
+@pytest.mark.usefixtures("worker", "off_duty")
+async def test_two_teams_with_different_duty_hours_give_different_steward_deadlines(
+    env: WorkflowEnvironment, sessions: SessionFactory, grids: GridIndex
+) -> None:
+    day = (await env.get_current_time()).astimezone(TOWN_TZ).date() + timedelta(days=1)
+    north, south = grid_point(grids, "G006"), grid_point(grids, "G103")
+    (day_steward,) = await place_stewards(sessions, grids, north, 1)
+    (night_steward,) = await place_stewards(sessions, grids, south, 1)
+    day_team = await steward_grid(sessions, day_steward)
+    night_team = await steward_grid(sessions, night_steward)
+    assert day_team != night_team
+    # The day team is on duty 08:00-20:00; the other keeps the default 07:00-22:00.
+    body = TeamRosterBody.model_validate({**DAYTIME, "team": day_team})
+    await load_roster(sessions, body, "test-operator", grids.grid_ids)
+
+    now = await env.get_current_time()
+    await env.sleep(town(day, 21, 55) - now)
+    first = await open_case(env.client, case_of(grids, "street_vendor", north))
+    second = await open_case(env.client, case_of(grids, "street_vendor", south))
+
+    def offered(v: Any) -> bool:
+        return v.status == "dispatched" and v.deadline is not None
+
+    on_day, on_default = await wait_for(first, offered), await wait_for(second, offered)
+    assert (on_day.steward_id, on_default.steward_id) == (day_steward, night_steward)
+    tomorrow = (day + timedelta(days=1)).day
+    # PT15M to accept, filed at the same 21:55: the day team's clock starts at 08:00 ...
+    assert local(on_day.deadline) == (tomorrow, 8, 15)
+    # ... the default roster's 5 minutes tonight and 10 tomorrow from 07:00.
+    assert local(on_default.deadline) == (tomorrow, 7, 10)
+    for handle in (first, second):
+        await handle.execute_update(
+            "cancel", CancelCase(actor=SUPERVISOR, idempotency_key=key(), reason="测试结束")
+        )
+        await handle.result()
+    await save_history(first, "worktime_v2_team_roster_offer_cancelled")
