@@ -20,7 +20,7 @@ from sqlalchemy.exc import OperationalError
 from sqlmodel import col
 from temporalio.testing import WorkflowEnvironment
 
-from schemas.cases.tables import BotRequest
+from schemas.stewards.tables import BotRequest
 from services.platform.db import SessionFactory
 from services.platform.tokens import action_token, sign_body
 from services.stewards import bot, bot_requests

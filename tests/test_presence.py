@@ -16,8 +16,8 @@ from temporalio.testing import ActivityEnvironment, WorkflowEnvironment
 from activities.stewards.dispatch import DispatchActivities
 from api.main import create_app
 from schemas.cases.dispatch import DispatchRequest
-from schemas.cases.tables import Steward
 from schemas.platform.common import GeoPoint
+from schemas.stewards.tables import Steward
 from services.platform.db import SessionFactory
 from services.platform.geo import GridIndex
 from services.platform.tokens import sign_body

@@ -17,9 +17,9 @@ import pytest
 from temporalio.testing import WorkflowEnvironment
 
 from schemas.cases.api import CreateCase
-from schemas.cases.tables import Steward
 from schemas.platform.common import Evidence
 from schemas.platform.coordinates import Crs, from_wgs84
+from schemas.stewards.tables import Steward
 from services.cases.operations import original_input
 from services.platform.db import SessionFactory
 from services.platform.geo import GridIndex

@@ -35,7 +35,6 @@ from temporalio.client import Client
 from temporalio.service import RPCError
 
 from schemas.cases.suspension import SuspensionRequest
-from schemas.cases.tables import BotRequest, Steward
 from schemas.cases.workflow import (
     AcceptTask,
     DeclineTask,
@@ -48,6 +47,7 @@ from schemas.cases.workflow import (
 from schemas.platform.common import Actor, Evidence, GeoPoint
 from schemas.platform.updates import Update
 from schemas.stewards.bot import BotAction, BotAnswer, BotCallback, BotResult
+from schemas.stewards.tables import BotRequest, Steward
 from services.attachments.library import AttachmentRejected, Library
 from services.cases import operations as cases
 from services.platform.db import SessionFactory, upsert_insert
