@@ -17,7 +17,7 @@ from schemas.platform.common import (
     CaseSource,
     Evidence,
     GeoPoint,
-    IdempotencyKey,
+    HumanAction,
     Identifier,
     Text,
 )
@@ -82,15 +82,6 @@ class OpenCaseInput(BaseModel):
     evidence: EvidenceList = []
     policy: CasePolicy
     reopen: ReopenInfo | None = None
-
-
-class HumanAction(BaseModel):
-    """Common part of every human action."""
-
-    model_config = ConfigDict(frozen=True)
-
-    actor: Actor
-    idempotency_key: IdempotencyKey
 
 
 class StewardTaskAction(HumanAction):

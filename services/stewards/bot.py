@@ -38,13 +38,12 @@ from schemas.cases.suspension import SuspensionRequest
 from schemas.cases.workflow import (
     AcceptTask,
     DeclineTask,
-    HumanAction,
     ReportArrived,
     ReportResolved,
     RequestEscalation,
     VerifyResult,
 )
-from schemas.platform.common import Actor, Evidence, GeoPoint
+from schemas.platform.common import Actor, Evidence, GeoPoint, HumanAction
 from schemas.platform.updates import Update
 from schemas.stewards.bot import BotAction, BotAnswer, BotCallback, BotResult
 from schemas.stewards.tables import BotRequest, Steward
