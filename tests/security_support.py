@@ -73,12 +73,24 @@ def forged_token(settings: Settings) -> str:
     return issue_token("not-the-server-secret", Actor(role="supervisor", id="mallory"))
 
 
+def gateway_headers(
+    secret: str,
+    body: bytes,
+    *,
+    signed_at: float | None = None,
+    signature: str | None = None,
+    content_type: str | None = "application/json",
+) -> dict[str, str]:
+    """The headers a chat-bot gateway sends with ``body``: its timestamp (``signed_at``, now
+    by default) and its signature with ``secret``, or ``signature`` as given (a forgery).
+    ``content_type`` None leaves it to the client (a multipart body)."""
+    stamp = str(int(time.time() if signed_at is None else signed_at))
+    headers = {} if content_type is None else {"content-type": content_type}
+    headers["x-gridplus-timestamp"] = stamp
+    headers["x-gridplus-signature"] = signature or sign_body(secret, stamp, body)
+    return headers
+
+
 def signed(settings: Settings, body: bytes) -> dict[str, str]:
     """The chat-bot gateway's headers for ``body``, signed now with the shared secret."""
-    stamp = str(int(time.time()))
-    secret = settings.bot_secret.get_secret_value()
-    return {
-        "content-type": "application/json",
-        "x-gridplus-timestamp": stamp,
-        "x-gridplus-signature": sign_body(secret, stamp, body),
-    }
+    return gateway_headers(settings.bot_secret.get_secret_value(), body)
