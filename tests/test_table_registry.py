@@ -7,26 +7,15 @@ points at one (migrated to head, as the suite leaves it).
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
-
-import pytest
 from sqlalchemy import inspect
 from sqlmodel import SQLModel
 
 from schemas.tables import TABLES
 from services.platform.db import make_engine
 from services.platform.migrate import upgrade
+from tests.migration_support import database_url
 
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "sqlite":
-        return f"sqlite+aiosqlite:///{tmp_path / 'registry.db'}"
-    url = os.environ.get("GRIDPLUS_TEST_DATABASE_URL")
-    if not url or not url.startswith("postgresql"):
-        pytest.skip("GRIDPLUS_TEST_DATABASE_URL does not point at PostgreSQL")
-    return url
+__all__ = ["database_url"]  # a fixture, imported
 
 
 def test_every_table_is_registered_once() -> None:
