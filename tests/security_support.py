@@ -8,6 +8,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
 import httpx
+import pytest
 from fastapi import FastAPI
 from temporalio.testing import WorkflowEnvironment
 
@@ -57,6 +58,37 @@ async def running_app(
         transport = httpx.ASGITransport(app=app, raise_app_exceptions=raise_app_exceptions)
         async with httpx.AsyncClient(transport=transport, base_url=BASE_URL, timeout=60) as client:
             yield Api(app, client)
+
+
+@pytest.fixture(scope="module", name="api")
+async def limited_api(
+    env: WorkflowEnvironment, sessions: SessionFactory, settings: Settings
+) -> AsyncIterator[Api]:
+    """The module's ``api`` fixture: ``running_app`` as in production, rate limits on."""
+    async with running_app(env, sessions, settings) as running:
+        yield running
+
+
+@pytest.fixture(scope="module", name="api")
+async def unlimited_api(
+    env: WorkflowEnvironment, sessions: SessionFactory, settings: Settings
+) -> AsyncIterator[Api]:
+    """The module's ``api`` fixture: ``running_app`` with its rate limits off (they are not
+    under test where it is imported)."""
+    async with running_app(env, sessions, settings) as running:
+        running.limiter.enabled = False
+        yield running
+
+
+@pytest.fixture(scope="module", name="api")
+async def unlimited_api_answering(
+    env: WorkflowEnvironment, sessions: SessionFactory, settings: Settings
+) -> AsyncIterator[Api]:
+    """As ``unlimited_api``, an unhandled error answered as the 500 a client gets (for the
+    checks that judge the answer)."""
+    async with running_app(env, sessions, settings, raise_app_exceptions=False) as running:
+        running.limiter.enabled = False
+        yield running
 
 
 def token(settings: Settings, role: Role, subject: str, ttl_seconds: int = 3600) -> str:
