@@ -60,6 +60,16 @@ async def running_app(
             yield Api(app, client)
 
 
+class Clock:
+    """A monotonic clock the test moves by hand (the rate limiter's, the bot-request pruner's)."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
 @pytest.fixture(scope="module", name="api")
 async def limited_api(
     env: WorkflowEnvironment, sessions: SessionFactory, settings: Settings

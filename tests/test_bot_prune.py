@@ -25,18 +25,10 @@ from services.platform.db import SessionFactory
 from services.platform.tokens import action_token, sign_body
 from services.stewards import bot, bot_requests
 from settings import Settings
-from tests.security_support import gateway_headers, running_app
+from tests.security_support import Clock, gateway_headers, running_app
 from tests.support import count_rows
 
 STEWARD, CASE = "S-prune", "GP-PRUNE0000001"
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 @pytest.fixture

@@ -25,19 +25,9 @@ from services.platform.db import SessionFactory
 from services.platform.geo import GridIndex
 from settings import Settings
 from tests.device_support import Dev, detection, device
-from tests.security_support import Api, bearer, limited_api, token
+from tests.security_support import Api, Clock, bearer, limited_api, token
 
 __all__ = ["limited_api"]  # the module's "api" fixture, imported
-
-
-class Clock:
-    """A monotonic clock the test moves by hand."""
-
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 @pytest.fixture
