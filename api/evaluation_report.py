@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from api.deps import AppState
-from schemas.cases.tables import Steward
+from schemas.stewards.tables import Steward
 from schemas.supervision.evaluation import EvaluationReport, GroupBy
 from services.supervision.evaluation import evaluate
 

@@ -17,8 +17,8 @@ from temporalio.client import Client
 from api.errors import UNAVAILABLE
 from constants import case_workflow_id
 from schemas.cases.api import CaseLinks, Problem
-from schemas.cases.workflow import ActionOutcome, HumanAction
-from schemas.platform.common import Actor
+from schemas.cases.workflow import ActionOutcome
+from schemas.platform.common import Actor, HumanAction
 from schemas.platform.updates import Update
 from services.attachments.citations import check_cited
 from services.attachments.library import Library

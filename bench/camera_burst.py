@@ -36,11 +36,9 @@ from typing import Any
 
 import httpx
 from temporalio.client import Client
-from temporalio.contrib.pydantic import pydantic_data_converter
-from temporalio.testing import WorkflowEnvironment
 
 from api.main import create_app
-from constants import SEARCH_ATTRIBUTES
+from bench.processes import memory_dev_server
 from schemas.platform.common import GeoPoint
 from services.intake.devices import register_device
 from services.platform.db import SessionFactory, make_engine, make_session_factory
@@ -173,12 +171,7 @@ async def run(args: argparse.Namespace) -> None:
         sessions = make_session_factory(engine)
         await load_demo_data(sessions, build_town(seed=17, stewards=400))
         grids = await load_grid_index(sessions)
-        env = await WorkflowEnvironment.start_local(
-            dev_server_existing_path=str(BIN / "temporal"),
-            search_attributes=SEARCH_ATTRIBUTES,
-            data_converter=pydantic_data_converter,
-            dev_server_log_level="error",
-        )
+        env = await memory_dev_server()
         try:
             await scenarios(args, env.client, sessions, grids, url)
         finally:

@@ -37,14 +37,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from sqlalchemy import text
-from temporalio.contrib.pydantic import pydantic_data_converter
-from temporalio.testing import WorkflowEnvironment
 
 from bench.device_fleet import PEPPER, Mix, at_rest, register_fleet, settle
 from bench.intake import machine, percentile
 from bench.loadgen import Pool, open_loop
-from bench.processes import CpuMeter, child, wait_http
-from constants import SEARCH_ATTRIBUTES
+from bench.processes import CpuMeter, child, memory_dev_server, wait_http
 from services.platform.db import SessionFactory, make_engine, make_session_factory
 from services.platform.geo import GridIndex, load_grid_index
 from services.platform.migrate import upgrade
@@ -224,12 +221,7 @@ async def main(args: argparse.Namespace) -> None:
     print(f"# database: {args.db_url.split('@')[-1]}; dev server in memory, {BIN / 'temporal'}")
     sessions = await reset(args.db_url)
     grids = await load_grid_index(sessions)
-    env = await WorkflowEnvironment.start_local(
-        dev_server_existing_path=str(BIN / "temporal"),
-        search_attributes=SEARCH_ATTRIBUTES,
-        data_converter=pydantic_data_converter,
-        dev_server_log_level="error",
-    )
+    env = await memory_dev_server()
     meter = CpuMeter()
     meter.watch("benchmark (load)", os.getpid())
     meter.watch_temporal()

@@ -40,12 +40,10 @@ import httpx
 from sqlalchemy import text
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
-from temporalio.testing import WorkflowEnvironment
 
 from api.security import issue_token
 from bench.bare import BareWorkflow
-from bench.processes import CpuMeter, child, wait_http
-from constants import SEARCH_ATTRIBUTES
+from bench.processes import CpuMeter, child, memory_dev_server, wait_http
 from schemas.platform.common import Actor
 from services.platform.db import make_engine, make_session_factory
 from services.platform.geo import load_grid_index
@@ -240,12 +238,7 @@ class Run:
 async def dev_server(kind: str, tmp: str, meter: CpuMeter) -> AsyncIterator[Client]:
     """The Temporal dev server: in memory, or file-backed exactly as ``make run`` starts it."""
     if kind == "memory":
-        env = await WorkflowEnvironment.start_local(
-            dev_server_existing_path=str(BIN / "temporal"),
-            search_attributes=SEARCH_ATTRIBUTES,
-            data_converter=pydantic_data_converter,
-            dev_server_log_level="error",
-        )
+        env = await memory_dev_server()
         meter.watch_temporal()
         try:
             yield env.client

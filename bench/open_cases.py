@@ -23,11 +23,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from sqlalchemy import text
-from temporalio.contrib.pydantic import pydantic_data_converter
-from temporalio.testing import WorkflowEnvironment
 
 from bench.intake import machine
-from constants import SEARCH_ATTRIBUTES
+from bench.processes import memory_dev_server
 from schemas.cases.api import CreateCase
 from schemas.cases.catalog import default_catalog
 from schemas.platform.common import Actor, GeoPoint
@@ -84,13 +82,7 @@ async def main(args: argparse.Namespace) -> None:
         await load_demo_data(sessions, build_town(seed=17, stewards=400))
         grids = await load_grid_index(sessions)
         port = free_port()
-        env = await WorkflowEnvironment.start_local(
-            dev_server_existing_path=str(BIN / "temporal"),
-            search_attributes=SEARCH_ATTRIBUTES,
-            data_converter=pydantic_data_converter,
-            port=port,
-            dev_server_log_level="error",
-        )
+        env = await memory_dev_server(port=port)
         queue = f"bench-open-{uuid.uuid4().hex[:6]}"
         worker = subprocess.Popen(  # noqa: ASYNC220  (once, before measuring)
             [str(BIN / "python"), "worker.py"],

@@ -31,12 +31,10 @@ from pathlib import Path
 import httpx
 from sqlalchemy import delete, insert, text
 from sqlmodel import col
-from temporalio.contrib.pydantic import pydantic_data_converter
-from temporalio.testing import WorkflowEnvironment
 
 from api.web.accounts import NewAccount, create_account
 from bench.intake import machine
-from constants import SEARCH_ATTRIBUTES
+from bench.processes import memory_dev_server
 from schemas.cases.tables import CaseEvent, CaseRecord
 from schemas.platform.accounts import WebAccount, WebSession
 from services.platform.db import SessionFactory, make_engine, make_session_factory
@@ -218,13 +216,7 @@ async def main(args: argparse.Namespace) -> None:
     print(f"# {len(ids)} open cases projected in {time.perf_counter() - t0:.1f} s")
     names = await accounts(sessions, args.users)
     temporal_port, api_port = free_port(), free_port()
-    env = await WorkflowEnvironment.start_local(
-        dev_server_existing_path=str(BIN / "temporal"),
-        search_attributes=SEARCH_ATTRIBUTES,
-        data_converter=pydantic_data_converter,
-        port=temporal_port,
-        dev_server_log_level="error",
-    )
+    env = await memory_dev_server(port=temporal_port)
     server = subprocess.Popen(  # noqa: ASYNC220  (once, before measuring)
         [str(BIN / "python"), "-m", "uvicorn", "api.main:app", "--port", str(api_port),
          "--workers", str(args.workers), "--log-level", "warning"],

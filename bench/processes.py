@@ -17,6 +17,10 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.testing import WorkflowEnvironment
+
+from constants import SEARCH_ATTRIBUTES
 from tools.devstack import wait_for_http
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -124,3 +128,15 @@ async def child(
 async def wait_http(url: str, seconds: float = 60) -> None:
     if not await wait_for_http(url, time.monotonic() + seconds):
         raise RuntimeError(f"{url} did not answer within {seconds} s")
+
+
+async def memory_dev_server(port: int | None = None) -> WorkflowEnvironment:
+    """The Temporal dev server a benchmark runs on (in memory, from this virtualenv's
+    ``temporal``), with the service's search attributes and payload converter, quiet."""
+    return await WorkflowEnvironment.start_local(
+        dev_server_existing_path=str(Path(sys.executable).parent / "temporal"),
+        search_attributes=SEARCH_ATTRIBUTES,
+        data_converter=pydantic_data_converter,
+        port=port,
+        dev_server_log_level="error",
+    )

@@ -8,10 +8,7 @@ from alembic import context
 from sqlalchemy.engine import Connection
 from sqlmodel import SQLModel
 
-import schemas.attachments.tables
-import schemas.cases.tables  # noqa: F401
-import schemas.inspections.tables  # noqa: F401  (registers the tables on SQLModel.metadata)
-import schemas.worktime.tables  # noqa: F401
+import schemas.tables  # noqa: F401  (registers every table on SQLModel.metadata)
 from services.platform.db import make_engine
 from settings import get_settings
 

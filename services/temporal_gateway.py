@@ -29,7 +29,7 @@ from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
-from schemas.cases.workflow import HumanAction
+from schemas.platform.common import HumanAction
 from schemas.platform.updates import Update, update_id
 from services.platform import requests
 

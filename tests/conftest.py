@@ -31,7 +31,7 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
-import schemas.cases.tables  # noqa: F401  (tables on the metadata)
+import schemas.tables  # noqa: F401  (every table on the metadata)
 from api.main import create_app
 from constants import SEARCH_ATTRIBUTES, case_workflow_id
 from services.cases.operations import is_running

@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 from typing import Any, Literal
 
 import httpx
+import pytest
 from temporalio.testing import WorkflowEnvironment
 
 from api.main import create_app
@@ -40,6 +41,15 @@ async def app_client(
             transport=transport, base_url="http://gridplus", timeout=60
         ) as client:
             yield client
+
+
+@pytest.fixture
+async def api(
+    env: WorkflowEnvironment, sessions: SessionFactory, settings: Settings
+) -> AsyncIterator[httpx.AsyncClient]:
+    """``app_client`` as a fixture, for the device tests that import it."""
+    async with app_client(env, sessions, settings) as client:
+        yield client
 
 
 class Dev:

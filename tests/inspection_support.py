@@ -7,6 +7,7 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
+import httpx
 from sqlalchemy import text
 from temporalio.client import Client, WorkflowHandle
 
@@ -157,3 +158,13 @@ async def terminate_open(client: Client, workflow_ids: list[str]) -> None:
     for workflow_id in workflow_ids:
         if await running(client, workflow_id):
             await client.get_workflow_handle(workflow_id).terminate("test over")
+
+
+async def poll(api: httpx.AsyncClient, url: str, headers: dict[str, str], check: Any) -> Any:
+    """GET ``url`` until it answers 200 with a body ``check`` accepts; that body."""
+    for _ in range(400):
+        response = await api.get(url, headers=headers)
+        if response.status_code == 200 and check(response.json()):
+            return response.json()
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"{url} never matched: {response.status_code} {response.text[:300]}")

@@ -62,6 +62,52 @@ def event(case_id: str, seq: int, kind: str, status: str, at: datetime | None = 
     )
 
 
+def evaluated(
+    case_id: str,
+    grid: str,
+    department: str,
+    case_type: str,
+    status: str,
+    at: datetime,
+    *,
+    steward: str | None = None,
+    overdue: bool = False,
+) -> CaseRecord:
+    """A projected case as the evaluation reads it: reported at ``at``, handled by
+    ``steward`` (else by the department)."""
+    return CaseRecord(
+        case_id=case_id,
+        case_type=case_type,
+        status=status,
+        source="citizen",
+        priority=3,
+        grid_id=grid,
+        department=department,
+        handler="steward" if steward else "department",
+        steward_id=steward,
+        lat=30.745,
+        lon=120.487,
+        reported_at=at.astimezone(UTC),
+        overdue=overdue,
+    )
+
+
+def timeline(case_id: str, *entries: tuple[str, str, datetime, str | None]) -> list[CaseEvent]:
+    """A case's projected timeline from ``(kind, status, at, steward or None)`` entries."""
+    return [
+        CaseEvent(
+            case_id=case_id,
+            seq=seq,
+            kind=kind,
+            status=status,
+            at=at.astimezone(UTC),
+            actor_role="steward" if actor else None,
+            actor_id=actor,
+        )
+        for seq, (kind, status, at, actor) in enumerate(entries, start=1)
+    ]
+
+
 async def store(
     sessions: SessionFactory, records: Sequence[CaseRecord], events: Sequence[CaseEvent] = ()
 ) -> None:

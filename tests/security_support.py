@@ -8,6 +8,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
 import httpx
+import pytest
 from fastapi import FastAPI
 from temporalio.testing import WorkflowEnvironment
 
@@ -59,6 +60,47 @@ async def running_app(
             yield Api(app, client)
 
 
+class Clock:
+    """A monotonic clock the test moves by hand (the rate limiter's, the bot-request pruner's)."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture(scope="module", name="api")
+async def limited_api(
+    env: WorkflowEnvironment, sessions: SessionFactory, settings: Settings
+) -> AsyncIterator[Api]:
+    """The module's ``api`` fixture: ``running_app`` as in production, rate limits on."""
+    async with running_app(env, sessions, settings) as running:
+        yield running
+
+
+@pytest.fixture(scope="module", name="api")
+async def unlimited_api(
+    env: WorkflowEnvironment, sessions: SessionFactory, settings: Settings
+) -> AsyncIterator[Api]:
+    """The module's ``api`` fixture: ``running_app`` with its rate limits off (they are not
+    under test where it is imported)."""
+    async with running_app(env, sessions, settings) as running:
+        running.limiter.enabled = False
+        yield running
+
+
+@pytest.fixture(scope="module", name="api")
+async def unlimited_api_answering(
+    env: WorkflowEnvironment, sessions: SessionFactory, settings: Settings
+) -> AsyncIterator[Api]:
+    """As ``unlimited_api``, an unhandled error answered as the 500 a client gets (for the
+    checks that judge the answer)."""
+    async with running_app(env, sessions, settings, raise_app_exceptions=False) as running:
+        running.limiter.enabled = False
+        yield running
+
+
 def token(settings: Settings, role: Role, subject: str, ttl_seconds: int = 3600) -> str:
     return issue_token(settings.api_token_secret.get_secret_value(), Actor(role=role, id=subject),
                        ttl_seconds)  # fmt: skip
@@ -73,12 +115,24 @@ def forged_token(settings: Settings) -> str:
     return issue_token("not-the-server-secret", Actor(role="supervisor", id="mallory"))
 
 
+def gateway_headers(
+    secret: str,
+    body: bytes,
+    *,
+    signed_at: float | None = None,
+    signature: str | None = None,
+    content_type: str | None = "application/json",
+) -> dict[str, str]:
+    """The headers a chat-bot gateway sends with ``body``: its timestamp (``signed_at``, now
+    by default) and its signature with ``secret``, or ``signature`` as given (a forgery).
+    ``content_type`` None leaves it to the client (a multipart body)."""
+    stamp = str(int(time.time() if signed_at is None else signed_at))
+    headers = {} if content_type is None else {"content-type": content_type}
+    headers["x-gridplus-timestamp"] = stamp
+    headers["x-gridplus-signature"] = signature or sign_body(secret, stamp, body)
+    return headers
+
+
 def signed(settings: Settings, body: bytes) -> dict[str, str]:
     """The chat-bot gateway's headers for ``body``, signed now with the shared secret."""
-    stamp = str(int(time.time()))
-    secret = settings.bot_secret.get_secret_value()
-    return {
-        "content-type": "application/json",
-        "x-gridplus-timestamp": stamp,
-        "x-gridplus-signature": sign_body(secret, stamp, body),
-    }
+    return gateway_headers(settings.bot_secret.get_secret_value(), body)

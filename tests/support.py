@@ -16,10 +16,10 @@ from temporalio.client import Client, WorkflowHandle
 from constants import case_workflow_id
 from schemas.cases.api import CreateCase
 from schemas.cases.catalog import default_catalog
-from schemas.cases.tables import Steward
 from schemas.cases.views import CaseView
 from schemas.cases.workflow import OpenCaseInput
 from schemas.platform.common import Actor, GeoPoint
+from schemas.stewards.tables import Steward
 from services.cases.filing import build_case_input
 from services.cases.operations import start_case
 from services.platform.db import SessionFactory, upsert_insert

@@ -7,7 +7,6 @@ points at one (the migration is applied to that database, then downgraded again)
 
 from __future__ import annotations
 
-import os
 import uuid
 from datetime import UTC, datetime
 from pathlib import Path
@@ -27,16 +26,9 @@ from services.attachments.records import attachment_row
 from services.platform.db import make_engine
 from services.platform.migrate import alembic_config, upgrade
 from tests.attachment_support import GPS_LAT, jpeg_bytes, phone_exif, stream
+from tests.migration_support import database_url
 
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "sqlite":
-        return f"sqlite+aiosqlite:///{tmp_path / 'attachments.db'}"
-    url = os.environ.get("GRIDPLUS_TEST_DATABASE_URL")
-    if not url or not url.startswith("postgresql"):
-        pytest.skip("GRIDPLUS_TEST_DATABASE_URL does not point at PostgreSQL")
-    return url
+__all__ = ["database_url"]  # a fixture, imported
 
 
 def attachment_diffs(connection: Connection) -> list[object]:

@@ -21,8 +21,10 @@ from api.body_limit import MAX_BODY_BYTES
 from api.main import create_app
 from services.platform.db import SessionFactory
 from settings import Settings
-from tests.security_support import Api, running_app
+from tests.security_support import Api, unlimited_api
 from tools.process_supervisor import free_port
+
+__all__ = ["unlimited_api"]  # the module's "api" fixture, imported
 
 CHUNK = 16 * 1024
 NOMINAL = 200 * 1024 * 1024  # what the client claims to be sending
@@ -38,15 +40,6 @@ UNCAPPED = [
     "/enterprises/ET-1/rectifications/R-1/proof",
     "/cases",
 ]
-
-
-@pytest.fixture(scope="module")
-async def api(
-    env: WorkflowEnvironment, sessions: SessionFactory, settings: Settings
-) -> AsyncIterator[Api]:
-    async with running_app(env, sessions, settings) as running:
-        running.limiter.enabled = False  # limits are not under test here
-        yield running
 
 
 @pytest.mark.parametrize("path", UNCAPPED)

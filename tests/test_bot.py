@@ -30,9 +30,10 @@ from schemas.cases.workflow import OpenCaseInput
 from services.cases.operations import start_case
 from services.platform.db import SessionFactory
 from services.platform.geo import GridIndex
-from services.platform.tokens import action_token, sign_body
+from services.platform.tokens import action_token
 from services.stewards.bot import idempotency_key
 from settings import Settings
+from tests.security_support import gateway_headers
 from tests.support import case_input, count_rows, grid_point, place_stewards, track, wait_for
 from tools.fake_gateway import FakeGateway, Message
 from tools.steward_sim import StewardSim
@@ -117,12 +118,7 @@ async def post(
     signature: str | None = None,
 ) -> httpx.Response:
     body = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
-    stamp = str(int(time.time() if ts is None else ts))
-    headers = {
-        "content-type": "application/json",
-        "x-gridplus-timestamp": stamp,
-        "x-gridplus-signature": signature or sign_body(secret, stamp, body),
-    }
+    headers = gateway_headers(secret, body, signed_at=ts, signature=signature)
     return await api.post("/bot/callback", content=body, headers=headers)
 
 

@@ -20,23 +20,15 @@ from sqlalchemy.exc import OperationalError
 from sqlmodel import col
 from temporalio.testing import WorkflowEnvironment
 
-from schemas.cases.tables import BotRequest
+from schemas.stewards.tables import BotRequest
 from services.platform.db import SessionFactory
 from services.platform.tokens import action_token, sign_body
 from services.stewards import bot, bot_requests
 from settings import Settings
-from tests.security_support import running_app
+from tests.security_support import Clock, gateway_headers, running_app
 from tests.support import count_rows
 
 STEWARD, CASE = "S-prune", "GP-PRUNE0000001"
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 @pytest.fixture
@@ -151,9 +143,7 @@ async def test_a_callback_prunes_and_a_recent_replay_keeps_its_answer(
         "request_id": prefix + "recent", "steward_id": STEWARD, "case_id": CASE, "attempt": 1,
         "action": "accept", "token": action_token(secret, CASE, STEWARD, 1, "accept"),
     }).encode()  # fmt: skip
-    stamp = str(int(time.time()))
-    headers = {"content-type": "application/json", "x-gridplus-timestamp": stamp,
-               "x-gridplus-signature": sign_body(secret, stamp, body)}  # fmt: skip
+    headers = gateway_headers(secret, body)
     replay = await api.post("/bot/callback", content=body, headers=headers)
     assert replay.status_code == 200, replay.text
     assert replay.headers["X-Gridplus-Replayed"] == "true"

@@ -9,7 +9,6 @@ signs what it posts. The report's point is read in GCJ-02, as WeCom/DingTalk/AMa
 from __future__ import annotations
 
 import json
-import time
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -26,11 +25,10 @@ from schemas.platform.common import GeoPoint
 from schemas.platform.coordinates import wgs84_to_gcj02
 from services.platform.db import SessionFactory
 from services.platform.geo import GridIndex
-from services.platform.tokens import sign_body
 from settings import Settings
 from tests.attachment_api_support import api_server, rows_by, store_settings
 from tests.attachment_support import blobs_under, jpeg_bytes, multipart_files, phone_exif
-from tests.security_support import bearer
+from tests.security_support import bearer, gateway_headers
 from tests.support import place_stewards, save_history, track, wait_for
 from tools.fake_gateway import FakeGateway
 from worker import build_worker
@@ -75,16 +73,11 @@ async def base(
         yield url
 
 
-def signed_headers(secret: str, signed: bytes) -> dict[str, str]:
-    stamp = str(int(time.time()))
-    return {"x-gridplus-timestamp": stamp, "x-gridplus-signature": sign_body(secret, stamp, signed)}
-
-
 async def post_report(
     http: httpx.AsyncClient, base: str, secret: str, payload: dict[str, Any]
 ) -> httpx.Response:
     body = json.dumps(payload).encode()
-    headers = {"content-type": "application/json", **signed_headers(secret, body)}
+    headers = gateway_headers(secret, body)
     return await http.post(f"{base}/bot/report", content=body, headers=headers)
 
 
@@ -137,7 +130,7 @@ async def test_a_steward_reports_with_photos_in_gcj02_and_hears_back_at_close(
         f"{base}/bot/attachments",
         params={"steward_id": reporter},
         files=multipart_files(files),
-        headers=signed_headers(secret, f"attachments:{reporter}".encode()),
+        headers=gateway_headers(secret, f"attachments:{reporter}".encode(), content_type=None),
         timeout=60,
     )
     assert up.status_code == 201, up.text
@@ -146,7 +139,7 @@ async def test_a_steward_reports_with_photos_in_gcj02_and_hears_back_at_close(
         f"{base}/bot/attachments",
         params={"steward_id": reporter},
         files=multipart_files(files[:1]),
-        headers=signed_headers(secret, f"attachments:{reporter}".encode()),
+        headers=gateway_headers(secret, f"attachments:{reporter}".encode(), content_type=None),
         timeout=60,
     )
     assert again.status_code == 201
@@ -215,7 +208,9 @@ async def test_a_steward_reports_with_photos_in_gcj02_and_hears_back_at_close(
             f"{base}/bot/attachments",
             params={"steward_id": steward_id},
             files=multipart_files([("after.jpg", jpeg_bytes(640, 480, seed=seed), "image/jpeg")]),
-            headers=signed_headers(secret, f"attachments:{steward_id}".encode()),
+            headers=gateway_headers(
+                secret, f"attachments:{steward_id}".encode(), content_type=None
+            ),
             timeout=60,
         )
         assert sent.status_code == 201, sent.text
@@ -223,7 +218,7 @@ async def test_a_steward_reports_with_photos_in_gcj02_and_hears_back_at_close(
 
     async def callback(payload: dict[str, Any]) -> httpx.Response:
         body = json.dumps(payload).encode()
-        headers = {"content-type": "application/json", **signed_headers(secret, body)}
+        headers = gateway_headers(secret, body)
         return await http.post(f"{base}/bot/callback", content=body, headers=headers)
 
     assert (await callback(press("accept"))).json()["result"] == "accepted"

@@ -22,6 +22,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
+from schemas.platform.common import GeoPoint
 from schemas.platform.coordinates import (
     Crs,
     GeoInput,
@@ -124,17 +125,18 @@ def test_outside_china_gcj02_is_wgs84() -> None:
     assert gcj02_to_wgs84(48.8566, 2.3522) == (48.8566, 2.3522)
 
 
-def test_geo_input_normalises_to_wgs84_and_keeps_the_original() -> None:
+def test_geo_input_normalises_to_the_one_wgs84_geo_point() -> None:
+    """``normalised`` gives the ``GeoPoint`` that cases carry and histories hold: the same
+    class, the same JSON (``lat``, ``lon``), so saved histories replay."""
     wgs = (30.7452, 120.4871)
     gcj = wgs84_to_gcj02(*wgs)
     point = GeoInput(lat=gcj[0], lon=gcj[1], crs=Crs.GCJ02).normalised()
+    assert type(point) is GeoPoint
     assert metres((point.lat, point.lon), wgs) < 0.01
-    assert point.original == GeoInput(lat=gcj[0], lon=gcj[1], crs="gcj02")
-    assert point.model_dump(mode="json")["original"]["crs"] == "gcj02"
+    assert set(point.model_dump(mode="json")) == {"lat", "lon"}
 
     plain = GeoInput.model_validate({"lat": 30.7452, "lon": 120.4871}).normalised()
-    assert (plain.lat, plain.lon) == wgs
-    assert plain.original.crs is Crs.WGS84
+    assert plain == GeoPoint(lat=30.7452, lon=120.4871)
 
 
 @pytest.mark.parametrize(

@@ -20,7 +20,8 @@ from shapely.geometry import shape
 from sqlalchemy import func, select
 
 from schemas.cases.catalog import default_catalog
-from schemas.cases.tables import DepartmentRow, Grid, Steward
+from schemas.platform.tables import DepartmentRow, Grid
+from schemas.stewards.tables import Steward
 from services.platform.db import SessionFactory, make_engine, make_session_factory
 from services.platform.migrate import upgrade
 from tools.demo_data import Town, build_town, export_town, load_demo_data, main

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -22,7 +22,7 @@ from services.platform.db import SessionFactory
 from services.platform.geo import GridIndex
 from settings import Settings
 from tests.device_support import (
-    app_client,
+    api,
     assert_no_trace,
     detection,
     device,
@@ -37,14 +37,7 @@ from tools.demo_devices import load_demo_devices
 from workflows.cases.workflow import CaseWorkflow
 
 pytestmark = pytest.mark.usefixtures("worker", "off_duty")
-
-
-@pytest.fixture
-async def api(
-    env: WorkflowEnvironment, sessions: SessionFactory, settings: Settings
-) -> AsyncIterator[httpx.AsyncClient]:
-    async with app_client(env, sessions, settings) as client:
-        yield client
+__all__ = ["api"]  # a fixture, imported
 
 
 async def test_burst_of_500_detections_is_one_case_and_the_api_keeps_answering(

@@ -15,29 +15,20 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 import pytest
-from temporalio.testing import WorkflowEnvironment
 
 from schemas.cases.tables import CaseRecord
 from services.platform.db import SessionFactory
 from settings import Settings
-from tests.security_support import Api, bearer, running_app, signed, token
+from tests.security_support import Api, bearer, signed, token, unlimited_api_answering
+
+__all__ = ["unlimited_api_answering"]  # the module's "api" fixture, imported
 
 V2 = "/open311/v2"
 POINT = {"lat": 30.745, "lon": 120.487}  # inside the demo town's grids
-
-
-@pytest.fixture(scope="module")
-async def api(
-    env: WorkflowEnvironment, sessions: SessionFactory, settings: Settings
-) -> AsyncIterator[Api]:
-    async with running_app(env, sessions, settings, raise_app_exceptions=False) as running:
-        running.limiter.enabled = False  # limits are not under test here
-        yield running
 
 
 def _open311_errors(response: Any, fmt: str) -> str:

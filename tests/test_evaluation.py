@@ -21,53 +21,12 @@ from schemas.cases.tables import CaseEvent, CaseRecord
 from services.platform.db import SessionFactory
 from services.supervision.evaluation import evaluate, p90
 from settings import Settings
+from tests.queue_support import evaluated, timeline
 from tests.test_api import bearer
 
 T0 = datetime(2001, 3, 1, 8, 0, tzinfo=UTC)
 FROM, TO = "2001-03-01T00:00:00Z", "2001-03-02T00:00:00Z"
 M = timedelta(minutes=1)
-
-
-def _case(
-    case_id: str,
-    grid: str,
-    department: str,
-    case_type: str,
-    status: str,
-    steward: str | None = None,
-    overdue: bool = False,
-    at: datetime = T0,
-) -> CaseRecord:
-    return CaseRecord(
-        case_id=case_id,
-        case_type=case_type,
-        status=status,
-        source="citizen",
-        priority=3,
-        grid_id=grid,
-        department=department,
-        handler="steward" if steward else "department",
-        steward_id=steward,
-        lat=30.745,
-        lon=120.487,
-        reported_at=at,
-        overdue=overdue,
-    )
-
-
-def _events(case_id: str, *entries: tuple[str, str, timedelta, str | None]) -> list[CaseEvent]:
-    return [
-        CaseEvent(
-            case_id=case_id,
-            seq=seq,
-            kind=kind,
-            status=status,
-            at=T0 + offset,
-            actor_role="steward" if actor else None,
-            actor_id=actor,
-        )
-        for seq, (kind, status, offset, actor) in enumerate(entries, start=1)
-    ]
 
 
 @pytest.fixture(scope="module")
@@ -77,45 +36,47 @@ async def march_2001(sessions: SessionFactory) -> AsyncIterator[dict[str, str]]:
     ids = {name: f"EV-{tag}-{name}" for name in "ABCDE"}
     a, b, c, d, e = (ids[n] for n in "ABCDE")
     rows: list[CaseRecord | CaseEvent] = [
-        _case(a, "G001", "traffic_police", "illegal_parking", "closed", "S-A"),
-        *_events(
+        evaluated(a, "G001", "traffic_police", "illegal_parking", "closed", T0, steward="S-A"),
+        *timeline(
             a,
-            ("filed", "filed", 0 * M, None),
-            ("dispatched", "dispatched", 1 * M, None),
-            ("accepted", "accepted", 3 * M, "S-A"),
-            ("resolved", "resolved", 33 * M, "S-A"),
-            ("verified", "verified", 63 * M, None),
-            ("closed", "closed", 63 * M, None),
+            ("filed", "filed", T0 + 0 * M, None),
+            ("dispatched", "dispatched", T0 + 1 * M, None),
+            ("accepted", "accepted", T0 + 3 * M, "S-A"),
+            ("resolved", "resolved", T0 + 33 * M, "S-A"),
+            ("verified", "verified", T0 + 63 * M, None),
+            ("closed", "closed", T0 + 63 * M, None),
         ),
-        _case(b, "G001", "traffic_police", "illegal_parking", "closed", "S-A"),
-        *_events(
+        evaluated(b, "G001", "traffic_police", "illegal_parking", "closed", T0, steward="S-A"),
+        *timeline(
             b,
-            ("filed", "filed", 0 * M, None),
-            ("dispatched", "dispatched", 1 * M, None),
-            ("accept_timeout", "dispatched", 11 * M, None),
-            ("dispatched", "dispatched", 11 * M, None),
-            ("accepted", "accepted", 12 * M, "S-B"),
-            ("resolved", "resolved", 20 * M, "S-B"),
-            ("verification_failed", "resolved", 30 * M, None),
-            ("rework_dispatch", "filed", 30 * M, None),
-            ("dispatched", "dispatched", 31 * M, None),
-            ("accepted", "accepted", 32 * M, "S-A"),
-            ("resolved", "resolved", 40 * M, "S-A"),
-            ("verified", "verified", 50 * M, None),
-            ("closed", "closed", 50 * M, None),
+            ("filed", "filed", T0 + 0 * M, None),
+            ("dispatched", "dispatched", T0 + 1 * M, None),
+            ("accept_timeout", "dispatched", T0 + 11 * M, None),
+            ("dispatched", "dispatched", T0 + 11 * M, None),
+            ("accepted", "accepted", T0 + 12 * M, "S-B"),
+            ("resolved", "resolved", T0 + 20 * M, "S-B"),
+            ("verification_failed", "resolved", T0 + 30 * M, None),
+            ("rework_dispatch", "filed", T0 + 30 * M, None),
+            ("dispatched", "dispatched", T0 + 31 * M, None),
+            ("accepted", "accepted", T0 + 32 * M, "S-A"),
+            ("resolved", "resolved", T0 + 40 * M, "S-A"),
+            ("verified", "verified", T0 + 50 * M, None),
+            ("closed", "closed", T0 + 50 * M, None),
         ),
-        _case(c, "G002", "traffic_police", "red_light_running", "resolved", overdue=True),
-        *_events(
+        evaluated(c, "G002", "traffic_police", "red_light_running", "resolved", T0, overdue=True),
+        *timeline(
             c,
-            ("filed", "filed", 0 * M, None),
-            ("escalated", "escalated", 0 * M, None),
-            ("department_accepted", "department_handling", 60 * M, None),
-            ("supervisor_urge", "department_handling", 200 * M, None),
-            ("department_reported", "resolved", 240 * M, None),
+            ("filed", "filed", T0 + 0 * M, None),
+            ("escalated", "escalated", T0 + 0 * M, None),
+            ("department_accepted", "department_handling", T0 + 60 * M, None),
+            ("supervisor_urge", "department_handling", T0 + 200 * M, None),
+            ("department_reported", "resolved", T0 + 240 * M, None),
         ),
-        _case(d, "G002", "urban_management", "garbage", "cancelled"),
-        *_events(d, ("filed", "filed", 0 * M, None), ("cancelled", "cancelled", 5 * M, None)),
-        _case(e, "G001", "traffic_police", "illegal_parking", "closed", at=T0 + timedelta(days=4)),
+        evaluated(d, "G002", "urban_management", "garbage", "cancelled", T0),
+        *timeline(
+            d, ("filed", "filed", T0 + 0 * M, None), ("cancelled", "cancelled", T0 + 5 * M, None)
+        ),
+        evaluated(e, "G001", "traffic_police", "illegal_parking", "closed", T0 + timedelta(days=4)),
     ]
     async with sessions() as session, session.begin():
         session.add_all(rows)

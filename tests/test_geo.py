@@ -12,7 +12,7 @@ import pytest
 import shapely
 from shapely.geometry import shape
 
-from schemas.cases.tables import Grid
+from schemas.platform.tables import Grid
 from services.platform.db import SessionFactory, make_engine, make_session_factory
 from services.platform.geo import GridHit, GridIndex, load_grid_index
 from services.platform.migrate import upgrade

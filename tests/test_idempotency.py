@@ -10,66 +10,16 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator
 from typing import Any
 
-import httpx
 import pytest
-from temporalio.testing import WorkflowEnvironment
 
-from api.main import create_app
-from api.security import issue_token
-from schemas.platform.common import Actor, Role
-from services.platform.db import SessionFactory
 from services.platform.geo import GridIndex
-from settings import Settings
+from tests.case_api_support import Api, api
 from tests.support import grid_point, track
 
 pytestmark = pytest.mark.usefixtures("worker", "off_duty")
-
-
-class Api:
-    """The real app over ASGI; every call names its caller and, if given, its key."""
-
-    def __init__(self, client: httpx.AsyncClient, settings: Settings) -> None:
-        self.client = client
-        self.secret = settings.api_token_secret.get_secret_value()
-
-    def auth(self, role: Role, subject: str, key: str | None = None) -> dict[str, str]:
-        token = issue_token(self.secret, Actor(role=role, id=subject))
-        headers = {"Authorization": f"Bearer {token}"}
-        return {**headers, "Idempotency-Key": key} if key else headers
-
-    async def post(
-        self, path: str, body: dict[str, Any], role: Role, subject: str, key: str | None = None
-    ) -> httpx.Response:
-        return await self.client.post(path, json=body, headers=self.auth(role, subject, key))
-
-    async def case(self, case_id: str) -> dict[str, Any]:
-        response = await self.client.get(
-            f"/cases/{case_id}", headers=self.auth("supervisor", "center-li")
-        )
-        body: dict[str, Any] = response.json()
-        return body
-
-    async def until(self, case_id: str, status: str) -> dict[str, Any]:
-        for _ in range(400):
-            body = await self.case(case_id)
-            if body.get("status") == status:
-                return body
-            await asyncio.sleep(0.05)
-        raise AssertionError(f"{case_id} never reached {status}: {body.get('status')}")
-
-
-@pytest.fixture
-async def api(
-    env: WorkflowEnvironment, sessions: SessionFactory, settings: Settings
-) -> AsyncIterator[Api]:
-    app = create_app(settings, temporal=env.client, sessions=sessions)
-    async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://gridplus") as client:
-            yield Api(client, settings)
+__all__ = ["api"]  # a fixture, imported
 
 
 def new_key(name: str) -> str:

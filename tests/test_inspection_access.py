@@ -3,7 +3,6 @@ those they concern. Real app, Temporal test server and database."""
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 import httpx
@@ -16,7 +15,7 @@ from services.inspections.registry import upsert_inspectors
 from services.platform.db import SessionFactory
 from services.platform.geo import GridIndex
 from settings import Settings
-from tests.inspection_support import add_enterprise, add_inspectors, terminate_open
+from tests.inspection_support import add_enterprise, add_inspectors, poll, terminate_open
 from tests.security_support import bearer
 
 pytestmark = pytest.mark.usefixtures("worker")
@@ -27,15 +26,6 @@ FIRE_EXITS = "fire.exits"  # blocked: a critical hazard for the fire department
 def concerned(booked: str, mate: str) -> list[tuple[Role, str]]:
     """The booked inspector, another inspector of the grid, the fire department."""
     return [("inspector", booked), ("inspector", mate), ("department", "fire")]
-
-
-async def poll(api: httpx.AsyncClient, url: str, headers: dict[str, str], check: Any) -> Any:
-    for _ in range(400):
-        response = await api.get(url, headers=headers)
-        if response.status_code == 200 and check(response.json()):
-            return response.json()
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"{url} never matched: {response.status_code} {response.text[:300]}")
 
 
 async def test_detail_reads_and_reinspection_only_by_those_concerned(

@@ -3,7 +3,6 @@ records, an inspection driven over HTTP, proof by the enterprise, reports."""
 
 from __future__ import annotations
 
-import asyncio
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -17,7 +16,7 @@ from services.platform.db import SessionFactory
 from services.platform.geo import GridIndex
 from settings import Settings
 from tests.device_support import device
-from tests.inspection_support import add_enterprise, add_inspectors
+from tests.inspection_support import add_enterprise, add_inspectors, poll
 
 pytestmark = pytest.mark.usefixtures("worker")
 
@@ -28,15 +27,6 @@ def bearer(settings: Settings, role: str, subject: str) -> dict[str, str]:
         "Authorization": "Bearer "
         + issue_token(settings.api_token_secret.get_secret_value(), actor)
     }
-
-
-async def poll(api: httpx.AsyncClient, url: str, headers: dict[str, str], check: Any) -> Any:
-    for _ in range(400):
-        response = await api.get(url, headers=headers)
-        if response.status_code == 200 and check(response.json()):
-            return response.json()
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"{url} never matched: {response.status_code} {response.text[:300]}")
 
 
 async def test_an_enterprise_reads_and_writes_only_its_own_records(

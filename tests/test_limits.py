@@ -12,7 +12,6 @@ from dataclasses import dataclass
 
 import httpx
 import pytest
-from temporalio.testing import WorkflowEnvironment
 
 from api.body_limit import MAX_BODY_BYTES
 from api.routers.stewards import MAX_IMPORT_BYTES
@@ -20,7 +19,9 @@ from services.platform.db import SessionFactory
 from services.platform.geo import GridIndex
 from settings import Settings
 from tests.device_support import device
-from tests.security_support import Api, bearer, running_app, signed, token
+from tests.security_support import Api, bearer, limited_api, signed, token
+
+__all__ = ["limited_api"]  # the module's "api" fixture, imported
 
 CHUNK = 16 * 1024
 
@@ -56,14 +57,6 @@ DOORS = [
     Door("steward-import", "/stewards/import", MAX_IMPORT_BYTES, "text/csv",
          _bearer("supervisor")),
 ]  # fmt: skip
-
-
-@pytest.fixture(scope="module")
-async def api(
-    env: WorkflowEnvironment, sessions: SessionFactory, settings: Settings
-) -> AsyncIterator[Api]:
-    async with running_app(env, sessions, settings) as running:
-        yield running
 
 
 @pytest.fixture(scope="module")

@@ -16,8 +16,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import random
-import time
 import uuid
 from collections.abc import Sequence
 from datetime import timedelta
@@ -39,7 +37,7 @@ from tests.model.case_checks import COMPLETED, RUNNING, describe_workflow
 from tests.model.doors import Doors
 from tests.model.inspection_checks import check, history, resolve, settle
 from tests.model.inspection_world import SUPERVISOR, World, query
-from tests.model.walker import Failure, Step, draw, shrink, soak_plan
+from tests.model.walker import Failure, Step, draw, soak
 from tests.test_model_inspection import run_step
 
 pytestmark = pytest.mark.usefixtures("worker")
@@ -221,21 +219,15 @@ async def test_campaign_walks_agree_with_the_model(
     sessions: SessionFactory,
     grids: GridIndex,
 ) -> None:
-    seed, seconds = soak_plan(5)
-    print(f"\ncampaign walk: GRIDPLUS_SOAK_SEED={seed}", flush=True)
     door = Doors.of(api, settings)
-    rng, started = random.Random(seed), time.monotonic()
+    seed, rounds = await soak(
+        "campaign",
+        5,
+        lambda rng: draw(rng, WEIGHTS, 4, STEPS),
+        lambda steps: walk(env, door, sessions, grids, steps),
+    )
     walks = actions = inspections = hazards = 0
-    while walks < 1 if not seconds else time.monotonic() - started < seconds:
-        steps = draw(random.Random(rng.randrange(2**31)), WEIGHTS, 4, STEPS)
-        failure, round_ = await walk(env, door, sessions, grids, steps)
-        if failure is not None:
-
-            async def again(candidate: Sequence[Step]) -> Failure | None:
-                return (await walk(env, door, sessions, grids, candidate))[0]
-
-            shrunk = await shrink(steps, failure, again, budget=20)
-            pytest.fail(f"seed {seed}: {failure}\nshrunk: {[str(s) for s in shrunk]}")
+    for round_ in rounds:
         assert round_ is not None
         walks += 1
         actions += round_.world.steps

@@ -17,8 +17,6 @@ time budget and a random seed.
 from __future__ import annotations
 
 import os
-import random
-import time
 from collections.abc import Sequence
 from datetime import timedelta
 
@@ -34,7 +32,7 @@ from tests.model.doors import Doors
 from tests.model.inspection_checks import check, hazard_view, insp_view, resolve, settle
 from tests.model.inspection_hazards import act_hazard
 from tests.model.inspection_world import World
-from tests.model.walker import Failure, Step, draw, shrink, soak_plan
+from tests.model.walker import Failure, Step, draw, soak
 
 pytestmark = pytest.mark.usefixtures("worker")
 WEIGHTS = {
@@ -130,21 +128,15 @@ async def test_inspection_walks_agree_with_the_model(
     sessions: SessionFactory,
     grids: GridIndex,
 ) -> None:
-    seed, seconds = soak_plan(11)
-    print(f"\ninspection walk: GRIDPLUS_SOAK_SEED={seed}", flush=True)
     door = Doors.of(api, settings)
-    rng, started = random.Random(seed), time.monotonic()
+    seed, worlds = await soak(
+        "inspection",
+        11,
+        lambda rng: draw(rng, WEIGHTS, 6, STEPS),
+        lambda steps: walk(env, door, sessions, grids, steps),
+    )
     walks = steps_sent = inspections = hazards = 0
-    while walks < 1 if not seconds else time.monotonic() - started < seconds:
-        steps = draw(random.Random(rng.randrange(2**31)), WEIGHTS, 6, STEPS)
-        failure, world = await walk(env, door, sessions, grids, steps)
-        if failure is not None:
-
-            async def again(candidate: Sequence[Step]) -> Failure | None:
-                return (await walk(env, door, sessions, grids, candidate))[0]
-
-            shrunk = await shrink(steps, failure, again, budget=20)
-            pytest.fail(f"seed {seed}: {failure}\nshrunk: {[str(s) for s in shrunk]}")
+    for world in worlds:
         assert world is not None
         walks += 1
         steps_sent += world.steps

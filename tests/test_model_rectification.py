@@ -10,8 +10,6 @@ and time jumps across every deadline. ``make soak`` gives it a time budget too.
 from __future__ import annotations
 
 import asyncio
-import random
-import time
 import uuid
 from collections.abc import Sequence
 from datetime import timedelta
@@ -32,7 +30,7 @@ from tests.model.case_checks import COMPLETED, RUNNING, describe_workflow, histo
 from tests.model.case_model import ModelViolation
 from tests.model.doors import Doors
 from tests.model.rectification_model import RectModel, decide
-from tests.model.walker import Failure, Step, draw, shrink, soak_plan
+from tests.model.walker import Failure, Step, draw, soak
 from tests.support import SUPERVISOR
 
 pytestmark = pytest.mark.usefixtures("worker")
@@ -190,19 +188,10 @@ async def walk(env: WorkflowEnvironment, door: Doors, steps: Sequence[Step]) -> 
 async def test_rectification_walks_agree_with_the_model(
     api: httpx.AsyncClient, env: WorkflowEnvironment, settings: Settings
 ) -> None:
-    seed, seconds = soak_plan(7)
-    print(f"\nrectification walk: GRIDPLUS_SOAK_SEED={seed}", flush=True)
     door = Doors.of(api, settings)
-    rng, started, walks = random.Random(seed), time.monotonic(), 0
-    while walks < 2 if not seconds else time.monotonic() - started < seconds:
-        steps = draw(random.Random(rng.randrange(2**31)), WEIGHTS, 3, 25)
-        failure = await walk(env, door, steps)
-        if failure is not None:
 
-            async def again(candidate: Sequence[Step]) -> Failure | None:
-                return await walk(env, door, candidate)
+    async def walked(steps: Sequence[Step]) -> tuple[Failure | None, None]:
+        return await walk(env, door, steps), None
 
-            shrunk = await shrink(steps, failure, again, budget=20)
-            pytest.fail(f"seed {seed}: {failure}\nshrunk: {[str(s) for s in shrunk]}")
-        walks += 1
-    print(f"rectification walk: seed {seed}: {walks} walks, no invariant violated", flush=True)
+    seed, walks = await soak("rectification", 7, lambda rng: draw(rng, WEIGHTS, 3, 25), walked, 2)
+    print(f"rectification walk: seed {seed}: {len(walks)} walks, no invariant violated", flush=True)

@@ -16,12 +16,12 @@ from temporalio.testing import ActivityEnvironment, WorkflowEnvironment
 from activities.stewards.dispatch import DispatchActivities
 from api.main import create_app
 from schemas.cases.dispatch import DispatchRequest
-from schemas.cases.tables import Steward
 from schemas.platform.common import GeoPoint
+from schemas.stewards.tables import Steward
 from services.platform.db import SessionFactory
 from services.platform.geo import GridIndex
-from services.platform.tokens import sign_body
 from settings import Settings
+from tests.security_support import gateway_headers
 from tests.support import grid_point, place_stewards
 
 pytestmark = pytest.mark.usefixtures("off_duty")
@@ -43,16 +43,8 @@ async def gateway_api(
                 """Sign and post ``event`` (a fresh ``request_id`` unless it names one)."""
                 event = {"request_id": f"pr-{uuid.uuid4().hex}", **event}
                 body = json.dumps(event).encode()
-                stamp = str(int(time.time() if signed_at is None else signed_at))
-                return await client.post(
-                    "/bot/presence",
-                    content=body,
-                    headers={
-                        "content-type": "application/json",
-                        "x-gridplus-timestamp": stamp,
-                        "x-gridplus-signature": sign_body(sign_with, stamp, body),
-                    },
-                )
+                headers = gateway_headers(sign_with, body, signed_at=signed_at)
+                return await client.post("/bot/presence", content=body, headers=headers)
 
             yield post
 

@@ -7,12 +7,10 @@ seconds, and "1000 requests in one second" means exactly that to the limiter.
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
-from temporalio.testing import WorkflowEnvironment
 
 from api.rate_limit import (
     CASE_REPORT_BURST,
@@ -27,25 +25,9 @@ from services.platform.db import SessionFactory
 from services.platform.geo import GridIndex
 from settings import Settings
 from tests.device_support import Dev, detection, device
-from tests.security_support import Api, bearer, running_app, token
+from tests.security_support import Api, Clock, bearer, limited_api, token
 
-
-class Clock:
-    """A monotonic clock the test moves by hand."""
-
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
-@pytest.fixture(scope="module")
-async def api(
-    env: WorkflowEnvironment, sessions: SessionFactory, settings: Settings
-) -> AsyncIterator[Api]:
-    async with running_app(env, sessions, settings) as running:
-        yield running
+__all__ = ["limited_api"]  # the module's "api" fixture, imported
 
 
 @pytest.fixture

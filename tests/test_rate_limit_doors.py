@@ -7,11 +7,8 @@ the test does not move, so "a flood" is exactly the burst and one more.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
 import httpx
 import pytest
-from temporalio.testing import WorkflowEnvironment
 
 from api.rate_limit import (
     CASE_READ_BURST,
@@ -21,17 +18,10 @@ from api.rate_limit import (
     client_key,
     door_for,
 )
-from services.platform.db import SessionFactory
 from settings import Settings
-from tests.security_support import Api, bearer, running_app
+from tests.security_support import Api, bearer, limited_api
 
-
-@pytest.fixture(scope="module")
-async def api(
-    env: WorkflowEnvironment, sessions: SessionFactory, settings: Settings
-) -> AsyncIterator[Api]:
-    async with running_app(env, sessions, settings) as running:
-        yield running
+__all__ = ["limited_api"]  # the module's "api" fixture, imported
 
 
 @pytest.fixture(autouse=True)

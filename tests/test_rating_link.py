@@ -6,8 +6,6 @@ the department gateway's inbox, holding the exact body the gateway is sent)."""
 
 from __future__ import annotations
 
-import asyncio
-import json
 import time
 from typing import Any
 
@@ -17,18 +15,14 @@ from pydantic import SecretStr
 from sqlalchemy import text
 from temporalio.testing import WorkflowEnvironment
 
-from constants import case_workflow_id
-from schemas.cases.workflow import AcceptTask, ReportResolved, VerifyResult
-from schemas.platform.common import Actor
 from services.cases.operations import is_running
 from services.cases.rating_links import sign_rating
 from services.platform.db import SessionFactory
 from services.platform.geo import GridIndex
 from settings import Settings
+from tests.citizen_support import open311_closed
 from tests.security_support import bearer
-from tests.support import SUPERVISOR, grid_point, key, place_stewards, track, wait_for
-from tests.test_citizen_notice import notices
-from tests.test_open311 import FORM, V2, example
+from tests.support import wait_for
 
 pytestmark = pytest.mark.usefixtures("worker", "off_duty")
 
@@ -59,32 +53,7 @@ async def test_an_open311_citizen_rates_through_the_notice_link(
     settings: Settings,
 ) -> None:
     before = (await evaluation(api, settings)).get("G055", {}).get("rated", 0)
-    await place_stewards(sessions, grids, grid_point(grids, "G055"), 1)
-    created = await api.post(f"{V2}/requests.json", content=example(settings, grids), headers=FORM)
-    assert created.status_code == 200, created.text
-    case_id = track(created.json()[0]["service_request_id"])
-    handle = env.client.get_workflow_handle(case_workflow_id(case_id))
-    offered = await wait_for(handle, lambda v: v.steward_id is not None)
-    assert offered.steward_id is not None
-    hand = Actor(role="steward", id=offered.steward_id)
-    await handle.execute_update("accept_task", AcceptTask(actor=hand, idempotency_key=key()))
-    await handle.execute_update(
-        "report_resolved", ReportResolved(actor=hand, idempotency_key=key(), note="已清运")
-    )
-    await wait_for(handle, lambda v: v.status == "resolved")
-    await handle.execute_update(
-        "verify", VerifyResult(actor=SUPERVISOR, idempotency_key=key(), passed=True)
-    )
-    await handle.result()
-    for _ in range(200):
-        found = await notices(sessions, case_id)
-        if len(found) == 2:
-            break
-        await asyncio.sleep(0.05)
-    assert [n["kind"] for n in found] == ["citizen_resolved", "citizen_closed"]
-    resolved, closed = (
-        n["body"] if isinstance(n["body"], dict) else json.loads(n["body"]) for n in found
-    )
+    case_id, handle, (resolved, closed) = await open311_closed(env, api, sessions, grids, settings)
     assert "rating_url" not in resolved
     link = closed["rating_url"]
     assert link in closed["text"]

@@ -5,7 +5,6 @@ without a type it asks the steward to confirm one."""
 from __future__ import annotations
 
 import json
-import time
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
@@ -17,19 +16,18 @@ import pytest
 from temporalio.testing import WorkflowEnvironment
 
 from schemas.cases.api import CreateCase
-from schemas.cases.tables import Steward
 from schemas.platform.common import Evidence
 from schemas.platform.coordinates import Crs, from_wgs84
+from schemas.stewards.tables import Steward
 from services.cases.operations import original_input
 from services.platform.db import SessionFactory
 from services.platform.geo import GridIndex
 from services.platform.requests import request_fingerprint
-from services.platform.tokens import sign_body
 from settings import Settings
 from tests.attachment_api_support import api_server, store_settings, upload
 from tests.attachment_support import jpeg_bytes
 from tests.device_support import app_client, detection, device, post
-from tests.security_support import bearer
+from tests.security_support import bearer, gateway_headers
 from tests.support import grid_point, place_stewards, track
 
 pytestmark = pytest.mark.usefixtures("worker", "off_duty")
@@ -47,13 +45,7 @@ async def signed_post(
     http: httpx.AsyncClient, url: str, secret: str, payload: dict[str, Any]
 ) -> httpx.Response:
     body = json.dumps(payload).encode()
-    stamp = str(int(time.time()))
-    headers = {
-        "content-type": "application/json",
-        "x-gridplus-timestamp": stamp,
-        "x-gridplus-signature": sign_body(secret, stamp, body),
-    }
-    return await http.post(url, content=body, headers=headers)
+    return await http.post(url, content=body, headers=gateway_headers(secret, body))
 
 
 @pytest.mark.parametrize("crs", [Crs.BD09, Crs.GCJ02])

@@ -11,14 +11,12 @@ or 403 (a valid caller of the wrong role or the wrong department/enterprise).
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
 
 import pytest
 from fastapi.routing import iter_route_contexts
-from temporalio.testing import WorkflowEnvironment
 
 from api.main import create_app
 from schemas.inspections.checklists import InspectorIn
@@ -27,8 +25,10 @@ from services.platform.db import SessionFactory
 from services.platform.geo import GridIndex
 from settings import Settings
 from tests.device_support import device
-from tests.security_support import Api, forged_token, running_app, signed, token
+from tests.security_support import Api, forged_token, signed, token, unlimited_api
 from tests.support import grid_point
+
+__all__ = ["unlimited_api"]  # the module's "api" fixture, imported
 
 Auth = Literal["bearer", "device_key", "signature", "api_key", "public", "session"]
 
@@ -312,15 +312,6 @@ class Callers:
             return {"method": method, "url": url, "headers": headers}
         headers["content-type"] = "application/json"
         return {"method": method, "url": url, "headers": headers, "content": raw}
-
-
-@pytest.fixture(scope="module")
-async def api(
-    env: WorkflowEnvironment, sessions: SessionFactory, settings: Settings
-) -> AsyncIterator[Api]:
-    async with running_app(env, sessions, settings) as running:
-        running.limiter.enabled = False  # limits are not under test here
-        yield running
 
 
 @pytest.fixture(scope="module")

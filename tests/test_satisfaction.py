@@ -19,7 +19,6 @@ from constants import case_workflow_id
 from schemas.cases.catalog import default_catalog
 from schemas.cases.satisfaction import SatisfactionBody
 from schemas.cases.tables import CaseRecord
-from schemas.cases.workflow import AcceptTask, ReportResolved, VerifyResult
 from schemas.platform.common import Actor
 from services.cases.operations import is_running
 from services.cases.satisfaction import rate_case
@@ -27,8 +26,9 @@ from services.platform.db import SessionFactory, utc
 from services.platform.geo import GridIndex
 from services.temporal_gateway import ActionRefused
 from settings import Settings
+from tests.citizen_support import steward_closes
 from tests.security_support import bearer
-from tests.support import SUPERVISOR, grid_point, key, place_stewards, track, wait_for
+from tests.support import grid_point, place_stewards, track, wait_for
 
 pytestmark = pytest.mark.usefixtures("worker", "off_duty")
 
@@ -61,16 +61,7 @@ async def closed_case(
     )
     assert (early.status_code, early.json()["error"]) == (409, "not_closed")
     assert offered.steward_id is not None
-    hand = Actor(role="steward", id=offered.steward_id)
-    await handle.execute_update("accept_task", AcceptTask(actor=hand, idempotency_key=key()))
-    await handle.execute_update(
-        "report_resolved", ReportResolved(actor=hand, idempotency_key=key(), note="清理完毕")
-    )
-    await wait_for(handle, lambda v: v.status == "resolved")
-    await handle.execute_update(
-        "verify", VerifyResult(actor=SUPERVISOR, idempotency_key=key(), passed=True)
-    )
-    await handle.result()
+    await steward_closes(handle, offered.steward_id, "清理完毕")
     for _ in range(200):
         async with sessions() as session:
             status = (

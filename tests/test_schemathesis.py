@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -33,7 +32,6 @@ from schemathesis.specs.openapi.checks import (
     response_schema_conformance,
     status_code_conformance,
 )
-from temporalio.testing import WorkflowEnvironment
 
 from api.main import create_app
 from schemas.inspections.checklists import InspectorIn
@@ -42,7 +40,15 @@ from services.platform.db import SessionFactory
 from services.platform.geo import GridIndex
 from settings import Settings
 from tests.device_support import device
-from tests.security_support import Api, forged_token, running_app, signed, token
+from tests.security_support import (
+    Api,
+    forged_token,
+    signed,
+    token,
+    unlimited_api_answering,
+)
+
+__all__ = ["unlimited_api_answering"]  # the module's "api" fixture, imported
 
 # examples per operation and mode: valid requests (positive) and invalid ones (negative)
 MAX_EXAMPLES = {GenerationMode.POSITIVE: 25, GenerationMode.NEGATIVE: 15}
@@ -131,15 +137,6 @@ def prepare(case: Any, credentials: Credentials) -> dict[str, Any]:
         for name, value in signed(credentials.settings, request.get("content", b"")).items():
             _replace_header(request["headers"], name, value)
     return request
-
-
-@pytest.fixture(scope="module")
-async def api(
-    env: WorkflowEnvironment, sessions: SessionFactory, settings: Settings
-) -> AsyncIterator[Api]:
-    async with running_app(env, sessions, settings, raise_app_exceptions=False) as running:
-        running.limiter.enabled = False  # limits are not under test here
-        yield running
 
 
 @pytest.fixture(scope="module")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import timedelta
 
 import httpx
@@ -15,19 +14,12 @@ from schemas.platform.common import Actor
 from services.platform.db import SessionFactory
 from services.platform.geo import GridIndex
 from settings import Settings
-from tests.device_support import app_client, device, now, post, until
+from tests.device_support import api, device, now, post, until
 from tests.support import place_stewards, track
 from workflows.cases.workflow import CaseWorkflow
 
 pytestmark = pytest.mark.usefixtures("worker", "off_duty")
-
-
-@pytest.fixture
-async def api(
-    env: WorkflowEnvironment, sessions: SessionFactory, settings: Settings
-) -> AsyncIterator[httpx.AsyncClient]:
-    async with app_client(env, sessions, settings) as client:
-        yield client
+__all__ = ["api"]  # a fixture, imported
 
 
 async def test_smoke_alarm_reaches_fire_and_a_steward_in_parallel(

@@ -2,76 +2,17 @@
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import AsyncIterator
 from typing import Any
 
-import httpx
 import pytest
-from temporalio.testing import WorkflowEnvironment
 
-from api.main import create_app
-from api.security import issue_token
-from schemas.platform.common import Actor, Role
 from services.platform.db import SessionFactory
 from services.platform.geo import GridIndex
-from settings import Settings
-from tests.support import active_tasks, grid_point, place_stewards, track
+from tests.case_api_support import Api, api
+from tests.support import active_tasks, grid_point, place_stewards
 
 pytestmark = pytest.mark.usefixtures("worker", "off_duty")
-
-
-class Api:
-    """The real app over ASGI, with a token per role."""
-
-    def __init__(self, client: httpx.AsyncClient, settings: Settings) -> None:
-        self.client = client
-        self.secret = settings.api_token_secret.get_secret_value()
-
-    def auth(self, role: Role, subject: str) -> dict[str, str]:
-        token = issue_token(self.secret, Actor(role=role, id=subject))
-        return {"Authorization": f"Bearer {token}"}
-
-    async def post(
-        self, path: str, body: dict[str, Any], role: Role = "supervisor", subject: str = "center-li"
-    ) -> httpx.Response:
-        return await self.client.post(path, json=body, headers=self.auth(role, subject))
-
-    async def case(self, case_id: str) -> dict[str, Any]:
-        response = await self.client.get(
-            f"/cases/{case_id}", headers=self.auth("supervisor", "center-li")
-        )
-        body: dict[str, Any] = response.json()
-        return body
-
-    async def until(self, case_id: str, check: Any) -> dict[str, Any]:
-        for _ in range(400):
-            body = await self.case(case_id)
-            if check(body):
-                return body
-            await asyncio.sleep(0.05)
-        raise AssertionError(f"{case_id}: {body.get('status')} {body.get('waiting_for')}")
-
-    async def create(self, case_type: str, at: dict[str, float], **extra: Any) -> str:
-        response = await self.post(
-            "/cases",
-            {"case_type": case_type, "location": at, **extra},
-            role="citizen",
-            subject="c-7",
-        )
-        assert response.status_code == 202, response.text
-        return track(response.json()["case_id"])
-
-
-@pytest.fixture
-async def api(
-    env: WorkflowEnvironment, sessions: SessionFactory, settings: Settings
-) -> AsyncIterator[Api]:
-    app = create_app(settings, temporal=env.client, sessions=sessions)
-    async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://gridplus") as client:
-            yield Api(client, settings)
+__all__ = ["api"]  # a fixture, imported
 
 
 def kinds(case: dict[str, Any]) -> list[str]:

@@ -4,36 +4,25 @@ entries in the town's words, from the Babel catalogues; wall-clock cases can be 
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator
 
 import httpx
 import pytest
 from temporalio.testing import WorkflowEnvironment
 
-from api.main import create_app
 from schemas.cases.suspension import SuspensionDecision, SuspensionRequest
 from schemas.platform.common import Actor
 from services.platform.db import SessionFactory
 from services.platform.geo import GridIndex
-from settings import Settings
 from tests.support import SUPERVISOR, case_input, grid_point, key, open_case, wait_for
-from tests.web_support import new_account, sign_in
+from tests.web_support import app, browser, new_account, sign_in
 
 pytestmark = pytest.mark.usefixtures("worker", "off_duty")
+__all__ = ["app"]  # a fixture, imported
 ROWS = re.compile(r'<tr data-kind="([a-z_]+)">')
 
 
-@pytest.fixture
-async def transport(
-    env: WorkflowEnvironment, sessions: SessionFactory, settings: Settings
-) -> AsyncIterator[httpx.ASGITransport]:
-    app = create_app(settings, temporal=env.client, sessions=sessions)
-    async with app.router.lifespan_context(app):
-        yield httpx.ASGITransport(app=app)
-
-
 async def test_the_case_page_shows_a_suspended_case(
-    transport: httpx.ASGITransport,
+    app: httpx.ASGITransport,
     env: WorkflowEnvironment,
     sessions: SessionFactory,
     grids: GridIndex,
@@ -56,7 +45,7 @@ async def test_the_case_page_shows_a_suspended_case(
         "decide_suspension",
         SuspensionDecision(actor=SUPERVISOR, idempotency_key=key(), approve=True),
     )
-    async with httpx.AsyncClient(transport=transport, base_url="http://gridplus") as web:
+    async with browser(app) as web:
         assert (await sign_in(web, await new_account(sessions, all_grids=True))).status_code == 303
         page = await web.get(f"/web/cases/{inp.case_id}")
     assert page.status_code == 200, page.text

@@ -9,13 +9,11 @@ by the workflow's validator comes back as a 409 page saying why in words.
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator
 
 import httpx
 import pytest
 from temporalio.testing import WorkflowEnvironment
 
-from api.main import create_app
 from schemas.cases.workflow import DepartmentAccept, DepartmentReport
 from schemas.platform.common import Actor
 from schemas.platform.updates import Update
@@ -24,23 +22,11 @@ from services.platform.db import SessionFactory
 from services.platform.geo import GridIndex
 from settings import Settings
 from tests.support import case_input, grid_point, key, open_case, view, wait_for
-from tests.web_support import csrf_of, new_account, sign_in
+from tests.web_support import app, browser, csrf_of, new_account, sign_in
 
 pytestmark = pytest.mark.usefixtures("worker", "off_duty")
+__all__ = ["app"]  # a fixture, imported
 ROWS = re.compile(r'<tr data-kind="([a-z_]+)">')
-
-
-@pytest.fixture
-async def app_state(
-    env: WorkflowEnvironment, sessions: SessionFactory, settings: Settings
-) -> AsyncIterator[httpx.ASGITransport]:
-    app = create_app(settings, temporal=env.client, sessions=sessions)
-    async with app.router.lifespan_context(app):
-        yield httpx.ASGITransport(app=app)
-
-
-def browser(transport: httpx.ASGITransport) -> httpx.AsyncClient:
-    return httpx.AsyncClient(transport=transport, base_url="http://gridplus")
 
 
 async def escalated_case(env: WorkflowEnvironment, grids: GridIndex) -> str:
@@ -52,14 +38,14 @@ async def escalated_case(env: WorkflowEnvironment, grids: GridIndex) -> str:
 
 
 async def test_supervisor_urges_from_the_case_page_and_the_timeline_grows(
-    app_state: httpx.ASGITransport,
+    app: httpx.ASGITransport,
     env: WorkflowEnvironment,
     sessions: SessionFactory,
     grids: GridIndex,
     settings: Settings,
 ) -> None:
     case_id = await escalated_case(env, grids)
-    async with browser(app_state) as web:
+    async with browser(app) as web:
         first = await web.get(f"/web/cases/{case_id}")
         assert first.headers["location"] == f"/web/signin?next=/web/cases/{case_id}"
         assert (await sign_in(web, await new_account(sessions, all_grids=True))).status_code == 303
@@ -113,7 +99,7 @@ async def test_supervisor_urges_from_the_case_page_and_the_timeline_grows(
 
 
 async def test_department_clerk_takes_and_reports_its_case_from_the_page(
-    app_state: httpx.ASGITransport,
+    app: httpx.ASGITransport,
     env: WorkflowEnvironment,
     sessions: SessionFactory,
     grids: GridIndex,
@@ -121,7 +107,7 @@ async def test_department_clerk_takes_and_reports_its_case_from_the_page(
     """A clerk acts as the department (the same ``Actor`` its bearer token gives): its own
     forms, as /departments; no supervisor form; another department may not even read it."""
     case_id = await escalated_case(env, grids)
-    async with browser(app_state) as police, browser(app_state) as fire:
+    async with browser(app) as police, browser(app) as fire:
         await sign_in(police, await new_account(sessions, "department", "traffic_police"))
         page = await police.get(f"/web/cases/{case_id}")
         assert page.status_code == 200
@@ -162,7 +148,7 @@ async def test_department_clerk_takes_and_reports_its_case_from_the_page(
 
 
 async def test_verify_form_appears_once_a_result_is_reported_and_closes_the_case(
-    app_state: httpx.ASGITransport,
+    app: httpx.ASGITransport,
     env: WorkflowEnvironment,
     sessions: SessionFactory,
     grids: GridIndex,
@@ -177,7 +163,7 @@ async def test_verify_form_appears_once_a_result_is_reported_and_closes_the_case
         env.client, case_id, Update.DEPARTMENT_REPORT,
         DepartmentReport(note="已处罚", actor=police, idempotency_key=key()),
     )  # fmt: skip
-    async with browser(app_state) as web:
+    async with browser(app) as web:
         await sign_in(web, await new_account(sessions, all_grids=True))
         page = await web.get(f"/web/cases/{case_id}")
         assert 'data-status="resolved"' in page.text
@@ -190,7 +176,7 @@ async def test_verify_form_appears_once_a_result_is_reported_and_closes_the_case
         assert done.status_code == 303, done.text
     handle = env.client.get_workflow_handle(f"case-{case_id}")
     assert await handle.result() is not None  # verified -> closed, the workflow ended
-    async with browser(app_state) as web:
+    async with browser(app) as web:
         await sign_in(web, await new_account(sessions, all_grids=True))
         closed = await web.get(f"/web/cases/{case_id}")  # now from the projection
         assert 'data-status="closed"' in closed.text and 'id="form-' not in closed.text
@@ -200,13 +186,13 @@ async def test_verify_form_appears_once_a_result_is_reported_and_closes_the_case
 
 
 async def test_cancel_from_the_page_ends_the_case(
-    app_state: httpx.ASGITransport,
+    app: httpx.ASGITransport,
     env: WorkflowEnvironment,
     sessions: SessionFactory,
     grids: GridIndex,
 ) -> None:
     case_id = await escalated_case(env, grids)
-    async with browser(app_state) as web:
+    async with browser(app) as web:
         await sign_in(web, await new_account(sessions, all_grids=True))
         page = await web.get(f"/web/cases/{case_id}")
         token = csrf_of(page.text)

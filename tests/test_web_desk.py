@@ -10,33 +10,19 @@ from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 
 import httpx
 import pytest
 from temporalio.testing import WorkflowEnvironment
 
-from api.main import create_app
 from services.platform.db import SessionFactory
 from services.platform.geo import GridIndex
-from settings import Settings
 from tests.support import case_input, grid_point, open_case, view, wait_for
-from tests.web_support import csrf_of, new_account, sign_in
+from tests.web_support import app, browser, csrf_of, new_account, sign_in
 
 pytestmark = pytest.mark.usefixtures("worker", "off_duty")
-
-
-@pytest.fixture
-async def app(
-    env: WorkflowEnvironment, sessions: SessionFactory, settings: Settings
-) -> AsyncIterator[httpx.ASGITransport]:
-    application = create_app(settings, temporal=env.client, sessions=sessions)
-    async with application.router.lifespan_context(application):
-        yield httpx.ASGITransport(app=application)
-
-
-def browser(transport: httpx.ASGITransport) -> httpx.AsyncClient:
-    return httpx.AsyncClient(transport=transport, base_url="http://gridplus")
+__all__ = ["app"]  # a fixture, imported
 
 
 async def police_case(env: WorkflowEnvironment, grids: GridIndex, grid: str = "G021") -> str:

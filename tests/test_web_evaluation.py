@@ -9,36 +9,20 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
 import httpx
 import openpyxl
-import pytest
-from temporalio.testing import WorkflowEnvironment
 
-from api.main import create_app
 from services.platform.db import SessionFactory
-from settings import Settings
 from tests.queue_support import event, record, store
-from tests.web_support import new_account, sign_in
+from tests.web_support import app, browser, new_account, sign_in
+
+__all__ = ["app"]  # a fixture, imported
 
 TEN = tuple(f"G{n:03d}" for n in range(1, 11))
 WEEK = "from=2020-03-02&to=2020-03-08"
 MONDAY = datetime(2020, 3, 2, 2, 0, tzinfo=UTC)  # 10:00 in town
-
-
-@pytest.fixture
-async def app(
-    env: WorkflowEnvironment, sessions: SessionFactory, settings: Settings
-) -> AsyncIterator[httpx.ASGITransport]:
-    application = create_app(settings, temporal=env.client, sessions=sessions)
-    async with application.router.lifespan_context(application):
-        yield httpx.ASGITransport(app=application)
-
-
-def browser(transport: httpx.ASGITransport) -> httpx.AsyncClient:
-    return httpx.AsyncClient(transport=transport, base_url="http://gridplus")
 
 
 async def the_week(sessions: SessionFactory, monday: datetime = MONDAY) -> dict[str, str]:

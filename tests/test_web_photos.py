@@ -24,12 +24,11 @@ from services.platform.db import SessionFactory
 from services.platform.geo import GridIndex
 from tests.attachment_support import jpeg_bytes
 from tests.support import grid_point, open_case, view, wait_for
-from tests.test_web_desk import app, browser
-from tests.web_support import csrf_of, new_account, sign_in
+from tests.web_support import app, browser, csrf_of, new_account, sign_in
 from tests.worktime_cases import case_of
 
 pytestmark = pytest.mark.usefixtures("worker", "off_duty")
-__all__ = ["app"]
+__all__ = ["app"]  # a fixture, imported
 
 
 async def stored(sessions: SessionFactory) -> int:

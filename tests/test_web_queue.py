@@ -9,34 +9,19 @@ overseeing G001–G010 neither lists, reads nor acts on a G021 case; the head do
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator
 
 import httpx
-import pytest
-from temporalio.testing import WorkflowEnvironment
 
-from api.main import create_app
 from services.platform.db import SessionFactory
 from settings import Settings
 from tests.queue_support import event, record, store
 from tests.security_support import bearer
-from tests.web_support import new_account, sign_in
+from tests.web_support import app, browser, new_account, sign_in
+
+__all__ = ["app"]  # a fixture, imported
 
 TEN = tuple(f"G{n:03d}" for n in range(1, 11))
 COUNT = re.compile(r'id="bucket-([a-z_]+)"[^>]*>[^<]*<span class="count" data-count="(\d+)"')
-
-
-@pytest.fixture
-async def app(
-    env: WorkflowEnvironment, sessions: SessionFactory, settings: Settings
-) -> AsyncIterator[httpx.ASGITransport]:
-    application = create_app(settings, temporal=env.client, sessions=sessions)
-    async with application.router.lifespan_context(application):
-        yield httpx.ASGITransport(app=application)
-
-
-def browser(transport: httpx.ASGITransport) -> httpx.AsyncClient:
-    return httpx.AsyncClient(transport=transport, base_url="http://gridplus")
 
 
 async def counts(web: httpx.AsyncClient, query: str = "") -> dict[str, int]:

@@ -19,11 +19,11 @@ from temporalio.testing import WorkflowEnvironment
 from services.platform.db import SessionFactory
 from services.platform.geo import GridIndex
 from tests.support import view
-from tests.test_web_desk import app, browser, page_until, police_case
-from tests.web_support import csrf_of, new_account, sign_in
+from tests.test_web_desk import page_until, police_case
+from tests.web_support import app, browser, csrf_of, new_account, sign_in
 
 pytestmark = pytest.mark.usefixtures("worker", "off_duty")
-__all__ = ["app"]
+__all__ = ["app"]  # a fixture, imported
 
 
 def forms_of(html: str) -> set[str]:

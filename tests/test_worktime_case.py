@@ -21,9 +21,9 @@ from sqlmodel import col
 from temporalio.client import WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
 
-from schemas.cases.tables import Notification
 from schemas.cases.views import CaseView
 from schemas.cases.workflow import CancelCase
+from schemas.platform.tables import Notification
 from schemas.worktime import TOWN_TZ, CalendarSlice, add_working
 from schemas.worktime.policy import load_office_hours
 from services.platform.db import SessionFactory

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
+from datetime import datetime
 
 import httpx
 import pytest
@@ -20,53 +20,12 @@ from sqlmodel import col
 from schemas.cases.tables import CaseEvent, CaseRecord
 from services.platform.db import SessionFactory
 from settings import Settings
+from tests.queue_support import evaluated, timeline
 from tests.security_support import bearer
 from tests.worktime_support import town
 
 H = 3600.0
 Entry = tuple[str, str, datetime, str | None]
-
-
-def _record(
-    case_id: str,
-    grid: str,
-    department: str,
-    case_type: str,
-    status: str,
-    at: datetime,
-    steward: str | None = None,
-    overdue: bool = False,
-) -> CaseRecord:
-    return CaseRecord(
-        case_id=case_id,
-        case_type=case_type,
-        status=status,
-        source="citizen",
-        priority=3,
-        grid_id=grid,
-        department=department,
-        handler="steward" if steward else "department",
-        steward_id=steward,
-        lat=30.745,
-        lon=120.487,
-        reported_at=at.astimezone(UTC),
-        overdue=overdue,
-    )
-
-
-def _events(case_id: str, *entries: Entry) -> list[CaseEvent]:
-    return [
-        CaseEvent(
-            case_id=case_id,
-            seq=seq,
-            kind=kind,
-            status=status,
-            at=at.astimezone(UTC),
-            actor_role="steward" if actor else None,
-            actor_id=actor,
-        )
-        for seq, (kind, status, at, actor) in enumerate(entries, start=1)
-    ]
 
 
 @pytest.fixture
@@ -76,8 +35,8 @@ async def december_2025(sessions: SessionFactory) -> AsyncIterator[dict[str, str
     a, b, c, d, e = (ids[n] for n in "ABCDE")
     rows: list[CaseRecord | CaseEvent] = [
         # A: filed the afternoon before the New Year holiday, reported on the make-up Sunday
-        _record(a, "G001", "urban_management", "street_vendor", "closed", town(2025, 12, 31, 16)),
-        *_events(
+        evaluated(a, "G001", "urban_management", "street_vendor", "closed", town(2025, 12, 31, 16)),
+        *timeline(
             a,
             ("filed", "filed", town(2025, 12, 31, 16), None),
             ("escalated", "escalated", town(2025, 12, 31, 16), None),
@@ -87,8 +46,8 @@ async def december_2025(sessions: SessionFactory) -> AsyncIterator[dict[str, str
             ("closed", "closed", town(2026, 1, 5, 9), None),
         ),
         # B: suspended from Monday 10:00 to Wednesday 10:00 (缓办), then done by noon
-        _record(b, "G001", "urban_management", "garbage", "closed", town(2025, 12, 8, 9)),
-        *_events(
+        evaluated(b, "G001", "urban_management", "garbage", "closed", town(2025, 12, 8, 9)),
+        *timeline(
             b,
             ("filed", "filed", town(2025, 12, 8, 9), None),
             ("escalated", "escalated", town(2025, 12, 8, 9), None),
@@ -100,7 +59,7 @@ async def december_2025(sessions: SessionFactory) -> AsyncIterator[dict[str, str
             ("closed", "closed", town(2025, 12, 10, 15), None),
         ),
         # C: still open, urged: due, not on time
-        _record(
+        evaluated(
             c,
             "G002",
             "urban_management",
@@ -109,7 +68,7 @@ async def december_2025(sessions: SessionFactory) -> AsyncIterator[dict[str, str
             town(2025, 12, 15, 9),
             overdue=True,
         ),
-        *_events(
+        *timeline(
             c,
             ("filed", "filed", town(2025, 12, 15, 9), None),
             ("escalated", "escalated", town(2025, 12, 15, 9), None),
@@ -117,14 +76,14 @@ async def december_2025(sessions: SessionFactory) -> AsyncIterator[dict[str, str
             ("supervisor_urge", "department_handling", town(2025, 12, 16, 9, 30), None),
         ),
         # D: cancelled, neither due nor closed
-        _record(d, "G002", "urban_management", "garbage", "cancelled", town(2025, 12, 20, 10)),
-        *_events(
+        evaluated(d, "G002", "urban_management", "garbage", "cancelled", town(2025, 12, 20, 10)),
+        *timeline(
             d,
             ("filed", "filed", town(2025, 12, 20, 10), None),
             ("cancelled", "cancelled", town(2025, 12, 20, 11), None),
         ),
         # E: a Saturday-night parking case, handled across the stewards' night off duty
-        _record(
+        evaluated(
             e,
             "G001",
             "traffic_police",
@@ -133,7 +92,7 @@ async def december_2025(sessions: SessionFactory) -> AsyncIterator[dict[str, str
             town(2025, 12, 20, 21),
             steward="S-E",
         ),
-        *_events(
+        *timeline(
             e,
             ("filed", "filed", town(2025, 12, 20, 21), None),
             ("dispatched", "dispatched", town(2025, 12, 20, 21), None),

@@ -1,17 +1,38 @@
-"""Helpers of the web-page tests: accounts with fresh names, and signing in as a browser does."""
+"""Helpers of the web-page tests: the app with its lifespan (the ``app`` fixture, imported by
+the page tests), a browser on it, accounts with fresh names, and signing in as a browser does."""
 
 from __future__ import annotations
 
 import re
 import uuid
+from collections.abc import AsyncIterator
 
 import httpx
+import pytest
+from temporalio.testing import WorkflowEnvironment
 
+from api.main import create_app
 from api.web.accounts import NewAccount, WebRole, create_account
 from services.platform.db import SessionFactory
+from settings import Settings
 
 PASSWORD = "correct horse battery"
 CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
+
+
+@pytest.fixture
+async def app(
+    env: WorkflowEnvironment, sessions: SessionFactory, settings: Settings
+) -> AsyncIterator[httpx.ASGITransport]:
+    """The real app, started (its lifespan) and reached in-process."""
+    application = create_app(settings, temporal=env.client, sessions=sessions)
+    async with application.router.lifespan_context(application):
+        yield httpx.ASGITransport(app=application)
+
+
+def browser(transport: httpx.ASGITransport) -> httpx.AsyncClient:
+    """A browser of its own (its own cookies) on the app."""
+    return httpx.AsyncClient(transport=transport, base_url="http://gridplus")
 
 
 def csrf_of(html: str) -> str:

@@ -43,7 +43,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import col
 
 from schemas.cases.catalog import default_catalog
-from schemas.cases.tables import DepartmentRow, Grid, Steward
+from schemas.platform.tables import DepartmentRow, Grid
+from schemas.stewards.tables import Steward
 from services.platform.db import SessionFactory, make_engine, make_session_factory
 from tools.demo_lattice import Lattice, LatticeSpec, Ring, polygon
 from tools.demo_people import StewardSeed, make_stewards

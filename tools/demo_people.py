@@ -15,7 +15,7 @@ from typing import Any
 
 import shapely
 
-from schemas.cases.tables import Steward
+from schemas.stewards.tables import Steward
 
 SKILLS = ("traffic", "city_appearance", "mediation", "safety", "fire_safety")
 

@@ -21,8 +21,8 @@ from pydantic import SecretStr
 
 from activities.messaging.delivery import deliver_once
 from activities.messaging.gateways import Gateway
-from schemas.cases.tables import Open311Request
 from schemas.cases.views import ProjectionBatch, TimelineEntry
+from schemas.intake.tables import Open311Request
 from services.cases.rating_links import rating_url, sign_rating
 from services.platform.db import SessionFactory
 from services.platform.messages import case_type_name, render_department

@@ -37,7 +37,8 @@ from constants import (
 )
 from schemas.cases.catalog import default_catalog
 from schemas.cases.dispatch import DepartmentMessage, StewardMessage
-from schemas.cases.tables import DepartmentRow, Steward
+from schemas.platform.tables import DepartmentRow
+from schemas.stewards.tables import Steward
 from services.platform.db import SessionFactory
 from services.platform.messages import (
     case_type_name,

@@ -22,7 +22,6 @@ from constants import (
     ACT_RECORD_FINDINGS,
     ACT_RELEASE_INSPECTOR,
 )
-from schemas.cases.tables import Grid
 from schemas.inspections.activity import (
     Booking,
     BookingRequest,
@@ -36,6 +35,7 @@ from schemas.inspections.checklists import Checklists, default_checklists
 from schemas.inspections.tables import Enterprise, InspectionBooking, Inspector
 from schemas.inspections.workflow import EnterpriseRef
 from schemas.platform.common import GeoPoint
+from schemas.platform.tables import Grid
 from services.inspections.enterprise_records import last_visit, record_findings
 from services.inspections.inspector_calendar import next_slot
 from services.platform.db import SessionFactory, utc

@@ -25,7 +25,6 @@ from constants import (
     ACT_PROJECT_RECTIFICATION,
     ACT_SEND_SECTIONS,
 )
-from schemas.cases.tables import DepartmentRow
 from schemas.inspections.activity import (
     DepartmentSection,
     InspectionProjection,
@@ -35,6 +34,7 @@ from schemas.inspections.activity import (
 from schemas.inspections.rectification import RectificationProjection
 from schemas.inspections.tables import HazardRecord, InspectionFinding, InspectionRecord
 from schemas.platform.common import town_time
+from schemas.platform.tables import DepartmentRow
 from services.platform.db import SessionFactory, newest_wins_upsert, upsert_insert
 from services.platform.messages import environment
 

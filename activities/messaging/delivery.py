@@ -3,7 +3,7 @@
 A message is first stored in ``notification`` under its key (case or inspection, timeline
 position, kind, recipient: a retry stores it once); the database gives it its ``position``,
 an auto-increment integer primary key (a rowid alias on SQLite, an identity column on
-PostgreSQL; ``schemas.cases.tables.Notification``). Then the *recipient's* queue is drained up to
+PostgreSQL; ``schemas.platform.tables.Notification``). Then the *recipient's* queue is drained up to
 and including it: every row of the same ``(channel, recipient)`` not yet delivered, with a
 position up to this one's, is POSTed in position order, each marked delivered after its
 2xx. So a message can never overtake an older one for the same person, whichever case or
@@ -39,7 +39,7 @@ from sqlalchemy import Table, func, select, update
 from temporalio import activity
 
 from activities.messaging.gateways import DeliveryRejected, Gateway
-from schemas.cases.tables import Notification
+from schemas.platform.tables import Notification
 from services.platform.db import SessionFactory, upsert_insert
 
 Recipient = tuple[str, str]  # (channel, recipient)

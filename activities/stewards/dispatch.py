@@ -23,8 +23,8 @@ from temporalio import activity
 from activities.stewards.index_cache import StewardCache
 from constants import ACT_RELEASE_STEWARD, ACT_RESERVE_STEWARD
 from schemas.cases.dispatch import Assignment, DispatchRequest, ReleaseRequest
-from schemas.cases.tables import Reservation, Steward
 from schemas.stewards.industries import covers
+from schemas.stewards.tables import Reservation, Steward
 from services.platform.db import SessionFactory
 from services.platform.distance import haversine_km
 

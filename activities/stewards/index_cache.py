@@ -18,7 +18,8 @@ from typing import Any
 
 from sqlalchemy import Table, select
 
-from schemas.cases.tables import Grid, Steward
+from schemas.platform.tables import Grid
+from schemas.stewards.tables import Steward
 from services.platform.db import SessionFactory, utc
 from services.stewards.index import StewardIndex, StewardPoint
 

@@ -18,7 +18,6 @@ from api.errors import RETRY_AFTER_SECONDS, problem
 from api.routers.attachments import UPLOAD_ERRORS, store_upload
 from schemas.attachments.api import UploadAnswer
 from schemas.cases.api import Problem
-from schemas.cases.tables import Steward
 from schemas.platform.common import Actor
 from schemas.stewards.bot import (
     BotAnswer,
@@ -27,6 +26,7 @@ from schemas.stewards.bot import (
     PresenceAnswer,
     PresenceEvent,
 )
+from schemas.stewards.tables import Steward
 from services.stewards import bot
 from services.stewards.bot_report import ReportDesk
 from services.stewards.presence import apply_presence

@@ -18,8 +18,8 @@ from temporalio.service import RPCError
 from api.deps import State
 from api.errors import RETRY_AFTER_SECONDS, UNAVAILABLE
 from schemas.cases.api import Problem
-from schemas.cases.tables import Device
 from schemas.intake.devices import CameraDetection, ReportAccepted, SensorEvent, default_intake_map
+from schemas.intake.tables import Device
 from schemas.platform.common import LINE_PATTERN
 from services.intake import device_reports as intake_devices
 from services.intake import devices, sensor_reports

@@ -16,13 +16,14 @@ from typing import Annotated
 
 from fastapi import APIRouter, Cookie, Header, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
-from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+from jinja2 import Environment
 
 from api.auth import authenticate
 from api.deps import State
 from api.evaluation_report import build_report
 from api.route_helpers import case_links
 from api.security import InvalidToken, bearer_token
+from api.web.i18n import html_environment
 from schemas.platform.common import Actor, Line, town_time
 from schemas.supervision.evaluation import STAGE_LABELS, STAGE_NAMES, GroupBy
 from services.supervision import board
@@ -72,13 +73,7 @@ def percent(value: float | None) -> str:
 
 @lru_cache
 def environment() -> Environment:
-    env = Environment(
-        loader=FileSystemLoader(TEMPLATES),
-        autoescape=select_autoescape(["html"]),
-        undefined=StrictUndefined,
-        trim_blocks=True,
-        lstrip_blocks=True,
-    )
+    env = html_environment(TEMPLATES)
     env.filters.update(duration=duration, percent=percent, local_time=town_time)
     return env
 

@@ -13,8 +13,8 @@ from sqlmodel import col
 from api.body_limit import PREFIX_CAPS
 from api.deps import Session, State, Supervisor
 from schemas.cases.api import Problem
-from schemas.cases.tables import Steward
 from schemas.platform.common import Line
+from schemas.stewards.tables import Steward
 from services.platform.db import utc
 from services.stewards import registry as steward_registry
 

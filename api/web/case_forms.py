@@ -46,7 +46,6 @@ from schemas.cases.workflow import (
     EscalateCaseBody,
     ExtendDeadline,
     ExtendDeadlineBody,
-    HumanAction,
     ReassignCase,
     ReassignCaseBody,
     UrgeCase,
@@ -54,7 +53,7 @@ from schemas.cases.workflow import (
     VerifyResult,
     VerifyResultBody,
 )
-from schemas.platform.common import Actor, Evidence
+from schemas.platform.common import Actor, Evidence, HumanAction
 from schemas.platform.updates import Update
 from schemas.worktime import TOWN_TZ
 from services.attachments.library import Library

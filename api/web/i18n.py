@@ -56,17 +56,23 @@ def negotiate(request: Request) -> Lang:
     return best.language if best is not None and best.language in LANGS else DEFAULT
 
 
-@lru_cache
-def environment(lang: Lang) -> Environment:
-    """A Jinja2 environment whose ``_``/``gettext``/``ngettext`` speak ``lang``."""
-    env = Environment(
-        loader=FileSystemLoader(TEMPLATES),
+def html_environment(folder: Path, extensions: tuple[str, ...] = ()) -> Environment:
+    """How every HTML page's templates load (the workbench here, the supervisor board in
+    ``api.routers.pages``): escaped, and a missing name is an error, not an empty string."""
+    return Environment(
+        loader=FileSystemLoader(folder),
         autoescape=select_autoescape(["html"]),
         undefined=StrictUndefined,
         trim_blocks=True,
         lstrip_blocks=True,
-        extensions=["jinja2.ext.i18n"],
+        extensions=list(extensions),
     )
+
+
+@lru_cache
+def environment(lang: Lang) -> Environment:
+    """A Jinja2 environment whose ``_``/``gettext``/``ngettext`` speak ``lang``."""
+    env = html_environment(TEMPLATES, ("jinja2.ext.i18n",))
     env.install_gettext_translations(translations(lang), newstyle=True)  # type: ignore[attr-defined]
     env.globals["lang"] = lang
     return env

@@ -8,8 +8,8 @@ share one blob: the same photo attached to two reports is two rows and one store
 for. EXIF time and GPS are kept as read (``exif_*``): evidence, compared with the
 reported place, never used for placement.
 
-Imported by ``schemas.cases.tables`` (and ``migrations/env.py``), so Alembic's metadata and the
-test schema include this table.
+Registered by ``schemas.tables`` (imported by ``migrations/env.py`` and the tests), so Alembic's
+metadata and the test schema include this table.
 """
 
 from __future__ import annotations

@@ -13,8 +13,8 @@ from typing import Annotated, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from schemas.cases.workflow import HumanAction, Note
-from schemas.platform.common import Instant, Line
+from schemas.cases.workflow import Note
+from schemas.platform.common import HumanAction, Instant, Line
 
 SuspensionReason = Literal[
     "awaiting_season",  # planting, dry weather for paint, the flood season's end

@@ -17,7 +17,7 @@ from schemas.platform.common import (
     CaseSource,
     Evidence,
     GeoPoint,
-    IdempotencyKey,
+    HumanAction,
     Identifier,
     Text,
 )
@@ -51,6 +51,18 @@ OPEN_STATUSES: tuple[CaseStatus, ...] = (
     "suspended",
 )
 
+# Timeline kinds that say a deadline passed or the center had to urge: a closed case with
+# none of them was on time (the evaluation), and the worker's metrics count each as missed.
+MISSED_KINDS: tuple[str, ...] = (
+    "accept_timeout",
+    "confirm_timeout",
+    "resolve_overdue",
+    "supervisor_urge",
+    "department_head_escalation",
+    "center_decision_overdue",
+    "verification_overdue",
+)
+
 Note = Annotated[Text, Field(min_length=1, max_length=2000)]
 EvidenceList = Annotated[list[Evidence], Field(max_length=20)]
 
@@ -82,15 +94,6 @@ class OpenCaseInput(BaseModel):
     evidence: EvidenceList = []
     policy: CasePolicy
     reopen: ReopenInfo | None = None
-
-
-class HumanAction(BaseModel):
-    """Common part of every human action."""
-
-    model_config = ConfigDict(frozen=True)
-
-    actor: Actor
-    idempotency_key: IdempotencyKey
 
 
 class StewardTaskAction(HumanAction):

@@ -12,10 +12,10 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
-from schemas.cases.workflow import EvidenceList, HumanAction, Note
+from schemas.cases.workflow import EvidenceList, Note
 from schemas.inspections.checklists import FormItem, RectificationPolicy, Severity
 from schemas.inspections.workflow import EnterpriseRef
-from schemas.platform.common import Actor, Evidence
+from schemas.platform.common import Actor, Evidence, HumanAction
 
 RectificationStatus = Literal["rectifying", "proof_submitted", "escalated", "closed", "cancelled"]
 OPEN_RECTIFICATION: tuple[RectificationStatus, ...] = ("rectifying", "proof_submitted", "escalated")

@@ -12,7 +12,7 @@ from typing import Any
 from sqlalchemy import JSON, Column, DateTime, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
-from schemas.cases.tables import timestamp_field
+from schemas.platform.tables import timestamp_field
 
 
 class Enterprise(SQLModel, table=True):
@@ -187,8 +187,3 @@ class EnterpriseRecord(SQLModel, table=True):
     operator: str | None = Field(default=None, max_length=60)
     note: str | None = Field(default=None, max_length=2000)
     reported_by: str = Field(max_length=64)
-
-
-# Kept in its own module (this one is long enough); imported here so that everything that
-# loads the tables through ``schemas.cases.tables`` (Alembic, the tests) sees it.
-from schemas.platform.tokens import TokenRevocation as TokenRevocation  # noqa: E402

@@ -2,7 +2,7 @@
 
 The registries and checklists are in ``schemas.inspections.checklists``; this module holds what goes
 through Temporal: every human action is an update carrying the authenticated actor and an
-idempotency key (``schemas.cases.workflow.HumanAction``), so a validator can refuse it before it
+idempotency key (``schemas.platform.common.HumanAction``), so a validator can refuse it before it
 enters history and a retried request gets the first answer again.
 """
 
@@ -13,7 +13,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from schemas.cases.workflow import EvidenceList, HumanAction, Note
+from schemas.cases.workflow import EvidenceList, Note
 from schemas.inspections.checklists import (
     AnswerCode,
     FormItem,
@@ -21,7 +21,7 @@ from schemas.inspections.checklists import (
     RiskLevel,
     Severity,
 )
-from schemas.platform.common import Actor, Evidence, GeoPoint, Identifier, Role
+from schemas.platform.common import Actor, Evidence, GeoPoint, HumanAction, Identifier, Role
 
 # Role of a multi-skilled inspector's token: their own role, not a steward's (a steward
 # token used to read every inspection and hazard). The API also checks the principal

@@ -169,6 +169,16 @@ class Actor(BaseModel):
     id: Identifier
 
 
+class HumanAction(BaseModel):
+    """Common part of every human action of every domain (cases, inspections, rectification,
+    suspension): who acts, and the key that makes a retried action act once."""
+
+    model_config = ConfigDict(frozen=True)
+
+    actor: Actor
+    idempotency_key: IdempotencyKey
+
+
 class Evidence(BaseModel):
     """A photo, a snapshot, a note or a sensor reading attached to a case."""
 

@@ -26,6 +26,8 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from schemas.platform.common import GeoPoint
+
 # Krasovsky 1940 ellipsoid, as the GCJ-02 algorithm uses it.
 GCJ_A = 6378245.0
 GCJ_EE = 0.00669342162296594323
@@ -174,17 +176,8 @@ class GeoInput(BaseModel):
         return to_wgs84(self.lat, self.lon, self.crs)
 
     def normalised(self) -> GeoPoint:
-        """This point in WGS-84, with what the client sent kept beside it."""
+        """This point in WGS-84, the one ``GeoPoint`` the service computes with (and saves in
+        histories); a caller that keeps what the client sent keeps this ``GeoInput`` (as
+        ``OpenCaseInput.reported_location`` does)."""
         lat, lon = to_wgs84(self.lat, self.lon, self.crs)
-        return GeoPoint(lat=lat, lon=lon, original=self)
-
-
-class GeoPoint(BaseModel):
-    """A WGS-84 point (what the service computes with) and the input it came from (evidence:
-    a disputed placement can be traced back to what the phone reported)."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    lat: Latitude
-    lon: Longitude
-    original: GeoInput
+        return GeoPoint(lat=lat, lon=lon)

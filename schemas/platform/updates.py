@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 from enum import StrEnum
 
-from schemas.cases.workflow import HumanAction
+from schemas.platform.common import HumanAction
 
 
 class Update(StrEnum):

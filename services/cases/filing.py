@@ -25,7 +25,7 @@ from constants import (
 from schemas.cases.api import CreateCase
 from schemas.cases.catalog import Catalog
 from schemas.cases.workflow import OpenCaseInput
-from schemas.platform.common import Actor, CaseSource, GeoPoint
+from schemas.platform.common import Actor, CaseSource
 from schemas.platform.coordinates import Crs
 from services.platform.geo import GridIndex
 
@@ -86,7 +86,7 @@ def build_case_input(
         source=source,
         reporter=reporter,
         description=request.description,
-        location=GeoPoint(lat=point.lat, lon=point.lon),
+        location=point,
         reported_location=None if request.location.crs is Crs.WGS84 else request.location,
         address=request.address,
         grid_id=hit.grid_id,

@@ -14,15 +14,8 @@ from temporalio.client import Client, WorkflowHandle
 from constants import WF_CASE, case_workflow_id
 from schemas.cases.tables import CaseRecord
 from schemas.cases.views import CaseView
-from schemas.cases.workflow import (
-    ActionOutcome,
-    AddEvidence,
-    HumanAction,
-    MergeCase,
-    OpenCaseInput,
-    ReopenInfo,
-)
-from schemas.platform.common import Actor
+from schemas.cases.workflow import ActionOutcome, AddEvidence, MergeCase, OpenCaseInput, ReopenInfo
+from schemas.platform.common import Actor, HumanAction
 from schemas.platform.updates import Update
 from services.cases.filing import start_options
 from services.platform.db import SessionFactory

@@ -13,10 +13,10 @@ from __future__ import annotations
 from temporalio.client import Client
 
 from schemas.cases.catalog import default_catalog
-from schemas.cases.tables import Steward
 from schemas.cases.views import CaseView
 from schemas.cases.workflow import ActionOutcome, ReassignCase
 from schemas.platform.updates import Update
+from schemas.stewards.tables import Steward
 from services.cases import operations as cases
 from services.platform.db import SessionFactory
 from services.temporal_gateway import ActionRefused

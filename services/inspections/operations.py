@@ -40,13 +40,12 @@ from constants import (
     inspection_workflow_id,
     rectification_workflow_id,
 )
-from schemas.cases.workflow import HumanAction
 from schemas.inspections.campaign import CampaignInput, CampaignProgress
 from schemas.inspections.checklists import RISK_PRIORITY
 from schemas.inspections.rectification import RectificationView
 from schemas.inspections.tables import Enterprise
 from schemas.inspections.workflow import InspectionView, StartInspection
-from schemas.platform.common import Actor
+from schemas.platform.common import Actor, HumanAction
 from schemas.platform.updates import Update
 from services.cases.filing import IntakeError
 from services.inspections.queries import completed_round_closings

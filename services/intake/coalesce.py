@@ -37,8 +37,8 @@ from sqlalchemy import func, or_, select, update
 from sqlmodel import col
 from temporalio.client import Client
 
-from schemas.cases.tables import Detection
 from schemas.cases.workflow import AddEvidence
+from schemas.intake.tables import Detection
 from schemas.platform.common import Actor, Evidence
 from schemas.platform.updates import Update
 from services.cases import operations as cases

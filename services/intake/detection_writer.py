@@ -18,7 +18,7 @@ import asyncio
 import contextlib
 from typing import Any
 
-from schemas.cases.tables import Detection
+from schemas.intake.tables import Detection
 from services.platform.db import SessionFactory, upsert_insert
 
 MAX_BATCH = 500

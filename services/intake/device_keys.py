@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from sqlalchemy import update
 from sqlmodel import col
 
-from schemas.cases.tables import Device
+from schemas.intake.tables import Device
 from services.platform.db import SessionFactory
 
 SCHEME = "hmac1$"

@@ -21,9 +21,9 @@ from temporalio.client import Client
 
 from schemas.cases.api import CreateCase
 from schemas.cases.catalog import CaseType, Catalog
-from schemas.cases.tables import Detection, Device
 from schemas.cases.workflow import AddEvidence, OpenCaseInput
 from schemas.intake.devices import CameraDetection, IntakeMap, ReportAccepted, ReportOutcome
+from schemas.intake.tables import Detection, Device
 from schemas.platform.common import Actor, CaseSource, Evidence, GeoPoint
 from schemas.platform.coordinates import GeoInput
 from services.cases.filing import IntakeError, build_case_input

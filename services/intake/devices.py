@@ -20,8 +20,8 @@ from typing import Literal
 from pydantic import TypeAdapter, ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from schemas.cases.tables import Device
 from schemas.intake.devices import IntakeMap, default_intake_map
+from schemas.intake.tables import Device
 from schemas.platform.common import GeoPoint, Identifier
 from services.intake.device_keys import DeviceAuthError as DeviceAuthError
 from services.intake.device_keys import KeyCache, hash_key

@@ -49,8 +49,8 @@ from sqlalchemy import update
 from sqlmodel import col
 from temporalio.client import Client
 
-from schemas.cases.tables import IntakeMerge
 from schemas.cases.workflow import AddEvidence, OpenCaseInput
+from schemas.intake.tables import IntakeMerge
 from schemas.platform.common import GeoPoint
 from services.cases.attach import CaseEnded, attach
 from services.cases.operations import is_running

@@ -28,8 +28,8 @@ from temporalio.client import Client
 
 from schemas.cases.api import CreateCase
 from schemas.cases.catalog import CaseType, Catalog
-from schemas.cases.tables import Open311Request
 from schemas.intake.open311 import Open311Submission
+from schemas.intake.tables import Open311Request
 from schemas.platform.common import Actor, Evidence, GeoPoint
 from services.cases.filing import IntakeError, build_case_input, new_case_id
 from services.cases.operations import start_case

@@ -16,7 +16,8 @@ from sqlalchemy import select
 from sqlmodel import col
 
 from schemas.cases.catalog import Catalog
-from schemas.cases.tables import CaseEvent, CaseRecord, Open311Request
+from schemas.cases.tables import CaseEvent, CaseRecord
+from schemas.intake.tables import Open311Request
 from schemas.platform.common import Instant
 from services.intake.open311 import Open311Error, Row, expected_by, notice
 from services.platform.db import SessionFactory, utc

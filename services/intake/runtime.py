@@ -22,7 +22,8 @@ from sqlalchemy import bindparam, select
 from sqlmodel import col
 from temporalio.client import Client
 
-from schemas.cases.tables import CaseRecord, IntakeMerge
+from schemas.cases.tables import CaseRecord
+from schemas.intake.tables import IntakeMerge
 from services.intake.coalesce import ENDED, Coalescer
 from services.intake.detection_writer import MAX_BATCH, DetectionWriter
 from services.intake.device_keys import KeyCache

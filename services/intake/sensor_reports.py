@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from schemas.cases.tables import Device
 from schemas.cases.workflow import ReportRecovery
 from schemas.intake.devices import ReportAccepted, ReportOutcome, SensorEvent
+from schemas.intake.tables import Device
 from schemas.platform.common import Actor, Evidence, GeoPoint
 from schemas.platform.updates import Update
 from services.cases import operations as cases

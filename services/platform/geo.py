@@ -22,7 +22,7 @@ import shapely
 from shapely.geometry import shape
 from sqlalchemy import select
 
-from schemas.cases.tables import Grid
+from schemas.platform.tables import Grid
 from services.platform.db import SessionFactory
 
 GRID_LEVEL = "grid"

@@ -36,6 +36,7 @@ from temporalio.worker import (
 )
 
 from constants import ACT_PROJECT, CASE_WORKFLOW_ID
+from schemas.cases.workflow import MISSED_KINDS
 from services.platform import log_redaction
 
 CASE_ID: ContextVar[str | None] = ContextVar("gridplus_case_id", default=None)
@@ -43,17 +44,7 @@ METRICS_ADDRESS_ENV = "GRIDPLUS_WORKER_METRICS_ADDRESS"
 DEFAULT_METRICS_ADDRESS = "127.0.0.1:9464"
 TRACING_ENV = "GRIDPLUS_OTEL_TRACING"
 WORKFLOW_ID_PREFIX = CASE_WORKFLOW_ID.split("{", 1)[0]
-MISSED_KINDS = frozenset(
-    {
-        "accept_timeout",
-        "confirm_timeout",
-        "resolve_overdue",
-        "supervisor_urge",
-        "department_head_escalation",
-        "center_decision_overdue",
-        "verification_overdue",
-    }
-)
+MISSED = frozenset(MISSED_KINDS)
 _STANDARD = set(vars(logging.makeLogRecord({})))
 
 
@@ -191,7 +182,7 @@ class CaseMetricsInterceptor(Interceptor):
                 counters.closed.add(1, attributes)
             elif entry.kind == "cancelled":
                 counters.cancelled.add(1, attributes)
-            elif entry.kind in MISSED_KINDS:
+            elif entry.kind in MISSED:
                 counters.overdue.add(1, {**attributes, "kind": entry.kind})
 
 

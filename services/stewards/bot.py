@@ -35,19 +35,18 @@ from temporalio.client import Client
 from temporalio.service import RPCError
 
 from schemas.cases.suspension import SuspensionRequest
-from schemas.cases.tables import BotRequest, Steward
 from schemas.cases.workflow import (
     AcceptTask,
     DeclineTask,
-    HumanAction,
     ReportArrived,
     ReportResolved,
     RequestEscalation,
     VerifyResult,
 )
-from schemas.platform.common import Actor, Evidence, GeoPoint
+from schemas.platform.common import Actor, Evidence, HumanAction
 from schemas.platform.updates import Update
 from schemas.stewards.bot import BotAction, BotAnswer, BotCallback, BotResult
+from schemas.stewards.tables import BotRequest, Steward
 from services.attachments.library import AttachmentRejected, Library
 from services.cases import operations as cases
 from services.platform.db import SessionFactory, upsert_insert
@@ -190,8 +189,7 @@ def build_action(callback: BotCallback) -> tuple[Update, HumanAction]:
             action = DeclineTask(**common, reason=callback.note)
         case "arrived":
             where = callback.location
-            point = GeoPoint(lat=where.wgs84()[0], lon=where.wgs84()[1]) if where else None
-            action = ReportArrived(**common, location=point)
+            action = ReportArrived(**common, location=where.normalised() if where else None)
         case "resolved":
             assert callback.note is not None  # BotCallback requires it
             evidence = photos_of(callback)

@@ -24,9 +24,9 @@ from temporalio.client import Client
 
 from schemas.cases.api import CreateCase
 from schemas.cases.catalog import Catalog
-from schemas.cases.tables import BotRequest, Steward
 from schemas.platform.common import Actor, Evidence
 from schemas.stewards.bot import BotReport, BotReportAnswer
+from schemas.stewards.tables import BotRequest, Steward
 from services.attachments.library import AttachmentRejected, Library
 from services.cases import filing
 from services.cases import operations as cases

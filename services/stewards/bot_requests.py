@@ -16,7 +16,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import col
 
-from schemas.cases.tables import BotRequest
+from schemas.stewards.tables import BotRequest
 from services.platform.db import SessionFactory
 
 MAX_SKEW = 5 * 60  # seconds either way, as Slack does for its request signatures

@@ -25,8 +25,8 @@ from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, or_
 
-from schemas.cases.tables import BotRequest, Steward
 from schemas.stewards.bot import PresenceAnswer, PresenceEvent
+from schemas.stewards.tables import BotRequest, Steward
 from services.platform.db import SessionFactory, upsert_insert
 from services.stewards.bot import CallbackRejected
 from services.stewards.bot_requests import PRUNER, BotRequestPruner

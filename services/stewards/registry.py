@@ -25,8 +25,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from sqlalchemy import select
 from sqlmodel import col
 
-from schemas.cases.tables import Grid, Steward
 from schemas.platform.common import Identifier, Line
+from schemas.platform.tables import Grid
+from schemas.stewards.tables import Steward
 from services.platform.db import SessionFactory, make_engine, make_session_factory, upsert_insert
 from settings import get_settings
 

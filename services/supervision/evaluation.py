@@ -35,6 +35,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from schemas.cases.satisfaction_tables import Satisfaction
 from schemas.cases.tables import CaseEvent, CaseRecord
+from schemas.cases.workflow import MISSED_KINDS
 from schemas.supervision.evaluation import (
     STAGE_NAMES,
     EvaluationReport,
@@ -46,15 +47,6 @@ from schemas.supervision.evaluation import (
 from services.platform.db import utc
 from services.supervision.working_time import attach_working
 
-MISSED_KINDS: tuple[str, ...] = (
-    "accept_timeout",
-    "confirm_timeout",
-    "resolve_overdue",
-    "supervisor_urge",
-    "department_head_escalation",
-    "center_decision_overdue",
-    "verification_overdue",
-)
 RESULT_KINDS: tuple[str, ...] = ("resolved", "department_reported", "sensor_recovered")
 ENDED = ("closed", "cancelled")
 RECORDS: Table = CaseRecord.__table__  # type: ignore[attr-defined]

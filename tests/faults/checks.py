@@ -25,8 +25,10 @@ from sqlmodel import col
 from temporalio.client import Client
 
 from constants import case_workflow_id
-from schemas.cases.tables import CaseEvent, CaseRecord, Notification, Reservation, Steward
+from schemas.cases.tables import CaseEvent, CaseRecord
 from schemas.cases.views import CaseResult, CaseView
+from schemas.platform.tables import Notification
+from schemas.stewards.tables import Reservation, Steward
 from services.platform.db import SessionFactory, utc
 from tools.fake_gateway import FakeGateway, Message
 

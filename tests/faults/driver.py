@@ -33,11 +33,10 @@ from schemas.cases.workflow import (
     AcceptTask,
     DepartmentAccept,
     DepartmentReport,
-    HumanAction,
     ReportResolved,
     VerifyResult,
 )
-from schemas.platform.common import Actor
+from schemas.platform.common import Actor, HumanAction
 from schemas.platform.updates import Update
 from services.cases.operations import act
 from services.temporal_gateway import ActionRefused

@@ -5,7 +5,6 @@ Open311. Everything goes through the real in-process API; nothing here decides a
 from __future__ import annotations
 
 import json
-import time
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -16,8 +15,9 @@ import httpx
 from api.security import issue_token
 from schemas.platform.common import Actor
 from services.intake.open311 import JURISDICTION_ID
-from services.platform.tokens import action_token, sign_body
+from services.platform.tokens import action_token
 from settings import Settings
+from tests.security_support import gateway_headers
 
 
 @dataclass(frozen=True)
@@ -101,16 +101,8 @@ class Doors:
 
         ``secret``: sign with another secret (a forged callback), not the gateway's."""
         raw = json.dumps(body).encode()
-        stamp = str(int(time.time()))
-        response = await self.api.post(
-            "/bot/callback",
-            content=raw,
-            headers={
-                "content-type": "application/json",
-                "X-Gridplus-Timestamp": stamp,
-                "X-Gridplus-Signature": sign_body(secret or self.bot_secret, stamp, raw),
-            },
-        )
+        headers = gateway_headers(secret or self.bot_secret, raw)
+        response = await self.api.post("/bot/callback", content=raw, headers=headers)
         replayed = response.headers.get("X-Gridplus-Replayed") == "true"
         if response.status_code != 200:
             return self.answer(response), replayed

@@ -20,6 +20,9 @@ import random
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
+from typing import TypeVar
+
+import pytest
 
 
 @dataclass(frozen=True)
@@ -99,3 +102,36 @@ def soak_plan(fixed_seed: int) -> tuple[int, float]:
     if raw:
         return int(raw), seconds
     return (random.SystemRandom().randrange(2**31) if seconds else fixed_seed), seconds
+
+
+T = TypeVar("T")
+
+
+async def soak(
+    name: str,
+    fixed_seed: int,
+    draw_steps: Callable[[random.Random], list[Step]],
+    walk: Callable[[Sequence[Step]], Awaitable[tuple[Failure | None, T]]],
+    walks_without_budget: int = 1,
+) -> tuple[int, list[T]]:
+    """The walks of one model test: steps drawn from ``soak_plan``'s seed and walked until
+    its time budget ends (``walks_without_budget`` walks when there is none, as in ``make
+    test``); a failure is shrunk (20 replays) and fails the test with the seed and the shrunk
+    steps. The seed and what each walk returned (the caller counts what it drove)."""
+    seed, seconds = soak_plan(fixed_seed)
+    print(f"\n{name} walk: GRIDPLUS_SOAK_SEED={seed}", flush=True)
+    rng, started, results = random.Random(seed), time.monotonic(), list[T]()
+    while (
+        len(results) < walks_without_budget if not seconds else time.monotonic() - started < seconds
+    ):
+        steps = draw_steps(random.Random(rng.randrange(2**31)))
+        failure, result = await walk(steps)
+        if failure is not None:
+
+            async def again(candidate: Sequence[Step]) -> Failure | None:
+                return (await walk(candidate))[0]
+
+            shrunk = await shrink(steps, failure, again, budget=20)
+            pytest.fail(f"seed {seed}: {failure}\nshrunk: {[str(s) for s in shrunk]}")
+        results.append(result)
+    return seed, results

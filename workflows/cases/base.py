@@ -57,8 +57,8 @@ with workflow.unsafe.imports_passed_through():
         StewardMessageKind,
     )
     from schemas.cases.views import ProjectionBatch
-    from schemas.cases.workflow import ActionOutcome, CaseStatus, HumanAction, OpenCaseInput
-    from schemas.platform.common import Actor, Evidence
+    from schemas.cases.workflow import ActionOutcome, CaseStatus, OpenCaseInput
+    from schemas.platform.common import Actor, Evidence, HumanAction
 
 
 PATCH_LOCAL_IO = "local-io-v1"

@@ -40,7 +40,6 @@ with workflow.unsafe.imports_passed_through():
         SA_STEWARD,
         rectification_workflow_id,
     )
-    from schemas.cases.workflow import HumanAction
     from schemas.inspections.activity import (
         Booking,
         BookingRequest,
@@ -60,7 +59,7 @@ with workflow.unsafe.imports_passed_through():
         ItemState,
         StartInspection,
     )
-    from schemas.platform.common import Actor, town_time
+    from schemas.platform.common import Actor, HumanAction, town_time
 
 # Projection writes of inspections and hazards wait a minute of local retries before a
 # durable timer (cases wait 4 s): what their histories recorded.

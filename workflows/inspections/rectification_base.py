@@ -27,7 +27,6 @@ with workflow.unsafe.imports_passed_through():
         SA_REWORK,
         SA_STATUS,
     )
-    from schemas.cases.workflow import HumanAction
     from schemas.inspections.activity import PartyMessage
     from schemas.inspections.rectification import (
         OPEN_RECTIFICATION,
@@ -39,7 +38,7 @@ with workflow.unsafe.imports_passed_through():
         RectificationSummary,
     )
     from schemas.inspections.workflow import Channel
-    from schemas.platform.common import Actor, town_time
+    from schemas.platform.common import Actor, HumanAction, town_time
 
 # Projection writes of inspections and hazards wait a minute of local retries before a
 # durable timer (cases wait 4 s): what their histories recorded.

@@ -24,8 +24,7 @@ from temporalio import workflow
 from temporalio.exceptions import ApplicationError
 
 with workflow.unsafe.imports_passed_through():
-    from schemas.cases.workflow import HumanAction
-    from schemas.platform.common import Actor
+    from schemas.platform.common import Actor, HumanAction
     from schemas.platform.updates import fingerprint
 
 

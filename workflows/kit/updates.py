@@ -25,7 +25,7 @@ from typing import Any, Protocol, TypeVar
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
-    from schemas.cases.workflow import HumanAction
+    from schemas.platform.common import HumanAction
     from schemas.platform.updates import Update
 
 A = TypeVar("A", bound=HumanAction)
