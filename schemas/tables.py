@@ -27,7 +27,7 @@ from schemas.platform.accounts import WebAccount, WebLoginFailure, WebSession
 from schemas.platform.tables import DepartmentRow, Grid, Notification
 from schemas.platform.tokens import TokenRevocation
 from schemas.stewards.tables import BotRequest, Reservation, Steward
-from schemas.worktime.tables import NationalCalendarYear
+from schemas.worktime.tables import NationalCalendarYear, TeamRoster
 
 TABLES: tuple[type[SQLModel], ...] = (
     # platform: what every domain shares
@@ -62,4 +62,5 @@ TABLES: tuple[type[SQLModel], ...] = (
     EnterpriseRecord,
     # working time
     NationalCalendarYear,
+    TeamRoster,
 )

@@ -38,6 +38,7 @@ from tests.inspection_support import (
     add_enterprise,
     add_inspectors,
     key,
+    poll,
     terminate_open,
     wait_view,
 )
@@ -45,7 +46,6 @@ from tests.model.case_checks import describe_workflow
 from tests.model.doors import Doors
 from tests.model.inspection_world import SUPERVISOR
 from tests.support import save_history
-from tests.test_inspection_api import poll
 
 pytestmark = pytest.mark.usefixtures("worker")
 GRID = "G059"

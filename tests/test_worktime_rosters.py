@@ -18,8 +18,8 @@ import pytest
 from sqlalchemy import text
 from temporalio.testing import WorkflowEnvironment
 
-from schemas.cases.tables import Steward
 from schemas.cases.workflow import CancelCase
+from schemas.stewards.tables import Steward
 from schemas.worktime import TOWN_TZ
 from services.platform.db import SessionFactory
 from services.platform.geo import GridIndex

@@ -19,8 +19,9 @@ from sqlmodel import col
 from temporalio.testing import WorkflowEnvironment
 
 from schemas.cases.dispatch import DepartmentMessage
-from schemas.cases.tables import CaseRecord, Notification
+from schemas.cases.tables import CaseRecord
 from schemas.cases.workflow import CancelCase
+from schemas.platform.tables import Notification
 from schemas.worktime import TOWN_TZ
 from services.platform.db import SessionFactory
 from services.platform.geo import GridIndex
