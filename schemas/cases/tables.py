@@ -136,7 +136,11 @@ class CaseEvent(SQLModel, table=True):
     """Projection of one timeline entry; ``(case_id, seq)`` makes the write idempotent."""
 
     __tablename__ = "case_event"
-    __table_args__ = (UniqueConstraint("case_id", "seq", name="uq_case_event_seq"),)
+    __table_args__ = (
+        UniqueConstraint("case_id", "seq", name="uq_case_event_seq"),
+        # the center queue's timeline buckets, answered from the index (migration 0024)
+        Index("ix_case_event_kind_at", "kind", "at", "case_id"),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     case_id: str = Field(max_length=64, index=True)
