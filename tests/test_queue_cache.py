@@ -15,6 +15,7 @@ from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
+from sqlalchemy import inspect
 from temporalio.testing import WorkflowEnvironment
 
 from api.main import create_app
@@ -173,6 +174,16 @@ async def test_extensions_count_for_a_week_reckoned_when_the_statement_runs(
     listed = {c.case_id for c in after.cases}
     assert recent.case_id in listed and old.case_id not in listed
     assert after.counts["extension"] == before.counts["extension"] + 1
+
+
+async def test_the_timeline_buckets_have_their_index(sessions: SessionFactory) -> None:
+    """Migration 0024: case_event (kind, at, case_id), so the head-escalated, extension and
+    no-steward buckets are answered from the index alone on PostgreSQL."""
+    async with sessions() as session:
+        connection = await session.connection()
+        indexes = await connection.run_sync(lambda sync: inspect(sync).get_indexes("case_event"))
+    columns = {index["name"]: index["column_names"] for index in indexes}
+    assert columns.get("ix_case_event_kind_at") == ["kind", "at", "case_id"]
 
 
 @pytest.fixture
