@@ -136,7 +136,10 @@ async def measure(
     api_port = free_port()
     server = subprocess.Popen(  # noqa: ASYNC220  (once, before measuring)
         [str(BIN / "python"), "-m", "uvicorn", "api.main:app", "--port", str(api_port),
-         "--workers", str(args.workers), "--log-level", "warning"],
+         "--workers", str(args.workers), "--log-level", "warning",
+         # a signed-in browser keeps its connection; uvicorn's 5 s default dropped idle
+         # ones while twenty users signed in on a busy machine (httpx.ReadError)
+         "--timeout-keep-alive", "120"],
         cwd=root,
         env={
             **os.environ,
