@@ -21,7 +21,8 @@ from services.platform.db import SessionFactory
 from services.platform.geo import GridIndex
 from services.platform.revocation import RevocationCache
 from services.supervision import scope as grid_scope
-from services.supervision.queue_cache import CountsCache
+from services.supervision.queue import QueueRow
+from services.supervision.queue_cache import CountsCache, InFlight
 from settings import Settings
 
 
@@ -38,6 +39,8 @@ class AppState:
     revocations: RevocationCache = field(default_factory=RevocationCache)
     devices: DeviceRuntime | None = None  # device intake: key cache, writer, coalescer
     queue_counts: CountsCache = field(default_factory=lambda: CountsCache(0))
+    # the center queue's list reads running now, shared by identical loads (never kept)
+    queue_lists: InFlight[list[QueueRow]] = field(default_factory=InFlight)
 
 
 async def get_state(request: Request) -> AppState:

@@ -2,26 +2,29 @@
 
 On the real database: a case stored while the counts are cached does not change them
 until the cache's time has passed, yet it is in the chosen bucket's list at once; another
-scope or filter is counted on its own. The page with the cache on says so.
+scope or filter is counted on its own. The page with the cache on says so. Identical list
+reads arriving together share one read, and nothing of it is kept. The statements are
+built once and reused, so "granted in the last week" is reckoned when each one runs.
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
+from sqlalchemy import inspect
 from temporalio.testing import WorkflowEnvironment
 
 from api.main import create_app
 from services.platform.db import SessionFactory
 from services.supervision import queue as queues
-from services.supervision.queue_cache import CountsCache
+from services.supervision.queue_cache import CountsCache, InFlight
 from services.supervision.scope import scope_for
 from settings import Settings
-from tests.queue_support import record, store
+from tests.queue_support import event, record, store
 from tests.web_support import new_account, sign_in
 
 
@@ -107,6 +110,80 @@ async def test_loads_that_miss_together_share_one_count() -> None:
         await cache.shared("G001", broken)
     assert cache.get("G001") is None  # a failure is not kept
     assert (await cache.shared("G001", count))[0] == {"returned": 2}
+
+
+async def test_identical_reads_arriving_together_share_one_and_nothing_is_kept() -> None:
+    reads: InFlight[list[str]] = InFlight()
+    started, release = asyncio.Event(), asyncio.Event()
+    runs: list[int] = []
+
+    async def read() -> list[str]:
+        runs.append(1)
+        answer = [f"read {len(runs)}"]
+        started.set()
+        await release.wait()
+        return answer
+
+    first = asyncio.create_task(reads.shared(("town", "returned"), read))
+    await started.wait()
+    others = [asyncio.create_task(reads.shared(("town", "returned"), read)) for _ in range(19)]
+    other_key = asyncio.create_task(reads.shared(("town", "verify"), read))
+    await asyncio.sleep(0)
+    release.set()
+    answers = await asyncio.gather(first, *others)
+    assert all(answer == ["read 1"] for answer in answers)
+    assert await other_key == ["read 2"]  # another list is read on its own
+    assert runs == [1, 1]
+    assert await reads.shared(("town", "returned"), read) == ["read 3"]  # nothing kept
+
+    async def broken() -> list[str]:
+        raise RuntimeError("database went away")
+
+    with pytest.raises(RuntimeError):
+        await reads.shared(("town", "returned"), broken)
+    assert await reads.shared(("town", "returned"), read) == ["read 4"]
+
+
+async def test_extensions_count_for_a_week_reckoned_when_the_statement_runs(
+    sessions: SessionFactory,
+) -> None:
+    town = queues.QueueFilter(grid_id="G009")
+    async with sessions() as session:  # the statements are built (and kept) here
+        before = await queues.center_queue(session, town, "extension", limit=5000)
+    now = datetime.now(UTC)
+    recent = record("G009", "department_handling")
+    old = record("G009", "department_handling")
+    await store(
+        sessions,
+        [recent, old],
+        [
+            event(
+                recent.case_id,
+                1,
+                "extension_granted",
+                "department_handling",
+                now - timedelta(days=6),
+            ),
+            event(
+                old.case_id, 1, "extension_granted", "department_handling", now - timedelta(days=8)
+            ),
+        ],
+    )
+    async with sessions() as session:
+        after = await queues.center_queue(session, town, "extension", limit=5000)
+    listed = {c.case_id for c in after.cases}
+    assert recent.case_id in listed and old.case_id not in listed
+    assert after.counts["extension"] == before.counts["extension"] + 1
+
+
+async def test_the_timeline_buckets_have_their_index(sessions: SessionFactory) -> None:
+    """Migration 0024: case_event (kind, at, case_id), so the head-escalated, extension and
+    no-steward buckets are answered from the index alone on PostgreSQL."""
+    async with sessions() as session:
+        connection = await session.connection()
+        indexes = await connection.run_sync(lambda sync: inspect(sync).get_indexes("case_event"))
+    columns = {index["name"]: index["column_names"] for index in indexes}
+    assert columns.get("ix_case_event_kind_at") == ["kind", "at", "case_id"]
 
 
 @pytest.fixture

@@ -12,15 +12,19 @@ from __future__ import annotations
 
 import gettext
 import io
+from collections.abc import Iterable
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import Literal, Protocol
 
 from babel import Locale, UnknownLocaleError
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 from fastapi import Request
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+
+from schemas.platform.common import town_time
+from services.worktime.text import deadline_text
 
 Lang = Literal["zh", "en"]
 LANGS: tuple[Lang, ...] = ("zh", "en")
@@ -56,6 +60,17 @@ def negotiate(request: Request) -> Lang:
     return best.language if best is not None and best.language in LANGS else DEFAULT
 
 
+class Named(Protocol):
+    """A catalog entry with a code and a name in each language (case types, departments)."""
+
+    @property
+    def code(self) -> str: ...
+    @property
+    def name_zh(self) -> str: ...
+    @property
+    def name_en(self) -> str: ...
+
+
 def html_environment(folder: Path, extensions: tuple[str, ...] = ()) -> Environment:
     """How every HTML page's templates load (the workbench here, the supervisor board in
     ``api.routers.pages``): escaped, and a missing name is an error, not an empty string."""
@@ -71,10 +86,21 @@ def html_environment(folder: Path, extensions: tuple[str, ...] = ()) -> Environm
 
 @lru_cache
 def environment(lang: Lang) -> Environment:
-    """A Jinja2 environment whose ``_``/``gettext``/``ngettext`` speak ``lang``."""
+    """A Jinja2 environment whose ``_``/``gettext``/``ngettext`` speak ``lang``, with the
+    filters long tables use per row (``local_time``; ``until``, a deadline as the case page, the
+    queue and the desk say it, "周四 15:30（8个工作小时）" when it counts working time, else its
+    town time; and ``names_by_code`` to look names up once per table): a filter is a plain
+    call, a function called from a template is not."""
     env = html_environment(TEMPLATES, ("jinja2.ext.i18n",))
     env.install_gettext_translations(translations(lang), newstyle=True)  # type: ignore[attr-defined]
     env.globals["lang"] = lang
+
+    def names_by_code(entries: Iterable[Named]) -> dict[str, str]:
+        return {e.code: e.name_zh if lang == "zh" else e.name_en for e in entries}
+
+    env.filters["local_time"] = town_time
+    env.filters["names_by_code"] = names_by_code
+    env.filters["until"] = lambda deadline, span: deadline_text(deadline, span, lang)
     return env
 
 

@@ -4,8 +4,9 @@ Both read ``services.supervision.queue`` (the projection, never Temporal) under 
 grid scope; every row is one click from its case page, where the action forms are. The
 desk's "take the case" button posts to the case page's own action route (same update,
 same validator) and comes back here. The center's counts may be a few seconds old (one
-count per scope and filters per few seconds, ``queue_cache``); the page's "refresh" link is
-the live update (no script runs on these pages, see ``api.web.render``).
+count per scope and filters per few seconds, ``queue_cache``); its list is read on every
+load (loads asking for the same list at the same moment share one read); the page's
+"refresh" link is the live update (no script runs on these pages, see ``api.web.render``).
 """
 
 from __future__ import annotations
@@ -61,18 +62,20 @@ def _filter_query(filters: queues.QueueFilter) -> str:
 @router.get("/queue")
 async def center_queue(request: Request, state: State) -> Response:
     """工作台 / The center's queue: what needs a person now, in the supervisor's grids."""
-    principal = await sessions.current(request, state.sessions)
-    if principal is None:
-        return redirect("/web/signin?next=/web/queue")
-    if principal.actor.role != "supervisor":
-        return forbidden(request, principal, "center_only")
-    scope = principal.scope
-    choices = filter_choices(state, scope)
-    picked = {name: _param(request, name, allowed) for name, allowed in choices.items()}
-    filters = queues.QueueFilter(**picked, scope=scope)
-    bucket = _param(request, "bucket", queues.CENTER_BUCKETS) or "returned"
-    async with state.sessions() as session:
-        queue = await queues.center_queue(session, filters, bucket, cache=state.queue_counts)
+    async with state.sessions() as session:  # one connection for the session and the queue
+        principal = await sessions.current_in(request, session)
+        if principal is None:
+            return redirect("/web/signin?next=/web/queue")
+        if principal.actor.role != "supervisor":
+            return forbidden(request, principal, "center_only")
+        scope = principal.scope
+        choices = filter_choices(state, scope)
+        picked = {name: _param(request, name, allowed) for name, allowed in choices.items()}
+        filters = queues.QueueFilter(**picked, scope=scope)
+        bucket = _param(request, "bucket", queues.CENTER_BUCKETS) or "returned"
+        queue = await queues.center_queue(
+            session, filters, bucket, cache=state.queue_counts, lists=state.queue_lists
+        )
     return render(
         request,
         "queue.html",

@@ -15,7 +15,6 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 from api.web.i18n import Lang, environment, negotiate
 from api.web.sessions import CSRF_FIELD, WebPrincipal
 from schemas.platform.common import town_time
-from services.worktime.text import deadline_text
 
 SECURITY_HEADERS = {
     "Content-Security-Policy": (
@@ -38,11 +37,7 @@ def render(
     lang: Lang | None = None,
     **context: Any,
 ) -> HTMLResponse:
-    """``templates/web/<template>`` in the user's language, with the layout's variables.
-
-    ``until(deadline, span)`` says a deadline the way the case page, the queue and the desk
-    show it: "周四 15:30（8个工作小时）" when it counts working time, else its town time.
-    """
+    """``templates/web/<template>`` in the user's language, with the layout's variables."""
     lang = lang or negotiate(request)
     html = (
         environment(lang)
@@ -53,7 +48,6 @@ def render(
             csrf_token=principal.csrf_token if principal else "",
             path=request.url.path,
             local_time=town_time,
-            until=lambda deadline, span: deadline_text(deadline, span, lang),
             **context,
         )
     )

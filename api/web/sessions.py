@@ -19,6 +19,7 @@ from datetime import UTC, datetime, timedelta
 from fastapi import HTTPException, Request
 from fastapi.responses import Response
 from sqlalchemy import delete
+from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from schemas.platform.accounts import WebSession
@@ -109,11 +110,20 @@ def set_session_cookie(response: Response, request: Request, settings: Settings,
 
 async def current(request: Request, sessions: SessionFactory) -> WebPrincipal | None:
     """The principal of this browser's live session, or None (no cookie, ended, expired)."""
-    key = request.cookies.get(SESSION_COOKIE)
-    if not key or len(key) > 200:
+    if _cookie_key(request) is None:
         return None
     async with sessions() as session:
-        row = await session.get(WebSession, _digest(key))
+        return await current_in(request, session)
+
+
+async def current_in(request: Request, session: AsyncSession) -> WebPrincipal | None:
+    """``current``, read in a database session the page goes on to use: a page that reads
+    more (the queue) then takes one connection from the pool, not two (each checkout costs
+    a round trip, the pool's liveness ping)."""
+    key = _cookie_key(request)
+    if key is None:
+        return None
+    row = await session.get(WebSession, _digest(key))
     if row is None or (utc(row.expires_at) or datetime.min.replace(tzinfo=UTC)) <= datetime.now(
         UTC
     ):
@@ -127,6 +137,11 @@ async def current(request: Request, sessions: SessionFactory) -> WebPrincipal | 
         csrf_token=row.csrf_token,
         key_hash=row.key_hash,
     )
+
+
+def _cookie_key(request: Request) -> str | None:
+    key = request.cookies.get(SESSION_COOKIE)
+    return key if key and len(key) <= 200 else None
 
 
 async def end_session(sessions: SessionFactory, principal: WebPrincipal) -> None:

@@ -12,7 +12,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Column, DateTime, UniqueConstraint
+from sqlalchemy import JSON, Column, DateTime, Index, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from schemas.platform.tables import timestamp_field
@@ -54,7 +54,11 @@ class CaseEvent(SQLModel, table=True):
     """Projection of one timeline entry; ``(case_id, seq)`` makes the write idempotent."""
 
     __tablename__ = "case_event"
-    __table_args__ = (UniqueConstraint("case_id", "seq", name="uq_case_event_seq"),)
+    __table_args__ = (
+        UniqueConstraint("case_id", "seq", name="uq_case_event_seq"),
+        # the center queue's timeline buckets, answered from the index (migration 0024)
+        Index("ix_case_event_kind_at", "kind", "at", "case_id"),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     case_id: str = Field(max_length=64, index=True)
