@@ -98,9 +98,12 @@ async def reset(url: str) -> SessionFactory:
 class Stack:
     """Our worker and API as processes of their own, on one path (coalesced or not)."""
 
-    def __init__(self, address: str, url: str, meter: CpuMeter, coalesce: bool) -> None:
+    def __init__(
+        self, address: str, url: str, meter: CpuMeter, coalesce: bool, profile: str | None = None
+    ) -> None:
         self.address, self.url, self.meter, self.coalesce = address, url, meter, coalesce
         self.port = free_port()
+        self.profile = profile  # cProfile the API into this file (stats written at its exit)
 
     @contextlib.asynccontextmanager
     async def running(self, seconds: float) -> AsyncIterator[Pool]:
@@ -117,7 +120,9 @@ class Stack:
             "GRIDPLUS_DEVICE_BURST": "200",
             "GRIDPLUS_WORKER_METRICS_ADDRESS": f"127.0.0.1:{free_port()}",
         }
-        api = ["-m", "uvicorn", "api.main:app", "--port", str(self.port)]
+        api = ["-m", "bench.profile_api", self.profile] if self.profile else []
+        api += [] if self.profile else ["-m", "uvicorn"]
+        api += ["api.main:app", "--port", str(self.port)]
         api += ["--log-level", "warning", "--no-access-log"]
         async with (
             child("worker", ["-m", "worker"], env, self.meter),
@@ -168,7 +173,8 @@ async def run_path(
     tag = f"B{uuid.uuid4().hex[:4]}{'C' if coalesce else 'P'}"
     fleet = await register_fleet(sessions, grids, tag, args.cameras, args.sensors)
     mix = Mix(fleet)
-    stack = Stack(address, args.db_url, meter, coalesce)
+    profile = f"{args.profile_api}.{name}" if args.profile_api else None
+    stack = Stack(address, args.db_url, meter, coalesce, profile)
     accepted, best, top, beyond = 0, 0.0, 0.0, 0
     async with stack.running(args.coalesce_seconds) as pool:
         # open every camera's scene first (these cases exist before the load starts)
@@ -276,6 +282,7 @@ if __name__ == "__main__":
         "--paths", nargs="+", choices=["per-detection", "coalesced"],
         default=["per-detection", "coalesced"],
     )  # fmt: skip
+    parser.add_argument("--profile-api", help="cProfile the API process into FILE.<path>")
     parser.add_argument("--rates", type=float, nargs="+", help="instead of the rising defaults")
     parser.add_argument(
         "--beyond", type=int, default=1, help="steps still run after p99 passed 100 ms"
