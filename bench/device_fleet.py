@@ -149,3 +149,55 @@ async def at_rest(sessions: SessionFactory, tag: str, expected: int) -> None:
             break
         await asyncio.sleep(0.5)
     await asyncio.sleep(1)
+
+
+async def steady_updates(
+    sessions: SessionFactory, tag: str, since: datetime, until: datetime
+) -> dict[str, float]:
+    """Temporal updates per merged detection within ``[since, until)``, cameras and sensors
+    apart, and the gaps between one case's updates (the coalescer's interval per case).
+
+    Counted in a window of a long constant-rate step, once the flushes are in their rhythm:
+    rows received before the window and sent in it stand for rows received in it and sent
+    after it. An update that opened a case (one per detection with outcome ``opened``) is
+    not a merge. Call after ``settle`` (every update of the window projected)."""
+    params = {"p": f"{tag}-%", "a": since, "b": until}
+
+    async def scalar(sql: str, **extra: object) -> int:
+        return await count(sessions, sql, **(params | extra))
+
+    out: dict[str, float] = {}
+    for label, kinds in (("camera", "('detection')"), ("sensor", "('alarm', 'recovery')")):
+        own = f"device_id LIKE :p AND kind IN {kinds} AND received_at >= :a AND received_at < :b"
+        cases = (
+            "SELECT DISTINCT case_id FROM detection "
+            f"WHERE device_id LIKE :p AND kind IN {kinds} AND case_id IS NOT NULL"
+        )
+        events = (
+            "FROM case_event WHERE kind = 'evidence_added' AND at >= :a AND at < :b "
+            f"AND case_id IN ({cases})"
+        )
+        opened = await scalar(f"SELECT count(*) FROM detection WHERE {own} AND outcome = 'opened'")
+        merged = await scalar(
+            f"SELECT count(*) FROM detection WHERE {own} AND case_id IS NOT NULL "
+            "AND outcome <> 'opened'"
+        )
+        updates = await scalar(f"SELECT count(*) {events}") - opened
+        out[f"{label}_updates"], out[f"{label}_merged"] = updates, merged
+        if label == "camera":
+            async with sessions() as session:
+                rows = (
+                    await session.execute(
+                        text(f"SELECT case_id, at {events} ORDER BY case_id, at"), params
+                    )
+                ).all()
+            gaps: list[float] = []
+            last: dict[str, datetime] = {}
+            for case_id, at in rows:
+                if case_id in last:
+                    gaps.append((at - last[case_id]).total_seconds())
+                last[case_id] = at
+            gaps.sort()
+            out["gap_min"] = gaps[0] if gaps else 0.0
+            out["gap_p50"] = gaps[len(gaps) // 2] if gaps else 0.0
+    return out

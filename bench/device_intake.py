@@ -33,14 +33,14 @@ import time
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from sqlalchemy import text
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
-from bench.device_fleet import PEPPER, Mix, at_rest, register_fleet, settle
+from bench.device_fleet import PEPPER, Mix, at_rest, register_fleet, settle, steady_updates
 from bench.intake import machine, percentile
 from bench.loadgen import Pool, open_loop
 from bench.processes import CpuMeter, child, wait_http
@@ -104,6 +104,7 @@ class Stack:
         self.address, self.url, self.meter, self.coalesce = address, url, meter, coalesce
         self.port = free_port()
         self.profile = profile  # cProfile the API into this file (stats written at its exit)
+        self.max_wait = 10.0
 
     @contextlib.asynccontextmanager
     async def running(self, seconds: float) -> AsyncIterator[Pool]:
@@ -114,6 +115,7 @@ class Stack:
             "GRIDPLUS_DEVICE_KEY_PEPPER": PEPPER,
             "GRIDPLUS_INTAKE_COALESCE": str(self.coalesce).lower(),
             "GRIDPLUS_INTAKE_COALESCE_SECONDS": str(seconds),
+            "GRIDPLUS_INTAKE_COALESCE_MAX_WAIT_SECONDS": str(self.max_wait),
             # 250 devices at up to 2,000/s is 8/s each: above the production limit of
             # 10/s only in bursts; the limiter is not what is measured here
             "GRIDPLUS_DEVICE_RATE_PER_SECOND": "100",
@@ -166,6 +168,23 @@ async def offer(pool: Pool, mix: Mix, rate: float, seconds: float, meter: CpuMet
     return step
 
 
+async def steady(
+    pool: Pool, mix: Mix, rate: float, args: argparse.Namespace, meter: CpuMeter
+) -> tuple[datetime, datetime, int]:
+    """A long step at one rate; the window where the coalescer is in its rhythm (after a
+    warm-up of its longest wait plus one flush) and what was accepted."""
+    began = datetime.now(UTC)
+    step = await offer(pool, mix, rate, args.steady_seconds, meter)
+    warm = args.coalesce_seconds + args.coalesce_max_wait
+    print(
+        f"  steady {rate:.0f}/s for {args.steady_seconds:.0f} s: accepted "
+        f"{step.accepted / step.elapsed:.0f}/s ({step.accepted}/{step.sent}), refused "
+        f"{step.refused}, failed {step.failed}; p50 {step.p50:.1f} ms, p99 {step.p99:.1f} ms"
+    )
+    print(f"    {step.cpu}")
+    return began + timedelta(seconds=warm), datetime.now(UTC), step.accepted
+
+
 async def run_path(
     name: str, coalesce: bool, rates: list[float], args: argparse.Namespace,
     sessions: SessionFactory, grids: GridIndex, address: str, meter: CpuMeter,
@@ -175,6 +194,7 @@ async def run_path(
     mix = Mix(fleet)
     profile = f"{args.profile_api}.{name}" if args.profile_api else None
     stack = Stack(address, args.db_url, meter, coalesce, profile)
+    stack.max_wait = args.coalesce_max_wait
     accepted, best, top, beyond = 0, 0.0, 0.0, 0
     async with stack.running(args.coalesce_seconds) as pool:
         # open every camera's scene first (these cases exist before the load starts)
@@ -206,7 +226,24 @@ async def run_path(
                 beyond += 1
                 if beyond > args.beyond:
                     break
+        window = None
+        if coalesce and args.steady_seconds:
+            window = await steady(pool, mix, (best or 0.8 * top), args, meter)
+            accepted += window[2]
         counts = await settle(sessions, tag)
+    if window is not None:
+        s = await steady_updates(sessions, tag, window[0], window[1])
+        total = (s["camera_updates"] + s["sensor_updates"]) / max(
+            1, s["camera_merged"] + s["sensor_merged"]
+        )
+        print(
+            f"  {name} steady state ({(window[1] - window[0]).total_seconds():.0f} s window): "
+            f"Temporal updates per merged detection {total:.3f}; cameras "
+            f"{s['camera_updates']:.0f} for {s['camera_merged']:.0f} = "
+            f"{s['camera_updates'] / max(1, s['camera_merged']):.3f}, sensors "
+            f"{s['sensor_updates']:.0f} for {s['sensor_merged']:.0f}; seconds between one "
+            f"case's updates: min {s['gap_min']:.1f}, median {s['gap_p50']:.1f}"
+        )
     # each case's opening detection is one update (update-with-start); the rest merged
     merged = counts["in_cases"] - counts["cases"]
     merged_updates = (counts["updates"] - counts["cases"]) / max(1, merged)
@@ -279,6 +316,14 @@ if __name__ == "__main__":
     parser.add_argument("--sensors", type=int, default=50)
     parser.add_argument("--coalesce-seconds", type=float, default=5.0)
     parser.add_argument(
+        "--coalesce-max-wait", type=float, default=10.0, help="the API's setting (its default)"
+    )
+    parser.add_argument(
+        "--steady-seconds", type=float, default=None,
+        help="coalesced path: a last step this long at the best rate, for the updates per "
+        "merged detection in steady state (0: none; default 40, 30 with --quick)",
+    )  # fmt: skip
+    parser.add_argument(
         "--paths", nargs="+", choices=["per-detection", "coalesced"],
         default=["per-detection", "coalesced"],
     )  # fmt: skip
@@ -289,6 +334,8 @@ if __name__ == "__main__":
     )
     parsed = parser.parse_args()
     parsed.seconds = parsed.seconds or (4.0 if parsed.quick else 8.0)
+    if parsed.steady_seconds is None:
+        parsed.steady_seconds = 30.0 if parsed.quick else 40.0
     asyncio.run(main(parsed))
     # the figures are printed; skip interpreter finalization, where the Temporal runtime's
     # thread sometimes aborts the process ("PyGILState_Release") after everything is done
