@@ -207,7 +207,9 @@ async def test_a_stalled_event_loop_refuses_posts_at_once_then_accepts_them_agai
     is on time again, the same post (same event id) is accepted, and recorded once."""
     cam = await device(sessions, grids, "G036")
     rows = "SELECT count(*) FROM detection WHERE device_id = :d"
-    async with app_client(env, sessions, fast(settings, device_max_queue_ms=20)) as api:
+    # a backlog from one post on (half of 2 in flight), since this test posts one at a time
+    lagging = fast(settings, device_max_queue_ms=20, device_max_in_flight=2)
+    async with app_client(env, sessions, lagging) as api:
         await asyncio.sleep(0.05)  # the gate's tick is running
         refused = None
         for attempt in range(5):  # the late ticks must run before the post: try again

@@ -5,7 +5,9 @@ Built once at start-up (``api.main``): the key cache, the group-commit writer of
 the back-pressure: a post is refused at once with 503 and ``Retry-After`` (the device
 sends it again, with the same event id, later) when the process is queueing past
 ``device_max_queue_ms``: the event loop running late by that much, tick after tick (posts
-wait that long before their work even starts: ``LoopLag``); and past
+wait that long before their work even starts: ``LoopLag``) with half of
+``device_max_in_flight`` posts in progress (a backlog of posts, not a lag of some other
+cause, which refusing posts would not cure); and past
 ``device_max_in_flight`` posts in progress, or more rows waiting than the writer commits in
 a few batches (a database that does not keep up: the posts wait on their commit, not on
 the loop). Not the oldest row's wait for its commit: one slow commit makes every row
@@ -102,6 +104,9 @@ class DeviceRuntime:
         self._sessions = sessions
         self.max_in_flight = settings.device_max_in_flight
         self.max_queue = settings.device_max_queue_ms / 1000
+        # a late loop with fewer posts than this in progress is not a backlog of posts (a
+        # burst being parsed, another process's CPU, a collection): refusing them cures nothing
+        self.backlog = max(1, self.max_in_flight // 2)
         self.loop = LoopLag()
         self.max_pending = 4 * MAX_BATCH
         self.in_flight = 0
@@ -133,7 +138,7 @@ class DeviceRuntime:
     def admit(self) -> Iterator[None]:
         """One post in progress, or ``Busy`` if this process is past its capacity."""
         if (
-            self.loop.lag > self.max_queue
+            (self.loop.lag > self.max_queue and self.in_flight + 1 >= self.backlog)
             or self.in_flight >= self.max_in_flight
             or self.writer.pending >= self.max_pending
         ):
