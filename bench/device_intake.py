@@ -19,7 +19,11 @@ the confidence threshold, 1.5 % new scenes (a red-light camera seeing a new plat
 sensor alarms. Per step it prints accepted/s, p50/p99 (from when each post was due),
 refusals (503/429 with Retry-After) and the CPU per process; per path, after the coalescer
 has drained: detections recorded in the database vs accepted, cases opened vs distinct
-scenes, and Temporal updates (``evidence_added`` entries) per merged detection.
+scenes, and Temporal updates (``evidence_added`` entries) per merged detection. The
+coalesced path ends with a long step at one rate (``--steady-seconds``, at its best rate, or
+0.8 of its highest): the updates per merged detection counted in that step's window once
+the flusher is in its rhythm (the whole-run figure is mostly warm-up), cameras and sensors
+apart, and the seconds between one case's updates (the flush interval holding).
 
 Usage: ``python -m bench.device_intake [--quick] [--db-url URL] [--seconds 6]``. ``--quick``
 (about two minutes): shorter steps, fewer of them. No pass/fail.
