@@ -2,7 +2,8 @@
 
 Split from ``bench.device_intake`` (which runs them): 200 cameras and 50 sensors registered
 with the benchmark's pepper, the next post of the mix (87 % into open scenes, 10 % below
-threshold, 1.5 % new scenes, 1.5 % sensor alarms), and what the database says afterwards.
+threshold, 1.5 % new scenes, 1.5 % sensor alarms), and what the database says afterwards
+(counts, and the coalescer's steady state in a window); ``reset`` empties and prepares it.
 """
 
 from __future__ import annotations
@@ -18,8 +19,10 @@ from sqlalchemy import text
 
 from schemas.platform.common import GeoPoint
 from services.intake.devices import register_device
-from services.platform.db import SessionFactory
+from services.platform.db import SessionFactory, make_engine, make_session_factory
 from services.platform.geo import GridIndex
+from services.platform.migrate import upgrade
+from tools.demo_data import build_town, load_demo_data
 
 PEPPER = "bench-pepper-0f3a9c2e7b5d8e1f4a6c9b2d5e8f1a4c"
 SENSOR_TYPES = ("smoke_detector", "manhole_cover", "water_gate", "street_lamp", "public_toilet")
@@ -98,6 +101,25 @@ class Mix:
         if r < 0.13:
             return path, key, self._camera(device_id, "street_vendor", 0.3, None)
         return path, key, self._camera(device_id, "illegal_parking", 0.92, None)
+
+
+async def reset(url: str) -> SessionFactory:
+    """An empty, migrated database with the synthetic town (stewards on duty)."""
+    if url.startswith("postgresql"):
+        engine = make_engine(url)
+        async with engine.begin() as connection:
+            await connection.execute(text("DROP SCHEMA public CASCADE"))
+            await connection.execute(text("CREATE SCHEMA public"))
+        await engine.dispose()
+    await upgrade(url)
+    sessions = make_session_factory(make_engine(url))
+    await load_demo_data(sessions, build_town(seed=17, stewards=400))
+    async with sessions() as session, session.begin():
+        await session.execute(
+            text("UPDATE steward SET duty_state='on_duty', capacity=100000, location_at=:n"),
+            {"n": datetime.now(UTC)},
+        )
+    return sessions
 
 
 async def count(sessions: SessionFactory, sql: str, **params: object) -> int:
@@ -201,3 +223,19 @@ async def steady_updates(
             out["gap_min"] = gaps[0] if gaps else 0.0
             out["gap_p50"] = gaps[len(gaps) // 2] if gaps else 0.0
     return out
+
+
+async def steady_line(sessions: SessionFactory, tag: str, since: datetime, until: datetime) -> str:
+    """``steady_updates`` as the benchmark prints it."""
+    s = await steady_updates(sessions, tag, since, until)
+    total = (s["camera_updates"] + s["sensor_updates"]) / max(
+        1, s["camera_merged"] + s["sensor_merged"]
+    )
+    return (
+        f"steady state ({(until - since).total_seconds():.0f} s window): "
+        f"Temporal updates per merged detection {total:.3f}; cameras "
+        f"{s['camera_updates']:.0f} for {s['camera_merged']:.0f} = "
+        f"{s['camera_updates'] / max(1, s['camera_merged']):.3f}, sensors "
+        f"{s['sensor_updates']:.0f} for {s['sensor_merged']:.0f}; seconds between one "
+        f"case's updates: min {s['gap_min']:.1f}, median {s['gap_p50']:.1f}"
+    )

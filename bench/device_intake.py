@@ -43,19 +43,16 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from sqlalchemy import text
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
-from bench.device_fleet import PEPPER, Mix, at_rest, register_fleet, settle, steady_updates
+from bench.device_fleet import PEPPER, Mix, at_rest, register_fleet, reset, settle, steady_line
 from bench.intake import machine, percentile
 from bench.loadgen import Pool, open_loop
 from bench.processes import CpuMeter, child, wait_http
 from constants import SEARCH_ATTRIBUTES
-from services.platform.db import SessionFactory, make_engine, make_session_factory
+from services.platform.db import SessionFactory
 from services.platform.geo import GridIndex, load_grid_index
-from services.platform.migrate import upgrade
-from tools.demo_data import build_town, load_demo_data
 from tools.process_supervisor import free_port
 
 BIN = Path(sys.executable).parent
@@ -81,25 +78,6 @@ class Step:
     @property
     def p99(self) -> float:
         return 1000 * percentile(self.latencies, 0.99)
-
-
-async def reset(url: str) -> SessionFactory:
-    """An empty, migrated database with the synthetic town (stewards on duty)."""
-    if url.startswith("postgresql"):
-        engine = make_engine(url)
-        async with engine.begin() as connection:
-            await connection.execute(text("DROP SCHEMA public CASCADE"))
-            await connection.execute(text("CREATE SCHEMA public"))
-        await engine.dispose()
-    await upgrade(url)
-    sessions = make_session_factory(make_engine(url))
-    await load_demo_data(sessions, build_town(seed=17, stewards=400))
-    async with sessions() as session, session.begin():
-        await session.execute(
-            text("UPDATE steward SET duty_state='on_duty', capacity=100000, location_at=:n"),
-            {"n": datetime.now(UTC)},
-        )
-    return sessions
 
 
 class Stack:
@@ -243,18 +221,7 @@ async def run_path(
             accepted += window[2]
         counts = await settle(sessions, tag)
     if window is not None:
-        s = await steady_updates(sessions, tag, window[0], window[1])
-        total = (s["camera_updates"] + s["sensor_updates"]) / max(
-            1, s["camera_merged"] + s["sensor_merged"]
-        )
-        print(
-            f"  {name} steady state ({(window[1] - window[0]).total_seconds():.0f} s window): "
-            f"Temporal updates per merged detection {total:.3f}; cameras "
-            f"{s['camera_updates']:.0f} for {s['camera_merged']:.0f} = "
-            f"{s['camera_updates'] / max(1, s['camera_merged']):.3f}, sensors "
-            f"{s['sensor_updates']:.0f} for {s['sensor_merged']:.0f}; seconds between one "
-            f"case's updates: min {s['gap_min']:.1f}, median {s['gap_p50']:.1f}"
-        )
+        print(f"  {name} {await steady_line(sessions, tag, window[0], window[1])}")
     # each case's opening detection is one update (update-with-start); the rest merged
     merged = counts["in_cases"] - counts["cases"]
     merged_updates = (counts["updates"] - counts["cases"]) / max(1, merged)
