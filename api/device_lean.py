@@ -58,12 +58,11 @@ class LeanDetections:
         self._route: Any = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        state = getattr(scope["app"].state, "gridplus", None) if "app" in scope else None
         if (
             scope["type"] != "http"
             or scope["method"] != "POST"
-            or state is None
             or (match := _PATH.match(scope["path"])) is None
+            or (state := getattr(scope["app"].state, "gridplus", None)) is None
         ):
             await self.app(scope, receive, send)
             return
