@@ -119,7 +119,7 @@ class BodyLimitMiddleware:
             return
         if disconnected:
             return  # the client left mid-body: nobody to answer
-        await self.app(scope, _replay(body, receive), send)
+        await self.app(scope, replay(body, receive), send)
 
     async def _read(self, receive: Receive, limit: int) -> tuple[bytes, bool]:
         """The whole body (and whether the client left), or ``_Refused`` (413 or 408)."""
@@ -143,7 +143,7 @@ class BodyLimitMiddleware:
             raise _Refused(408, "timeout", message_text) from error
 
 
-def _replay(body: bytes, receive: Receive) -> Receive:
+def replay(body: bytes, receive: Receive) -> Receive:
     """``receive`` for the app: the body read above once, then the server's own messages."""
     sent = False
 

@@ -12,7 +12,17 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from temporalio.client import Client
 
-from api import body_limit, device_gate, errors, metrics, open311_format, openapi, rate_limit, web
+from api import (
+    body_limit,
+    device_gate,
+    device_lean,
+    errors,
+    metrics,
+    open311_format,
+    openapi,
+    rate_limit,
+    web,
+)
 from api.deps import AppState
 from api.routers import (
     attachments,
@@ -105,6 +115,9 @@ def create_app(
     errors.install(app, answers)
     # Middleware, innermost first. Nothing outside the body cap reads a body: the limiter
     # decides from headers alone (a refused flood is not even read), metrics counts all.
+    # Innermost, a good camera detection is served without FastAPI's routing and request
+    # machinery (the same services and answers; anything else goes on to the route).
+    device_lean.install(app)
     body_limit.install(app, settings, answers)
     device_gate.install(app, answers)  # back-pressure on /devices/: 503 before the body is read
     # The limiter sits inside the metrics middleware, which counts the 429s.

@@ -2,7 +2,8 @@
 
 Split from ``bench.device_intake`` (which runs them): 200 cameras and 50 sensors registered
 with the benchmark's pepper, the next post of the mix (87 % into open scenes, 10 % below
-threshold, 1.5 % new scenes, 1.5 % sensor alarms), and what the database says afterwards.
+threshold, 1.5 % new scenes, 1.5 % sensor alarms), and what the database says afterwards
+(counts, and the coalescer's steady state in a window); ``reset`` empties and prepares it.
 """
 
 from __future__ import annotations
@@ -18,8 +19,10 @@ from sqlalchemy import text
 
 from schemas.platform.common import GeoPoint
 from services.intake.devices import register_device
-from services.platform.db import SessionFactory
+from services.platform.db import SessionFactory, make_engine, make_session_factory
 from services.platform.geo import GridIndex
+from services.platform.migrate import upgrade
+from tools.demo_data import build_town, load_demo_data
 
 PEPPER = "bench-pepper-0f3a9c2e7b5d8e1f4a6c9b2d5e8f1a4c"
 SENSOR_TYPES = ("smoke_detector", "manhole_cover", "water_gate", "street_lamp", "public_toilet")
@@ -100,6 +103,25 @@ class Mix:
         return path, key, self._camera(device_id, "illegal_parking", 0.92, None)
 
 
+async def reset(url: str) -> SessionFactory:
+    """An empty, migrated database with the synthetic town (stewards on duty)."""
+    if url.startswith("postgresql"):
+        engine = make_engine(url)
+        async with engine.begin() as connection:
+            await connection.execute(text("DROP SCHEMA public CASCADE"))
+            await connection.execute(text("CREATE SCHEMA public"))
+        await engine.dispose()
+    await upgrade(url)
+    sessions = make_session_factory(make_engine(url))
+    await load_demo_data(sessions, build_town(seed=17, stewards=400))
+    async with sessions() as session, session.begin():
+        await session.execute(
+            text("UPDATE steward SET duty_state='on_duty', capacity=100000, location_at=:n"),
+            {"n": datetime.now(UTC)},
+        )
+    return sessions
+
+
 async def count(sessions: SessionFactory, sql: str, **params: object) -> int:
     async with sessions() as session:
         return int((await session.execute(text(sql), params)).scalar_one())
@@ -149,3 +171,71 @@ async def at_rest(sessions: SessionFactory, tag: str, expected: int) -> None:
             break
         await asyncio.sleep(0.5)
     await asyncio.sleep(1)
+
+
+async def steady_updates(
+    sessions: SessionFactory, tag: str, since: datetime, until: datetime
+) -> dict[str, float]:
+    """Temporal updates per merged detection within ``[since, until)``, cameras and sensors
+    apart, and the gaps between one case's updates (the coalescer's interval per case).
+
+    Counted in a window of a long constant-rate step, once the flushes are in their rhythm:
+    rows received before the window and sent in it stand for rows received in it and sent
+    after it. An update that opened a case (one per detection with outcome ``opened``) is
+    not a merge. Call after ``settle`` (every update of the window projected)."""
+    params = {"p": f"{tag}-%", "a": since, "b": until}
+
+    async def scalar(sql: str, **extra: object) -> int:
+        return await count(sessions, sql, **(params | extra))
+
+    out: dict[str, float] = {}
+    for label, kinds in (("camera", "('detection')"), ("sensor", "('alarm', 'recovery')")):
+        own = f"device_id LIKE :p AND kind IN {kinds} AND received_at >= :a AND received_at < :b"
+        cases = (
+            "SELECT DISTINCT case_id FROM detection "
+            f"WHERE device_id LIKE :p AND kind IN {kinds} AND case_id IS NOT NULL"
+        )
+        events = (
+            "FROM case_event WHERE kind = 'evidence_added' AND at >= :a AND at < :b "
+            f"AND case_id IN ({cases})"
+        )
+        opened = await scalar(f"SELECT count(*) FROM detection WHERE {own} AND outcome = 'opened'")
+        merged = await scalar(
+            f"SELECT count(*) FROM detection WHERE {own} AND case_id IS NOT NULL "
+            "AND outcome <> 'opened'"
+        )
+        updates = await scalar(f"SELECT count(*) {events}") - opened
+        out[f"{label}_updates"], out[f"{label}_merged"] = updates, merged
+        if label == "camera":
+            async with sessions() as session:
+                rows = (
+                    await session.execute(
+                        text(f"SELECT case_id, at {events} ORDER BY case_id, at"), params
+                    )
+                ).all()
+            gaps: list[float] = []
+            last: dict[str, datetime] = {}
+            for case_id, at in rows:
+                if case_id in last:
+                    gaps.append((at - last[case_id]).total_seconds())
+                last[case_id] = at
+            gaps.sort()
+            out["gap_min"] = gaps[0] if gaps else 0.0
+            out["gap_p50"] = gaps[len(gaps) // 2] if gaps else 0.0
+    return out
+
+
+async def steady_line(sessions: SessionFactory, tag: str, since: datetime, until: datetime) -> str:
+    """``steady_updates`` as the benchmark prints it."""
+    s = await steady_updates(sessions, tag, since, until)
+    total = (s["camera_updates"] + s["sensor_updates"]) / max(
+        1, s["camera_merged"] + s["sensor_merged"]
+    )
+    return (
+        f"steady state ({(until - since).total_seconds():.0f} s window): "
+        f"Temporal updates per merged detection {total:.3f}; cameras "
+        f"{s['camera_updates']:.0f} for {s['camera_merged']:.0f} = "
+        f"{s['camera_updates'] / max(1, s['camera_merged']):.3f}, sensors "
+        f"{s['sensor_updates']:.0f} for {s['sensor_merged']:.0f}; seconds between one "
+        f"case's updates: min {s['gap_min']:.1f}, median {s['gap_p50']:.1f}"
+    )

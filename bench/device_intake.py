@@ -7,7 +7,10 @@ turn runs our worker (``python -m worker``) and API (uvicorn) as processes of th
 * ``per-detection``: ``GRIDPLUS_INTAKE_COALESCE=false``, every detection above threshold
   is its own update-with-start to its case (the path before issue 18);
 * ``coalesced``: the default: an open scene's later detections are recorded and reach the
-  case as one update per case per ``GRIDPLUS_INTAKE_COALESCE_SECONDS``.
+  case as one update per case per ``GRIDPLUS_INTAKE_COALESCE_SECONDS``;
+* ``coalesced-route`` (on request): the same, its detections posted as
+  ``application/merge-patch+json``, which the lean door (``api.device_lean``) hands on to
+  the FastAPI route: the API's CPU per detection with and without the lean door.
 
 Each path gets its own 200 cameras and 50 sensors. First every camera's scene is opened (one
 detection each, so the cases exist), then detections are offered open-loop at rising rates
@@ -16,7 +19,11 @@ the confidence threshold, 1.5 % new scenes (a red-light camera seeing a new plat
 sensor alarms. Per step it prints accepted/s, p50/p99 (from when each post was due),
 refusals (503/429 with Retry-After) and the CPU per process; per path, after the coalescer
 has drained: detections recorded in the database vs accepted, cases opened vs distinct
-scenes, and Temporal updates (``evidence_added`` entries) per merged detection.
+scenes, and Temporal updates (``evidence_added`` entries) per merged detection. The
+coalesced path ends with a long step at one rate (``--steady-seconds``, at its best rate, or
+0.8 of its highest): the updates per merged detection counted in that step's window once
+the flusher is in its rhythm (the whole-run figure is mostly warm-up), cameras and sensors
+apart, and the seconds between one case's updates (the flush interval holding).
 
 Usage: ``python -m bench.device_intake [--quick] [--db-url URL] [--seconds 6]``. ``--quick``
 (about two minutes): shorter steps, fewer of them. No pass/fail.
@@ -33,19 +40,15 @@ import time
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from sqlalchemy import text
-
-from bench.device_fleet import PEPPER, Mix, at_rest, register_fleet, settle
+from bench.device_fleet import PEPPER, Mix, at_rest, register_fleet, reset, settle, steady_line
 from bench.intake import machine, percentile
 from bench.loadgen import Pool, open_loop
 from bench.processes import CpuMeter, child, memory_dev_server, wait_http
-from services.platform.db import SessionFactory, make_engine, make_session_factory
+from services.platform.db import SessionFactory
 from services.platform.geo import GridIndex, load_grid_index
-from services.platform.migrate import upgrade
-from tools.demo_data import build_town, load_demo_data
 from tools.process_supervisor import free_port
 
 BIN = Path(sys.executable).parent
@@ -73,31 +76,18 @@ class Step:
         return 1000 * percentile(self.latencies, 0.99)
 
 
-async def reset(url: str) -> SessionFactory:
-    """An empty, migrated database with the synthetic town (stewards on duty)."""
-    if url.startswith("postgresql"):
-        engine = make_engine(url)
-        async with engine.begin() as connection:
-            await connection.execute(text("DROP SCHEMA public CASCADE"))
-            await connection.execute(text("CREATE SCHEMA public"))
-        await engine.dispose()
-    await upgrade(url)
-    sessions = make_session_factory(make_engine(url))
-    await load_demo_data(sessions, build_town(seed=17, stewards=400))
-    async with sessions() as session, session.begin():
-        await session.execute(
-            text("UPDATE steward SET duty_state='on_duty', capacity=100000, location_at=:n"),
-            {"n": datetime.now(UTC)},
-        )
-    return sessions
-
-
 class Stack:
     """Our worker and API as processes of their own, on one path (coalesced or not)."""
 
-    def __init__(self, address: str, url: str, meter: CpuMeter, coalesce: bool) -> None:
+    def __init__(
+        self, address: str, url: str, meter: CpuMeter, coalesce: bool, profile: str | None = None
+    ) -> None:
         self.address, self.url, self.meter, self.coalesce = address, url, meter, coalesce
         self.port = free_port()
+        self.profile = profile  # cProfile the API into this file (stats written at its exit)
+        self.max_wait = 10.0
+        # JSON that the lean door (``api.device_lean``) hands on to the FastAPI route
+        self.content_type = "application/json"
 
     @contextlib.asynccontextmanager
     async def running(self, seconds: float) -> AsyncIterator[Pool]:
@@ -108,20 +98,23 @@ class Stack:
             "GRIDPLUS_DEVICE_KEY_PEPPER": PEPPER,
             "GRIDPLUS_INTAKE_COALESCE": str(self.coalesce).lower(),
             "GRIDPLUS_INTAKE_COALESCE_SECONDS": str(seconds),
+            "GRIDPLUS_INTAKE_COALESCE_MAX_WAIT_SECONDS": str(self.max_wait),
             # 250 devices at up to 2,000/s is 8/s each: above the production limit of
             # 10/s only in bursts; the limiter is not what is measured here
             "GRIDPLUS_DEVICE_RATE_PER_SECOND": "100",
             "GRIDPLUS_DEVICE_BURST": "200",
             "GRIDPLUS_WORKER_METRICS_ADDRESS": f"127.0.0.1:{free_port()}",
         }
-        api = ["-m", "uvicorn", "api.main:app", "--port", str(self.port)]
+        api = ["-m", "bench.profile_api", self.profile] if self.profile else []
+        api += [] if self.profile else ["-m", "uvicorn"]
+        api += ["api.main:app", "--port", str(self.port)]
         api += ["--log-level", "warning", "--no-access-log"]
         async with (
             child("worker", ["-m", "worker"], env, self.meter),
             child("api", api, env, self.meter),
         ):
             await wait_http(f"http://127.0.0.1:{self.port}/healthz")
-            pool = Pool("127.0.0.1", self.port, size=512)
+            pool = Pool("127.0.0.1", self.port, size=512, content_type=self.content_type)
             try:
                 yield pool
             finally:
@@ -158,6 +151,23 @@ async def offer(pool: Pool, mix: Mix, rate: float, seconds: float, meter: CpuMet
     return step
 
 
+async def steady(
+    pool: Pool, mix: Mix, rate: float, args: argparse.Namespace, meter: CpuMeter
+) -> tuple[datetime, datetime, int]:
+    """A long step at one rate; the window where the coalescer is in its rhythm (after a
+    warm-up of its longest wait plus one flush) and what was accepted."""
+    began = datetime.now(UTC)
+    step = await offer(pool, mix, rate, args.steady_seconds, meter)
+    warm = args.coalesce_seconds + args.coalesce_max_wait
+    print(
+        f"  steady {rate:.0f}/s for {args.steady_seconds:.0f} s: accepted "
+        f"{step.accepted / step.elapsed:.0f}/s ({step.accepted}/{step.sent}), refused "
+        f"{step.refused}, failed {step.failed}; p50 {step.p50:.1f} ms, p99 {step.p99:.1f} ms"
+    )
+    print(f"    {step.cpu}")
+    return began + timedelta(seconds=warm), datetime.now(UTC), step.accepted
+
+
 async def run_path(
     name: str, coalesce: bool, rates: list[float], args: argparse.Namespace,
     sessions: SessionFactory, grids: GridIndex, address: str, meter: CpuMeter,
@@ -165,7 +175,11 @@ async def run_path(
     tag = f"B{uuid.uuid4().hex[:4]}{'C' if coalesce else 'P'}"
     fleet = await register_fleet(sessions, grids, tag, args.cameras, args.sensors)
     mix = Mix(fleet)
-    stack = Stack(address, args.db_url, meter, coalesce)
+    profile = f"{args.profile_api}.{name}" if args.profile_api else None
+    stack = Stack(address, args.db_url, meter, coalesce, profile)
+    stack.max_wait = args.coalesce_max_wait
+    if name.endswith("-route"):
+        stack.content_type = "application/merge-patch+json"
     accepted, best, top, beyond = 0, 0.0, 0.0, 0
     async with stack.running(args.coalesce_seconds) as pool:
         # open every camera's scene first (these cases exist before the load starts)
@@ -197,7 +211,13 @@ async def run_path(
                 beyond += 1
                 if beyond > args.beyond:
                     break
+        window = None
+        if coalesce and args.steady_seconds:
+            window = await steady(pool, mix, (best or 0.8 * top), args, meter)
+            accepted += window[2]
         counts = await settle(sessions, tag)
+    if window is not None:
+        print(f"  {name} {await steady_line(sessions, tag, window[0], window[1])}")
     # each case's opening detection is one update (update-with-start); the rest merged
     merged = counts["in_cases"] - counts["cases"]
     merged_updates = (counts["updates"] - counts["cases"]) / max(1, merged)
@@ -236,12 +256,12 @@ async def main(args: argparse.Namespace) -> None:
         for name in args.paths:
             rates = old_rates if name == "per-detection" else new_rates
             results[name] = await run_path(
-                name, name == "coalesced", [float(r) for r in rates], args, sessions, grids,
-                address, meter,
+                name, name.startswith("coalesced"), [float(r) for r in rates], args, sessions,
+                grids, address, meter,
             )  # fmt: skip
             for process in ("worker", "api"):
                 meter.pids.pop(process, None)
-        if len(results) == 2:
+        if {"per-detection", "coalesced"} <= results.keys():
             old, new = results["per-detection"], results["coalesced"]
             ratio = new["best"] / old["best"] if old["best"] else float("inf")
             print(
@@ -265,15 +285,27 @@ if __name__ == "__main__":
     parser.add_argument("--sensors", type=int, default=50)
     parser.add_argument("--coalesce-seconds", type=float, default=5.0)
     parser.add_argument(
-        "--paths", nargs="+", choices=["per-detection", "coalesced"],
-        default=["per-detection", "coalesced"],
+        "--coalesce-max-wait", type=float, default=10.0, help="the API's setting (its default)"
+    )
+    parser.add_argument(
+        "--steady-seconds", type=float, default=None,
+        help="coalesced path: a last step this long at the best rate, for the updates per "
+        "merged detection in steady state (0: none; default 40, 30 with --quick)",
     )  # fmt: skip
+    parser.add_argument(
+        "--paths", nargs="+", choices=["per-detection", "coalesced", "coalesced-route"],
+        default=["per-detection", "coalesced"],
+        help="coalesced-route: the coalesced path through FastAPI's route, not the lean door",
+    )  # fmt: skip
+    parser.add_argument("--profile-api", help="cProfile the API process into FILE.<path>")
     parser.add_argument("--rates", type=float, nargs="+", help="instead of the rising defaults")
     parser.add_argument(
         "--beyond", type=int, default=1, help="steps still run after p99 passed 100 ms"
     )
     parsed = parser.parse_args()
     parsed.seconds = parsed.seconds or (4.0 if parsed.quick else 8.0)
+    if parsed.steady_seconds is None:
+        parsed.steady_seconds = 30.0 if parsed.quick else 40.0
     asyncio.run(main(parsed))
     # the figures are printed; skip interpreter finalization, where the Temporal runtime's
     # thread sometimes aborts the process ("PyGILState_Release") after everything is done

@@ -133,8 +133,11 @@ async def prepare(url: str, stewards: int) -> list[tuple[float, float]]:
 class Intake:
     """Our worker and API as their own processes, fed over HTTP by many reporters."""
 
-    def __init__(self, address: str, url: str, meter: CpuMeter, workers: int) -> None:
+    def __init__(
+        self, address: str, url: str, meter: CpuMeter, workers: int, profile: str | None = None
+    ) -> None:
         self.address, self.url, self.meter, self.workers = address, url, meter, workers
+        self.profile = profile  # cProfile each worker into PROFILE.worker<n> (at its exit)
         self.secret = "bench-secret"
         self.token_secret = "bench-token-secret"
         self.sent: dict[str, float] = {}
@@ -160,8 +163,11 @@ class Intake:
         async with contextlib.AsyncExitStack() as stack:
             for n in range(self.workers):
                 metrics = {"GRIDPLUS_WORKER_METRICS_ADDRESS": f"127.0.0.1:{free_port()}"}
+                run = ["-m", "worker"]
+                if self.profile:
+                    run = ["-m", "cProfile", "-o", f"{self.profile}.worker{n + 1}", *run]
                 await stack.enter_async_context(
-                    child(f"worker{n + 1}", ["-m", "worker"], env | metrics, self.meter)
+                    child(f"worker{n + 1}", run, env | metrics, self.meter)
                 )
             await stack.enter_async_context(child("api", api, env, self.meter))
             self.api_url = f"http://127.0.0.1:{port}"
@@ -274,7 +280,8 @@ async def measure(args: argparse.Namespace, kind: str) -> None:
             points = await prepare(url, args.stewards)
             top = await ceiling(client, address, args.seconds, meter, args.workers)
             print(f"ceiling ({kind}): bare one-activity workflows: {top:.1f}/s")
-            intake = Intake(address, url, meter, args.workers)
+            profile = f"{args.profile_worker}.{kind}" if args.profile_worker else None
+            intake = Intake(address, url, meter, args.workers, profile)
             async with (
                 FakeGateway(intake.secret, on_message=intake.on_message) as gateway,
                 intake.running(gateway.url),
@@ -307,6 +314,7 @@ if __name__ == "__main__":
         "--workers", type=int, default=1, help="worker processes, for the ceiling and ours alike"
     )
     parser.add_argument("--loads", type=float, nargs="+", default=[0.5, 0.9])
+    parser.add_argument("--profile-worker", help="cProfile our worker(s) into FILE.<server>.*")
     parser.add_argument(
         "--servers", nargs="+", choices=["memory", "file"], default=["memory", "file"],
         help="dev server in memory, and/or file-backed as make run starts it",

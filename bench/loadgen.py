@@ -17,8 +17,11 @@ import time
 class Pool:
     """Keep-alive connections to one ``host:port``; at most ``size`` at once."""
 
-    def __init__(self, host: str, port: int, size: int = 256) -> None:
+    def __init__(
+        self, host: str, port: int, size: int = 256, content_type: str = "application/json"
+    ) -> None:
         self.host, self.port, self.size = host, port, size
+        self.content_type = content_type  # application/merge-patch+json: FastAPI's route
         self._idle: asyncio.Queue[tuple[asyncio.StreamReader, asyncio.StreamWriter]] = (
             asyncio.Queue()
         )
@@ -39,7 +42,7 @@ class Pool:
     async def post(self, path: str, body: bytes, headers: dict[str, str]) -> tuple[int, bytes]:
         """One POST; (status, body). A keep-alive connection the server closed meanwhile
         (uvicorn closes idle ones after 5 s) is replaced once; other errors are raised."""
-        head = f"POST {path} HTTP/1.1\r\nHost: {self.host}\r\nContent-Type: application/json\r\n"
+        head = f"POST {path} HTTP/1.1\r\nHost: {self.host}\r\nContent-Type: {self.content_type}\r\n"
         head += "".join(f"{k}: {v}\r\n" for k, v in headers.items())
         request = head.encode() + f"Content-Length: {len(body)}\r\n\r\n".encode() + body
         for attempt in range(2):

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import time
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
@@ -196,6 +197,43 @@ async def test_past_capacity_devices_get_503_with_retry_after_and_nothing_accept
         for body in refused:  # the device retries later, one at a time: all accepted
             assert (await post(api, cam, "detections", body)).status_code == 202
     assert await count_rows(sessions, rows, d=cam.id) == 40
+
+
+async def test_a_stalled_event_loop_refuses_posts_at_once_then_accepts_them_again(
+    env: WorkflowEnvironment, sessions: SessionFactory, settings: Settings, grids: GridIndex
+) -> None:
+    """The gate is by queueing time, not only by count: a process whose loop runs late (a
+    stall stands in for a backlog of posts) refuses with 503 + Retry-After; once the loop
+    is on time again, the same post (same event id) is accepted, and recorded once."""
+    cam = await device(sessions, grids, "G036")
+    rows = "SELECT count(*) FROM detection WHERE device_id = :d"
+    # a backlog from one post on (half of 2 in flight), since this test posts one at a time
+    lagging = fast(settings, device_max_queue_ms=20, device_max_in_flight=2)
+    async with app_client(env, sessions, lagging) as api:
+        await asyncio.sleep(0.05)  # the gate's tick is running
+        refused = None
+        for attempt in range(5):  # the late ticks must run before the post: try again
+            for _ in range(2):  # late tick after tick: a backlog, not one long iteration
+                time.sleep(0.3)  # noqa: ASYNC251 -- the loop stalls, deliberately
+                await asyncio.sleep(0.001)
+            body = detection(confidence=0.2, event_id=f"lag-{attempt:04d}")
+            answer = await post(api, cam, "detections", body)
+            if answer.status_code == 503:
+                refused = body, answer
+                break
+        assert refused is not None, "a loop 300 ms late tick after tick must refuse posts"
+        body, answer = refused
+        assert answer.headers["Retry-After"] == "1"
+        assert answer.json()["error"] == "unavailable"
+        before = await count_rows(sessions, rows, d=cam.id)
+        assert before == attempt  # the refused post left no row
+        for _ in range(100):  # calm again: the device's retry goes through
+            answer = await post(api, cam, "detections", body)
+            if answer.status_code == 202:
+                break
+            await asyncio.sleep(0.05)
+        assert answer.status_code == 202, answer.text
+    assert await count_rows(sessions, rows, d=cam.id) == before + 1
 
 
 async def test_a_case_is_sent_its_detections_once_enough_wait_or_the_oldest_waited_long(

@@ -70,7 +70,7 @@ def intake(state: State) -> Intake:
     )
 
 
-def _unavailable() -> HTTPException:
+def unavailable() -> HTTPException:
     return HTTPException(
         503,
         "cases cannot be updated right now; retry with the same event_id",
@@ -96,7 +96,7 @@ async def post_detection(
     except DeviceForbidden as error:
         raise HTTPException(403, str(error)) from error
     except NOT_NOW as error:
-        raise _unavailable() from error
+        raise unavailable() from error
 
 
 @router.post("/events", status_code=202, response_model=ReportAccepted, responses=ERRORS)
@@ -107,4 +107,4 @@ async def post_event(body: SensorEvent, device: CurrentDevice, state: State) -> 
     except DeviceForbidden as error:
         raise HTTPException(403, str(error)) from error
     except NOT_NOW as error:
-        raise _unavailable() from error
+        raise unavailable() from error

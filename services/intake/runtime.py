@@ -2,16 +2,26 @@
 
 Built once at start-up (``api.main``): the key cache, the group-commit writer of
 ``detection`` rows, the coalescing flusher and the projection-status cache. ``admit`` is
-the back-pressure: past ``device_max_in_flight`` posts in progress, or with more rows
-waiting for the writer than it commits in a few batches, a post is refused at once with
-503 and ``Retry-After`` (the device sends it again, with the same event id, later), so
-an overload shows as quick refusals, never as posts that wait into the device's timeout.
+the back-pressure: a post is refused at once with 503 and ``Retry-After`` (the device
+sends it again, with the same event id, later) when the process is queueing past
+``device_max_queue_ms``: the event loop running late by that much, tick after tick (posts
+wait that long before their work even starts: ``LoopLag``) with half of
+``device_max_in_flight`` posts in progress (a backlog of posts, not a lag of some other
+cause, which refusing posts would not cure); and past
+``device_max_in_flight`` posts in progress, or more rows waiting than the writer commits in
+a few batches (a database that does not keep up: the posts wait on their commit, not on
+the loop). Not the oldest row's wait for its commit: one slow commit makes every row
+behind it wait, and refusing newcomers does not make that commit any faster. So an
+overload shows as quick refusals while the posts accepted keep their latency, never as
+posts that wait into the device's timeout.
 Nothing refused was recorded, and nothing accepted is dropped: a post is answered 202 only
 after its row is committed.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -43,6 +53,38 @@ class Busy(Exception):
     """Past this process's capacity: 503 with ``Retry-After``, nothing recorded."""
 
 
+class LoopLag:
+    """How late this process's event loop runs, in seconds, *sustained*: a tick every
+    ``TICK`` seconds measures how much later than asked it woke, and the figure is the
+    smaller of the last two ticks. A backlog of posts keeps every tick late; one long loop
+    iteration (a burst arriving at once, a collection of the garbage) makes one tick late,
+    which is not yet a reason to refuse anybody."""
+
+    TICK = 0.01
+
+    def __init__(self) -> None:
+        self.lag = 0.0
+        self._last = 0.0
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="device-loop-lag")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+
+    async def _run(self) -> None:
+        while True:
+            asked = time.monotonic() + self.TICK
+            await asyncio.sleep(self.TICK)
+            late = max(0.0, time.monotonic() - asked)
+            self.lag, self._last = min(late, self._last), late
+
+
 class DeviceRuntime:
     """Per-process state of the device intake (caches, writer, flusher, admission)."""
 
@@ -62,6 +104,11 @@ class DeviceRuntime:
         )
         self._sessions = sessions
         self.max_in_flight = settings.device_max_in_flight
+        self.max_queue = settings.device_max_queue_ms / 1000
+        # a late loop with fewer posts than this in progress is not a backlog of posts (a
+        # burst being parsed, another process's CPU, a collection): refusing them cures nothing
+        self.backlog = max(1, self.max_in_flight // 2)
+        self.loop = LoopLag()
         self.max_pending = 4 * MAX_BATCH
         self.in_flight = 0
         self.refused = 0
@@ -79,17 +126,23 @@ class DeviceRuntime:
 
     def start(self) -> None:
         self.writer.start()
+        self.loop.start()
         if self.coalesce:
             self.coalescer.start()
 
     async def stop(self) -> None:
+        await self.loop.stop()
         await self.writer.stop()
         await self.coalescer.stop()
 
     @contextmanager
     def admit(self) -> Iterator[None]:
         """One post in progress, or ``Busy`` if this process is past its capacity."""
-        if self.in_flight >= self.max_in_flight or self.writer.pending >= self.max_pending:
+        if (
+            (self.loop.lag > self.max_queue and self.in_flight + 1 >= self.backlog)
+            or self.in_flight >= self.max_in_flight
+            or self.writer.pending >= self.max_pending
+        ):
             self.refused += 1
             raise Busy
         self.in_flight += 1
