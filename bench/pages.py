@@ -36,16 +36,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
-from alembic import command
 from alembic.script import ScriptDirectory
-from sqlalchemy.engine import Connection
 
 from bench.intake import machine
 from bench.pages_data import PASSWORD, accounts, fill, settle
 from bench.processes import children, memory_dev_server, process_cpu
 from services.platform.db import make_engine, make_session_factory
 from services.platform.geo import load_grid_index
-from services.platform.migrate import alembic_config, upgrade
+from services.platform.migrate import downgrade, upgrade
 from tools.demo_data import build_town, load_demo_data
 from tools.process_supervisor import free_port
 
@@ -191,16 +189,7 @@ async def migrate_to(url: str, migrations: Path) -> str:
     """Down (or up) to the newest revision under ``migrations`` (an older tree's)."""
     head = ScriptDirectory(str(migrations)).get_current_head()
     assert head is not None, migrations
-    engine = make_engine(url)
-
-    def _do(connection: Connection) -> None:
-        config = alembic_config()
-        config.attributes["connection"] = connection
-        command.downgrade(config, head)
-
-    async with engine.begin() as connection:
-        await connection.run_sync(_do)
-    await engine.dispose()
+    await downgrade(url, head)
     return head
 
 

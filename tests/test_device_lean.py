@@ -10,7 +10,6 @@ lean door leaves to it).
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
 from datetime import timedelta
 from typing import Any
 
@@ -25,19 +24,12 @@ from api.main import create_app
 from services.platform.db import SessionFactory
 from services.platform.geo import GridIndex
 from settings import Settings
-from tests.device_support import Dev, app_client, detection, device, now
+from tests.device_support import Dev, api, detection, device, now
 from tests.support import track
 
+__all__ = ["api"]  # a fixture, imported
 pytestmark = pytest.mark.usefixtures("worker", "off_duty")
 ROUTE = "application/merge-patch+json"  # JSON to the route, not the lean door's
-
-
-@pytest.fixture
-async def api(
-    env: WorkflowEnvironment, sessions: SessionFactory, settings: Settings
-) -> AsyncIterator[httpx.AsyncClient]:
-    async with app_client(env, sessions, settings) as client:
-        yield client
 
 
 async def send(

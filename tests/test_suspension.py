@@ -9,7 +9,6 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import text
 from temporalio.client import WorkflowHandle, WorkflowUpdateFailedError
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import WorkflowEnvironment
@@ -28,10 +27,9 @@ from tests.test_worktime_case import (
     entries,
     live_details,
     near,
-    skip_to,
     three_working_days,
 )
-from tests.worktime_cases import base_year, case_of, town
+from tests.worktime_cases import base_year, case_of, emptied, skip_to, town
 
 pytestmark = pytest.mark.usefixtures("worker", "off_duty")
 
@@ -43,9 +41,7 @@ async def calendar(sessions: SessionFactory, env: WorkflowEnvironment) -> AsyncI
     first = three_working_days(await env.get_current_time())
     await store_year(sessions, base_year(first.year), "test-operator")
     yield first
-    async with sessions() as session:
-        await session.execute(text("DELETE FROM national_calendar_year"))
-        await session.commit()
+    await emptied(sessions, "national_calendar_year")
 
 
 async def department_case(

@@ -9,39 +9,21 @@ projector writes them (``tests/queue_support.py``); no workflow runs here.
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
 import httpx
-import pytest
-from temporalio.testing import WorkflowEnvironment
 
-from api.main import create_app
 from schemas.platform.common import town_time
 from schemas.worktime import TOWN_TZ
 from services.platform.db import SessionFactory
-from settings import Settings
 from tests.queue_support import record, store
-from tests.web_support import new_account, sign_in
+from tests.web_support import app, browser, new_account, sign_in
+
+__all__ = ["app"]  # a fixture, imported
 
 # A Thursday long past, so both rows sort first in their lists (the oldest deadline first).
 # In UTC, as the projector writes it (SQLite keeps no offset).
 THURSDAY = datetime(2000, 1, 6, 15, 30, tzinfo=TOWN_TZ).astimezone(UTC)
-
-
-@pytest.fixture
-async def app(
-    env: WorkflowEnvironment, sessions: SessionFactory, settings: Settings
-) -> AsyncIterator[httpx.ASGITransport]:
-    application = create_app(settings, temporal=env.client, sessions=sessions)
-    async with application.router.lifespan_context(application):
-        yield httpx.ASGITransport(app=application)
-
-
-def browser(transport: httpx.ASGITransport, lang: str) -> httpx.AsyncClient:
-    return httpx.AsyncClient(
-        transport=transport, base_url="http://gridplus", headers={"Accept-Language": lang}
-    )
 
 
 def until_of(html: str, case_id: str) -> str:

@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 import temporalio.api.sdk.v1
-from sqlalchemy import select, text
+from sqlalchemy import select
 from sqlmodel import col
 from temporalio.client import WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
@@ -43,7 +43,9 @@ from tests.worktime_cases import (
     REAL_EVE,
     base_year,
     case_of,
+    emptied,
     moved_national_day,
+    skip_to,
     town,
     with_days,
 )
@@ -59,15 +61,7 @@ H8 = timedelta(hours=8)
 async def clean_calendar(sessions: SessionFactory) -> AsyncIterator[None]:
     """Each test loads its own years; none leaks into another test."""
     yield
-    async with sessions() as session:
-        await session.execute(text("DELETE FROM national_calendar_year"))
-        await session.commit()
-
-
-async def skip_to(env: WorkflowEnvironment, moment: datetime) -> None:
-    now = await env.get_current_time()
-    assert moment > now, f"{moment} is in the test server's past ({now})"
-    await env.sleep(moment - now)
+    await emptied(sessions, "national_calendar_year")
 
 
 async def department_texts(sessions: SessionFactory, case_id: str) -> dict[str, str]:

@@ -10,7 +10,6 @@ from collections.abc import AsyncIterator
 from datetime import date, timedelta
 
 import pytest
-from sqlalchemy import text
 from temporalio.testing import WorkflowEnvironment
 
 from schemas.worktime import TOWN_TZ
@@ -18,17 +17,15 @@ from schemas.worktime.sources import UnknownYearError, from_package
 from services.platform.db import SessionFactory
 from services.platform.geo import GridIndex
 from tests.support import grid_point, open_case, wait_for
-from tests.test_worktime_case import cancel, entries, skip_to
-from tests.worktime_cases import case_of, town
+from tests.test_worktime_case import cancel, entries
+from tests.worktime_cases import case_of, emptied, skip_to, town
 
 pytestmark = pytest.mark.usefixtures("worker", "off_duty")
 
 
 @pytest.fixture
 async def no_loaded_years(sessions: SessionFactory) -> AsyncIterator[None]:
-    async with sessions() as session:
-        await session.execute(text("DELETE FROM national_calendar_year"))
-        await session.commit()
+    await emptied(sessions, "national_calendar_year")
     yield
 
 

@@ -10,12 +10,12 @@ from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import text
 
 from services.platform.db import SessionFactory
 from services.worktime.calendar_store import loaded_years, slice_at
 from settings import Settings
 from tests.security_support import bearer
+from tests.worktime_cases import emptied
 from tests.worktime_support import OFFICE, town
 from tools.calendar import main as calendar_cli
 
@@ -30,9 +30,7 @@ NOTICE_2027 = {  # a year file as an operator writes it (spans as the notice sta
 @pytest.fixture(autouse=True)
 async def clean_calendar(sessions: SessionFactory) -> AsyncIterator[None]:
     yield
-    async with sessions() as session:
-        await session.execute(text("DELETE FROM national_calendar_year"))
-        await session.commit()
+    await emptied(sessions, "national_calendar_year")
 
 
 async def post(api: httpx.AsyncClient, settings: Settings, body: Any) -> httpx.Response:

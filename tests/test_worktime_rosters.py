@@ -15,7 +15,6 @@ from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import text
 from temporalio.testing import WorkflowEnvironment
 
 from schemas.cases.workflow import CancelCase
@@ -35,7 +34,7 @@ from tests.support import (
     save_history,
     wait_for,
 )
-from tests.worktime_cases import case_of, town
+from tests.worktime_cases import case_of, emptied, town
 from tools.rosters import main as rosters_cli
 
 DAY = {"start": "08:00", "end": "18:00"}
@@ -49,9 +48,7 @@ DAYTIME: dict[str, Any] = {
 @pytest.fixture(autouse=True)
 async def clean_rosters(sessions: SessionFactory) -> AsyncIterator[None]:
     yield
-    async with sessions() as session:
-        await session.execute(text("DELETE FROM team_roster"))
-        await session.commit()
+    await emptied(sessions, "team_roster")
 
 
 async def post(api: httpx.AsyncClient, settings: Settings, body: Any) -> httpx.Response:

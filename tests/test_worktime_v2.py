@@ -10,11 +10,11 @@ from __future__ import annotations
 import asyncio
 import re
 from collections.abc import AsyncIterator
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import select, text
+from sqlalchemy import select
 from sqlmodel import col
 from temporalio.testing import WorkflowEnvironment
 
@@ -28,7 +28,7 @@ from services.platform.geo import GridIndex
 from services.worktime.calendar_store import store_year
 from services.worktime.text import deadline_text
 from tests.support import SUPERVISOR, grid_point, key, open_case, save_history, wait_for
-from tests.worktime_cases import case_of, moved_national_day, town
+from tests.worktime_cases import case_of, emptied, moved_national_day, skip_to, town
 
 pytestmark = pytest.mark.usefixtures("worker", "off_duty")
 
@@ -36,15 +36,7 @@ pytestmark = pytest.mark.usefixtures("worker", "off_duty")
 @pytest.fixture
 async def clean_calendar(sessions: SessionFactory) -> AsyncIterator[None]:
     yield
-    async with sessions() as session:
-        await session.execute(text("DELETE FROM national_calendar_year"))
-        await session.commit()
-
-
-async def skip_to(env: WorkflowEnvironment, moment: datetime) -> None:
-    now = await env.get_current_time()
-    assert moment > now, f"{moment} is in the test server's past ({now})"
-    await env.sleep(moment - now)
+    await emptied(sessions, "national_calendar_year")
 
 
 async def department_message(

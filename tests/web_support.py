@@ -30,9 +30,10 @@ async def app(
         yield httpx.ASGITransport(app=application)
 
 
-def browser(transport: httpx.ASGITransport) -> httpx.AsyncClient:
-    """A browser of its own (its own cookies) on the app."""
-    return httpx.AsyncClient(transport=transport, base_url="http://gridplus")
+def browser(transport: httpx.ASGITransport, lang: str | None = None) -> httpx.AsyncClient:
+    """A browser of its own (its own cookies) on the app, asking for ``lang`` if given."""
+    headers = {"Accept-Language": lang} if lang else None
+    return httpx.AsyncClient(transport=transport, base_url="http://gridplus", headers=headers)
 
 
 def csrf_of(html: str) -> str:

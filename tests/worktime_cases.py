@@ -13,6 +13,9 @@ from __future__ import annotations
 import uuid
 from datetime import date, datetime, timedelta
 
+from sqlalchemy import text
+from temporalio.testing import WorkflowEnvironment
+
 from schemas.cases.api import CreateCase
 from schemas.cases.catalog import Catalog, load_catalog
 from schemas.cases.workflow import OpenCaseInput
@@ -21,6 +24,7 @@ from schemas.worktime import TOWN_TZ, YearSchedule
 from schemas.worktime.policy import load_office_hours
 from schemas.worktime.sources import UnknownYearError, from_package
 from services.cases.filing import build_case_input
+from services.platform.db import SessionFactory
 from services.platform.geo import GridIndex
 from tests.support import REPORTER
 
@@ -90,3 +94,17 @@ def moved_national_day(after: datetime) -> tuple[date, YearSchedule]:
 
 def town(day: date, hour: int, minute: int = 0) -> datetime:
     return datetime(day.year, day.month, day.day, hour, minute, tzinfo=TOWN_TZ)
+
+
+async def skip_to(env: WorkflowEnvironment, moment: datetime) -> None:
+    """Move the time-skipping server to ``moment`` (it cannot go back)."""
+    now = await env.get_current_time()
+    assert moment > now, f"{moment} is in the test server's past ({now})"
+    await env.sleep(moment - now)
+
+
+async def emptied(sessions: SessionFactory, table: str) -> None:
+    """Delete every row a test loaded into ``table`` (calendars, rosters), so none leaks."""
+    async with sessions() as session:
+        await session.execute(text(f"DELETE FROM {table}"))
+        await session.commit()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+from collections.abc import Callable
 from pathlib import Path
 
 from alembic import command
@@ -24,12 +25,22 @@ def alembic_config() -> Config:
 
 async def upgrade(url: str, revision: str = "head") -> None:
     """Run ``alembic upgrade`` on ``url`` inside this event loop."""
+    await _run(url, command.upgrade, revision)
+
+
+async def downgrade(url: str, revision: str) -> None:
+    """Run ``alembic downgrade`` on ``url`` inside this event loop (benchmarks comparing an
+    older tree go back to its schema)."""
+    await _run(url, command.downgrade, revision)
+
+
+async def _run(url: str, step: Callable[[Config, str], None], revision: str) -> None:
     engine = make_engine(url)
 
     def _do(connection: Connection) -> None:
         config = alembic_config()
         config.attributes["connection"] = connection
-        command.upgrade(config, revision)
+        step(config, revision)
 
     async with engine.begin() as connection:
         await connection.run_sync(_do)

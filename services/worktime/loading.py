@@ -9,6 +9,7 @@ the refusal names the field (HTTP 422), so nothing half-right reaches running ca
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import date
 from typing import Annotated
 
@@ -53,6 +54,16 @@ def _field_of(message: str) -> str:
     return "holidays"
 
 
+def refusal(error: ValidationError, field_of: Callable[[str], str]) -> IntakeError:
+    """A loaded file's first validation error as the 422 the API and the CLIs give: the
+    field at fault from pydantic's location, or, for a model-wide rule (no location), the
+    field ``field_of`` reads from the message."""
+    first = error.errors()[0]
+    message = str(first["msg"]).removeprefix("Value error, ")
+    loc = [str(part) for part in first["loc"]]
+    return IntakeError(".".join(loc) if loc else field_of(message), message)
+
+
 def validate_year(body: CalendarYearBody) -> YearSchedule:
     """The year as a ``YearSchedule``, or ``IntakeError`` naming the field at fault."""
     try:
@@ -69,10 +80,7 @@ def validate_year(body: CalendarYearBody) -> YearSchedule:
             }
         )
     except ValidationError as error:
-        first = error.errors()[0]
-        message = str(first["msg"]).removeprefix("Value error, ")
-        loc = [str(part) for part in first["loc"]]
-        raise IntakeError(".".join(loc) if loc else _field_of(message), message) from error
+        raise refusal(error, _field_of) from error
 
 
 async def load_year(

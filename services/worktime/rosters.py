@@ -28,6 +28,7 @@ from schemas.worktime import WorkingRules
 from schemas.worktime.tables import TeamRoster
 from services.cases.filing import IntakeError
 from services.platform.db import SessionFactory
+from services.worktime.loading import refusal
 
 TEAM = r"^[A-Za-z0-9_-]{1,64}$"
 HHMM = Annotated[str, Field(pattern=r"^\d{2}:\d{2}$", max_length=5, examples=["08:00"])]
@@ -84,10 +85,7 @@ def validate_roster(body: TeamRosterBody, teams: Collection[str]) -> WorkingRule
             {"office": team_office(body.team), **body.model_dump(exclude={"team"})}
         )
     except ValidationError as error:
-        first = error.errors()[0]
-        message = str(first["msg"]).removeprefix("Value error, ")
-        loc = [str(part) for part in first["loc"]]
-        raise IntakeError(".".join(loc) if loc else _field_of(message), message) from error
+        raise refusal(error, _field_of) from error
 
 
 async def store_roster(
