@@ -9,9 +9,11 @@ malformed forms) and finishes by the booked inspector, another, an outsider, an
 enterprise, a department, the center; cancellations; repeated and reused idempotency
 keys; the enterprise's proof, re-inspection, enforcement and cancellation of hazards; and
 time jumps across every deadline (reminder, visit deadline -> another inspector,
-rectification terms). After every step ``tests.model.inspection_checks.check`` holds; at
-the end a scripted resolution ends everything, each exactly once. ``make soak`` gives it a
-time budget and a random seed.
+rectification terms); and worker restarts (the walk owns its worker:
+``tests.model.walk_worker``). After every step ``tests.model.inspection_checks.check``
+holds, each party's messages included; at the end a scripted resolution ends everything,
+each exactly once, with every message the model expects and no other. ``make soak`` gives
+it a time budget and a random seed.
 """
 
 from __future__ import annotations
@@ -21,7 +23,6 @@ from collections.abc import Sequence
 from datetime import timedelta
 
 import httpx
-import pytest
 from temporalio.testing import WorkflowEnvironment
 
 from services.platform.db import SessionFactory
@@ -32,17 +33,20 @@ from tests.model.doors import Doors
 from tests.model.inspection_checks import check, hazard_view, insp_view, resolve, settle
 from tests.model.inspection_hazards import act_hazard
 from tests.model.inspection_world import World
+from tests.model.walk_worker import WalkWorker, sleep
 from tests.model.walker import Failure, Step, draw, soak
 
-pytestmark = pytest.mark.usefixtures("worker")
+# no ``worker`` fixture: the walk owns its worker, to restart it (``worker`` steps)
 WEIGHTS = {
     "open": 1, "through": 3, "visit": 3, "results": 4, "finish": 2, "cancel": 1, "repeat": 2,
     "reuse": 1,
-    "proof": 3, "reinspect": 3, "enforce": 2, "hcancel": 1, "hrepeat": 1, "time": 4,
+    "proof": 3, "reinspect": 3, "enforce": 2, "hcancel": 1, "hrepeat": 1, "time": 4, "worker": 1,
 }  # fmt: skip
 HAZARD_STEPS = ("proof", "reinspect", "enforce", "hcancel", "hrepeat")
 GRID, OTHER_GRID = "G058", "G084"
-STEPS = int(os.environ.get("GRIDPLUS_WALK_STEPS", "30"))
+# make test's fixed-seed walk; the walk's uncached worker (restartable on the test server)
+# replays a whole inspection per query and per timer, so a step costs more than it did
+STEPS = int(os.environ.get("GRIDPLUS_WALK_STEPS", "16"))
 
 
 async def make_world(
@@ -82,12 +86,14 @@ async def time_jump(world: World, step: Step) -> None:
     jump = timedelta(hours=1 + v % 100) if v % 5 == 0 else timedelta(days=1 + v % 12)
     if future and v % 3:
         jump = future[(v // 3) % len(future)] - now + timedelta(seconds=1)
-    await world.env.sleep(max(jump, timedelta(seconds=1)))
+    await sleep(world.env, max(jump, timedelta(seconds=1)), timedelta(days=1))
 
 
 async def run_step(world: World, step: Step) -> None:
     if step.kind == "time":
         await time_jump(world, step)
+    elif step.kind == "worker":
+        await world.restart_worker()
     elif step.kind == "open":
         if len(world.inspections) < 6:
             await world.open(step.variant)
@@ -100,17 +106,23 @@ async def run_step(world: World, step: Step) -> None:
 
 async def walk(
     env: WorkflowEnvironment, door: Doors, sessions: SessionFactory, grids: GridIndex,
-    steps: Sequence[Step],
+    steps: Sequence[Step], runner: WalkWorker | None = None,
 ) -> tuple[Failure | None, World | None]:  # fmt: skip
     world: World | None = None
     try:
         world = await make_world(env, door, sessions, grids)
+        world.runner = runner
         await settle(world)
         await check(world, sessions)
         for step in steps:
             await run_step(world, step)
             await settle(world)
             await check(world, sessions)
+        # a restart before the end in every walk (the steps may draw none): the resolution
+        # runs on a worker that knows the walk's workflows only from their histories
+        await run_step(world, Step("worker"))
+        await settle(world)
+        await check(world, sessions)
         await resolve(world, sessions)
     except Failure as failure:
         return failure, world
@@ -127,13 +139,22 @@ async def test_inspection_walks_agree_with_the_model(
     settings: Settings,
     sessions: SessionFactory,
     grids: GridIndex,
+    http: httpx.AsyncClient,
 ) -> None:
+    async with WalkWorker(env.client, sessions, http, settings) as runner:
+        await inspection_walks(api, env, settings, sessions, grids, runner)
+
+
+async def inspection_walks(
+    api: httpx.AsyncClient, env: WorkflowEnvironment, settings: Settings,
+    sessions: SessionFactory, grids: GridIndex, runner: WalkWorker,
+) -> None:  # fmt: skip
     door = Doors.of(api, settings)
     seed, worlds = await soak(
         "inspection",
         11,
         lambda rng: draw(rng, WEIGHTS, 6, STEPS),
-        lambda steps: walk(env, door, sessions, grids, steps),
+        lambda steps: walk(env, door, sessions, grids, steps, runner),
     )
     walks = steps_sent = inspections = hazards = 0
     for world in worlds:
@@ -144,7 +165,8 @@ async def test_inspection_walks_agree_with_the_model(
         hazards += len(world.hazards)
     print(
         f"inspection walk: seed {seed}: {walks} walks, {steps_sent} actions, "
-        f"{inspections} inspections, {hazards} hazards, no invariant violated",
+        f"{inspections} inspections, {hazards} hazards, {runner.restarts} worker restarts, "
+        "no invariant violated",
         flush=True,
     )
     assert inspections >= 3 * walks  # the walk did drive what it opened

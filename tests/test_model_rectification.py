@@ -4,7 +4,9 @@ Hazards are started as an inspection starts them (the workflow with its input; t
 inspection itself is walked elsewhere); everything after goes through the API: the
 enterprise's proof (itself, or another enterprise), re-inspection by the responsible
 department or another, enforcement, cancellation by a supervisor or not, repeated keys,
-and time jumps across every deadline. ``make soak`` gives it a time budget too.
+time jumps across every deadline, and worker restarts (the walk owns its worker:
+``tests.model.walk_worker``). After every step, and at the end, each party has received
+exactly the messages the model expects. ``make soak`` gives it a time budget too.
 """
 
 from __future__ import annotations
@@ -16,7 +18,6 @@ from datetime import timedelta
 from typing import Any
 
 import httpx
-import pytest
 from temporalio.client import WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
 
@@ -25,16 +26,20 @@ from schemas.inspections.checklists import FormItem, default_checklists
 from schemas.inspections.rectification import RectificationInput, RectificationView
 from schemas.inspections.workflow import EnterpriseRef
 from schemas.platform.common import Actor, GeoPoint
+from services.platform.db import SessionFactory
 from settings import Settings
 from tests.model.case_checks import COMPLETED, RUNNING, describe_workflow, history_ok
 from tests.model.case_model import ModelViolation
 from tests.model.doors import Doors
+from tests.model.inspection_checks import messages_agree
 from tests.model.rectification_model import RectModel, decide
+from tests.model.walk_worker import WalkWorker, pending_work, sleep
 from tests.model.walker import Failure, Step, draw, soak
 from tests.support import SUPERVISOR
 
-pytestmark = pytest.mark.usefixtures("worker")
-WEIGHTS = {"proof": 4, "reinspect": 4, "enforce": 3, "cancel": 1, "repeat": 2, "time": 4}
+# no ``worker`` fixture: the walk owns its worker, to restart it (``worker`` steps)
+WEIGHTS = {"proof": 4, "reinspect": 4, "enforce": 3, "cancel": 1, "repeat": 2, "time": 4,
+           "worker": 1}  # fmt: skip
 SEVERITIES = ("critical", "major", "minor")
 PHOTO = [{"kind": "photo", "url": "https://e.example/proof.jpg"}]
 
@@ -115,7 +120,10 @@ async def act(door: Doors, h: Hazard, step: Step) -> None:
     h.last = (path, actor, body, key, answer)
 
 
-async def check(env: WorkflowEnvironment, hazards: list[Hazard], folded: dict[str, int]) -> None:
+async def check(
+    env: WorkflowEnvironment, sessions: SessionFactory, hazards: list[Hazard],
+    folded: dict[str, int],
+) -> None:  # fmt: skip
     now = await env.get_current_time()
     for h in hazards:
         status, _, attributes = await describe_workflow(env.client, h.handle.id)
@@ -138,11 +146,17 @@ async def check(env: WorkflowEnvironment, hazards: list[Hazard], folded: dict[st
                 raise Failure("waits_on_nothing", f"{h.model.rid}: {view.waiting_for}")
         elif status != COMPLETED:
             raise Failure("ended_badly", f"{h.model.rid}: {status}")
+        await messages_agree(sessions, h.model.rid, h.model.messages)
 
 
-async def settle(hazards: list[Hazard]) -> None:
+async def settle(env: WorkflowEnvironment, hazards: list[Hazard]) -> None:
+    """Until the server holds no task for any hazard and two queries in a row agree
+    (queried only then: the walk's uncached worker replays a hazard to answer one)."""
     previous: list[Any] = []
     for _ in range(400):
+        if any([await pending_work(env.client, h.handle.id) for h in hazards]):
+            await asyncio.sleep(0.05)
+            continue
         now = [(len(v.timeline), v.status) for v in [await view_of(h) for h in hazards]]
         if now == previous:
             return
@@ -150,29 +164,39 @@ async def settle(hazards: list[Hazard]) -> None:
         await asyncio.sleep(0.05)
 
 
-async def walk(env: WorkflowEnvironment, door: Doors, steps: Sequence[Step]) -> Failure | None:
+async def walk(
+    env: WorkflowEnvironment, door: Doors, sessions: SessionFactory, steps: Sequence[Step],
+    runner: WalkWorker | None = None,
+) -> Failure | None:  # fmt: skip
     hazards = await open_hazards(env, 3)
     folded: dict[str, int] = {}
     try:
-        await settle(hazards)
-        await check(env, hazards, folded)
+        await settle(env, hazards)
+        await check(env, sessions, hazards, folded)
         for step in steps:
             h = hazards[step.case % len(hazards)]
-            if step.kind == "time":
+            if step.kind == "worker":
+                if runner is not None:
+                    await runner.restart()
+            elif step.kind == "time":
                 view = await view_of(h)
                 jump = timedelta(days=1 + step.variant % 20)
                 if view.deadline is not None and step.variant % 2:
                     jump = view.deadline - await env.get_current_time() + timedelta(seconds=1)
-                await env.sleep(max(jump, timedelta(seconds=1)))
+                await sleep(env, max(jump, timedelta(seconds=1)), timedelta(days=2))
             else:
                 await act(door, h, step)
-            await settle(hazards)
-            await check(env, hazards, folded)
+            await settle(env, hazards)
+            await check(env, sessions, hazards, folded)
+        if runner is not None:  # a restart in every walk (the steps may draw none)
+            await runner.restart()
+            await settle(env, hazards)
+            await check(env, sessions, hazards, folded)
         for h in hazards:  # the scripted end: cancel whatever is still open
             if h.model.is_open:
                 await act(door, h, Step("cancel", variant=1))
-        await settle(hazards)
-        await check(env, hazards, folded)
+        await settle(env, hazards)
+        await check(env, sessions, hazards, folded)
         ended = [h.model.status for h in hazards]
         if any(s not in ("closed", "cancelled") for s in ended):
             raise Failure("not_closed", f"{ended}")
@@ -186,12 +210,28 @@ async def walk(env: WorkflowEnvironment, door: Doors, steps: Sequence[Step]) -> 
 
 
 async def test_rectification_walks_agree_with_the_model(
-    api: httpx.AsyncClient, env: WorkflowEnvironment, settings: Settings
+    api: httpx.AsyncClient,
+    env: WorkflowEnvironment,
+    settings: Settings,
+    sessions: SessionFactory,
+    http: httpx.AsyncClient,
 ) -> None:
+    async with WalkWorker(env.client, sessions, http, settings) as runner:
+        await rectification_walks(api, env, settings, sessions, runner)
+
+
+async def rectification_walks(
+    api: httpx.AsyncClient, env: WorkflowEnvironment, settings: Settings,
+    sessions: SessionFactory, runner: WalkWorker,
+) -> None:  # fmt: skip
     door = Doors.of(api, settings)
 
     async def walked(steps: Sequence[Step]) -> tuple[Failure | None, None]:
-        return await walk(env, door, steps), None
+        return await walk(env, door, sessions, steps, runner), None
 
     seed, walks = await soak("rectification", 7, lambda rng: draw(rng, WEIGHTS, 3, 25), walked, 2)
-    print(f"rectification walk: seed {seed}: {len(walks)} walks, no invariant violated", flush=True)
+    print(
+        f"rectification walk: seed {seed}: {len(walks)} walks, {runner.restarts} worker "
+        "restarts, no invariant violated",
+        flush=True,
+    )

@@ -236,8 +236,12 @@ async def start_campaign(
 async def campaign_progress(
     campaign_id: WorkflowKey, client: TemporalClient, session: Session, _: Regulator
 ) -> CampaignProgress:
-    """Planned, visited, hazards open and closed, round time so far (a workflow query; a
-    completed round's closed hazards from the projection).
+    """Planned, visited, hazards open and closed, round time so far (a workflow query).
+
+    ``status`` is ``running`` while visits remain, ``rectifying`` once every visit is made
+    and hazards are still open, ``completed`` when they are all closed (patch
+    ``campaign-v2``; a round completed before it takes its closed hazards from the
+    projection).
 
     503 with ``Retry-After`` while no worker answers (``/reports/inspections/rounds/{id}``
     reads the round from the database meanwhile)."""

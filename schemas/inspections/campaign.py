@@ -98,11 +98,15 @@ class CampaignInput(BaseModel):
 
 
 class CampaignProgress(BaseModel):
-    """The round so far: what the query answers and the Web UI's details show."""
+    """The round so far: what the query answers and the Web UI's details show.
+
+    ``status``: ``planning``, ``running`` (visits to make), ``rectifying`` (every visit made
+    or cancelled, hazards still open: patch ``campaign-v2``), ``completed`` (every hazard
+    closed too; rounds started before the patch completed with their last visit)."""
 
     campaign_id: str
     name: str
-    status: Literal["planning", "running", "completed"]
+    status: Literal["planning", "running", "rectifying", "completed"]
     planned: int
     started: int
     in_flight: int

@@ -21,6 +21,7 @@ from temporalio.client import (
     ScheduleActionStartWorkflow,
     ScheduleHandle,
     ScheduleIntervalSpec,
+    ScheduleOverlapPolicy,
     SchedulePolicy,
     ScheduleSpec,
 )
@@ -278,7 +279,9 @@ async def create_campaign_schedule(
     """A Temporal schedule that starts a round (e.g. quarterly: ``cron="0 1 1 */3 *"``).
 
     Each run gets its own campaign id from its start time (``R202612010100``), so rounds
-    never collide; overlapping rounds are skipped, not queued.
+    never collide. Overlapping rounds are allowed: a round stays open, ``rectifying``, until
+    the hazards it found are closed (patch ``campaign-v2``), which may take longer than the
+    interval, and must not hold back the next round (docs/campaigns.md).
     """
     if (cron is None) == (every is None):
         raise ValueError("give exactly one of cron or every")
@@ -295,5 +298,10 @@ async def create_campaign_schedule(
         typed_search_attributes=TypedSearchAttributes([SearchAttributePair(SA_KIND, "campaign")]),
     )
     return await client.create_schedule(
-        schedule_id, Schedule(action=action, spec=spec, policy=SchedulePolicy())
+        schedule_id,
+        Schedule(
+            action=action,
+            spec=spec,
+            policy=SchedulePolicy(overlap=ScheduleOverlapPolicy.ALLOW_ALL),
+        ),
     )

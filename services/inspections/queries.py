@@ -135,10 +135,12 @@ async def completed_round_closings(
 ) -> CampaignProgress:
     """A round's progress with its closed hazards as projected once it has completed.
 
-    A round counts the closings its inspections signal only until it completes; their
-    rectifications go on, and the projection goes on counting them (issue 13, C1). Never
-    fewer than the round counted itself (the projection may lag behind the signals), never
-    more than it found."""
+    Rounds started before patch ``campaign-v2`` completed with their last visit and stopped
+    counting the closings their inspections signal; their rectifications went on, and the
+    projection goes on counting them (issue 13, C1). Never fewer than the round counted
+    itself (the projection may lag behind the signals), never more than it found. A round
+    under ``campaign-v2`` completes only once every hazard it found is closed, so its own
+    count is already the projection's and this changes nothing (docs/campaigns.md)."""
     if progress.status != "completed":
         return progress
     total = await session.scalar(

@@ -2,13 +2,11 @@
 brief: who may start a round and what a repeated start answers (``decide_start``), and
 what its progress must say given the inspections it started (``CampModel.expected``):
 at most ``max_in_flight`` booked ahead, the next one started whenever one is visited or
-cancelled, overdue once the target passes with the round not done, completed exactly
-when every planned enterprise was visited or cancelled. A round's own counters stop when
-it completes: hazards closed after that are not counted by it, so the query's
-``hazards_closed`` of a completed round lies between the count at the last check before
-it completed and the count now; ``GET /campaigns/{id}`` takes a completed round's closed
-hazards from the projection and must show the count now (issue 13, C1; the walk polls it,
-as the projection lags).
+cancelled, overdue once the target passes with the round not done, ``rectifying`` once
+every planned enterprise was visited or cancelled while hazards it found are open, and
+completed exactly when they are all closed too (patch ``campaign-v2``, issue 13 C1: the
+round counts every closing, so its query, ``GET /campaigns/{id}`` and the model agree on
+``hazards_closed`` at every point; docs/campaigns.md).
 """
 
 from __future__ import annotations
@@ -39,8 +37,7 @@ class CampModel:
     target_end: datetime
     started_with: tuple[str, str]  # the first request: (principal, body)
     overdue: bool = False
-    done: bool = False
-    closed_while_running: int = 0  # hazards closed by the last check before the round ended
+    done: bool = False  # every planned enterprise visited or cancelled
     critical: dict[str, int] = field(default_factory=dict)  # per inspection, at its visit
 
     def expected(self, inspections: list[InspModel], now: datetime) -> dict[str, Any]:
@@ -56,17 +53,17 @@ class CampModel:
         if not self.done and now >= self.target_end:
             self.overdue = True  # the round's timer fired while inspections were in flight
         self.done = started == self.planned and in_flight == 0
+        found = sum(m.hazards for m in seen)
         closed = sum(m.hazards_closed for m in inspections)
-        if not self.done:
-            self.closed_while_running = closed
+        status = "running" if not self.done else "rectifying" if closed < found else "completed"
         return {
-            "status": "completed" if self.done else "running",
+            "status": status,
             "planned": self.planned,
             "started": started,
             "in_flight": in_flight,
             "visited": len(seen),
             "cancelled": cancelled,
-            "hazards_found": sum(m.hazards for m in seen),
+            "hazards_found": found,
             "critical": sum(self.critical[m.iid] for m in seen),
             "hazards_closed": closed,
             "overdue": self.overdue,

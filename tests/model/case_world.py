@@ -17,12 +17,9 @@ from typing import Any, Literal
 
 import httpx
 from sqlalchemy import text
-from temporalio.api.common.v1 import WorkflowExecution
 from temporalio.api.enums.v1 import WorkflowExecutionStatus
-from temporalio.api.workflowservice.v1 import DescribeWorkflowExecutionRequest
 from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
-from temporalio.worker import Worker
 
 from api.main import create_app
 from constants import case_workflow_id
@@ -38,9 +35,9 @@ from tests.model.case_model import CaseModel
 from tests.model.case_rules import Action
 from tests.model.doors import Answer, Doors
 from tests.model.pending import RULES, Rules
+from tests.model.walk_worker import WalkWorker, pending_work
 from tests.model.walker import Failure
 from tests.support import grid_point, place_stewards
-from worker import build_worker
 
 QUEUE = "gridplus-model"
 RUNNING = WorkflowExecutionStatus.WORKFLOW_EXECUTION_STATUS_RUNNING
@@ -110,8 +107,7 @@ class CaseWorld:
         self.client = env.client
         self.sessions = sessions
         self.grids = grids
-        # the production runner (no sandbox): the walker's worker keeps no cache (see
-        # ``start_worker``), and re-importing the workflow modules per task would be 6x slower
+        # a queue of its own, the worker's sandbox off (``tests.model.walk_worker``)
         self.settings = settings.model_copy(update={"task_queue": QUEUE, "workflow_sandbox": "off"})
         self.http = http
         self.rules = rules
@@ -119,7 +115,7 @@ class CaseWorld:
         self.cases: list[Tracked] = []
         self.spare_off_duty: str = ""
         self.walk = 0
-        self.worker: Worker | None = None
+        self.runner = WalkWorker(env.client, sessions, http, self.settings)
         self._stack = AsyncExitStack()
         self.doors: Doors | None = None
         self.log: list[str] = []
@@ -144,38 +140,15 @@ class CaseWorld:
         await self._stack.aclose()
 
     async def start_worker(self) -> None:
-        """The production worker, uncached and taking one workflow task at a time.
-
-        Uncached: the Java test server never moves a query or an update off a stopped
-        worker's sticky queue (a restarted walk hung on it), and every workflow task then
-        replays its history, so every step is also a replay test of the cases it touches.
-        One task at a time: profiling a fixed-seed walk showed it idle, not busy. Uncached,
-        a workflow task for another case evicts a case whose local activities (projection,
-        reservation, messages: ``PATCH_LOCAL_IO``) are in flight; they are cancelled and the
-        case waits for its workflow task timeout (10 s) to run them again, over and over
-        when eight cases move at once, which is what made a walk take many minutes and
-        time out while settling on a loaded machine. With one task slot a case's local
-        activities finish before the next case's task is taken.
-        """
-        self.worker = build_worker(
-            self.client,
-            self.sessions,
-            self.http,
-            self.settings,
-            max_cached_workflows=0,
-            max_concurrent_workflow_tasks=1,
-        )
-        await self.worker.__aenter__()
+        """The walk's own production worker (``tests.model.walk_worker``)."""
+        await self.runner.start()
 
     async def stop_worker(self) -> None:
-        if self.worker is not None:
-            worker, self.worker = self.worker, None
-            await worker.__aexit__(None, None, None)
+        await self.runner.stop()
 
     async def restart_worker(self) -> None:
         """A worker restart: the next one replays every open case from its history."""
-        await self.stop_worker()
-        await self.start_worker()
+        await self.runner.restart()
 
     @property
     def door(self) -> Doors:
@@ -310,15 +283,8 @@ class CaseWorld:
 
     async def pending_work(self, case: Tracked) -> bool | None:
         """Whether the server holds a workflow task or an activity for the case (None:
-        ended). A local activity keeps its workflow task open, so it counts too."""
-        request = DescribeWorkflowExecutionRequest(
-            namespace=self.client.namespace,
-            execution=WorkflowExecution(workflow_id=case_workflow_id(case.case_id)),
-        )
-        response = await self.client.workflow_service.describe_workflow_execution(request)
-        if response.workflow_execution_info.status != RUNNING:
-            return None
-        return response.HasField("pending_workflow_task") or len(response.pending_activities) > 0
+        ended; ``tests.model.walk_worker.pending_work``)."""
+        return await pending_work(self.client, case_workflow_id(case.case_id))
 
     async def query(self, case: Tracked) -> CaseView:
         """The workflow's own view; a query that times out (a worker just restarted, or a

@@ -8,9 +8,11 @@ the projection, the API) and compares it with the model or with another real thi
 from __future__ import annotations
 
 import asyncio
+from collections import Counter
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy import text
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client
 
@@ -21,7 +23,9 @@ from services.platform.db import SessionFactory
 from tests.model.case_checks import COMPLETED, RUNNING, describe_workflow
 from tests.model.case_model import ModelViolation
 from tests.model.inspection_hazards import act_hazard
+from tests.model.inspection_model import Message
 from tests.model.inspection_world import SUPERVISOR, Hazard, Insp, World, query
+from tests.model.walk_worker import pending_work
 from tests.model.walker import Failure, Step
 
 SAME = ("status", "inspector_id", "deadline", "overdue", "hazards", "hazards_closed", "attempts")
@@ -54,10 +58,21 @@ async def hazard_view(h: Hazard) -> RectificationView:
 
 
 async def settle(world: World, patience: int = 600) -> None:
-    """Until nothing moves for a while: activities (booking, projection) run in real time."""
+    """Until nothing moves: the server holds no workflow task or activity for any of the
+    walk's workflows (activities such as booking and projection run in real time; a worker
+    restart leaves a workflow task to time out before the next worker takes it), and two
+    rounds of queries in a row see the same. Queries only when nothing is pending: the
+    walk's uncached worker replays a whole workflow to answer one."""
     previous: list[Any] = []
     quiet = 0
+    client = world.env.client
     for _ in range(patience):
+        live = [i.handle.id for i in world.inspections if not i.model.completed]
+        live += [h.handle.id for h in world.hazards if not h.completed]
+        if any([await pending_work(client, workflow_id) for workflow_id in live]):
+            quiet = 0
+            await asyncio.sleep(0.05)
+            continue
         now: list[Any] = []
         for i in list(world.inspections):
             if i.model.completed:  # a query on a closed workflow replays it: skip
@@ -68,15 +83,45 @@ async def settle(world: World, patience: int = 600) -> None:
             if view.status == "preparing":
                 quiet = -1
         for h in world.hazards:
-            if h.completed:
-                continue
-            hv = await hazard_view(h)
-            now.append((len(hv.timeline), hv.status))
+            if not h.completed:
+                hv = await hazard_view(h)
+                now.append((len(hv.timeline), hv.status))
         quiet = quiet + 1 if now == previous else 0
-        if quiet >= 6:
+        if quiet >= 2:
             return
         previous = now
         await asyncio.sleep(0.05)
+
+
+async def received(sessions: SessionFactory, ref_id: str) -> Counter[Message]:
+    """The messages stored for an inspection or a hazard: (channel, recipient, kind)."""
+    async with sessions() as session:
+        rows = (
+            await session.execute(
+                text("SELECT channel, recipient, kind FROM notification WHERE case_id = :c"),
+                {"c": ref_id[:64]},
+            )
+        ).all()
+    return Counter((str(c), str(r), str(k)) for c, r, k in rows)
+
+
+async def messages_agree(
+    sessions: SessionFactory, ref_id: str, want: Counter[Message], patience: int = 100
+) -> None:
+    """Each party received exactly the messages the model expects, each as many times
+    (given a few seconds: messages leave through a queue beside the workflow)."""
+    got: Counter[Message] = Counter()
+    for _ in range(patience):
+        got = await received(sessions, ref_id)
+        if got == want:
+            return
+        await asyncio.sleep(0.05)
+    missing, extra = want - got, got - want
+    kinds = sorted({kind for _, _, kind in [*missing, *extra]})
+    raise Failure(
+        "messages:" + ",".join(kinds),
+        f"{ref_id}: missing {sorted(missing.items())}, unexpected {sorted(extra.items())}",
+    )
 
 
 async def projected_agrees(world: World, sessions: SessionFactory, i: Insp, live: Any) -> None:
@@ -117,6 +162,7 @@ async def check_inspection(world: World, sessions: SessionFactory, i: Insp, now:
     if got.get("status") != view.status or len(got.get("timeline", [])) != entries:
         raise Failure("get_vs_query", f"{m.iid}: {got.get('status')} vs {view.status}")
     await projected_agrees(world, sessions, i, view)
+    await messages_agree(sessions, m.iid, m.messages)
     if status != RUNNING:
         if status != COMPLETED or m.is_open:
             raise Failure("ended_badly", f"{m.iid}: {status} while the model says {m.status}")
@@ -162,6 +208,7 @@ async def check_hazard(world: World, sessions: SessionFactory, h: Hazard, now: d
         raise Failure("ended_badly", f"{m.rid}: {status} while the model says {m.status}")
     else:
         h.completed = True
+    await messages_agree(sessions, m.rid, m.messages)
     for _ in range(100):
         async with sessions() as session:
             row = await projected_hazard(session, m.rid)
@@ -212,3 +259,7 @@ async def resolve(world: World, sessions: SessionFactory) -> None:
         result = await i.handle.result()
         if result.status != i.model.status or result.hazards_closed != i.model.hazards:
             raise Failure("result", f"{i.model.iid}: {result} vs {i.model.status}")
+    for i in world.inspections:  # once more at the end: every party, every message
+        await messages_agree(sessions, i.model.iid, i.model.messages)
+    for h in world.hazards:
+        await messages_agree(sessions, h.model.rid, h.model.messages)

@@ -9,6 +9,7 @@ rule added here is who may re-inspect (``decide_hazard``).
 from __future__ import annotations
 
 import json
+from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -23,6 +24,8 @@ OPEN = ("preparing", "unassigned", "scheduled", "visiting", "reported")
 SEVERITY_RANK = {"minor": 1, "major": 2, "critical": 3}
 MAX_REASSIGNMENTS = 2  # checklists.json: visit.max_reassignments
 FORBIDDEN = Verdict.refuse("forbidden", 403)
+CENTER = ("center", "linkage_center")
+Message = tuple[str, str, str]  # channel, recipient, kind
 
 
 @dataclass(frozen=True)
@@ -55,10 +58,18 @@ class InspModel:
     ended: int = 0  # terminal entries seen (exactly one, at the end)
     completed: bool = False  # the workflow itself has completed
     receipts: dict[str, tuple[str, str, str]] = field(default_factory=dict)
+    # what each party must have received about this inspection, and how many times
+    messages: Counter[Message] = field(default_factory=Counter)
 
     @property
     def is_open(self) -> bool:
         return self.status in OPEN
+
+    def tell(self, channel: str, recipient: str, kind: str) -> None:
+        self.messages[(channel, recipient, kind)] += 1
+
+    def departments(self) -> list[str]:
+        return sorted({item.department for item in self.form.values()})
 
     @property
     def hazards(self) -> int:
@@ -103,11 +114,24 @@ class InspModel:
                 raise ModelViolation(f"{self.iid}: booking {attempt} after {self.attempt}", kind)
             self.attempt, self.withdrawing, self.overdue = attempt, False, False
             self.inspector = e.data.get("inspector") if kind == "scheduled" else None
+            if self.inspector is not None:  # the inspector and the enterprise hear of the visit
+                self.tell(INSPECTOR, self.inspector, "inspection_assigned")
+                self.tell("enterprise", self.enterprise, "visit_scheduled")
+            elif s != "unassigned":  # the center hears of it once, not at every retry
+                self.tell(*CENTER, "inspection_unassigned")
             s = "scheduled" if kind == "scheduled" else "unassigned"
+        elif kind == "visit_reminder" and self.inspector is not None:
+            self.tell(INSPECTOR, self.inspector, "visit_reminder")
         elif kind == "visit_overdue":
             self.overdue = True
+            self.tell(*CENTER, "visit_overdue")
             if s == "scheduled" and self.attempt <= MAX_REASSIGNMENTS:
+                if self.inspector is not None:
+                    self.tell(INSPECTOR, self.inspector, "visit_withdrawn")
                 self.withdrawing, self.inspector = True, None  # another inspector is booked
+        elif kind == "sections_sent":  # each department its own section
+            for department in self.departments():
+                self.tell("department", department, "inspection_section")
         elif kind == "visit_started":
             s = "visiting"
         elif kind == "visited":
@@ -145,7 +169,8 @@ class InspModel:
         return Verdict.accept()
 
     def record(self, items: list[dict[str, Any]]) -> None:
-        """An accepted submission: each item's outcome and severity (raised, never lowered)."""
+        """An accepted submission: each item's outcome and severity (raised, never lowered);
+        an item that becomes a critical hazard reaches its department at once."""
         for i in items:
             answer = i.get("answer")
             severity = None
@@ -154,6 +179,9 @@ class InspModel:
                 raised = i.get("severity")
                 if raised and SEVERITY_RANK[raised] > SEVERITY_RANK[severity]:
                     severity = raised
+            was = self.answered.get(i["item_code"], ("", None))[1]
+            if i["outcome"] == "hazard" and severity == "critical" and was != "critical":
+                self.tell("department", self.form[i["item_code"]].department, "critical_hazard")
             self.answered[i["item_code"]] = (i["outcome"], severity)
 
 

@@ -26,6 +26,7 @@ from tests.model.doors import Answer, Doors
 from tests.model.inspection_model import INSPECTOR, FormItem, InspModel, decide
 from tests.model.inspection_model import receipt as receipt_of
 from tests.model.rectification_model import RectModel
+from tests.model.walk_worker import WalkWorker
 from tests.model.walker import Failure, Step
 
 T = TypeVar("T")
@@ -79,6 +80,12 @@ class World:
     starts: dict[tuple[str, str, str], tuple[str, str]] = field(default_factory=dict)
     last_start: tuple[Actor, str, str, str] | None = None
     steps: int = 0
+    runner: WalkWorker | None = None  # the walk's own worker, restarted by a ``worker`` step
+
+    async def restart_worker(self) -> None:
+        """Restart the walk's worker (``tests.model.walk_worker``)."""
+        if self.runner is not None:
+            await self.runner.restart()
 
     def adopt(self, iid: str, enterprise: str) -> Insp:
         """Follow an inspection (started by the walk, or by a round)."""
@@ -99,6 +106,7 @@ class World:
             if rid and rid not in known:
                 handle = self.env.client.get_workflow_handle(rectification_workflow_id(rid))
                 model = RectModel(rid, insp.model.enterprise, slot.item.department)
+                model.inspector = view.inspector_id  # the visit's: told to re-inspect
                 self.hazards.append(Hazard(handle, model, view.inspector_id, self.grid))
 
     def learn_form(self, insp: Insp, view: InspectionView) -> None:

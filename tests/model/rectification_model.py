@@ -5,7 +5,8 @@ action by an actor whether it must be accepted or refused with which code (``dec
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections import Counter
+from dataclasses import dataclass, field
 
 from schemas.inspections.rectification import RectificationEvent
 from tests.model.case_model import ModelViolation
@@ -35,10 +36,30 @@ class RectModel:
     has_deadline: bool = True
     seq: int = 0
     verdict: bool | None = None
+    inspector: str | None = None  # the inspector of the visit that found it, if any
+    # what each party must have received about this hazard: (channel, recipient, kind)
+    messages: Counter[tuple[str, str, str]] = field(default_factory=Counter)
 
     @property
     def is_open(self) -> bool:
         return self.status in OPEN
+
+    def tell(self, kind: str) -> None:
+        """The party each message of a hazard goes to (the inspection brief)."""
+        enterprise = ("enterprise", self.enterprise)
+        department = ("department", self.department)
+        to = {
+            "opened": [(*enterprise, "rectification_notice")],
+            "deadline_warning": [(*enterprise, "rectification_reminder")],
+            "escalated": [(*department, "enforcement")],
+            "enforcement_overdue": [(*department, "enforcement_overdue")],
+            "reinspection_overdue": [(*department, "reinspection_overdue")],
+            "proof_submitted": [(*department, "proof_received")]
+            + ([("inspector", self.inspector, "reinspection_due")] if self.inspector else []),
+            "rework": [(*enterprise, "rectification_rework")],
+            "closed": [(*enterprise, "rectification_closed")],
+        }
+        self.messages.update(to.get(kind, []))
 
     def apply(self, e: RectificationEvent) -> None:
         kind = e.kind
@@ -54,7 +75,9 @@ class RectModel:
             "closed": self.verdict is True,
             "rework": self.verdict is False,
             "escalated": not self.escalated and self.status == "rectifying",
-            "enforcement_overdue": self.escalated and self.status == "rectifying",
+            # a reworked hazard of an escalated one overdue again, or the extra time an
+            # enforcement gave an escalated one run out
+            "enforcement_overdue": self.escalated and self.status in ("rectifying", "escalated"),
             "reinspection_overdue": self.status == "proof_submitted",
         }
         if not need.get(kind, True):
@@ -70,6 +93,7 @@ class RectModel:
             self.has_deadline = True
         elif kind not in ("opened", "deadline_warning", "closed", "cancelled", "enforcement"):
             raise ModelViolation(f"{self.rid}: unknown entry {kind}", kind)
+        self.tell(kind)
         self.status = STATUS_OF.get(kind, self.status)
         if e.status != self.status:
             raise ModelViolation(f"{self.rid}: {kind} says {e.status}, model {self.status}", kind)

@@ -10,6 +10,22 @@ rectifications outlive
 the round, and the campaign continues as new (every ``continue_every`` starts, or when
 Temporal suggests it) carrying nothing of theirs but their ids. Progress is a query and
 the Web UI's current details.
+
+A round is closed when its hazards are, not when its last visit is (patch ``campaign-v2``,
+issue 13, C1). The linkage center runs a round to close the loop on what it finds (every
+hazard rectified, escalated and enforced, or cancelled as recorded in error), and reads
+the round's progress for exactly that: the visits done, the hazards still open. Before
+the patch a round completed with its last visit, and the closings its inspections signal
+afterwards found a closed workflow: the query, the Web UI's details and the search
+attributes kept the count of that moment forever. Now, once every planned enterprise is
+visited or cancelled, the round is ``rectifying`` (no deadline of its own: each hazard
+has its own, and the party named by it) and goes on counting the ``hazard_closed``
+signals, completing when the last hazard it found is closed; a round without hazards
+completes with its last visit, as before. Rectifying rounds do not hold back the next
+scheduled round (``services.inspections.operations.create_campaign_schedule``). Why not
+keep counting in a completed round: a completed workflow takes no signal, and a round
+reading its closings from the database would be a second source of truth for the query.
+See docs/campaigns.md.
 """
 
 from __future__ import annotations
@@ -21,6 +37,10 @@ from temporalio import workflow
 from temporalio.common import SearchAttributeUpdate
 
 from workflows.kit.calls import call
+
+# campaign-v2 (issue 13, C1): the round stays open, ``rectifying``, until the hazards it
+# found are closed, counting their closings (the query and the Web UI agree with GET).
+PATCH_CAMPAIGN_V2 = "campaign-v2"
 
 with workflow.unsafe.imports_passed_through():
     from constants import (
@@ -55,6 +75,15 @@ class InspectionCampaignWorkflow:
         self.inp = inp
         self.carry: CampaignCarry | None = inp.carry
         self.started_this_run = 0
+        # campaign-v2: every visit made, hazards still open (a run continued as new in
+        # that phase starts in it; before the patch no round continued as new once done)
+        carry = self.carry
+        self.rectifying = (
+            carry is not None
+            and carry.cursor >= len(carry.plan.enterprises)
+            and not carry.in_flight
+            and carry.hazards_closed < carry.hazards_found
+        )
         self._visible: list[Any] | None = None
 
     @property
@@ -94,8 +123,33 @@ class InspectionCampaignWorkflow:
             except TimeoutError:
                 carry.overdue = True
                 self._sync()
+        if workflow.patched(PATCH_CAMPAIGN_V2):
+            await self._follow_hazards(inp, carry)
         self._sync(completed=True)
         return self.progress()
+
+    async def _follow_hazards(self, inp: CampaignInput, carry: CampaignCarry) -> None:
+        """campaign-v2: every visit made; count the closings until no hazard is open."""
+        while carry.hazards_closed < carry.hazards_found:
+            self.rectifying = True
+            self._sync()
+            await workflow.wait_condition(
+                lambda: (
+                    carry.hazards_closed >= carry.hazards_found
+                    or workflow.info().is_continue_as_new_suggested()
+                )
+            )
+            if carry.hazards_closed < carry.hazards_found:  # a long follow-up: a fresh run
+                await workflow.wait_condition(workflow.all_handlers_finished)
+                workflow.continue_as_new(
+                    inp.model_copy(
+                        update={
+                            "campaign_id": carry.campaign_id,
+                            "carry": carry.model_copy(update={"runs": carry.runs + 1}),
+                        }
+                    )
+                )
+        self.rectifying = False
 
     async def _plan(self, where: CampaignFilter) -> CampaignCarry:
         started_at = workflow.now()
@@ -214,7 +268,7 @@ class InspectionCampaignWorkflow:
         return CampaignProgress(
             campaign_id=carry.campaign_id,
             name=name,
-            status="completed" if done else "running",
+            status="rectifying" if self.rectifying else "completed" if done else "running",
             planned=planned,
             started=carry.cursor,
             in_flight=len(carry.in_flight),
@@ -251,7 +305,7 @@ class InspectionCampaignWorkflow:
             SA_STATUS.value_set(status),
             SA_OVERDUE.value_set(p.overdue),
             SA_DEADLINE.value_set(p.target_end)
-            if p.target_end and not completed
+            if p.target_end and not completed and status != "rectifying"
             else SA_DEADLINE.value_unset(),
         ]
         workflow.upsert_search_attributes(updates)
