@@ -44,12 +44,6 @@ from tools.demo_data import build_town, load_demo_data
 from worker import build_worker
 
 BIN = Path(sys.executable).parent
-# The suite's workers re-import workflow modules for every run, so the sandbox's guard
-# against clocks, randomness and I/O applies inside them (see worker.workflow_runner).
-os.environ.setdefault("GRIDPLUS_WORKFLOW_SANDBOX", "isolated")
-# The suite's cases keep wall-clock limits (their timings predate working time); the
-# working-time tests (tests/test_worktime_case.py) build their catalog with office hours.
-os.environ.setdefault("GRIDPLUS_WORKING_TIME", "0")
 TEST_SERVER = BIN / "temporal-test-server"
 DEV_SERVER = BIN / "temporal"
 TASK_QUEUE = "gridplus-test"
