@@ -180,3 +180,50 @@ async def test_d3_reassign_naming_an_unknown_steward_on_a_result_to_verify_is_wr
     assert (again.status, again.code) == (409, "wrong_stage"), again.body
     other = await door.post(path, SUPERVISOR, {**body, "steward_id": "NOBODY-d3b"})
     assert (other.status, other.code) == (409, "wrong_stage"), other.body
+
+
+async def test_d4_an_extension_of_an_overdue_verification_is_watched_again(
+    api: httpx.AsyncClient,
+    env: WorkflowEnvironment,
+    sessions: SessionFactory,
+    grids: GridIndex,
+    settings: Settings,
+) -> None:
+    """Walker (soak seed 199287383, 4 steps): a result waits for verification, time passes
+    its deadline (``verification_overdue``), a supervisor extends it by an hour, time
+    passes the moved deadline.
+
+    Once overdue, the verification stage waited with no timer; the extension (accepted:
+    the stage has a deadline) moved a deadline nothing watched, so when it passed the case
+    showed a past deadline, not overdue, with nothing fired. Since ``overdue-rearm-v1``
+    the moved deadline is waited for and, passed, makes the stage overdue again.
+    """
+    door = doors(api, settings)
+    at = grid_point(grids, "G043")
+    await place_stewards(sessions, grids, at, 1)
+    key = await register_device(
+        sessions, grids, "D4SNS", "sensor", at, sensor_type="smoke_detector"
+    )
+    opened = await door.device_post(
+        "D4SNS", key, "events", {"event": "alarm", "occurred_at": now_iso()}
+    )
+    case_id = track(opened.body["case_id"])
+    await until(env, case_id, lambda v: v.status in ("dispatched", "escalated"))
+    recovery = {"event": "recovery", "occurred_at": now_iso(), "event_id": "d4-recovery-1"}
+    assert (await door.device_post("D4SNS", key, "events", recovery)).body["outcome"] == "recovered"
+    resolved = await until(env, case_id, lambda v: v.status == "resolved")
+    assert resolved.deadline is not None
+    await env.sleep(resolved.deadline - await env.get_current_time() + timedelta(minutes=1))
+    await until(env, case_id, lambda v: v.overdue)
+    path = f"/supervisors/cases/{case_id}/extend"
+    extended = await door.post(path, SUPERVISOR, {"extra": 3600, "reason": "weather"})
+    assert extended.status == 200, extended.body
+    moved = await until(env, case_id, lambda v: not v.overdue)
+    assert moved.deadline is not None and moved.deadline > await env.get_current_time()
+    await env.sleep(timedelta(hours=2))
+    again = await until(env, case_id, lambda v: v.overdue, within=15)
+    assert again.status == "resolved"
+    assert [e.kind for e in again.timeline].count("verification_overdue") == 2
+    await save_history(
+        env.client.get_workflow_handle(case_workflow_id(case_id)), "overdue_rearm_v1_extended"
+    )

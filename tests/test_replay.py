@@ -59,6 +59,8 @@ def test_every_path_has_a_saved_history() -> None:
         "case_inspection_v3_cancelled_while_preparing",
         # a round open until its hazards are closed (campaign-v2, issue 13 C1)
         "case_campaign_v2_rectifying_then_completed",
+        # an extension of an overdue verification re-arms its timer (overdue-rearm-v1)
+        "case_overdue_rearm_v1_extended",
     } <= names
 
 

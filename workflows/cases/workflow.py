@@ -9,6 +9,7 @@ enter history, and the only ways out are ``closed`` (after verification) and ``c
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Literal
 
 from temporalio import workflow
@@ -18,6 +19,10 @@ from workflows.cases.reporter import tell_reporter
 from workflows.cases.state import StewardSlot
 from workflows.cases.suspension import CaseSuspension
 from workflows.cases.worktime import PATCH_WORKTIME_V2, grace_deadline, stage_deadline
+from workflows.kit.waiting import Deadline
+
+# An extension of an overdue center stage re-arms its timer (``CaseWorkflow._overdue_until``).
+PATCH_OVERDUE_REARM = "overdue-rearm-v1"
 
 with workflow.unsafe.imports_passed_through():
     from constants import WF_CASE
@@ -234,10 +239,7 @@ class CaseWorkflow(CaseSuspension, CaseActions):
         state.deadline = await stage_deadline(self, "center", span)
         self.waiting("the linkage center to reassign the case")
         if not await self.wait_stage(lambda: False, state.deadline):
-            state.overdue = True
-            state.urge_count += 1
-            self.emit("center_decision_overdue")
-            await self.wait_stage(lambda: False, None)
+            await self._overdue_until(lambda: False, "center_decision_overdue")
         return "interrupted"
 
     async def _verification_stage(self) -> bool:
@@ -250,10 +252,9 @@ class CaseWorkflow(CaseSuspension, CaseActions):
         if not await self.wait_stage(lambda: state.verification is not None, state.deadline):
             if state.redirect:
                 return False
-            state.overdue = True
-            state.urge_count += 1
-            self.emit("verification_overdue")
-            await self.wait_stage(lambda: state.verification is not None, None)
+            await self._overdue_until(
+                lambda: state.verification is not None, "verification_overdue"
+            )
         if state.redirect or state.verification is None:
             return False
         if state.verification:
@@ -293,3 +294,32 @@ class CaseWorkflow(CaseSuspension, CaseActions):
     @workflow.query
     def view(self) -> CaseView:
         return self.state.view()
+
+    async def _overdue_until(self, done: Callable[[], bool], kind: str) -> None:
+        """A stage the center acts in (verification, a returned case) is past its deadline:
+        overdue, said in the timeline; then wait for ``done`` (or a redirect, or the end).
+
+        Since ``overdue-rearm-v1`` an extension re-arms the stage: the moved deadline is
+        waited for, and when it passes too the stage is overdue again. Before, the case
+        waited on nothing once overdue, so a supervisor's extension (accepted: the stage
+        has a deadline) set a new deadline that nothing watched (the model walk's
+        ``stalled``: dept result, time, extend, time)."""
+        state = self.state
+        while True:
+            state.overdue = True
+            state.urge_count += 1
+            self.emit(kind)
+            if not workflow.patched(PATCH_OVERDUE_REARM):
+                await self.wait_stage(done, None)
+                return
+            deadline = state.deadline
+            version = deadline.version if deadline is not None else -1
+
+            def moved(deadline: Deadline | None = deadline, version: int = version) -> bool:
+                return done() or (deadline is not None and deadline.version != version)
+
+            await self.wait_stage(moved, None)
+            if done() or state.redirect is not None or not state.is_open:
+                return
+            if await self.wait_stage(done, state.deadline):
+                return
