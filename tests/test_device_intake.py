@@ -262,3 +262,36 @@ async def test_a_case_is_sent_its_detections_once_enough_wait_or_the_oldest_wait
         view = await live(env, case_id)
     assert carried(view) == 8
     assert sum(e.kind == "evidence_added" for e in view.timeline) == 3
+
+
+async def test_concurrent_lookups_of_an_expired_scene_read_it_once(
+    api: httpx.AsyncClient, env: WorkflowEnvironment, sessions: SessionFactory, grids: GridIndex
+) -> None:
+    """Single flight: posts that find their scene's cached row expired wait on one read of
+    it instead of each reading it (the refreshes that overflowed the pool in the bench)."""
+    cam = await device(sessions, grids, "G036")
+    case_id = await open_scene(api, env, sessions, cam)
+    runtime = api._transport.app.state.gridplus.devices  # type: ignore[attr-defined]
+    runtime._scenes.clear()  # every cached scene expired at once
+    reads = runtime.scene_loader.reads
+    answers = await asyncio.gather(
+        *(post(api, cam, "detections", detection(event_id=f"sf-{i:03d}")) for i in range(20))
+    )
+    assert [a.json()["outcome"] for a in answers] == ["merged"] * 20
+    assert {a.json()["case_id"] for a in answers} == {case_id}
+    assert runtime.scene_loader.reads == reads + 1
+
+
+async def test_concurrent_key_lookups_of_cold_devices_are_one_read(
+    sessions: SessionFactory, grids: GridIndex
+) -> None:
+    cams = [await device(sessions, grids, "G037") for _ in range(5)]
+    cache = KeyCache(PEPPER, seconds=60)
+    lookups = [cache.authenticate(sessions, cam.id, cam.key) for cam in cams for _ in range(4)]
+    wrong = cache.authenticate(sessions, cams[0].id, cams[1].key)
+    found = await asyncio.gather(*lookups, wrong, return_exceptions=True)
+    assert [d.id for d in found[:-1]] == [cam.id for cam in cams for _ in range(4)]  # type: ignore[union-attr]
+    assert isinstance(found[-1], DeviceAuthError)
+    loader = cache._loader
+    assert loader is not None
+    assert (loader.reads, loader.keys) == (1, 5)  # one query for the five devices

@@ -33,7 +33,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import Table, bindparam, func, or_, select, update
 from sqlmodel import col
 from temporalio.client import Client
 
@@ -52,6 +52,19 @@ RECLAIM_AFTER = timedelta(seconds=60)
 CLAIM_LIMIT = 5_000
 SENDERS = 16  # updates in flight per flusher (distinct cases: one update per case per flush)
 ENDED = ("closed", "cancelled")
+# Core statements (executemany with a parameter set per row / per batch): the claim of a
+# flush and its clearing are one statement each, whatever the number of cases
+_table: Table = Detection.__table__  # type: ignore[attr-defined]
+CLAIM = (
+    update(_table)
+    .where(_table.c.id == bindparam("row"))
+    .values(batch_id=bindparam("bid"), batch_at=bindparam("at"))
+)
+CLEAR = (
+    update(_table)
+    .where(_table.c.batch_id == bindparam("bid"))
+    .values(pending=False, outcome=bindparam("out"))
+)
 
 
 def batch_id(case_id: str, ids: list[int]) -> str:
@@ -147,12 +160,23 @@ class Coalescer:
         batches = await self._claim(force)
         gate = asyncio.Semaphore(SENDERS)
 
-        async def send(bid: str, rows: list[Any]) -> int:
+        async def deliver(bid: str, rows: list[Any]) -> str:
             async with gate:
-                return await self._send(bid, rows)
+                return await self._deliver(bid, rows)
 
-        sent = await asyncio.gather(*(send(bid, rows) for bid, rows in batches.items()))
-        return sum(sent)
+        outcomes = await asyncio.gather(
+            *(deliver(bid, rows) for bid, rows in batches.items()), return_exceptions=True
+        )
+        done = [
+            (bid, outcome)
+            for bid, outcome in zip(batches, outcomes, strict=True)
+            if isinstance(outcome, str)
+        ]
+        await self._clear(done)  # one statement for the flush, not one per case
+        for outcome in outcomes:
+            if isinstance(outcome, BaseException):  # its rows stay claimed: sent again later
+                raise outcome
+        return sum(outcome == "merged" for _, outcome in done)
 
     async def _claim(self, force: bool = False) -> dict[str, list[Any]]:
         now = datetime.now(UTC)
@@ -191,14 +215,13 @@ class Coalescer:
                     fresh[row.case_id].append(row)
                 elif utc(row.batch_at) < now - RECLAIM_AFTER:  # type: ignore[operator]
                     claimed[row.batch_id].append(row)  # a dead flusher's: same id again
+            claims = []  # one executemany for every case's rows, not a statement per case
             for case_id, group in fresh.items():
                 bid = batch_id(case_id, [r.id for r in group])
                 claimed[bid] = group
-                await session.execute(
-                    update(Detection)
-                    .where(col(Detection.id).in_([r.id for r in group]))
-                    .values(batch_id=bid, batch_at=now)
-                )
+                claims += [{"row": r.id, "bid": bid, "at": now} for r in group]
+            if claims:
+                await session.execute(CLAIM, claims)
             for bid, group in claimed.items():
                 if group[0].batch_id is not None:
                     await session.execute(
@@ -207,6 +230,14 @@ class Coalescer:
         return dict(claimed)
 
     async def _send(self, bid: str, rows: list[Any]) -> int:
+        """Send one claimed batch and clear it (1 if its case took it)."""
+        outcome = await self._deliver(bid, rows)
+        await self._clear([(bid, outcome)])
+        return int(outcome == "merged")
+
+    async def _deliver(self, bid: str, rows: list[Any]) -> str:
+        """Send one claimed batch as its case's update: ``merged``, or ``recorded`` when the
+        case is gone or ended (its rows stay recorded, as any detection of an ended case)."""
         case_id: str = rows[0].case_id
         note, evidence = summary(rows)
         action = AddEvidence(
@@ -229,14 +260,14 @@ class Coalescer:
 
             if result.seq >= MAX_ATTACHED_PER_CASE:
                 self.full_cases.add(case_id)
-        async with self._sessions() as session, session.begin():
-            await session.execute(
-                update(Detection)
-                .where(col(Detection.batch_id) == bid)
-                .values(pending=False, outcome=outcome)
-                .execution_options(synchronize_session=False)
-            )
         self.stats.updates += outcome == "merged"
         self.stats.ended += outcome != "merged"
         self.stats.detections += len(rows)
-        return int(outcome == "merged")
+        return outcome
+
+    async def _clear(self, done: list[tuple[str, str]]) -> None:
+        """Mark sent batches no longer pending, in one transaction (one executemany)."""
+        if not done:
+            return
+        async with self._sessions() as session, session.begin():
+            await session.execute(CLEAR, [{"bid": bid, "out": outcome} for bid, outcome in done])

@@ -8,10 +8,12 @@ column); a bare hex digest is the plain SHA-256 of earlier versions, still accep
 rewritten to ``hmac1$`` on the device's first successful post (no migration, no flag day).
 
 The cache maps a device id to the row it authenticated as, with the stored hash it was
-checked against, for ``device_auth_cache_seconds``: a burst costs one read per device, not
-one per detection. A key that does not match the cached hash is always checked against the
-database again (a rotated key works at once); a deactivated or rotated-away key keeps
-working in other API processes for at most the cache's lifetime.
+checked against, for ``device_auth_cache_seconds`` (jittered, so entries filled together
+expire apart): a burst costs one read per device, not one per detection, and the devices
+due are read together (``BatchLoader``: one query, one read in flight per device). A key
+that does not match the cached hash is always checked against the database again (a
+rotated key works at once); a deactivated or rotated-away key keeps working in other API
+processes for at most the cache's lifetime.
 """
 
 from __future__ import annotations
@@ -23,10 +25,11 @@ import time
 from collections import OrderedDict
 from dataclasses import dataclass
 
-from sqlalchemy import update
+from sqlalchemy import select, update
 from sqlmodel import col
 
 from schemas.intake.tables import Device
+from services.intake.batch_loader import BatchLoader, jittered
 from services.platform.db import SessionFactory
 
 SCHEME = "hmac1$"
@@ -69,6 +72,21 @@ class KeyCache:
         self._entries: OrderedDict[str, _Entry] = OrderedDict()
         self.hits = 0
         self.misses = 0
+        self._loader: BatchLoader[str, Device] | None = None
+        self._loader_sessions: SessionFactory | None = None
+
+    def _loader_for(self, sessions: SessionFactory) -> BatchLoader[str, Device]:
+        """The devices' single-flight, batched reader (one per session factory: a process
+        has one; a test may pass another)."""
+        if self._loader is None or self._loader_sessions is not sessions:
+
+            async def read(ids: list[str]) -> dict[str, Device]:
+                async with sessions() as session:
+                    query = select(Device).where(col(Device.id).in_(ids))
+                    return {row.id: row for row in (await session.execute(query)).scalars()}
+
+            self._loader, self._loader_sessions = BatchLoader(read), sessions
+        return self._loader
 
     async def authenticate(self, sessions: SessionFactory, device_id: str, key: str) -> Device:
         """The registered, active device whose key this is; ``DeviceAuthError`` otherwise."""
@@ -79,8 +97,7 @@ class KeyCache:
             self.hits += 1
             return entry.device
         self.misses += 1
-        async with sessions() as session:
-            row = await session.get(Device, device_id)
+        row = await self._loader_for(sessions).load(device_id)
         stored = row.key_hash if row is not None else hash_key("no such device", self._pepper)
         good = matches(stored, key, self._pepper)
         if row is None or not good or not row.active:
@@ -88,7 +105,7 @@ class KeyCache:
             raise DeviceAuthError("unknown device or wrong key")
         if not stored.startswith(SCHEME):
             stored = await self._rehash(sessions, device_id, stored, key)
-        self._entries[device_id] = _Entry(row, stored, now + self._seconds)
+        self._entries[device_id] = _Entry(row, stored, now + jittered(self._seconds))
         self._entries.move_to_end(device_id)
         while len(self._entries) > self._size:
             self._entries.popitem(last=False)

@@ -34,6 +34,7 @@ from temporalio.client import Client
 
 from schemas.cases.tables import CaseRecord
 from schemas.intake.tables import IntakeMerge
+from services.intake.batch_loader import BatchLoader, jittered
 from services.intake.coalesce import ENDED, Coalescer
 from services.intake.detection_writer import MAX_BATCH, DetectionWriter
 from services.intake.device_keys import KeyCache
@@ -45,7 +46,7 @@ RETRY_AFTER_BUSY = 1  # seconds: an overload passes in a second or two
 # How long a process trusts its copy of a scene's registry row on the coalescing path. Only
 # a hint: a generation another process moved on meanwhile (its case ended) means at most
 # this long of detections recorded against the ended case (``outcome`` ``recorded``).
-SLOT_SECONDS = 3.0
+SLOT_SECONDS = 3.0  # on average: each entry's lifetime is jittered (``batch_loader``)
 MAX_SCENES = 100_000
 
 
@@ -113,16 +114,17 @@ class DeviceRuntime:
         self.in_flight = 0
         self.refused = 0
         self._scenes: dict[str, tuple[Slot, str, float]] = {}
+        columns = (IntakeMerge.merge_key, IntakeMerge.generation, IntakeMerge.opener)
         self._slot_query = (
-            select(
-                *(col(c) for c in (IntakeMerge.generation, IntakeMerge.opener, IntakeMerge.last_at))
-            )
-            .add_columns(col(IntakeMerge.recovered_at), col(IntakeMerge.full))
-            .where(col(IntakeMerge.merge_key) == bindparam("k"))
+            select(*(col(c) for c in columns))
+            .add_columns(col(IntakeMerge.last_at), col(IntakeMerge.recovered_at))
+            .add_columns(col(IntakeMerge.full))
+            .where(col(IntakeMerge.merge_key).in_(bindparam("k", expanding=True)))
         )
-        self._status_query = select(col(CaseRecord.status)).where(
-            col(CaseRecord.case_id) == bindparam("c")
+        self._status_query = select(col(CaseRecord.case_id), col(CaseRecord.status)).where(
+            col(CaseRecord.case_id).in_(bindparam("c", expanding=True))
         )
+        self.scene_loader: BatchLoader[MergeKey, tuple[Slot, str]] = BatchLoader(self._read_scenes)
 
     def start(self) -> None:
         self.writer.start()
@@ -176,21 +178,42 @@ class DeviceRuntime:
 
     async def _scene(self, key: MergeKey) -> tuple[Slot, str] | None:
         """The scene's registry row and its case, if that case is projected as open: read
-        (one connection, two point reads) at most every ``SLOT_SECONDS`` per process."""
+        at most every ~``SLOT_SECONDS`` per process (jittered), single-flight and batched
+        with the other scenes due (``BatchLoader``: one query for their rows, one for their
+        cases' status)."""
         now = time.monotonic()
         entry = self._scenes.get(key.digest)
         if entry is not None and entry[2] > now:
             return entry[0], entry[1]
+        return await self.scene_loader.load(key)
+
+    async def _read_scenes(self, keys: list[MergeKey]) -> dict[MergeKey, tuple[Slot, str]]:
+        """Many scenes' rows and their cases' status, in two queries on one connection;
+        only scenes whose case is projected as open are found (and cached)."""
+        by_digest = {key.digest: key for key in keys}
         async with self._sessions() as session:
-            row = (await session.execute(self._slot_query, {"k": key.digest})).first()
-            if row is None:
-                return None
-            case_id = case_id_for(key, row.generation)
-            status = (await session.execute(self._status_query, {"c": case_id})).scalar()
-        if status is None or status in ENDED:
-            return None
-        slot = Slot(row.generation, row.opener, utc(row.last_at), utc(row.recovered_at), row.full)  # type: ignore[arg-type]
-        if len(self._scenes) >= MAX_SCENES:
+            rows = (await session.execute(self._slot_query, {"k": list(by_digest)})).all()
+            cases = {
+                row.merge_key: case_id_for(by_digest[row.merge_key], row.generation) for row in rows
+            }
+            statuses = dict(
+                (await session.execute(self._status_query, {"c": list(cases.values())})).all()
+                if cases
+                else []
+            )
+        found: dict[MergeKey, tuple[Slot, str]] = {}
+        if len(self._scenes) + len(rows) >= MAX_SCENES:
             self._scenes.clear()
-        self._scenes[key.digest] = (slot, case_id, now + SLOT_SECONDS)
-        return slot, case_id
+        until = time.monotonic()
+        for row in rows:
+            case_id = cases[row.merge_key]
+            status = statuses.get(case_id)
+            if status is None or status in ENDED:
+                continue
+            key = by_digest[row.merge_key]
+            last_at = utc(row.last_at)
+            assert last_at is not None  # the column is not nullable
+            slot = Slot(row.generation, row.opener, last_at, utc(row.recovered_at), row.full)
+            self._scenes[key.digest] = (slot, case_id, until + jittered(SLOT_SECONDS))
+            found[key] = (slot, case_id)
+        return found
