@@ -21,7 +21,7 @@ from temporalio.testing import WorkflowEnvironment
 from api.main import create_app
 from services.platform.db import SessionFactory
 from services.supervision import queue as queues
-from services.supervision.queue_cache import CountsCache, InFlight
+from services.supervision.queue_cache import STALE_FACTOR, CountsCache, InFlight
 from services.supervision.scope import scope_for
 from settings import Settings
 from tests.queue_support import event, record, store
@@ -110,6 +110,37 @@ async def test_loads_that_miss_together_share_one_count() -> None:
         await cache.shared("G001", broken)
     assert cache.get("G001") is None  # a failure is not kept
     assert (await cache.shared("G001", count))[0] == {"returned": 2}
+
+
+async def test_expired_counts_are_shown_while_one_refresh_runs_behind() -> None:
+    clock, release = Clock(), asyncio.Event()
+    cache = CountsCache(5, clock=clock)
+    counted: list[str] = []
+
+    async def count() -> tuple[dict[str, int], datetime]:
+        counted.append("in front")
+        return {"returned": len(counted)}, datetime.now(UTC)
+
+    async def refresh() -> tuple[dict[str, int], datetime]:
+        counted.append("behind")
+        await release.wait()
+        return {"returned": 100}, datetime.now(UTC)
+
+    assert (await cache.shared("town", count, refresh))[0] == {"returned": 1}
+    clock.now += 6  # expired, young enough to show: ten loads get it at once, one refresh
+    answers = [await cache.shared("town", count, refresh) for _ in range(10)]
+    assert all(counts == {"returned": 1} for counts, _ in answers)
+    await asyncio.sleep(0)
+    assert counted == ["in front", "behind"]
+    release.set()
+    for _ in range(100):
+        if cache.get("town") is not None:
+            break
+        await asyncio.sleep(0)
+    assert (await cache.shared("town", count, refresh))[0] == {"returned": 100}
+    clock.now += 5 * STALE_FACTOR  # too old to show: the load counts in front again
+    assert (await cache.shared("town", count, refresh))[0] == {"returned": 3}
+    assert counted == ["in front", "behind", "in front"]
 
 
 async def test_identical_reads_arriving_together_share_one_and_nothing_is_kept() -> None:

@@ -74,7 +74,12 @@ async def center_queue(request: Request, state: State) -> Response:
         filters = queues.QueueFilter(**picked, scope=scope)
         bucket = _param(request, "bucket", queues.CENTER_BUCKETS) or "returned"
         queue = await queues.center_queue(
-            session, filters, bucket, cache=state.queue_counts, lists=state.queue_lists
+            session,
+            filters,
+            bucket,
+            cache=state.queue_counts,
+            lists=state.queue_lists,
+            sessions=state.sessions,
         )
     return render(
         request,

@@ -43,7 +43,7 @@ from sqlmodel import col
 
 from schemas.cases.tables import CaseEvent, CaseRecord
 from schemas.cases.workflow import OPEN_STATUSES
-from services.platform.db import utc
+from services.platform.db import SessionFactory, utc
 from services.supervision.any_of import AnyOf
 from services.supervision.queue_cache import CountsCache, InFlight
 from services.supervision.scope import EVERYWHERE, GridScope
@@ -277,10 +277,12 @@ async def center_queue(
     limit: int = PAGE,
     cache: CountsCache | None = None,
     lists: InFlight[list[QueueRow]] | None = None,
+    sessions: SessionFactory | None = None,
 ) -> Queue:
     """The center's counts under the filters (from ``cache`` when it has them: seconds
-    old at most), and up to ``limit`` cases of ``bucket``, read now (loads asking for the
-    same list while ``lists`` has it being read share that read)."""
+    old at most, or, with ``sessions``, a little older while a count on a session of its
+    own refreshes them), and up to ``limit`` cases of ``bucket``, read now (loads asking
+    for the same list while ``lists`` has it being read share that read)."""
     now = datetime.now(UTC)
     chosen = bucket if bucket in CENTER_BUCKETS else CENTER_BUCKETS[0]
     count_statement, list_statement = _center_statements(filters, chosen, limit)
@@ -288,10 +290,16 @@ async def center_queue(
     async def count() -> tuple[dict[str, int], datetime]:
         return await _counts(session, count_statement, CENTER_BUCKETS), now
 
+    async def refresh() -> tuple[dict[str, int], datetime]:
+        assert sessions is not None
+        async with sessions() as own:
+            return await _counts(own, count_statement, CENTER_BUCKETS), datetime.now(UTC)
+
     async def read() -> list[QueueRow]:
         return await _cases(session, list_statement)
 
-    counts, as_of = await (count() if cache is None else cache.shared(filters, count))
+    behind = refresh if sessions is not None else None
+    counts, as_of = await (count() if cache is None else cache.shared(filters, count, behind))
     key = (filters, chosen, limit)
     cases = await (read() if lists is None else lists.shared(key, read))
     return Queue(counts=counts, bucket=chosen, cases=cases, as_of=as_of)

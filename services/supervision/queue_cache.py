@@ -13,11 +13,19 @@ together (twenty supervisors opening the page at nine) share one count per key i
 each running its own (``CountsCache.shared``), and loads that ask for the same list while
 it is being read share that read (``InFlight``): nothing is kept once it answers, so a
 list is never older than the read a load found running when it arrived.
+
+Counts past their few seconds are refreshed behind the loads, not in front of them: a
+load that finds them expired (but younger than ``STALE_FACTOR`` times their lifetime)
+gets them as they are, with their time, and starts one count in the background (its own
+database session) that the next loads find done. Before, the load that found them
+expired waited for the count, and so did every load arriving meanwhile: the queue's p99
+was that wait (222 ms against a p50 of 19 ms on a quiet machine, 20 users, 20,000 cases).
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Hashable
@@ -26,7 +34,11 @@ from typing import Any, Generic, TypeVar
 
 # (scope, filters) pairs kept; a town has a few dozen scopes, times a few filters each
 MAX_ENTRIES = 1024
+# counts this many lifetimes old are still shown (with their time) while a refresh runs
+STALE_FACTOR = 6
 V = TypeVar("V")
+Counts = tuple[dict[str, int], datetime]
+log = logging.getLogger(__name__)
 
 
 class InFlight(Generic[V]):
@@ -35,6 +47,10 @@ class InFlight(Generic[V]):
 
     def __init__(self) -> None:
         self._running: dict[Hashable, asyncio.Future[V]] = {}
+
+    def running(self, key: Hashable) -> bool:
+        """A read of ``key`` is under way."""
+        return key in self._running
 
     async def shared(self, key: Hashable, read: Callable[[], Awaitable[V]]) -> V:
         """``read()``'s answer, run once for all the callers that ask while it runs."""
@@ -70,18 +86,28 @@ class CountsCache:
         self.seconds = seconds
         self._clock = clock
         self._entries: OrderedDict[Any, tuple[float, dict[str, int], datetime]] = OrderedDict()
-        self._counting: InFlight[tuple[dict[str, int], datetime]] = InFlight()
+        self._counting: InFlight[Counts] = InFlight()
+        self._refreshing: set[asyncio.Task[None]] = set()
 
-    def get(self, key: Any) -> tuple[dict[str, int], datetime] | None:
+    def get(self, key: Any) -> Counts | None:
         """The counts under ``key`` and their time, if taken less than ``seconds`` ago."""
         entry = self._entries.get(key)
         if entry is None:
             return None
         taken, counts, as_of = entry
-        if self._clock() - taken >= self.seconds:
-            del self._entries[key]
+        age = self._clock() - taken
+        if age >= self.seconds:
+            if age >= self.seconds * STALE_FACTOR:
+                del self._entries[key]
             return None
         return dict(counts), as_of
+
+    def stale(self, key: Any) -> Counts | None:
+        """Expired counts still young enough to show while a refresh runs."""
+        entry = self._entries.get(key)
+        if entry is None or self._clock() - entry[0] >= self.seconds * STALE_FACTOR:
+            return None
+        return dict(entry[1]), entry[2]
 
     def put(self, key: Any, counts: dict[str, int], as_of: datetime) -> None:
         """Keep ``counts`` (the oldest entry goes when the cache is full)."""
@@ -93,18 +119,40 @@ class CountsCache:
             self._entries.popitem(last=False)
 
     async def shared(
-        self, key: Any, count: Callable[[], Awaitable[tuple[dict[str, int], datetime]]]
-    ) -> tuple[dict[str, int], datetime]:
+        self,
+        key: Any,
+        count: Callable[[], Awaitable[Counts]],
+        refresh: Callable[[], Awaitable[Counts]] | None = None,
+    ) -> Counts:
         """The cached counts of ``key``, or ``count()``'s, run once for all the loads that
-        ask while it runs (a failure reaches each of them, and nothing is kept)."""
+        ask while it runs (a failure reaches each of them, and nothing is kept).
+
+        With ``refresh`` (a count on its own session, which may outlive the request),
+        expired counts young enough are answered at once and ``refresh`` runs behind."""
         kept = self.get(key)
         if kept is not None:
             return kept
+        if refresh is not None and (old := self.stale(key)) is not None:
+            if not self._counting.running(key):
+                task = asyncio.create_task(self._refresh(key, refresh))
+                self._refreshing.add(task)
+                task.add_done_callback(self._refreshing.discard)
+            return old
+        counts, as_of = await self._counting.shared(key, self._keeping(key, count))
+        return dict(counts), as_of
 
-        async def count_and_keep() -> tuple[dict[str, int], datetime]:
+    def _keeping(
+        self, key: Any, count: Callable[[], Awaitable[Counts]]
+    ) -> Callable[[], Awaitable[Counts]]:
+        async def count_and_keep() -> Counts:
             counts, as_of = await count()
             self.put(key, counts, as_of)
             return counts, as_of
 
-        counts, as_of = await self._counting.shared(key, count_and_keep)
-        return dict(counts), as_of
+        return count_and_keep
+
+    async def _refresh(self, key: Any, refresh: Callable[[], Awaitable[Counts]]) -> None:
+        try:
+            await self._counting.shared(key, self._keeping(key, refresh))
+        except Exception:  # the next load counts again; the page keeps its older counts
+            log.warning("refreshing the queue's counts failed", exc_info=True)
