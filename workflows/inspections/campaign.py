@@ -102,15 +102,7 @@ class InspectionCampaignWorkflow:
         while True:
             await self._start_more(carry)
             if self._should_continue_as_new():
-                await workflow.wait_condition(workflow.all_handlers_finished)
-                workflow.continue_as_new(
-                    inp.model_copy(
-                        update={
-                            "campaign_id": carry.campaign_id,
-                            "carry": carry.model_copy(update={"runs": carry.runs + 1}),
-                        }
-                    )
-                )
+                await self._fresh_run(inp, carry)
             if carry.cursor >= len(carry.plan.enterprises) and not carry.in_flight:
                 break
             target_end = carry.started_at + inp.target_window
@@ -128,6 +120,18 @@ class InspectionCampaignWorkflow:
         self._sync(completed=True)
         return self.progress()
 
+    async def _fresh_run(self, inp: CampaignInput, carry: CampaignCarry) -> None:
+        """Continue as new (its handlers done first), carrying the round and nothing else."""
+        await workflow.wait_condition(workflow.all_handlers_finished)
+        workflow.continue_as_new(
+            inp.model_copy(
+                update={
+                    "campaign_id": carry.campaign_id,
+                    "carry": carry.model_copy(update={"runs": carry.runs + 1}),
+                }
+            )
+        )
+
     async def _follow_hazards(self, inp: CampaignInput, carry: CampaignCarry) -> None:
         """campaign-v2: every visit made; count the closings until no hazard is open."""
         while carry.hazards_closed < carry.hazards_found:
@@ -140,15 +144,7 @@ class InspectionCampaignWorkflow:
                 )
             )
             if carry.hazards_closed < carry.hazards_found:  # a long follow-up: a fresh run
-                await workflow.wait_condition(workflow.all_handlers_finished)
-                workflow.continue_as_new(
-                    inp.model_copy(
-                        update={
-                            "campaign_id": carry.campaign_id,
-                            "carry": carry.model_copy(update={"runs": carry.runs + 1}),
-                        }
-                    )
-                )
+                await self._fresh_run(inp, carry)
         self.rectifying = False
 
     async def _plan(self, where: CampaignFilter) -> CampaignCarry:
