@@ -15,6 +15,7 @@ from temporalio.api.common.v1 import WorkflowExecution
 from temporalio.api.enums.v1 import WorkflowExecutionStatus
 from temporalio.api.workflowservice.v1 import DescribeWorkflowExecutionRequest
 from temporalio.client import Client
+from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
@@ -84,9 +85,21 @@ async def sleep(env: WorkflowEnvironment, jump: timedelta, chunk: timedelta) -> 
     worker replays a workflow for every timer that fires on the way (an unassigned
     inspection retries its booking every 4 hours), and one skip must end within the test
     server's 30 s."""
+    stuck = 0
     while jump > timedelta(0):
         step = min(jump, chunk)
-        await env.sleep(step)
+        before = await env.get_current_time()
+        try:
+            await env.sleep(step)
+        except RPCError as error:
+            # on a machine busy with other suites a skip can outlive the client's deadline
+            # while the server goes on skipping: count what it did and skip the rest
+            if "timeout" not in error.message.lower() or stuck >= 3:
+                raise
+            moved = await env.get_current_time() - before
+            stuck = stuck + 1 if moved <= timedelta(0) else 0
+            jump -= max(moved, timedelta(0))
+            continue
         jump -= step
 
 
