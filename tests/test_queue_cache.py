@@ -18,14 +18,13 @@ import pytest
 from sqlalchemy import inspect
 from temporalio.testing import WorkflowEnvironment
 
-from api.main import create_app
 from services.platform.db import SessionFactory
 from services.supervision import queue as queues
 from services.supervision.queue_cache import STALE_FACTOR, CountsCache, InFlight
 from services.supervision.scope import scope_for
 from settings import Settings
 from tests.queue_support import event, record, store
-from tests.web_support import new_account, sign_in
+from tests.web_support import new_account, running_app, sign_in
 
 
 class Clock:
@@ -222,9 +221,8 @@ async def cached_app(
     env: WorkflowEnvironment, sessions: SessionFactory, settings: Settings
 ) -> AsyncIterator[httpx.ASGITransport]:
     on = settings.model_copy(update={"queue_counts_cache_seconds": 5.0})
-    application = create_app(on, temporal=env.client, sessions=sessions)
-    async with application.router.lifespan_context(application):
-        yield httpx.ASGITransport(app=application)
+    async with running_app(on, env, sessions) as transport:
+        yield transport
 
 
 async def test_the_page_says_its_counts_may_be_seconds_old(

@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 import uuid
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 import httpx
 import pytest
@@ -20,14 +21,23 @@ PASSWORD = "correct horse battery"
 CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
 
 
+@asynccontextmanager
+async def running_app(
+    settings: Settings, env: WorkflowEnvironment, sessions: SessionFactory
+) -> AsyncIterator[httpx.ASGITransport]:
+    """The real app under ``settings``, started (its lifespan) and reached in-process."""
+    application = create_app(settings, temporal=env.client, sessions=sessions)
+    async with application.router.lifespan_context(application):
+        yield httpx.ASGITransport(app=application)
+
+
 @pytest.fixture
 async def app(
     env: WorkflowEnvironment, sessions: SessionFactory, settings: Settings
 ) -> AsyncIterator[httpx.ASGITransport]:
     """The real app, started (its lifespan) and reached in-process."""
-    application = create_app(settings, temporal=env.client, sessions=sessions)
-    async with application.router.lifespan_context(application):
-        yield httpx.ASGITransport(app=application)
+    async with running_app(settings, env, sessions) as transport:
+        yield transport
 
 
 def browser(transport: httpx.ASGITransport, lang: str | None = None) -> httpx.AsyncClient:
