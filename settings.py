@@ -155,8 +155,11 @@ class Settings(BaseSettings):
     intake_coalesce: bool = True
     intake_coalesce_seconds: Annotated[float, Field(gt=0, le=60, allow_inf_nan=False)] = 5.0
     # A case's waiting detections are sent once there are this many, or once the oldest has
-    # waited this long: a busy scene is one update per 20 detections, a quiet one per 10 s.
-    intake_coalesce_batch: Annotated[int, Field(ge=1, le=1000)] = 20
+    # waited this long: a busy scene is one update per 50 detections, a quiet one per 10 s
+    # (and none more often than ``intake_coalesce_seconds``). Each update is a workflow task
+    # and a projection write, ~20 ms of the worker's and Temporal's CPU: at camera rates
+    # these are the intake's largest cost after the HTTP door (bench/RESULTS.md).
+    intake_coalesce_batch: Annotated[int, Field(ge=1, le=1000)] = 50
     intake_coalesce_max_wait_seconds: Annotated[float, Field(ge=0, le=600)] = 10.0
     # Back-pressure: device posts in progress in one API process beyond which a post gets
     # 503 + Retry-After at once (instead of queueing into a device's timeout). At 1,000/s and
@@ -167,6 +170,9 @@ class Settings(BaseSettings):
     # so accepted posts keep a p99 near a device's budget (100 ms) instead of growing with
     # the backlog.
     device_max_queue_ms: Annotated[float, Field(gt=0, le=10_000, allow_inf_nan=False)] = 80.0
+    # PostgreSQL connections of the device path's own pool (and as many again in a burst):
+    # the writer, the two caches' readers and the scenes being opened hold one each.
+    device_pool_size: Annotated[int, Field(ge=1, le=100)] = 6
 
     @field_validator("intake_merge_window", "token_max_ttl", mode="before")
     @classmethod

@@ -87,7 +87,9 @@ class LeanDetections:
     async def _serve(self, state: Any, device_id: str, key: str, body: CameraDetection) -> Response:
         try:
             if state.devices is not None:
-                device = await state.devices.keys.authenticate(state.sessions, device_id, key)
+                device = await state.devices.keys.authenticate(
+                    state.devices.database.autocommit, device_id, key
+                )
             else:
                 device = await devices.authenticate(state.sessions, device_id, key)
         except DeviceAuthError as error:

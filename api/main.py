@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -50,6 +51,7 @@ from schemas.cases.catalog import configured_catalog
 from services import attachments as attachment_store
 from services.attachments.library import Library
 from services.attachments.signing import check_link_secret
+from services.intake.database import DeviceDatabase
 from services.intake.runtime import DeviceRuntime
 from services.platform import log_redaction
 from services.platform.db import SessionFactory, make_engine, make_session_factory
@@ -93,9 +95,18 @@ def create_app(
             ),
             revocations=RevocationCache(settings.token_revocation_cache_seconds),
             queue_counts=CountsCache(settings.queue_counts_cache_seconds),
-            devices=DeviceRuntime(settings, client, session_factory),
+            devices=DeviceRuntime(
+                settings,
+                client,
+                DeviceDatabase.beside(session_factory, settings.device_pool_size),
+            ),
         )
         app.state.gridplus.devices.start()
+        if temporal is None:  # a server process (tests pass their client, many apps each)
+            # What start-up built (modules, the app, the grid index, the catalog) lives as
+            # long as the process: out of the collector's full scans, whose pauses every
+            # request waiting on this loop would share (as in ``worker.py``).
+            gc.freeze()
         try:
             yield
         finally:

@@ -48,7 +48,9 @@ async def current_device(
         raise HTTPException(401, "missing X-Device-Key", headers=UNAUTHORIZED)
     try:
         if state.devices is not None:
-            return await state.devices.keys.authenticate(state.sessions, device_id, key)
+            return await state.devices.keys.authenticate(
+                state.devices.database.autocommit, device_id, key
+            )
         return await devices.authenticate(state.sessions, device_id, key)
     except devices.DeviceAuthError as error:
         raise HTTPException(401, str(error), headers=UNAUTHORIZED) from error
@@ -60,7 +62,7 @@ CurrentDevice = Annotated[Device, Depends(current_device)]
 def intake(state: State) -> Intake:
     return Intake(
         client=state.temporal,
-        sessions=state.sessions,
+        sessions=state.devices.database.sessions if state.devices else state.sessions,
         catalog=state.catalog,
         grids=state.grids,
         task_queue=state.settings.task_queue,

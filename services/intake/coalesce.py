@@ -3,8 +3,8 @@
 The first detection of a scene opens its case at once (update-with-start, as
 ``services.intake.merge`` always did). Every later one, while the case is open and the burst
 goes on, is only *recorded*: a ``detection`` row with its ``case_id`` and ``pending``. A
-flusher in every API process sends, at most every ``intake_coalesce_seconds``, one
-``add_evidence`` per case carrying what its pending rows add up to: how many, the first and
+flusher in every API process sends, at most every ``intake_coalesce_seconds`` per case, one
+``add_evidence`` carrying what its pending rows add up to: how many, the first and
 last detection time, and the best-confidence snapshot. A camera staring at a parked car for
 ten minutes is then ~120 updates instead of 600 (Temporal allows 2,000 per run, and each
 update is a workflow task), and the API's path of a merged detection is a database write.
@@ -25,15 +25,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
 import logging
 import time
+import uuid
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Table, bindparam, func, or_, select, update
+from sqlalchemy import Table, bindparam, func, literal, or_, select, update
 from sqlmodel import col
 from temporalio.client import Client
 
@@ -51,26 +51,30 @@ log = logging.getLogger(__name__)
 RECLAIM_AFTER = timedelta(seconds=60)
 CLAIM_LIMIT = 5_000
 SENDERS = 16  # updates in flight per flusher (distinct cases: one update per case per flush)
+# The flusher looks this many times per ``seconds``: each case is sent when *it* is due, so
+# the updates (and the worker's and Temporal's work for them) come as a steady trickle, not
+# as one burst per interval that took both cores for a second and gave every post waiting
+# meanwhile a tail of 200 ms (bench/RESULTS.md).
+TICKS = 5
 ENDED = ("closed", "cancelled")
 # Core statements (executemany with a parameter set per row / per batch): the claim of a
 # flush and its clearing are one statement each, whatever the number of cases
 _table: Table = Detection.__table__  # type: ignore[attr-defined]
-CLAIM = (
-    update(_table)
-    .where(_table.c.id == bindparam("row"))
-    .values(batch_id=bindparam("bid"), batch_at=bindparam("at"))
+COLUMNS = tuple(
+    _table.c[name]
+    for name in (
+        "id", "case_id", "device_id", "batch_id", "batch_at", "confidence", "occurred_at",
+        "snapshot_url", "detection_type", "plate",
+    )
+)  # fmt: skip
+RETAKE = (
+    update(_table).where(_table.c.batch_id == bindparam("bid")).values(batch_at=bindparam("at"))
 )
 CLEAR = (
     update(_table)
     .where(_table.c.batch_id == bindparam("bid"))
     .values(pending=False, outcome=bindparam("out"))
 )
-
-
-def batch_id(case_id: str, ids: list[int]) -> str:
-    """The update id of a batch: fixed by its rows, so a re-sent claim is the same update."""
-    digest = hashlib.sha256(",".join(map(str, sorted(ids))).encode()).hexdigest()[:16]
-    return f"coal:{case_id}:{digest}"
 
 
 def summary(rows: list[Any]) -> tuple[str, Evidence]:
@@ -124,6 +128,8 @@ class Coalescer:
         self.stats = FlushStats()
         self.full_cases: set[str] = set()
         self._stopping = asyncio.Event()
+        self._tick = seconds / TICKS
+        self._sent: dict[str, float] = {}  # case -> when this process last sent it an update
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="detection-coalescer")
@@ -146,7 +152,7 @@ class Coalescer:
                 await self.flush()
             except Exception:
                 log.warning("coalesced flush failed; pending detections wait", exc_info=True)
-            pause = max(0.0, self._seconds - (time.monotonic() - began))
+            pause = max(0.0, self._tick - (time.monotonic() - began))
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._stopping.wait(), timeout=pause)
 
@@ -155,7 +161,8 @@ class Coalescer:
 
         A case is sent once it has ``batch`` detections waiting or its oldest has waited
         ``max_wait`` (``force``: every case): a quiet scene costs one update per
-        ``max_wait``, a busy one one per ``batch`` detections, never more than one a flush.
+        ``max_wait``, a busy one one per ``batch`` detections, and never more than one per
+        ``seconds`` from this process (the flusher runs every ``seconds / TICKS``).
         """
         batches = await self._claim(force)
         gate = asyncio.Semaphore(SENDERS)
@@ -179,11 +186,20 @@ class Coalescer:
         return sum(outcome == "merged" for _, outcome in done)
 
     async def _claim(self, force: bool = False) -> dict[str, list[Any]]:
+        """Claim the rows of the cases due (and take over claims a dead flusher left).
+
+        One ``UPDATE .. RETURNING`` for the whole flush: each case's rows get the batch id
+        ``coal:<case>:<claim token>`` in the database itself. Before, the rows were read and
+        then claimed by an executemany of one parameter set per row: at 600 detections a
+        second that was thousands of parameter sets built in the API's event loop every
+        flush, and every post waiting behind them had a tail of 200 ms (bench/RESULTS.md).
+        """
         now = datetime.now(UTC)
         ready = (
             select(col(Detection.case_id))
             .where(col(Detection.pending))
             .where(col(Detection.batch_id).is_(None))
+            .where(col(Detection.case_id).not_in(() if force else self._recent()))
             .group_by(col(Detection.case_id))
             .having(
                 or_(
@@ -192,42 +208,54 @@ class Coalescer:
                 )
             )
         )
-        columns = (
-            Detection.id, Detection.case_id, Detection.device_id, Detection.batch_id,
-            Detection.batch_at, Detection.confidence, Detection.occurred_at,
-            Detection.snapshot_url, Detection.detection_type, Detection.plate,
-        )  # fmt: skip
+        token = uuid.uuid4().hex[:16]
         async with self._sessions() as session, session.begin():
-            query = (
-                select(*columns)  # type: ignore[call-overload]
-                .where(col(Detection.pending))
-                .where(or_(col(Detection.batch_id).is_not(None), col(Detection.case_id).in_(ready)))
-                .order_by(col(Detection.id))
+            postgres = session.get_bind().dialect.name == "postgresql"
+            picked = (
+                select(_table.c.id)
+                .where(_table.c.pending)
+                .where(_table.c.batch_id.is_(None))
+                .where(_table.c.case_id.in_(ready))
+                .order_by(_table.c.id)
                 .limit(CLAIM_LIMIT)
             )
-            if session.get_bind().dialect.name == "postgresql":
-                query = query.with_for_update(skip_locked=True)
-            rows = (await session.execute(query)).all()
-            fresh: dict[str, list[Any]] = defaultdict(list)
+            if postgres:  # two flushers never claim the same row
+                picked = picked.with_for_update(skip_locked=True)
+            claim = (
+                update(_table)
+                .where(_table.c.id.in_(picked.scalar_subquery()))
+                .values(batch_id=literal("coal:") + _table.c.case_id + literal(f":{token}"))
+                .values(batch_at=now)
+                .returning(*COLUMNS)
+            )
             claimed: dict[str, list[Any]] = defaultdict(list)
-            for row in rows:
-                if row.batch_id is None:
-                    fresh[row.case_id].append(row)
-                elif utc(row.batch_at) < now - RECLAIM_AFTER:  # type: ignore[operator]
-                    claimed[row.batch_id].append(row)  # a dead flusher's: same id again
-            claims = []  # one executemany for every case's rows, not a statement per case
-            for case_id, group in fresh.items():
-                bid = batch_id(case_id, [r.id for r in group])
-                claimed[bid] = group
-                claims += [{"row": r.id, "bid": bid, "at": now} for r in group]
-            if claims:
-                await session.execute(CLAIM, claims)
-            for bid, group in claimed.items():
-                if group[0].batch_id is not None:
-                    await session.execute(
-                        update(Detection).where(col(Detection.batch_id) == bid).values(batch_at=now)
-                    )
-        return dict(claimed)
+            for row in await session.execute(claim):
+                claimed[row.batch_id].append(row)
+            # a dead flusher's claims: sent again under the same id (Temporal applies it once)
+            stale = (
+                select(*COLUMNS)
+                .where(_table.c.pending)
+                .where(_table.c.batch_id.is_not(None))
+                .where(_table.c.batch_at < now - RECLAIM_AFTER)
+                .order_by(_table.c.id)
+                .limit(CLAIM_LIMIT)
+            )
+            if postgres:
+                stale = stale.with_for_update(skip_locked=True)
+            taken: dict[str, list[Any]] = defaultdict(list)
+            for row in await session.execute(stale):
+                taken[row.batch_id].append(row)
+            if taken:
+                await session.execute(RETAKE, [{"bid": bid, "at": now} for bid in taken])
+        for group in claimed.values():
+            group.sort(key=lambda row: row.id)
+        return dict(claimed) | dict(taken)
+
+    def _recent(self) -> list[str]:
+        """The cases this process sent an update less than ``seconds`` ago."""
+        since = time.monotonic() - self._seconds
+        self._sent = {case: at for case, at in self._sent.items() if at > since}
+        return list(self._sent)
 
     async def _send(self, bid: str, rows: list[Any]) -> int:
         """Send one claimed batch and clear it (1 if its case took it)."""
@@ -247,6 +275,7 @@ class Coalescer:
             note=note,
         )
         outcome = "merged"
+        self._sent[case_id] = time.monotonic()
         try:
             result = await cases.act(self._client, case_id, Update.ADD_EVIDENCE, action)
         except CaseNotFound:

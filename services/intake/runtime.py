@@ -36,6 +36,7 @@ from schemas.cases.tables import CaseRecord
 from schemas.intake.tables import IntakeMerge
 from services.intake.batch_loader import BatchLoader, jittered
 from services.intake.coalesce import ENDED, Coalescer
+from services.intake.database import DeviceDatabase
 from services.intake.detection_writer import MAX_BATCH, DetectionWriter
 from services.intake.device_keys import KeyCache
 from services.intake.merge import LAST_SEEN_STEP, MergeKey, MergeRegistry, Slot, case_id_for
@@ -89,12 +90,18 @@ class LoopLag:
 class DeviceRuntime:
     """Per-process state of the device intake (caches, writer, flusher, admission)."""
 
-    def __init__(self, settings: Settings, client: Client, sessions: SessionFactory) -> None:
+    def __init__(
+        self, settings: Settings, client: Client, database: SessionFactory | DeviceDatabase
+    ) -> None:
+        if not isinstance(database, DeviceDatabase):
+            database = DeviceDatabase.shared(database)
+        self.database = database
+        sessions = database.sessions
         pepper = settings.device_key_pepper.get_secret_value()
         self.keys = KeyCache(
             pepper, settings.device_auth_cache_seconds, settings.device_auth_cache_size
         )
-        self.writer = DetectionWriter(sessions)
+        self.writer = DetectionWriter(database.autocommit)
         self.coalesce = settings.intake_coalesce
         self.coalescer = Coalescer(
             client,
@@ -103,7 +110,6 @@ class DeviceRuntime:
             settings.intake_coalesce_batch,
             timedelta(seconds=settings.intake_coalesce_max_wait_seconds),
         )
-        self._sessions = sessions
         self.max_in_flight = settings.device_max_in_flight
         self.max_queue = settings.device_max_queue_ms / 1000
         # a late loop with fewer posts than this in progress is not a backlog of posts (a
@@ -136,6 +142,7 @@ class DeviceRuntime:
         await self.loop.stop()
         await self.writer.stop()
         await self.coalescer.stop()
+        await self.database.close()
 
     @contextmanager
     def admit(self) -> Iterator[None]:
@@ -191,7 +198,7 @@ class DeviceRuntime:
         """Many scenes' rows and their cases' status, in two queries on one connection;
         only scenes whose case is projected as open are found (and cached)."""
         by_digest = {key.digest: key for key in keys}
-        async with self._sessions() as session:
+        async with self.database.autocommit() as session:
             rows = (await session.execute(self._slot_query, {"k": list(by_digest)})).all()
             cases = {
                 row.merge_key: case_id_for(by_digest[row.merge_key], row.generation) for row in rows
