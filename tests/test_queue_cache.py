@@ -20,7 +20,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from services.platform.db import SessionFactory
 from services.supervision import queue as queues
-from services.supervision.queue_cache import STALE_FACTOR, CountsCache, InFlight
+from services.supervision.queue_cache import MAX_ENTRIES, STALE_FACTOR, CountsCache, InFlight
 from services.supervision.scope import scope_for
 from settings import Settings
 from tests.queue_support import event, record, store
@@ -77,11 +77,11 @@ def test_a_zero_cache_keeps_nothing_and_a_full_one_drops_the_oldest() -> None:
     off.put("k", {"returned": 1}, datetime.now(UTC))
     assert off.get("k") is None
     cache = CountsCache(5, clock=clock)
-    for n in range(1025):
+    for n in range(MAX_ENTRIES + 1):
         cache.put(n, {"returned": n}, datetime.now(UTC))
     assert cache.get(0) is None
-    kept = cache.get(1024)
-    assert kept is not None and kept[0] == {"returned": 1024}
+    kept = cache.get(MAX_ENTRIES)
+    assert kept is not None and kept[0] == {"returned": MAX_ENTRIES}
 
 
 async def test_loads_that_miss_together_share_one_count() -> None:
@@ -239,3 +239,26 @@ async def test_the_page_says_its_counts_may_be_seconds_old(
         assert case.case_id in after.text  # the list is read on every load
         web.cookies.set("gridplus_lang", "zh")
         assert "统计至多每 5 秒更新一次" in (await web.get("/web/queue")).text
+
+
+async def test_one_grouped_count_fills_the_scope_and_each_of_its_grids(
+    sessions: SessionFactory,
+) -> None:
+    await store(
+        sessions,
+        [
+            record("G001", "returned", handler="steward"),
+            record("G002", "returned", handler="steward"),
+            record("G002", "resolved", handler="steward"),
+        ],
+    )
+    cache = CountsCache(5, clock=Clock())
+    async with sessions() as session:
+        town = await queues.center_queue(session, queues.QueueFilter(), "verify", cache=cache)
+        for grid in ("G001", "G002"):
+            kept = cache.get(queues.QueueFilter(grid_id=grid))  # filled by the town's count
+            plain = await queues.center_queue(session, queues.QueueFilter(grid_id=grid), "verify")
+            assert kept is not None and kept[0] == plain.counts and kept[1] == town.as_of
+            assert plain.counts["returned"] >= 1
+        uncached = await queues.center_queue(session, queues.QueueFilter(), "verify")
+    assert town.counts == uncached.counts

@@ -21,7 +21,7 @@ A department's buckets: ``new`` (sent to it, not taken), ``in_hand`` (taken), ``
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from typing import Any, Literal
@@ -235,6 +235,40 @@ def _center_statements(filters: QueueFilter, bucket: str, limit: int) -> tuple[A
     return _count_statement(where, buckets), _list_statement([*where, buckets[bucket]], limit)
 
 
+@lru_cache(maxsize=256)
+def _grouped_counts_statement(base: QueueFilter) -> Any:
+    """Every bucket's count per grid under ``base`` (no grid filter), in one round trip."""
+    where = base.conditions()
+    grid = col(CaseRecord.grid_id)
+    return union_all(
+        *(
+            select(literal(name).label("bucket"), grid, func.count().label("n"))
+            .select_from(CaseRecord)
+            .where(*where, center_bucket(name))
+            .group_by(grid)
+            for name in CENTER_BUCKETS
+        )
+    )
+
+
+def _keep_by_grid(
+    cache: CountsCache, base: QueueFilter, rows: list[Any], as_of: datetime
+) -> dict[str | None, dict[str, int]]:
+    """Keep the scope's counts and each of its grids' (one grouped count fills the cache
+    for the page unfiltered and for every grid filter: 30 % of loads are filtered by a
+    grid, and each grid's first load was a cold count of its own, the queue's p95-p99)."""
+    total: dict[str, int] = dict.fromkeys(CENTER_BUCKETS, 0)
+    by_grid: dict[str | None, dict[str, int]] = {None: total}
+    for name, grid, n in rows:
+        by_grid.setdefault(grid, dict.fromkeys(CENTER_BUCKETS, 0))[name] = int(n)
+        total[name] += int(n)
+    for grid, counts in by_grid.items():
+        key = replace(base, grid_id=grid)
+        if cache.get(key) is None:  # a fresh entry keeps its time until it expires
+            cache.put(key, counts, as_of)
+    return by_grid
+
+
 @lru_cache(maxsize=1024)
 def _desk_statements(department: str, bucket: str, limit: int) -> tuple[Any, Select[Any]]:
     buckets: dict[str, ColumnElement[bool]] = {
@@ -287,13 +321,22 @@ async def center_queue(
     chosen = bucket if bucket in CENTER_BUCKETS else CENTER_BUCKETS[0]
     count_statement, list_statement = _center_statements(filters, chosen, limit)
 
+    base = replace(filters, grid_id=None)
+
+    async def count_on(on: AsyncSession, as_of: datetime) -> tuple[dict[str, int], datetime]:
+        if cache is None:
+            return await _counts(on, count_statement, CENTER_BUCKETS), as_of
+        rows = list(await on.execute(_grouped_counts_statement(base)))
+        by_grid = _keep_by_grid(cache, base, rows, as_of)
+        return dict(by_grid.get(filters.grid_id) or dict.fromkeys(CENTER_BUCKETS, 0)), as_of
+
     async def count() -> tuple[dict[str, int], datetime]:
-        return await _counts(session, count_statement, CENTER_BUCKETS), now
+        return await count_on(session, now)
 
     async def refresh() -> tuple[dict[str, int], datetime]:
         assert sessions is not None
         async with sessions() as own:
-            return await _counts(own, count_statement, CENTER_BUCKETS), datetime.now(UTC)
+            return await count_on(own, datetime.now(UTC))
 
     async def read() -> list[QueueRow]:
         return await _cases(session, list_statement)

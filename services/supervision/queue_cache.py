@@ -32,8 +32,9 @@ from collections.abc import Awaitable, Callable, Hashable
 from datetime import datetime
 from typing import Any, Generic, TypeVar
 
-# (scope, filters) pairs kept; a town has a few dozen scopes, times a few filters each
-MAX_ENTRIES = 1024
+# (scope, filters) pairs kept; a town has a few dozen scopes, times a few filters each,
+# and a grouped count keeps every grid of its scope (``queue._keep_by_grid``)
+MAX_ENTRIES = 8192
 # counts this many lifetimes old are still shown (with their time) while a refresh runs
 STALE_FACTOR = 6
 V = TypeVar("V")
