@@ -75,7 +75,7 @@ class LeanDetections:
         body, gone = await _read(receive)
         if gone:
             return
-        scope["route"] = self._route or self._find(scope["app"])  # the metrics' label
+        scope["route"] = self._route or self._find()  # the metrics' label
         body_ok = bool(body) and content_type is not None and _json(content_type)
         detection = _validate(body) if body_ok and key and _KEY.match(key) else None
         if detection is None:  # the route refuses it, in its own words and order
@@ -105,8 +105,11 @@ class LeanDetections:
             return _refusal(door.unavailable())
         return Response(accepted.model_dump_json(), 202, media_type="application/json")
 
-    def _find(self, app: FastAPI) -> Any:
-        for route in app.router.routes:
+    def _find(self) -> Any:
+        """The route this door stands in for, from its own router: the app's route list
+        holds included routers, not their routes (FastAPI 0.16x), and a label that was not
+        found made the metrics count every lean post as ``unmatched``."""
+        for route in door.router.routes:
             if getattr(route, "path", None) == PATH and "POST" in getattr(route, "methods", ()):
                 self._route = route
         return self._route

@@ -43,6 +43,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from bench import server_latency
 from bench.device_fleet import PEPPER, Mix, at_rest, register_fleet, reset, settle, steady_line
 from bench.intake import machine, percentile
 from bench.loadgen import Pool, open_loop
@@ -66,6 +67,7 @@ class Step:
     latencies: list[float] = field(default_factory=list)
     elapsed: float = 1.0
     cpu: str = ""
+    server: str = ""
 
     @property
     def p50(self) -> float:
@@ -121,8 +123,11 @@ class Stack:
                 await pool.close()
 
 
-async def offer(pool: Pool, mix: Mix, rate: float, seconds: float, meter: CpuMeter) -> Step:
+async def offer(
+    pool: Pool, mix: Mix, rate: float, seconds: float, meter: CpuMeter, port: int
+) -> Step:
     step = Step(rate)
+    before = await server_latency.device_posts(port)
 
     async def fire(i: int, due: float) -> None:
         path, key, body = mix.next()
@@ -148,16 +153,17 @@ async def offer(pool: Pool, mix: Mix, rate: float, seconds: float, meter: CpuMet
     await asyncio.gather(*await open_loop(rate, seconds, fire))
     step.elapsed = time.perf_counter() - start
     step.cpu = meter.split(step.accepted)
+    step.server = server_latency.describe(before, await server_latency.device_posts(port))
     return step
 
 
 async def steady(
-    pool: Pool, mix: Mix, rate: float, args: argparse.Namespace, meter: CpuMeter
+    pool: Pool, mix: Mix, rate: float, args: argparse.Namespace, meter: CpuMeter, port: int
 ) -> tuple[datetime, datetime, int]:
     """A long step at one rate; the window where the coalescer is in its rhythm (after a
     warm-up of its longest wait plus one flush) and what was accepted."""
     began = datetime.now(UTC)
-    step = await offer(pool, mix, rate, args.steady_seconds, meter)
+    step = await offer(pool, mix, rate, args.steady_seconds, meter, port)
     warm = args.coalesce_seconds + args.coalesce_max_wait
     print(
         f"  steady {rate:.0f}/s for {args.steady_seconds:.0f} s: accepted "
@@ -165,6 +171,7 @@ async def steady(
         f"{step.refused}, failed {step.failed}; p50 {step.p50:.1f} ms, p99 {step.p99:.1f} ms"
     )
     print(f"    {step.cpu}")
+    print(f"    {step.server}")
     return began + timedelta(seconds=warm), datetime.now(UTC), step.accepted
 
 
@@ -196,7 +203,7 @@ async def run_path(
             }
         await at_rest(sessions, tag, accepted)  # the scenes are open, the worker idle
         for rate in rates:
-            step = await offer(pool, mix, rate, args.seconds, meter)
+            step = await offer(pool, mix, rate, args.seconds, meter, stack.port)
             accepted += step.accepted
             top = max(top, step.accepted / step.elapsed)
             print(
@@ -205,6 +212,7 @@ async def run_path(
                 f"p50 {step.p50:.1f} ms, p99 {step.p99:.1f} ms"
             )
             print(f"    {step.cpu}")
+            print(f"    {step.server}")
             if step.p99 <= P99_LIMIT_MS and not step.failed and not step.refused:
                 best = max(best, step.accepted / step.elapsed)
             if step.p99 > P99_LIMIT_MS:
@@ -213,7 +221,7 @@ async def run_path(
                     break
         window = None
         if coalesce and args.steady_seconds:
-            window = await steady(pool, mix, (best or 0.8 * top), args, meter)
+            window = await steady(pool, mix, (best or 0.8 * top), args, meter, stack.port)
             accepted += window[2]
         counts = await settle(sessions, tag)
     if window is not None:

@@ -123,3 +123,21 @@ async def test_good_posts_are_served_by_the_lean_door_and_the_rest_by_the_route(
             assert keyless.status_code == 401
             path = f"/devices/{camera.id}/detections"
             assert routed == [path] * 3
+
+
+def _served(metrics: str, route: str) -> float:
+    """``gridplus_http_requests_total`` of ``POST route`` answered 202."""
+    line = f'gridplus_http_requests_total{{method="POST",route="{route}",status="202"}} '
+    return sum(float(row.split()[-1]) for row in metrics.splitlines() if row.startswith(line))
+
+
+async def test_the_metrics_see_the_lean_doors_posts_as_the_route(
+    api: httpx.AsyncClient, sessions: SessionFactory, grids: GridIndex
+) -> None:
+    camera = await device(sessions, grids, "G034")
+    route = "/devices/{device_id}/detections"
+    before = _served((await api.get("/metrics")).text, route)
+    answered = await send(api, camera, detection("street_vendor", confidence=0.1))
+    assert answered.status_code == 202, answered.text
+    metrics = (await api.get("/metrics")).text
+    assert _served(metrics, route) == before + 1  # not counted as "unmatched"
