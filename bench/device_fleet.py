@@ -65,6 +65,9 @@ class Mix:
         self.fleet, self.rnd, self.n = fleet, random.Random(seed), 0
         self.scenes: set[str] = set()  # scenes above threshold with an accepted post
         self.scene: str | None = None  # the scene of the post just made
+        # what the post just made is: "open scene" and "below threshold" are the database
+        # path; "new scene" and "sensor alarm" wait for their case's workflow (update-with-start)
+        self.kind = "open scene"
 
     def _camera(self, device_id: str, kind: str, conf: float, plate: str | None) -> bytes:
         body = {
@@ -92,10 +95,11 @@ class Mix:
             device_id, key = self.rnd.choice(self.fleet.sensors)
             body = {"event_id": f"e{self.n:08d}", "event": "alarm"}
             body["occurred_at"] = datetime.now(UTC).isoformat()
-            self.scene = device_id
+            self.scene, self.kind = device_id, "sensor alarm"
             return f"/devices/{device_id}/events", key, json.dumps(body).encode()
         device_id, key = self.rnd.choice(self.fleet.cameras)
         path = f"/devices/{device_id}/detections"
+        self.kind = "new scene" if r < 0.03 else "below threshold" if r < 0.13 else "open scene"
         if r < 0.03:  # a new scene: a red-light camera sees a car it has not seen
             return path, key, self._camera(device_id, "red_light_running", 0.95, f"B{self.n:07d}")
         if r < 0.13:
