@@ -19,7 +19,7 @@ from sqlalchemy import text
 from temporalio.testing import WorkflowEnvironment
 
 from schemas.cases.views import CaseView
-from services.intake.coalesce import Coalescer, detections_in
+from services.intake.coalesce import MAX_UPDATES_PER_SECOND, Coalescer, detections_in
 from services.intake.device_keys import SCHEME, DeviceAuthError, KeyCache
 from services.platform.db import SessionFactory
 from services.platform.geo import GridIndex
@@ -262,6 +262,27 @@ async def test_a_case_is_sent_its_detections_once_enough_wait_or_the_oldest_wait
         view = await live(env, case_id)
     assert carried(view) == 8
     assert sum(e.kind == "evidence_added" for e in view.timeline) == 3
+
+
+async def test_a_flush_sends_the_cases_waiting_longest_first_and_at_most_its_share(
+    env: WorkflowEnvironment, sessions: SessionFactory, settings: Settings, grids: GridIndex
+) -> None:
+    """Scenes opened together fall due together: a tick sends at most its share of the
+    updates (``MAX_UPDATES_PER_SECOND``), the case waiting longest first, the rest next."""
+    first, second = await device(sessions, grids, "G037"), await device(sessions, grids, "G038")
+    quiet = settings.model_copy(update={"intake_coalesce_seconds": 60})
+    async with app_client(env, sessions, quiet) as api:
+        cases = [await open_scene(api, env, sessions, cam) for cam in (first, second)]
+        for cam in (first, second):
+            for i in range(2):
+                body = detection(event_id=f"share-{i}")
+                assert (await post(api, cam, "detections", body)).json()["outcome"] == "merged"
+        tick = 5 / MAX_UPDATES_PER_SECOND  # seconds whose tick's share is one update
+        flusher = Coalescer(env.client, sessions, tick, batch=1, max_wait=timedelta(minutes=10))
+        assert await flusher.flush() == 1
+        assert [carried(await live(env, case)) for case in cases] == [3, 1]
+        assert await flusher.flush() == 1
+        assert [carried(await live(env, case)) for case in cases] == [3, 3]
 
 
 async def test_concurrent_lookups_of_an_expired_scene_read_it_once(

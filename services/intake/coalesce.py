@@ -56,6 +56,13 @@ SENDERS = 16  # updates in flight per flusher (distinct cases: one update per ca
 # as one burst per interval that took both cores for a second and gave every post waiting
 # meanwhile a tail of 200 ms (bench/RESULTS.md).
 TICKS = 5
+# ...and sends at most this many updates a second (the cases waiting longest first; the rest
+# a tick later, with more detections each): scenes opened together fall due together, and
+# two hundred updates at once took both cores from the posts for a second, ten seconds
+# after every burst of new scenes (bench/RESULTS.md). Each update is ~20 ms of the worker's
+# and Temporal's CPU: 40 a second is most of a core, more than a town's cameras need at
+# 1,000 detections a second (200 scenes / 10 s).
+MAX_UPDATES_PER_SECOND = 40
 ENDED = ("closed", "cancelled")
 # Core statements (executemany with a parameter set per row / per batch): the claim of a
 # flush and its clearing are one statement each, whatever the number of cases
@@ -129,6 +136,7 @@ class Coalescer:
         self.full_cases: set[str] = set()
         self._stopping = asyncio.Event()
         self._tick = seconds / TICKS
+        self._per_tick = max(1, round(MAX_UPDATES_PER_SECOND * self._tick))
         self._sent: dict[str, float] = {}  # case -> when this process last sent it an update
 
     def start(self) -> None:
@@ -208,6 +216,8 @@ class Coalescer:
                 )
             )
         )
+        if not force:  # the longest waiting first, at most ``_per_tick`` cases
+            ready = ready.order_by(func.min(Detection.received_at)).limit(self._per_tick)
         token = uuid.uuid4().hex[:16]
         async with self._sessions() as session, session.begin():
             postgres = session.get_bind().dialect.name == "postgresql"
