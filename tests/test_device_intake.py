@@ -15,13 +15,15 @@ from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
-from sqlalchemy import text
+from sqlalchemy import select, text
+from sqlmodel import col
 from temporalio.testing import WorkflowEnvironment
 
 from schemas.cases.views import CaseView
+from schemas.intake.tables import IntakeMerge
 from services.intake.coalesce import MAX_UPDATES_PER_SECOND, Coalescer, detections_in
 from services.intake.device_keys import SCHEME, DeviceAuthError, KeyCache
-from services.platform.db import SessionFactory
+from services.platform.db import SessionFactory, utc
 from services.platform.geo import GridIndex
 from settings import Settings
 from tests.device_support import app_client, detection, device, live, now, post, until
@@ -283,6 +285,28 @@ async def test_a_flush_sends_the_cases_waiting_longest_first_and_at_most_its_sha
         assert [carried(await live(env, case)) for case in cases] == [3, 1]
         assert await flusher.flush() == 1
         assert [carried(await live(env, case)) for case in cases] == [3, 3]
+
+
+async def test_an_open_scenes_last_seen_moves_on_behind_the_post(
+    api: httpx.AsyncClient, env: WorkflowEnvironment, sessions: SessionFactory, grids: GridIndex
+) -> None:
+    """A detection half a minute after the scene's last one moves the registry's
+    ``last_at`` (when the scene's window ends), written behind the post, not in its path."""
+    cam = await device(sessions, grids, "G039")
+    await open_scene(api, env, sessions, cam)
+    later = now() + timedelta(seconds=90)  # within the 5 minutes a device clock may run ahead
+    body = detection(at=later, event_id="seen-0001")
+    assert (await post(api, cam, "detections", body)).json()["outcome"] == "merged"
+    query = select(col(IntakeMerge.last_at)).where(
+        col(IntakeMerge.label).like(f"camera:{cam.id}:%")
+    )
+    for _ in range(100):
+        async with sessions() as session:
+            seen = utc(await session.scalar(query))
+        if seen is not None and seen >= later - timedelta(milliseconds=1):
+            break
+        await asyncio.sleep(0.05)
+    assert seen is not None and abs((seen - later).total_seconds()) < 0.001, seen
 
 
 async def test_concurrent_lookups_of_an_expired_scene_read_it_once(

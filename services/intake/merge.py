@@ -45,7 +45,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
-from sqlalchemy import update
+from sqlalchemy import bindparam, update
 from sqlmodel import col
 from temporalio.client import Client
 
@@ -131,6 +131,17 @@ class Slot:
     full: bool
 
 
+_merges: Any = IntakeMerge.__table__  # type: ignore[attr-defined]
+_SEEN_AT: Any = bindparam("at")
+SEEN = (
+    update(_merges)
+    .where(_merges.c.merge_key == bindparam("k"))
+    .where(_merges.c.generation == bindparam("g"))
+    .where(_merges.c.last_at < _SEEN_AT)
+    .values(last_at=_SEEN_AT)
+)
+
+
 class MergeRegistry:
     """The ``intake_merge`` rows: read, insert-if-absent, and compare-and-set only."""
 
@@ -204,6 +215,14 @@ class MergeRegistry:
                     .where(col(IntakeMerge.last_at) < at)
                     .values(last_at=at)
                 )
+
+    async def seen(self, bumps: list[tuple[str, int, datetime]]) -> None:
+        """``last_at`` moved on for many scenes in one statement: ``(digest, generation,
+        at)`` each, a row changed only if still that generation and not seen later."""
+        if bumps:
+            params = [{"k": digest, "g": gen, "at": at} for digest, gen, at in bumps]
+            async with self._sessions() as session, session.begin():
+                await session.execute(SEEN, params)
 
     async def recovered(self, key: MergeKey, generation: int, at: datetime) -> None:
         await self._set(key, generation, recovered_at=at)
