@@ -64,8 +64,8 @@ TICKS = 5
 # 1,000 detections a second (200 scenes / 10 s).
 MAX_UPDATES_PER_SECOND = 40
 ENDED = ("closed", "cancelled")
-# Core statements (executemany with a parameter set per row / per batch): the claim of a
-# flush and its clearing are one statement each, whatever the number of cases
+# Core statements built once: the columns a claim returns, and the take-over of a dead
+# flusher's claims and the clearing of sent batches (executemany, a parameter set per batch)
 _table: Table = Detection.__table__  # type: ignore[attr-defined]
 COLUMNS = tuple(
     _table.c[name]

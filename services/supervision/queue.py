@@ -196,16 +196,20 @@ def desk_bucket(bucket: str, department: str) -> ColumnElement[bool]:
 
 
 def _count_statement(
-    where: list[ColumnElement[bool]], buckets: dict[str, ColumnElement[bool]]
+    where: list[ColumnElement[bool]],
+    buckets: dict[str, ColumnElement[bool]],
+    *by: Any,
 ) -> Any:
     """Every bucket's count in one round trip: a UNION ALL of one count per bucket, each
     driven by its own index (status, overdue, or the timeline's kind), so the cost follows
-    the cases that need a person, not every open case of the town."""
+    the cases that need a person, not every open case of the town. With ``by`` columns,
+    each bucket is counted per value of them (rows ``bucket, *by, n``)."""
     return union_all(
         *(
-            select(literal(name).label("bucket"), func.count().label("n"))
+            select(literal(name).label("bucket"), *by, func.count().label("n"))
             .select_from(CaseRecord)
             .where(*where, condition)
+            .group_by(*by)
             for name, condition in buckets.items()
         )
     )
@@ -238,17 +242,8 @@ def _center_statements(filters: QueueFilter, bucket: str, limit: int) -> tuple[A
 @lru_cache(maxsize=256)
 def _grouped_counts_statement(base: QueueFilter) -> Any:
     """Every bucket's count per grid under ``base`` (no grid filter), in one round trip."""
-    where = base.conditions()
-    grid = col(CaseRecord.grid_id)
-    return union_all(
-        *(
-            select(literal(name).label("bucket"), grid, func.count().label("n"))
-            .select_from(CaseRecord)
-            .where(*where, center_bucket(name))
-            .group_by(grid)
-            for name in CENTER_BUCKETS
-        )
-    )
+    buckets: dict[str, ColumnElement[bool]] = {name: center_bucket(name) for name in CENTER_BUCKETS}
+    return _count_statement(base.conditions(), buckets, col(CaseRecord.grid_id))
 
 
 def _keep_by_grid(
