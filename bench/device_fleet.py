@@ -66,7 +66,7 @@ class Mix:
         self.scenes: set[str] = set()  # scenes above threshold with an accepted post
         self.scene: str | None = None  # the scene of the post just made
         # what the post just made is: "open scene" and "below threshold" are the database
-        # path; "new scene" and "sensor alarm" wait for their case's workflow (update-with-start)
+        # path; "new scene" waits for its case's start, "sensor alarm" for its case's workflow
         self.kind = "open scene"
 
     def _camera(self, device_id: str, kind: str, conf: float, plate: str | None) -> bytes:
@@ -185,8 +185,9 @@ async def steady_updates(
 
     Counted in a window of a long constant-rate step, once the flushes are in their rhythm:
     rows received before the window and sent in it stand for rows received in it and sent
-    after it. An update that opened a case (one per detection with outcome ``opened``) is
-    not a merge. Call after ``settle`` (every update of the window projected)."""
+    after it. A detection that opened a case started it (its evidence is the filing's): every
+    ``evidence_added`` is a merge's update. Call after ``settle`` (every update of the
+    window projected)."""
     params = {"p": f"{tag}-%", "a": since, "b": until}
 
     async def scalar(sql: str, **extra: object) -> int:
@@ -203,12 +204,11 @@ async def steady_updates(
             "FROM case_event WHERE kind = 'evidence_added' AND at >= :a AND at < :b "
             f"AND case_id IN ({cases})"
         )
-        opened = await scalar(f"SELECT count(*) FROM detection WHERE {own} AND outcome = 'opened'")
         merged = await scalar(
             f"SELECT count(*) FROM detection WHERE {own} AND case_id IS NOT NULL "
             "AND outcome <> 'opened'"
         )
-        updates = await scalar(f"SELECT count(*) {events}") - opened
+        updates = await scalar(f"SELECT count(*) {events}")
         out[f"{label}_updates"], out[f"{label}_merged"] = updates, merged
         if label == "camera":
             async with sessions() as session:

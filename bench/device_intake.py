@@ -4,8 +4,9 @@ Stands up the Temporal dev server (in memory), migrates the database (PostgreSQL
 the ``--db-url`` database is **emptied**), loads the synthetic town, then for each path in
 turn runs our worker (``python -m worker``) and API (uvicorn) as processes of their own:
 
-* ``per-detection``: ``GRIDPLUS_INTAKE_COALESCE=false``, every detection above threshold
-  is its own update-with-start to its case (the path before issue 18);
+* ``per-detection``: ``GRIDPLUS_INTAKE_COALESCE=false``, every later detection above
+  threshold is its own update-with-start to its case (the path before issue 18; a scene's
+  first detection starts its case on both paths);
 * ``coalesced``: the default: an open scene's later detections are recorded and reach the
   case as one update per case per ``GRIDPLUS_INTAKE_COALESCE_SECONDS``;
 * ``coalesced-route`` (on request): the same, its detections posted as
@@ -71,8 +72,8 @@ class Step:
     by_kind: dict[str, list[float]] = field(default_factory=dict)
 
     def kinds(self) -> str:
-        """p99 per kind of post: the database path apart from the posts that wait for a
-        workflow (a new scene's update-with-start, a sensor's alarm)."""
+        """p99 per kind of post: the database path apart from the posts that wait for
+        Temporal (a new scene's start, a sensor's alarm: its case's workflow)."""
         parts = [
             f"{kind} ({len(values)}) {1000 * percentile(values, 0.99):.0f} ms"
             for kind, values in sorted(self.by_kind.items())
@@ -237,9 +238,9 @@ async def run_path(
         counts = await settle(sessions, tag)
     if window is not None:
         print(f"  {name} {await steady_line(sessions, tag, window[0], window[1])}")
-    # each case's opening detection is one update (update-with-start); the rest merged
+    # each case's opening detection started it (the filing's evidence); the rest merged
     merged = counts["in_cases"] - counts["cases"]
-    merged_updates = (counts["updates"] - counts["cases"]) / max(1, merged)
+    merged_updates = counts["updates"] / max(1, merged)
     print(
         f"  {name}: accepted {accepted}, recorded {counts['recorded']} "
         f"(lost {accepted - counts['recorded']}), still pending {counts['pending']}; "

@@ -18,6 +18,7 @@ from api.main import create_app
 from schemas.cases.views import CaseView
 from schemas.platform.common import GeoPoint
 from services.cases.operations import live_view
+from services.intake.coalesce import detections_in
 from services.intake.devices import register_device
 from services.platform.db import SessionFactory
 from services.platform.geo import GridIndex
@@ -136,3 +137,11 @@ async def assert_no_trace(sessions: SessionFactory, device_id: str) -> None:
     assert await count_rows(sessions, rows, d=device_id) == 0
     merges = "SELECT count(*) FROM intake_merge WHERE label LIKE :p"
     assert await count_rows(sessions, merges, p=f"%:{device_id}:%") == 0
+
+
+def carried(view: CaseView) -> int:
+    """How many detections a case holds: the scene's first is the filing's own evidence
+    (it started the case), every later one came in an ``evidence_added`` (coalesced ones
+    say how many they carry)."""
+    filed = sum(bool(e.evidence) for e in view.timeline if e.kind == "filed")
+    return filed + sum(detections_in(e.note) for e in view.timeline if e.kind == "evidence_added")

@@ -21,6 +21,7 @@ from constants import case_workflow_id
 from schemas.cases.catalog import CaseType, default_catalog
 from schemas.cases.workflow import (
     AcceptTask,
+    AddEvidence,
     CancelCase,
     DepartmentReport,
     ReportRecovery,
@@ -28,13 +29,15 @@ from schemas.cases.workflow import (
     VerifyResult,
 )
 from schemas.inspections.checklists import RectificationPolicy, VisitModel, default_checklists
-from schemas.platform.common import Actor
+from schemas.platform.common import Actor, Evidence
+from services.cases.attach import attach
 from services.platform.db import SessionFactory
 from services.platform.geo import GridIndex
 from settings import Settings
 from tests.device_support import app_client, detection, device, post, until
 from tests.support import (
     SUPERVISOR,
+    TASK_QUEUE,
     case_input,
     grid_point,
     key,
@@ -70,21 +73,44 @@ async def devices_api(
 
 
 # ---- item 6 --------------------------------------------------------------------------
-async def test_a_device_opened_case_files_before_its_first_evidence(
+async def test_a_device_opened_case_files_with_the_first_detection_as_its_evidence(
     devices_api: httpx.AsyncClient,
     env: WorkflowEnvironment,
     sessions: SessionFactory,
     grids: GridIndex,
 ) -> None:
+    """The scene's first detection starts its case (answered once the start is recorded):
+    its snapshot is the filing's evidence, not a second ``evidence_added`` of the same."""
     camera = await device(sessions, grids, "G021")
-    answer = await post(devices_api, camera, "detections", detection())
+    body = detection()
+    answer = await post(devices_api, camera, "detections", body)
     assert answer.status_code == 202, answer.text
+    assert answer.json()["outcome"] == "opened"
     case_id = track(answer.json()["case_id"])
     view = await until(env, case_id, lambda v: len(v.timeline) >= 2)
+    first = view.timeline[0]
+    assert (first.seq, first.kind, first.status) == (1, "filed", "filed")
+    assert [e.url for e in first.evidence] == [body["snapshot_url"]]
+    assert "evidence_added" not in {e.kind for e in view.timeline}
+
+
+async def test_a_case_started_by_an_update_files_before_the_updates_evidence(
+    env: WorkflowEnvironment, grids: GridIndex
+) -> None:
+    """A later report of a scene that reaches Temporal before the opener's start does start
+    the case by update-with-start: its update runs before ``run``, and the case still
+    files first."""
+    inp = case_input(grids, "illegal_parking", grid_point(grids, "G021"))
+    device = Actor(role="device", id="cam-G021")
+    snapshot = Evidence(kind="snapshot", url="https://cams.example/snap/first.jpg")
+    action = AddEvidence(actor=device, idempotency_key=key(), evidence=[snapshot])
+    outcome = await attach(env.client, inp, action, TASK_QUEUE)
+    assert outcome.seq >= 1
+    handle = env.client.get_workflow_handle(case_workflow_id(track(inp.case_id)))
+    view = await wait_for(handle, lambda v: len(v.timeline) >= 2)
     first, second = view.timeline[:2]
     assert (first.seq, first.kind, first.status) == (1, "filed", "filed")
     assert (second.kind, second.status) == ("evidence_added", "filed")
-    handle = env.client.get_workflow_handle(case_workflow_id(case_id))
     await handle.execute_update(
         "cancel", CancelCase(actor=SUPERVISOR, idempotency_key=key(), reason="测试结束")
     )

@@ -12,6 +12,7 @@ import hashlib
 import time
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import httpx
 import pytest
@@ -19,14 +20,23 @@ from sqlalchemy import select, text
 from sqlmodel import col
 from temporalio.testing import WorkflowEnvironment
 
-from schemas.cases.views import CaseView
 from schemas.intake.tables import IntakeMerge
 from services.intake.coalesce import MAX_UPDATES_PER_SECOND, Coalescer, detections_in
 from services.intake.device_keys import SCHEME, DeviceAuthError, KeyCache
 from services.platform.db import SessionFactory, utc
 from services.platform.geo import GridIndex
 from settings import Settings
-from tests.device_support import app_client, detection, device, live, now, post, until
+from tests.device_support import (
+    app_client,
+    carried,
+    detection,
+    device,
+    live,
+    now,
+    post,
+    until,
+    wait_rows,
+)
 from tests.support import count_rows, track
 
 pytestmark = pytest.mark.usefixtures("worker", "off_duty")
@@ -46,10 +56,6 @@ async def api(
 ) -> AsyncIterator[httpx.AsyncClient]:
     async with app_client(env, sessions, fast(settings)) as client:
         yield client
-
-
-def carried(view: CaseView) -> int:
-    return sum(detections_in(e.note) for e in view.timeline if e.kind == "evidence_added")
 
 
 async def open_scene(
@@ -141,7 +147,7 @@ async def test_later_detections_are_coalesced_into_few_updates_across_two_api_pr
         view = await live(env, case_id)
     assert carried(view) == 121
     updates = [e for e in view.timeline if e.kind == "evidence_added"]
-    assert len(updates) <= 1 + 20  # the opener, then one update per flush and process
+    assert len(updates) <= 20  # one update per flush and process (the opener filed the case)
     best = max(updates, key=lambda e: detections_in(e.note))
     assert best.note and "best confidence" in best.note
     pending = "SELECT count(*) FROM detection WHERE device_id = :d AND pending"
@@ -179,7 +185,7 @@ async def test_a_dead_flushers_claim_is_sent_once_by_another_under_the_same_upda
         assert await other._send(bid, rows) == 1  # sent again: Temporal applies it once
         view = await live(env, case_id)
     assert carried(view) == 11
-    assert sum(e.kind == "evidence_added" for e in view.timeline) == 2
+    assert sum(e.kind == "evidence_added" for e in view.timeline) == 1
 
 
 async def test_past_capacity_devices_get_503_with_retry_after_and_nothing_accepted_is_lost(
@@ -263,7 +269,7 @@ async def test_a_case_is_sent_its_detections_once_enough_wait_or_the_oldest_wait
         assert await patient.flush() >= 1  # the oldest waited long enough
         view = await live(env, case_id)
     assert carried(view) == 8
-    assert sum(e.kind == "evidence_added" for e in view.timeline) == 3
+    assert sum(e.kind == "evidence_added" for e in view.timeline) == 2
 
 
 async def test_a_flush_sends_the_cases_waiting_longest_first_and_at_most_its_share(
@@ -340,3 +346,47 @@ async def test_concurrent_key_lookups_of_cold_devices_are_one_read(
     loader = cache._loader
     assert loader is not None
     assert (loader.reads, loader.keys) == (1, 5)  # one query for the five devices
+
+
+async def test_a_sensors_repeated_alarms_reach_its_case_coalesced_until_it_recovers(
+    api: httpx.AsyncClient, env: WorkflowEnvironment, sessions: SessionFactory, grids: GridIndex
+) -> None:
+    """A sensor re-alarming while its case is open costs database writes, not one update
+    each; an alarm after a recovery takes the per-report path, which notes that the
+    recovery no longer holds (so the flap stays one case)."""
+    sensor = await device(sessions, grids, "G041", "smoke_detector")
+    t0 = now() - timedelta(minutes=5)
+
+    async def event(kind: str, i: int, value: float | None = None) -> dict[str, Any]:
+        body = {"event": kind, "occurred_at": (t0 + timedelta(seconds=i)).isoformat(),
+                "event_id": f"{kind}-{i:03d}", "value": value}  # fmt: skip
+        answer = await post(api, sensor, "events", body)
+        assert answer.status_code == 202, answer.text
+        return dict(answer.json())
+
+    opened = await event("alarm", 0, 0.2)
+    assert opened["outcome"] == "opened"
+    case_id = track(opened["case_id"])
+    projected = "SELECT count(*) FROM case_record WHERE case_id = :c"
+    assert await wait_rows(sessions, 1, projected, c=case_id) == 1
+    answers = [await event("alarm", i, 0.2 + i / 10) for i in range(1, 6)]
+    assert {(a["outcome"], a["case_id"]) for a in answers} == {("merged", case_id)}
+    view = await until(env, case_id, lambda v: carried(v) == 6)
+    added = [e for e in view.timeline if e.kind == "evidence_added"]
+    assert added and all(e.note and " alarms " in e.note for e in added)
+    assert all(e.evidence[0].kind == "sensor" for e in added)
+    assert any("highest reading 0.7" in (e.note or "") for e in added)
+    waiting = "SELECT count(*) FROM detection WHERE device_id = :d AND pending"
+    for _ in range(100):  # marked sent a moment after the update returned
+        if not await count_rows(sessions, waiting, d=sensor.id):
+            break
+        await asyncio.sleep(0.05)
+    assert await count_rows(sessions, waiting, d=sensor.id) == 0
+
+    assert (await event("recovery", 6))["outcome"] == "recovered"
+    again = await event("alarm", 7, 0.5)
+    assert (again["outcome"], again["case_id"]) == ("merged", case_id)
+    alarming = "SELECT count(*) FROM intake_merge WHERE label LIKE :l AND recovered_at IS NULL"
+    assert await count_rows(sessions, alarming, l=f"sensor:{sensor.id}:%") == 1
+    direct = "SELECT count(*) FROM detection WHERE event_id = 'alarm-007' AND NOT pending"
+    assert await count_rows(sessions, direct) == 1  # sent as its own update, not coalesced

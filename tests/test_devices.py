@@ -15,15 +15,14 @@ from temporalio.testing import WorkflowEnvironment
 
 from api.security import issue_token
 from constants import case_workflow_id
-from schemas.cases.views import CaseView
 from schemas.platform.common import Actor
-from services.intake.coalesce import detections_in
 from services.platform.db import SessionFactory
 from services.platform.geo import GridIndex
 from settings import Settings
 from tests.device_support import (
     api,
     assert_no_trace,
+    carried,
     detection,
     device,
     live,
@@ -78,9 +77,6 @@ async def test_burst_of_500_detections_is_one_case_and_the_api_keeps_answering(
 
     # the first detections open the case and attach one by one; once it is open (and
     # projected) the rest are recorded and reach it as coalesced updates (issue 18)
-    def carried(v: CaseView) -> int:
-        return sum(detections_in(e.note) for e in v.timeline if e.kind == "evidence_added")
-
     view = await until(env, case_id, lambda v: carried(v) == 500)
     updates = sum(e.kind == "evidence_added" for e in view.timeline)
     assert updates < 500, "later detections of the open scene were not coalesced"

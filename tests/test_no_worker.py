@@ -23,6 +23,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from activities.cases.projection import ProjectionActivities
 from api.errors import RETRY_AFTER_SECONDS
+from constants import case_workflow_id
 from schemas.cases.views import CaseSummary, ProjectionBatch, TimelineEntry
 from services import temporal_gateway
 from services.cases import operations as cases
@@ -207,14 +208,28 @@ async def test_a_bot_callback_without_a_worker_is_a_503_and_nothing_is_stored(
 
 
 @pytest.mark.usefixtures("short_timeouts")
-async def test_a_camera_detection_without_a_worker_is_a_503_and_counts_once_later(
-    api: Api, sessions: SessionFactory, grids: GridIndex
+async def test_a_cameras_first_detection_without_a_worker_opens_its_case_a_later_one_is_a_503(
+    api: Api, env: WorkflowEnvironment, sessions: SessionFactory, grids: GridIndex
 ) -> None:
+    """The scene's first detection starts its case, which needs no worker (as a report over
+    ``POST /cases`` does): 202, recorded, the case waiting for a worker. A later detection
+    must reach the running case's workflow: 503 with ``Retry-After``, nothing recorded, and
+    the device's retry with the same event id counts once later."""
     camera = await device(sessions, grids, "G044")
-    body = detection("illegal_parking", event_id=f"nw-{uuid.uuid4().hex[:12]}")
     url = f"/devices/{camera.id}/detections"
-    answer, took = await timed(api.client.post(url, json=body, headers=camera.headers()), 30)
+    first = detection("illegal_parking", event_id=f"nw-{uuid.uuid4().hex[:12]}")
+    answer, took = await timed(api.client.post(url, json=first, headers=camera.headers()), 30)
+    assert answer.status_code == 202, answer.text
+    assert answer.json()["outcome"] == "opened"
+    case_id = answer.json()["case_id"]
+    assert took < SHORT_UPDATE.total_seconds()  # not waiting for a worker
+    assert await temporal_gateway.workflow_running(env.client, case_workflow_id(case_id))
+    again = await api.client.post(url, json=first, headers=camera.headers())
+    assert again.status_code == 202 and again.json()["case_id"] == case_id  # from the record
+
+    later = detection("illegal_parking", event_id=f"nw-{uuid.uuid4().hex[:12]}")
+    answer, took = await timed(api.client.post(url, json=later, headers=camera.headers()), 30)
     assert_503(answer, "retry")
     assert took < SHORT_UPDATE.total_seconds() + 3
     rows = "SELECT count(*) FROM detection WHERE device_id = :d"
-    assert await count_rows(sessions, rows, d=camera.id) == 0  # nothing recorded: retry
+    assert await count_rows(sessions, rows, d=camera.id) == 1  # the first only: retry later

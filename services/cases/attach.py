@@ -16,6 +16,14 @@ with the same event id is the same update id, so the report still counts once).
 
 Search attributes and Web UI texts come from ``services.cases.filing.start_options``, as for every
 other way a case starts.
+
+``open_or_attach`` is the first report of a scene (the one that opened its generation in
+``services.intake.merge``): its evidence is the filing's own, so it *starts* the case
+(``FAIL`` on a taken id) and is answered as soon as Temporal has recorded the start, not
+after the case's first workflow task has filed it, found its grid and offered a steward (a
+chain of local activities: 300-500 ms at a few hundred reports a second, which was the
+device path's p99). Only if the id is taken (another report of the scene started it first,
+or the generation's case has ended) does it attach, as every later report does.
 """
 
 from __future__ import annotations
@@ -42,7 +50,7 @@ from schemas.cases.workflow import ActionOutcome, AddEvidence, OpenCaseInput
 from schemas.platform.updates import Update
 from services import temporal_gateway
 from services.cases.filing import start_options
-from services.temporal_gateway import ActionRefused, WorkflowUnavailable
+from services.temporal_gateway import ActionRefused, WorkflowUnavailable, start_once
 
 IN_FLIGHT_PER_CASE = 8
 
@@ -66,10 +74,14 @@ def _gate(case_id: str) -> asyncio.Semaphore:
 async def attach(
     client: Client, inp: OpenCaseInput, action: AddEvidence, queue: str
 ) -> ActionOutcome:
-    """``add_evidence`` to the case, starting it first if it does not exist: one call."""
+    """``add_evidence`` to the case, starting it first if it does not exist: one call.
+
+    A case this call starts is filed without ``inp``'s evidence: the update carries it, and
+    the filing's evidence is the opener's alone (``open_or_attach``), so no report is in a
+    case twice when a later report's update reached Temporal before the opener's start."""
     operation: WithStartWorkflowOperation[Any, Any] = WithStartWorkflowOperation(
         WF_CASE,
-        inp,
+        inp.model_copy(update={"evidence": []}),
         id=case_workflow_id(inp.case_id),
         task_queue=queue,
         id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
@@ -109,6 +121,28 @@ async def attach(
             if error.status in (RPCStatusCode.ALREADY_EXISTS, RPCStatusCode.NOT_FOUND):
                 raise CaseEnded(inp.case_id) from error
             raise
+
+
+async def open_or_attach(
+    client: Client, inp: OpenCaseInput, action: AddEvidence, queue: str
+) -> int:
+    """Start the case with this report as its filing's evidence; else ``attach`` it.
+
+    Returns the update's sequence number (0: started, the report is the filing's evidence).
+    """
+    started = await start_once(
+        client,
+        WF_CASE,
+        inp,
+        workflow_id=case_workflow_id(inp.case_id),
+        task_queue=queue,
+        request=None,
+        **start_options(inp),
+    )
+    if started:
+        return 0
+    outcome = await attach(client, inp, action, queue)
+    return outcome.seq
 
 
 async def _settle(operation: WithStartWorkflowOperation[Any, Any]) -> None:

@@ -1,7 +1,7 @@
 """Coalescing: later detections of an open scene reach their case as one update per flush.
 
-The first detection of a scene opens its case at once (update-with-start, as
-``services.intake.merge`` always did). Every later one, while the case is open and the burst
+The first detection of a scene opens its case at once (it starts the case's workflow:
+``services.intake.merge``). Every later one, while the case is open and the burst
 goes on, is only *recorded*: a ``detection`` row with its ``case_id`` and ``pending``. A
 flusher in every API process sends, at most every ``intake_coalesce_seconds`` per case, one
 ``add_evidence`` carrying what its pending rows add up to: how many, the first and
@@ -71,7 +71,7 @@ COLUMNS = tuple(
     _table.c[name]
     for name in (
         "id", "case_id", "device_id", "batch_id", "batch_at", "confidence", "occurred_at",
-        "snapshot_url", "detection_type", "plate",
+        "snapshot_url", "detection_type", "plate", "kind", "value",
     )
 )  # fmt: skip
 RETAKE = (
@@ -85,16 +85,20 @@ CLEAR = (
 
 
 def summary(rows: list[Any]) -> tuple[str, Evidence]:
-    """The coalesced note (count, first and last time, best confidence) and best snapshot."""
-    best = max(rows, key=lambda r: (r.confidence or 0.0, -r.id))
+    """The coalesced note (count, first and last time, best confidence) and best snapshot;
+    for a sensor's alarms, their count, times and highest reading."""
     first = min(utc(r.occurred_at) for r in rows)  # type: ignore[type-var]
     last = max(utc(r.occurred_at) for r in rows)  # type: ignore[type-var]
     assert first is not None and last is not None
+    span = f"{first.isoformat(timespec='seconds')} - {last.isoformat(timespec='seconds')}"
+    if rows[0].kind == "alarm":
+        readings = [r.value for r in rows if r.value is not None]
+        peak = f", highest reading {max(readings):g}" if readings else ""
+        note = f"{len(rows)} alarms {span}{peak}"
+        return note, Evidence(kind="sensor", note=f"{rows[0].detection_type} {note}")
+    best = max(rows, key=lambda r: (r.confidence or 0.0, -r.id))
     plate = f", plate {best.plate}" if best.plate else ""
-    note = (
-        f"{len(rows)} detections {first.isoformat(timespec='seconds')} - "
-        f"{last.isoformat(timespec='seconds')}, best confidence {best.confidence or 0:.2f}"
-    )
+    note = f"{len(rows)} detections {span}, best confidence {best.confidence or 0:.2f}"
     evidence = Evidence(
         kind="snapshot",
         url=best.snapshot_url,
@@ -105,9 +109,10 @@ def summary(rows: list[Any]) -> tuple[str, Evidence]:
 
 
 def detections_in(note: str | None) -> int:
-    """How many detections a timeline entry carries (1 unless it is a coalesced one)."""
-    if note and note.split(" ", 2)[1:2] == ["detections"] and note.split(" ", 1)[0].isdigit():
-        return int(note.split(" ", 1)[0])
+    """How many reports a timeline entry carries (1 unless it is a coalesced one)."""
+    words = (note or "").split(" ", 2)
+    if words[1:2] in (["detections"], ["alarms"]) and words[0].isdigit():
+        return int(words[0])
     return 1
 
 

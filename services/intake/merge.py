@@ -13,8 +13,12 @@ each.
 same id and sends ``add_evidence`` to it with update-with-start
 (``WorkflowIDConflictPolicy.USE_EXISTING``): the workflow id is the lock. However many
 replicas race, exactly one workflow starts and every other report lands in it as evidence,
-atomically (start and update are one call). No database lock: the registry is only ever
-written by insert-if-absent and compare-and-set, so no read-modify-write can race.
+atomically (start and update are one call). The report that opened the generation (the
+registry's ``opener``) starts the case instead, with its evidence as the filing's
+(``open_or_attach``), and is answered once the start is recorded; should another report's
+update-with-start have won the id, it attaches as they do. No database lock: the registry
+is only ever written by insert-if-absent and compare-and-set, so no read-modify-write can
+race.
 
 **Generation** moves forward only by compare-and-set (``UPDATE .. WHERE generation = g``):
 (a) when the case has ended (update-with-start is refused: ``REJECT_DUPLICATE`` on a closed
@@ -52,7 +56,7 @@ from temporalio.client import Client
 from schemas.cases.workflow import AddEvidence, OpenCaseInput
 from schemas.intake.tables import IntakeMerge
 from schemas.platform.common import GeoPoint
-from services.cases.attach import CaseEnded, attach
+from services.cases.attach import CaseEnded, attach, open_or_attach
 from services.cases.operations import is_running
 from services.platform.db import SessionFactory, upsert_insert, utc
 
@@ -267,12 +271,17 @@ async def merge_or_start(
             if await is_running(client, case_id):
                 return MergeResult(case_id, opened, attached=False)
         else:
+            inp = report.start_input(case_id)
             try:
-                outcome = await attach(client, report.start_input(case_id), report.action, queue)
+                if opened:  # the scene's first report: its evidence is the filing's
+                    seq = await open_or_attach(client, inp, report.action, queue)
+                else:
+                    seq = (await attach(client, inp, report.action, queue)).seq
             except CaseEnded:
                 pass
             else:
-                await registry.attached(key, slot, report.at, outcome.seq)
+                if seq:
+                    await registry.attached(key, slot, report.at, seq)
                 return MergeResult(case_id, opened, attached=True)
         slot = await registry.advance(key, slot.generation, report.at, report.update_id)
     raise MergeStuck(key.label)

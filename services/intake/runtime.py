@@ -177,14 +177,26 @@ class DeviceRuntime:
     async def coalescible(self, registry: MergeRegistry, key: MergeKey, at: datetime) -> str | None:
         """The open case a detection at ``at`` joins without a Temporal call, or None when
         it must take the per-detection path: no scene yet (it opens the case), the burst
-        went quiet, the case is full, or not projected as open (just opened, or ended)."""
+        went quiet, the case is full, or not projected as open (just opened, or ended).
+
+        A sensor's alarm reads its registry row afresh (a recovery in another process moves
+        it, and a few alarms a minute per sensor cost nothing to read), and joins only a
+        case still alarming: an alarm after a recovery takes the per-report path, which
+        notes that the recovery no longer holds (``MergeRegistry.attached``)."""
         if not self.coalesce:
             return None
+        if key.rule == "alarm":
+            self.forget(key)
         scene = await self._scene(key)
         if scene is None:
             return None
         slot, case_id = scene
-        if slot.full or registry.stale(key.rule, slot, at) or case_id in self.coalescer.full_cases:
+        if (
+            slot.full
+            or registry.stale(key.rule, slot, at)
+            or case_id in self.coalescer.full_cases
+            or slot.recovered_at is not None
+        ):
             self.forget(key)
             return None
         if at - slot.last_at >= LAST_SEEN_STEP:  # keeps last_at fresh (every 30 s)

@@ -1,8 +1,11 @@
 """Sensor events: an alarm opens or joins its case, a recovery goes to that case's workflow.
 
 Split from ``services.intake.device_reports`` (cameras), whose checks, record and answer it
-shares. Sensor events are not coalesced: a sensor alarms a few times a day, and a recovery
-must reach its case (and move it to verification) when it happens.
+shares. A sensor's first alarm starts its case; its later alarms, while that case is open
+and still alarming, are recorded and reach it coalesced, as a camera's later detections do
+(a gas or water-level sensor re-alarms every few seconds while the reading stays high). A
+recovery is never coalesced: it must reach its case (and move it to verification) when it
+happens.
 """
 
 from __future__ import annotations
@@ -55,6 +58,22 @@ async def receive_sensor_event(
     key = sensor_key(device.id, case_type.code)
     update_id = f"dev:{device.id}:{event_id}"
     case_id: str | None
+    row = {
+        "device_id": device.id, "event_id": event_id, "kind": body.event,
+        "detection_type": device.sensor_type or "", "case_type": case_type.code,
+        "confidence": None, "occurred_at": body.occurred_at, "received_at": now,
+        "lat": device.lat, "lon": device.lon, "snapshot_url": None, "plate": None,
+        "value": body.value,
+    }  # fmt: skip
+    joined = None
+    if body.event == "alarm" and intake.runtime is not None:
+        joined = await intake.runtime.coalescible(intake.registry, key, body.occurred_at)
+    if joined is not None:  # recorded here, sent to its case with the others by the flusher
+        if await _record(intake, row | {"outcome": "merged", "case_id": joined, "pending": True}):
+            return _answer(event_id, "merged", joined, case_type.code, now)
+        previous = await _previous(intake, device.id, event_id)
+        assert previous is not None
+        return previous
     if body.event == "alarm":
         at = GeoPoint(lat=device.lat, lon=device.lon)
         description = (
@@ -68,13 +87,7 @@ async def receive_sensor_event(
         )
     else:
         outcome, case_id = await _recover(intake, key, update_id, body, actor, evidence)
-    await _record(intake, {
-        "device_id": device.id, "event_id": event_id, "kind": body.event,
-        "detection_type": device.sensor_type or "", "case_type": case_type.code,
-        "confidence": None, "occurred_at": body.occurred_at, "received_at": now,
-        "lat": device.lat, "lon": device.lon, "snapshot_url": None, "plate": None,
-        "value": body.value, "outcome": outcome, "case_id": case_id,
-    })  # fmt: skip
+    await _record(intake, row | {"outcome": outcome, "case_id": case_id})
     return _answer(event_id, outcome, case_id, case_type.code, now)
 
 
