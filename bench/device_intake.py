@@ -70,6 +70,7 @@ class Step:
     cpu: str = ""
     server: str = ""
     by_kind: dict[str, list[float]] = field(default_factory=dict)
+    why: dict[str, int] = field(default_factory=dict)  # failed posts: status or error
 
     def kinds(self) -> str:
         """p99 per kind of post: the database path apart from the posts that wait for
@@ -99,8 +100,15 @@ class Stack:
         self.port = free_port()
         self.profile = profile  # cProfile the API into this file (stats written at its exit)
         self.max_wait = 10.0
+        self.worker_nice = 0
+        self.api_workers = 1
         # JSON that the lean door (``api.device_lean``) hands on to the FastAPI route
         self.content_type = "application/json"
+
+    @property
+    def metrics_port(self) -> int | None:
+        """Where the API's own histogram is read: one process only."""
+        return self.port if self.api_workers == 1 else None
 
     @contextlib.asynccontextmanager
     async def running(self, seconds: float) -> AsyncIterator[Pool]:
@@ -122,10 +130,14 @@ class Stack:
         api += [] if self.profile else ["-m", "uvicorn"]
         api += ["api.main:app", "--port", str(self.port)]
         api += ["--log-level", "warning", "--no-access-log"]
+        if self.api_workers > 1:  # uvicorn's worker processes: their CPU shows as the rest's
+            api += ["--workers", str(self.api_workers)]
         async with (
-            child("worker", ["-m", "worker"], env, self.meter),
+            child("worker", ["-m", "worker"], env, self.meter) as worker,
             child("api", api, env, self.meter),
         ):
+            if self.worker_nice:  # the API's posts before the worker's asynchronous work
+                os.setpriority(os.PRIO_PROCESS, worker.pid, self.worker_nice)
             await wait_http(f"http://127.0.0.1:{self.port}/healthz")
             pool = Pool("127.0.0.1", self.port, size=512, content_type=self.content_type)
             try:
@@ -135,10 +147,12 @@ class Stack:
 
 
 async def offer(
-    pool: Pool, mix: Mix, rate: float, seconds: float, meter: CpuMeter, port: int
+    pool: Pool, mix: Mix, rate: float, seconds: float, meter: CpuMeter, port: int | None
 ) -> Step:
+    """One open-loop step; ``port`` None: the API runs as several processes, each with its
+    own metrics, so its own histogram is not read."""
     step = Step(rate)
-    before = await server_latency.device_posts(port)
+    before = await server_latency.device_posts(port) if port else {}
 
     async def fire(i: int, due: float) -> None:
         path, key, body = mix.next()
@@ -146,8 +160,9 @@ async def offer(
         step.sent += 1
         try:
             status, _ = await asyncio.wait_for(pool.post(path, body, {"X-Device-Key": key}), 30)
-        except (OSError, TimeoutError, asyncio.IncompleteReadError, IndexError, ValueError):
+        except (OSError, TimeoutError, asyncio.IncompleteReadError, IndexError, ValueError) as e:
             step.failed += 1
+            step.why[type(e).__name__] = step.why.get(type(e).__name__, 0) + 1
             return
         step.latencies.append(time.perf_counter() - due)
         step.by_kind.setdefault(kind, []).append(step.latencies[-1])
@@ -159,18 +174,28 @@ async def offer(
             step.refused += 1
         else:
             step.failed += 1
+            step.why[str(status)] = step.why.get(str(status), 0) + 1
 
     meter.start()
     start = time.perf_counter()
     await asyncio.gather(*await open_loop(rate, seconds, fire))
     step.elapsed = time.perf_counter() - start
     step.cpu = meter.split(step.accepted)
-    step.server = server_latency.describe(before, await server_latency.device_posts(port))
+    step.server = (
+        server_latency.describe(before, await server_latency.device_posts(port))
+        if port
+        else "in the API: not read (several API processes, each with its own metrics)"
+    )
     return step
 
 
 async def steady(
-    pool: Pool, mix: Mix, rate: float, args: argparse.Namespace, meter: CpuMeter, port: int
+    pool: Pool,
+    mix: Mix,
+    rate: float,
+    args: argparse.Namespace,
+    meter: CpuMeter,
+    port: int | None,
 ) -> tuple[datetime, datetime, int]:
     """A long step at one rate; the window where the coalescer is in its rhythm (after a
     warm-up of its longest wait plus one flush) and what was accepted."""
@@ -180,7 +205,8 @@ async def steady(
     print(
         f"  steady {rate:.0f}/s for {args.steady_seconds:.0f} s: accepted "
         f"{step.accepted / step.elapsed:.0f}/s ({step.accepted}/{step.sent}), refused "
-        f"{step.refused}, failed {step.failed}; p50 {step.p50:.1f} ms, p99 {step.p99:.1f} ms"
+        f"{step.refused}, failed {step.failed}{step.why or ''}; "
+        f"p50 {step.p50:.1f} ms, p99 {step.p99:.1f} ms"
     )
     print(f"    {step.cpu}")
     print(f"    {step.server}; {step.kinds()}")
@@ -196,6 +222,7 @@ async def run_path(
     mix = Mix(fleet)
     profile = f"{args.profile_api}.{name}" if args.profile_api else None
     stack = Stack(address, args.db_url, meter, coalesce, profile)
+    stack.worker_nice, stack.api_workers = args.worker_nice, args.api_workers
     stack.max_wait = args.coalesce_max_wait
     if name.endswith("-route"):
         stack.content_type = "application/merge-patch+json"
@@ -215,12 +242,13 @@ async def run_path(
             }
         await at_rest(sessions, tag, accepted)  # the scenes are open, the worker idle
         for rate in rates:
-            step = await offer(pool, mix, rate, args.seconds, meter, stack.port)
+            step = await offer(pool, mix, rate, args.seconds, meter, stack.metrics_port)
             accepted += step.accepted
             top = max(top, step.accepted / step.elapsed)
             print(
                 f"  {name} offered {rate:.0f}/s: accepted {step.accepted / step.elapsed:.0f}/s "
-                f"({step.accepted}/{step.sent}), refused {step.refused}, failed {step.failed}; "
+                f"({step.accepted}/{step.sent}), refused {step.refused}, "
+                f"failed {step.failed}{step.why or ''}; "
                 f"p50 {step.p50:.1f} ms, p99 {step.p99:.1f} ms"
             )
             print(f"    {step.cpu}")
@@ -233,7 +261,7 @@ async def run_path(
                     break
         window = None
         if coalesce and args.steady_seconds:
-            window = await steady(pool, mix, (best or 0.8 * top), args, meter, stack.port)
+            window = await steady(pool, mix, (best or 0.8 * top), args, meter, stack.metrics_port)
             accepted += window[2]
         counts = await settle(sessions, tag)
     if window is not None:
@@ -319,6 +347,10 @@ if __name__ == "__main__":
     )  # fmt: skip
     parser.add_argument("--profile-api", help="cProfile the API process into FILE.<path>")
     parser.add_argument("--rates", type=float, nargs="+", help="instead of the rising defaults")
+    parser.add_argument("--api-workers", type=int, default=1, help="API processes (uvicorn)")
+    parser.add_argument(
+        "--worker-nice", type=int, default=0, help="the worker's CPU priority below the API's"
+    )
     parser.add_argument(
         "--beyond", type=int, default=1, help="steps still run after p99 passed 100 ms"
     )

@@ -27,10 +27,13 @@ class Pool:
         )
         self._open = 0
 
-    async def _get(self) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
-        with contextlib.suppress(asyncio.QueueEmpty):
-            return self._idle.get_nowait()
-        if self._open < self.size:
+    async def _get(self, fresh: bool = False) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+        """An idle connection, else a new one; ``fresh``: a new one (the idle ones may all
+        have been closed by the server together)."""
+        if not fresh:
+            with contextlib.suppress(asyncio.QueueEmpty):
+                return self._idle.get_nowait()
+        if fresh or self._open < self.size:
             self._open += 1
             try:
                 return await asyncio.open_connection(self.host, self.port)
@@ -41,12 +44,13 @@ class Pool:
 
     async def post(self, path: str, body: bytes, headers: dict[str, str]) -> tuple[int, bytes]:
         """One POST; (status, body). A keep-alive connection the server closed meanwhile
-        (uvicorn closes idle ones after 5 s) is replaced once; other errors are raised."""
+        (uvicorn closes idle ones after 5 s) is replaced once, by a new connection; other
+        errors are raised."""
         head = f"POST {path} HTTP/1.1\r\nHost: {self.host}\r\nContent-Type: {self.content_type}\r\n"
         head += "".join(f"{k}: {v}\r\n" for k, v in headers.items())
         request = head.encode() + f"Content-Length: {len(body)}\r\n\r\n".encode() + body
         for attempt in range(2):
-            reader, writer = await self._get()
+            reader, writer = await self._get(fresh=attempt > 0)
             try:
                 writer.write(request)
                 status_line = await reader.readline()
