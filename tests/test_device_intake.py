@@ -23,6 +23,7 @@ from temporalio.testing import WorkflowEnvironment
 from schemas.intake.tables import IntakeMerge
 from services.intake.coalesce import MAX_UPDATES_PER_SECOND, Coalescer, detections_in
 from services.intake.device_keys import SCHEME, DeviceAuthError, KeyCache
+from services.intake.merge import MergeRegistry, camera_key, case_id_for
 from services.platform.db import SessionFactory, utc
 from services.platform.geo import GridIndex
 from settings import Settings
@@ -390,3 +391,23 @@ async def test_a_sensors_repeated_alarms_reach_its_case_coalesced_until_it_recov
     assert await count_rows(sessions, alarming, l=f"sensor:{sensor.id}:%") == 1
     direct = "SELECT count(*) FROM detection WHERE event_id = 'alarm-007' AND NOT pending"
     assert await count_rows(sessions, direct) == 1  # sent as its own update, not coalesced
+
+
+async def test_a_scene_whose_opener_died_before_starting_its_case_starts_it_with_the_next(
+    api: httpx.AsyncClient, env: WorkflowEnvironment, sessions: SessionFactory, grids: GridIndex
+) -> None:
+    """The opener writes the scene's registry row, then starts the case; dying between the
+    two leaves a row with no workflow. The scene's next detection must not be recorded for
+    a case that does not exist: it takes the per-report path and starts the case."""
+    cam = await device(sessions, grids, "G042")
+    key = camera_key(cam.id, "illegal_parking", cam.at, cam.at, None)
+    await MergeRegistry(sessions).current(key, now() - timedelta(seconds=5), "dev:died:e-0001")
+    answer = await post(api, cam, "detections", detection(event_id="after-death"))
+    assert answer.status_code == 202, answer.text
+    assert (answer.json()["outcome"], answer.json()["case_id"]) == ("merged", case_id_for(key, 1))
+    case_id = track(answer.json()["case_id"])
+    view = await until(env, case_id, lambda v: carried(v) == 1)
+    assert [e.kind for e in view.timeline][:1] == ["filed"]
+    assert not view.timeline[0].evidence  # filed by the update-with-start, evidence from it
+    pending = "SELECT count(*) FROM detection WHERE device_id = :d AND pending"
+    assert await count_rows(sessions, pending, d=cam.id) == 0

@@ -213,8 +213,9 @@ async def test_a_cameras_first_detection_without_a_worker_opens_its_case_a_later
 ) -> None:
     """The scene's first detection starts its case, which needs no worker (as a report over
     ``POST /cases`` does): 202, recorded, the case waiting for a worker. A later detection
-    must reach the running case's workflow: 503 with ``Retry-After``, nothing recorded, and
-    the device's retry with the same event id counts once later."""
+    of the running case is recorded for the flusher (202 ``merged``); with coalescing off
+    it must reach the workflow itself: 503 with ``Retry-After``, nothing recorded, and the
+    device's retry with the same event id counts once later."""
     camera = await device(sessions, grids, "G044")
     url = f"/devices/{camera.id}/detections"
     first = detection("illegal_parking", event_id=f"nw-{uuid.uuid4().hex[:12]}")
@@ -229,7 +230,20 @@ async def test_a_cameras_first_detection_without_a_worker_opens_its_case_a_later
 
     later = detection("illegal_parking", event_id=f"nw-{uuid.uuid4().hex[:12]}")
     answer, took = await timed(api.client.post(url, json=later, headers=camera.headers()), 30)
+    assert answer.status_code == 202, answer.text
+    assert (answer.json()["outcome"], answer.json()["case_id"]) == ("merged", case_id)
+    assert took < SHORT_UPDATE.total_seconds()
+    pending = "SELECT count(*) FROM detection WHERE device_id = :d AND pending AND case_id = :c"
+    assert await count_rows(sessions, pending, d=camera.id, c=case_id) == 1
+
+    api.app.state.gridplus.devices.coalesce = False  # the per-detection path
+    try:
+        direct = detection("illegal_parking", event_id=f"nw-{uuid.uuid4().hex[:12]}")
+        post = api.client.post(url, json=direct, headers=camera.headers())
+        answer, took = await timed(post, 30)
+    finally:
+        api.app.state.gridplus.devices.coalesce = True
     assert_503(answer, "retry")
     assert took < SHORT_UPDATE.total_seconds() + 3
     rows = "SELECT count(*) FROM detection WHERE device_id = :d"
-    assert await count_rows(sessions, rows, d=camera.id) == 1  # the first only: retry later
+    assert await count_rows(sessions, rows, d=camera.id) == 2  # not the 503's: retry later

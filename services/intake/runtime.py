@@ -33,6 +33,7 @@ from sqlalchemy import bindparam, select
 from sqlmodel import col
 from temporalio.client import Client
 
+from constants import case_workflow_id
 from schemas.cases.tables import CaseRecord
 from schemas.intake.tables import IntakeMerge
 from services.intake.batch_loader import BatchLoader, jittered
@@ -42,6 +43,7 @@ from services.intake.detection_writer import MAX_BATCH, DetectionWriter
 from services.intake.device_keys import KeyCache
 from services.intake.merge import LAST_SEEN_STEP, MergeKey, MergeRegistry, Slot, case_id_for
 from services.platform.db import SessionFactory, utc
+from services.temporal_gateway import workflow_running
 from settings import Settings
 
 log = logging.getLogger(__name__)
@@ -135,6 +137,7 @@ class DeviceRuntime:
         )
         self.scene_loader: BatchLoader[MergeKey, tuple[Slot, str]] = BatchLoader(self._read_scenes)
         self._registry = MergeRegistry(database.sessions)
+        self._client = client
         self._seen: dict[str, tuple[int, datetime]] = {}  # scene -> (generation, last seen)
         self._seen_wake = asyncio.Event()
         self._seen_task: asyncio.Task[None] | None = None
@@ -177,7 +180,8 @@ class DeviceRuntime:
     async def coalescible(self, registry: MergeRegistry, key: MergeKey, at: datetime) -> str | None:
         """The open case a detection at ``at`` joins without a Temporal call, or None when
         it must take the per-detection path: no scene yet (it opens the case), the burst
-        went quiet, the case is full, or not projected as open (just opened, or ended).
+        went quiet, the case is full, or neither projected as open nor running (ended, or
+        never started).
 
         A sensor's alarm reads its registry row afresh (a recovery in another process moves
         it, and a few alarms a minute per sensor cost nothing to read), and joins only a
@@ -241,9 +245,24 @@ class DeviceRuntime:
             return entry[0], entry[1]
         return await self.scene_loader.load(key)
 
+    async def _started(self, case_ids: list[str]) -> set[str]:
+        """Of cases not projected yet, those whose workflow runs: started, their first
+        workflow task not run yet (a worker behind, or none). Their scenes' later reports
+        are recorded and coalesced too, instead of each waiting on that task; a case that
+        was never started (its opener died between the registry row and the start) is not
+        among them, so its next report starts it by update-with-start."""
+        if not case_ids:
+            return set()
+        running = await asyncio.gather(
+            *(workflow_running(self._client, case_workflow_id(c)) for c in case_ids),
+            return_exceptions=True,
+        )
+        return {c for c, up in zip(case_ids, running, strict=True) if up is True}
+
     async def _read_scenes(self, keys: list[MergeKey]) -> dict[MergeKey, tuple[Slot, str]]:
         """Many scenes' rows and their cases' status, in two queries on one connection;
-        only scenes whose case is projected as open are found (and cached)."""
+        only scenes whose case is projected as open, or started and not projected yet
+        (``_started``), are found (and cached)."""
         by_digest = {key.digest: key for key in keys}
         async with self.database.autocommit() as session:
             rows = (await session.execute(self._slot_query, {"k": list(by_digest)})).all()
@@ -255,6 +274,7 @@ class DeviceRuntime:
                 if cases
                 else []
             )
+        started = await self._started([c for c in cases.values() if c not in statuses])
         found: dict[MergeKey, tuple[Slot, str]] = {}
         if len(self._scenes) + len(rows) >= MAX_SCENES:
             self._scenes.clear()
@@ -262,7 +282,7 @@ class DeviceRuntime:
         for row in rows:
             case_id = cases[row.merge_key]
             status = statuses.get(case_id)
-            if status is None or status in ENDED:
+            if (status is None and case_id not in started) or status in ENDED:
                 continue
             key = by_digest[row.merge_key]
             last_at = utc(row.last_at)
