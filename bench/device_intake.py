@@ -72,6 +72,19 @@ class Step:
     by_kind: dict[str, list[float]] = field(default_factory=dict)
     why: dict[str, int] = field(default_factory=dict)  # failed posts: status or error
 
+    def fail(self, why: str) -> None:
+        """A post that was neither accepted nor refused, and why (status or error)."""
+        self.failed += 1
+        self.why[why] = self.why.get(why, 0) + 1
+
+    def line(self) -> str:
+        """Accepted/s, refused, failed (and why), p50/p99: the step as printed."""
+        return (
+            f"accepted {self.accepted / self.elapsed:.0f}/s ({self.accepted}/{self.sent}), "
+            f"refused {self.refused}, failed {self.failed}{self.why or ''}; "
+            f"p50 {self.p50:.1f} ms, p99 {self.p99:.1f} ms"
+        )
+
     def kinds(self) -> str:
         """p99 per kind of post: the database path apart from the posts that wait for
         Temporal (a new scene's start, a sensor's alarm: its case's workflow)."""
@@ -161,8 +174,7 @@ async def offer(
         try:
             status, _ = await asyncio.wait_for(pool.post(path, body, {"X-Device-Key": key}), 30)
         except (OSError, TimeoutError, asyncio.IncompleteReadError, IndexError, ValueError) as e:
-            step.failed += 1
-            step.why[type(e).__name__] = step.why.get(type(e).__name__, 0) + 1
+            step.fail(type(e).__name__)
             return
         step.latencies.append(time.perf_counter() - due)
         step.by_kind.setdefault(kind, []).append(step.latencies[-1])
@@ -173,8 +185,7 @@ async def offer(
         elif status in (429, 503):
             step.refused += 1
         else:
-            step.failed += 1
-            step.why[str(status)] = step.why.get(str(status), 0) + 1
+            step.fail(str(status))
 
     meter.start()
     start = time.perf_counter()
@@ -202,12 +213,7 @@ async def steady(
     began = datetime.now(UTC)
     step = await offer(pool, mix, rate, args.steady_seconds, meter, port)
     warm = args.coalesce_seconds + args.coalesce_max_wait
-    print(
-        f"  steady {rate:.0f}/s for {args.steady_seconds:.0f} s: accepted "
-        f"{step.accepted / step.elapsed:.0f}/s ({step.accepted}/{step.sent}), refused "
-        f"{step.refused}, failed {step.failed}{step.why or ''}; "
-        f"p50 {step.p50:.1f} ms, p99 {step.p99:.1f} ms"
-    )
+    print(f"  steady {rate:.0f}/s for {args.steady_seconds:.0f} s: {step.line()}")
     print(f"    {step.cpu}")
     print(f"    {step.server}; {step.kinds()}")
     return began + timedelta(seconds=warm), datetime.now(UTC), step.accepted
@@ -245,12 +251,7 @@ async def run_path(
             step = await offer(pool, mix, rate, args.seconds, meter, stack.metrics_port)
             accepted += step.accepted
             top = max(top, step.accepted / step.elapsed)
-            print(
-                f"  {name} offered {rate:.0f}/s: accepted {step.accepted / step.elapsed:.0f}/s "
-                f"({step.accepted}/{step.sent}), refused {step.refused}, "
-                f"failed {step.failed}{step.why or ''}; "
-                f"p50 {step.p50:.1f} ms, p99 {step.p99:.1f} ms"
-            )
+            print(f"  {name} offered {rate:.0f}/s: {step.line()}")
             print(f"    {step.cpu}")
             print(f"    {step.server}; {step.kinds()}")
             if step.p99 <= P99_LIMIT_MS and not step.failed and not step.refused:

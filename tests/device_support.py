@@ -132,6 +132,17 @@ async def wait_rows(sessions: SessionFactory, expected: int, sql: str, **params:
     return found
 
 
+async def wait_no_rows(
+    sessions: SessionFactory, sql: str, within: float = 10, **params: Any
+) -> int:
+    """``sql``'s count once it is 0, or what it still is after ``within`` seconds."""
+    for _ in range(round(within / 0.05)):
+        if not await count_rows(sessions, sql, **params):
+            return 0
+        await asyncio.sleep(0.05)
+    return await count_rows(sessions, sql, **params)
+
+
 async def assert_no_trace(sessions: SessionFactory, device_id: str) -> None:
     rows = "SELECT count(*) FROM detection WHERE device_id = :d"
     assert await count_rows(sessions, rows, d=device_id) == 0

@@ -101,9 +101,9 @@ async def test_a_case_started_by_an_update_files_before_the_updates_evidence(
     the case by update-with-start: its update runs before ``run``, and the case still
     files first."""
     inp = case_input(grids, "illegal_parking", grid_point(grids, "G021"))
-    device = Actor(role="device", id="cam-G021")
+    camera = Actor(role="device", id="cam-G021")
     snapshot = Evidence(kind="snapshot", url="https://cams.example/snap/first.jpg")
-    action = AddEvidence(actor=device, idempotency_key=key(), evidence=[snapshot])
+    action = AddEvidence(actor=camera, idempotency_key=key(), evidence=[snapshot])
     outcome = await attach(env.client, inp, action, TASK_QUEUE)
     assert outcome.seq >= 1
     handle = env.client.get_workflow_handle(case_workflow_id(track(inp.case_id)))

@@ -36,6 +36,7 @@ from tests.device_support import (
     now,
     post,
     until,
+    wait_no_rows,
     wait_rows,
 )
 from tests.support import count_rows, track
@@ -378,11 +379,8 @@ async def test_a_sensors_repeated_alarms_reach_its_case_coalesced_until_it_recov
     assert all(e.evidence[0].kind == "sensor" for e in added)
     assert any("highest reading 0.7" in (e.note or "") for e in added)
     waiting = "SELECT count(*) FROM detection WHERE device_id = :d AND pending"
-    for _ in range(100):  # marked sent a moment after the update returned
-        if not await count_rows(sessions, waiting, d=sensor.id):
-            break
-        await asyncio.sleep(0.05)
-    assert await count_rows(sessions, waiting, d=sensor.id) == 0
+    # marked sent a moment after the update returned
+    assert await wait_no_rows(sessions, waiting, within=5, d=sensor.id) == 0
 
     assert (await event("recovery", 6))["outcome"] == "recovered"
     again = await event("alarm", 7, 0.5)

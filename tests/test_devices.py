@@ -29,6 +29,7 @@ from tests.device_support import (
     now,
     post,
     until,
+    wait_no_rows,
     wait_rows,
 )
 from tests.support import count_rows, place_stewards, track
@@ -100,11 +101,7 @@ async def test_burst_of_500_detections_is_one_case_and_the_api_keeps_answering(
     assert await count_rows(sessions, recorded, d=camera.id, c=case_id) == 500
     # the flusher marks its rows sent once the update returned: a moment after the timeline
     waiting = "SELECT count(*) FROM detection WHERE device_id = :d AND pending"
-    for _ in range(200):
-        if not await count_rows(sessions, waiting, d=camera.id):
-            break
-        await asyncio.sleep(0.05)
-    assert await count_rows(sessions, waiting, d=camera.id) == 0
+    assert await wait_no_rows(sessions, waiting, d=camera.id) == 0
 
     # a retried post (same event id) is answered from the record and attaches nothing new
     again = await post(api, camera, "detections", bodies[7])

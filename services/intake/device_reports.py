@@ -121,6 +121,18 @@ async def _previous(intake: Intake, device_id: str, event_id: str) -> ReportAcce
     return _answer(row.event_id, row.outcome, row.case_id, row.case_type, row.received_at)
 
 
+async def record_once(
+    intake: Intake, device_id: str, row: dict[str, Any], answer: ReportAccepted
+) -> ReportAccepted:
+    """Record a report that needs no Temporal call now (coalesced later, or below the
+    threshold) and give ``answer``; a retried post is answered from its first row."""
+    if await _record(intake, row):
+        return answer
+    previous = await _previous(intake, device_id, row["event_id"])
+    assert previous is not None
+    return previous
+
+
 def _answer(
     event_id: str, outcome: str, case_id: str | None, case_type: str, received_at: datetime
 ) -> ReportAccepted:
@@ -215,11 +227,8 @@ async def receive_detection(
         # the threshold: only recorded here, a retried post is answered from its first row
         outcome: ReportOutcome = "merged" if joined else "below_threshold"
         row |= {"outcome": outcome, "case_id": joined, "pending": joined is not None}
-        if await _record(intake, row):
-            return _answer(event_id, outcome, joined, case_type.code, now)
-        previous = await _previous(intake, device.id, event_id)
-        assert previous is not None
-        return previous
+        answer = _answer(event_id, outcome, joined, case_type.code, now)
+        return await record_once(intake, device.id, row, answer)
     previous = await _previous(intake, device.id, event_id)
     if previous is not None:
         return previous

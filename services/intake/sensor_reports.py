@@ -29,6 +29,7 @@ from services.intake.device_reports import (
     _previous,
     _record,
     check_time,
+    record_once,
 )
 from services.intake.merge import MergeKey, case_id_for, sensor_key
 from services.temporal_gateway import ActionRefused
@@ -69,11 +70,9 @@ async def receive_sensor_event(
     if body.event == "alarm" and intake.runtime is not None:
         joined = await intake.runtime.coalescible(intake.registry, key, body.occurred_at)
     if joined is not None:  # recorded here, sent to its case with the others by the flusher
-        if await _record(intake, row | {"outcome": "merged", "case_id": joined, "pending": True}):
-            return _answer(event_id, "merged", joined, case_type.code, now)
-        previous = await _previous(intake, device.id, event_id)
-        assert previous is not None
-        return previous
+        row |= {"outcome": "merged", "case_id": joined, "pending": True}
+        answer = _answer(event_id, "merged", joined, case_type.code, now)
+        return await record_once(intake, device.id, row, answer)
     if body.event == "alarm":
         at = GeoPoint(lat=device.lat, lon=device.lon)
         description = (
