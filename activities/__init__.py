@@ -38,7 +38,8 @@ def build_activities(
         ),
     )
     projection = ProjectionActivities(session_factory, notices)
-    dispatch = DispatchActivities(session_factory)
+    worktime = WorktimeActivities(session_factory)
+    dispatch = DispatchActivities(session_factory, worktime.answer)
     notify = NotifyActivities(
         session_factory,
         HttpGateway(http, settings.bot_secret.get_secret_value()),
@@ -47,7 +48,6 @@ def build_activities(
         department_url=settings.department_gateway_url,
     )
     inspection = InspectionActivities(session_factory)
-    worktime = WorktimeActivities(session_factory)
     campaign = CampaignActivities(session_factory)
     inspection_records = InspectionRecordActivities(
         session_factory,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import uuid
 from collections.abc import Callable
@@ -146,6 +147,20 @@ async def count_rows(sessions: SessionFactory, sql: str, **params: Any) -> int:
 
 
 HISTORIES = Path(__file__).parent / "histories"
+
+
+async def local_activities(handle: WorkflowHandle[Any, Any]) -> list[str]:
+    """The local activities a run recorded so far, in the order their markers were written."""
+    names = []
+    async for event in handle.fetch_history_events():
+        if not event.HasField("marker_recorded_event_attributes"):
+            continue
+        marker = event.marker_recorded_event_attributes
+        if marker.marker_name != "core_local_activity":
+            continue
+        data = json.loads(marker.details["data"].payloads[0].data)
+        names.append(str(data["activity_type"]))
+    return names
 
 
 async def save_history(handle: WorkflowHandle[Any, Any], name: str) -> None:

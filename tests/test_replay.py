@@ -55,6 +55,8 @@ def test_every_path_has_a_saved_history() -> None:
         "case_worktime_v2_department_hears_its_deadline_cancelled",
         # worktime-v2: a steward stage on its team's own duty roster
         "case_worktime_v2_team_roster_offer_cancelled",
+        # reserve-slice-v1: the offer's team calendar comes with the reservation
+        "case_reserve_slice_v1_team_roster_offer_cancelled",
         "case_inspection_v3_cancelled_inspector_released",
         "case_inspection_v3_cancelled_while_preparing",
         # a round open until its hazards are closed (campaign-v2, issue 13 C1)

@@ -12,15 +12,23 @@ from datetime import date, timedelta
 import pytest
 from temporalio.testing import WorkflowEnvironment
 
+from schemas.stewards.tables import Steward
 from schemas.worktime import TOWN_TZ
 from schemas.worktime.sources import UnknownYearError, from_package
 from services.platform.db import SessionFactory
 from services.platform.geo import GridIndex
-from tests.support import grid_point, open_case, wait_for
+from services.worktime.rosters import TeamRosterBody, load_roster
+from tests.support import grid_point, local_activities, open_case, place_stewards, wait_for
 from tests.test_worktime_case import cancel, entries
 from tests.worktime_cases import case_of, emptied, skip_to, town
 
 pytestmark = pytest.mark.usefixtures("worker", "off_duty")
+
+
+@pytest.fixture
+async def clean_rosters(sessions: SessionFactory) -> AsyncIterator[None]:
+    yield
+    await emptied(sessions, "team_roster")
 
 
 @pytest.fixture
@@ -65,3 +73,36 @@ async def test_past_the_last_known_year_the_stage_runs_on_the_wall_clock(
     assert note is not None and "no national calendar" in note
     await cancel(late)
     await cancel(unknown)
+
+
+async def test_an_offer_whose_team_calendar_cannot_answer_runs_on_the_wall_clock(
+    env: WorkflowEnvironment,
+    grids: GridIndex,
+    sessions: SessionFactory,
+    no_loaded_years: None,
+    clean_rosters: None,
+) -> None:
+    """``reserve-slice-v1``: the reservation brings the team's calendar; in a year nobody
+    loaded its answer is the calendar's failure, and the offer says so and runs on."""
+    year = last_known_year((await env.get_current_time()).astimezone(TOWN_TZ).year)
+    moment = town(date(year + 1, 1, 5), 10)
+    if await env.get_current_time() < moment:
+        await skip_to(env, moment)
+    at = grid_point(grids, "G061")
+    (steward,) = await place_stewards(sessions, grids, at, 1)
+    async with sessions() as session:
+        team = (await session.get(Steward, steward)).grid_id  # type: ignore[union-attr]
+    office = {"team": team, "days": "working_days", "periods": [{"start": "08:00", "end": "18:00"}]}
+    await load_roster(sessions, TeamRosterBody.model_validate(office), "test", grids.grid_ids)
+
+    handle = await open_case(env.client, case_of(grids, "street_vendor", at))
+    offer = await wait_for(handle, lambda v: v.status == "dispatched" and v.deadline is not None)
+    (dispatched,) = entries(offer, "dispatched")
+    assert offer.steward_id == steward
+    assert offer.deadline == dispatched + timedelta(minutes=15)  # PT15M to accept, wall clock
+    (note,) = [e.note for e in offer.timeline if e.kind == "worktime_unavailable"]
+    assert note is not None and "no national calendar" in note
+    # the calendar came with the reservation: no calendar step of its own
+    steps = await local_activities(handle)
+    assert steps.count("reserve_nearest_steward") == 1 and "calendar_slice" not in steps
+    await cancel(handle)

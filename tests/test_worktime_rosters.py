@@ -29,6 +29,7 @@ from tests.support import (
     SUPERVISOR,
     grid_point,
     key,
+    local_activities,
     open_case,
     place_stewards,
     save_history,
@@ -210,9 +211,13 @@ async def test_two_teams_with_different_duty_hours_give_different_steward_deadli
     assert local(on_day.deadline) == (tomorrow, 8, 15)
     # ... the default roster's 5 minutes tonight and 10 tomorrow from 07:00.
     assert local(on_default.deadline) == (tomorrow, 7, 10)
+    # each team's calendar came with its reservation (reserve-slice-v1): no step of its own
+    for handle in (first, second):
+        steps = await local_activities(handle)
+        assert steps.count("reserve_nearest_steward") == 1 and "calendar_slice" not in steps
     for handle in (first, second):
         await handle.execute_update(
             "cancel", CancelCase(actor=SUPERVISOR, idempotency_key=key(), reason="测试结束")
         )
         await handle.result()
-    await save_history(first, "worktime_v2_team_roster_offer_cancelled")
+    await save_history(first, "reserve_slice_v1_team_roster_offer_cancelled")

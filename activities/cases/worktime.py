@@ -26,14 +26,21 @@ class WorktimeActivities:
 
     @activity.defn(name=ACT_CALENDAR_SLICE)
     async def calendar_slice(self, request: SliceRequest) -> SliceAnswer:
+        try:
+            return await self.answer(request)
+        except UnknownYearError as error:
+            # Retrying would not make the package learn a year; the case falls back to
+            # the wall clock for this stage and says so in its timeline.
+            raise ApplicationError(str(error), type="UnknownYear", non_retryable=True) from error
+
+    async def answer(self, request: SliceRequest) -> SliceAnswer:
+        """The slice asked for; ``UnknownYearError`` past the years the calendar knows.
+
+        Also answers the slice a reservation carries (``reserve-slice-v1``,
+        ``activities.stewards.dispatch``)."""
         rules = request.rules
         if request.team is not None:  # a steward team: its own roster, else the default
             rules = await team_roster(self._sessions, request.team) or rules
             if rules.always_open or rules.days == "every_day":  # needs no national calendar
                 return SliceAnswer(slice=CalendarSlice(rules=rules, years=[]))
-        try:
-            return SliceAnswer(slice=await slice_at(self._sessions, rules, request.at))
-        except UnknownYearError as error:
-            # Retrying would not make the package learn a year; the case falls back to
-            # the wall clock for this stage and says so in its timeline.
-            raise ApplicationError(str(error), type="UnknownYear", non_retryable=True) from error
+        return SliceAnswer(slice=await slice_at(self._sessions, rules, request.at))

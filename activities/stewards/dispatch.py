@@ -13,6 +13,7 @@ Statements are SQLAlchemy Core on the tables (one ``UPDATE ... RETURNING`` and o
 from __future__ import annotations
 
 import math
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -25,9 +26,12 @@ from constants import ACT_RELEASE_STEWARD, ACT_RESERVE_STEWARD
 from schemas.cases.dispatch import Assignment, DispatchRequest, ReleaseRequest
 from schemas.stewards.industries import covers
 from schemas.stewards.tables import Reservation, Steward
+from schemas.worktime.policy import SliceAnswer, SliceRequest
+from schemas.worktime.sources import UnknownYearError
 from services.platform.db import SessionFactory
 from services.platform.distance import haversine_km
 
+Slices = Callable[[SliceRequest], Awaitable[SliceAnswer]]
 STEWARDS: Table = Steward.__table__  # type: ignore[attr-defined]
 RESERVATIONS: Table = Reservation.__table__  # type: ignore[attr-defined]
 ASSIGNED = (STEWARDS.c.id, STEWARDS.c.name, STEWARDS.c.language, STEWARDS.c.grid_id)
@@ -42,12 +46,35 @@ class DispatchActivities:
 
     PAGE = 8  # candidates asked of the index at a time
 
-    def __init__(self, session_factory: SessionFactory) -> None:
+    def __init__(self, session_factory: SessionFactory, slices: Slices | None = None) -> None:
         self._sessions = session_factory
         self._cache = StewardCache(session_factory)
+        self._slices = slices  # the calendar (``WorktimeActivities.answer``)
 
     @activity.defn(name=ACT_RESERVE_STEWARD)
     async def reserve_nearest_steward(self, request: DispatchRequest) -> Assignment | None:
+        assignment = await self._reserve(request)
+        if assignment is None or request.team_slice is None:
+            return assignment
+        return await self._with_team_slice(assignment, request.team_slice)
+
+    async def _with_team_slice(self, assignment: Assignment, asked: SliceRequest) -> Assignment:
+        """The reserved steward's team calendar, as the calendar activity would answer it.
+
+        A database error fails the whole activity: the retry finds the steward this
+        attempt booked (``_existing``) and asks again. A year the calendar does not know is
+        an answer, not a failure: the case runs that stage on the wall clock and says so.
+        """
+        if self._slices is None:
+            raise RuntimeError("DispatchActivities was built without the calendar")
+        request = asked.model_copy(update={"team": assignment.grid_id})
+        try:
+            answer = await self._slices(request)
+        except UnknownYearError as error:
+            return assignment.model_copy(update={"team_slice_error": str(error)})
+        return assignment.model_copy(update={"team_slice": answer})
+
+    async def _reserve(self, request: DispatchRequest) -> Assignment | None:
         await self._cache.refresh()
         try:
             for rebuilt in (False, True):

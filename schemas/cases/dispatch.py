@@ -8,6 +8,7 @@ from typing import Literal
 from pydantic import BaseModel
 
 from schemas.platform.common import Evidence, GeoPoint
+from schemas.worktime.policy import SliceAnswer, SliceRequest
 
 
 class DispatchRequest(BaseModel):
@@ -28,6 +29,10 @@ class DispatchRequest(BaseModel):
     # The case type, for industry stewards' coverage (``schemas.stewards.industries``); None in
     # requests of cases that ran before it was sent: no industry filter then.
     case_type: str | None = None
+    # Since ``reserve-slice-v1``: the calendar request of the steward stage this offer
+    # starts (its ``team`` left empty): the answer comes back for the reserved steward's
+    # team with the assignment, one local activity instead of two per offer.
+    team_slice: SliceRequest | None = None
 
 
 class Assignment(BaseModel):
@@ -39,6 +44,11 @@ class Assignment(BaseModel):
     grid_id: str
     distance_km: float
     attempt: int
+    # Asked with ``DispatchRequest.team_slice``: the calendar for the team (``grid_id``),
+    # or why the calendar could not answer (a year nobody loaded yet), as the calendar
+    # activity would have failed.
+    team_slice: SliceAnswer | None = None
+    team_slice_error: str | None = None
 
 
 class ReleaseRequest(BaseModel):

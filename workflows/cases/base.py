@@ -59,6 +59,7 @@ with workflow.unsafe.imports_passed_through():
     from schemas.cases.views import ProjectionBatch
     from schemas.cases.workflow import ActionOutcome, CaseStatus, OpenCaseInput
     from schemas.platform.common import Actor, Evidence, HumanAction
+    from schemas.worktime.policy import SliceAnswer, SliceRequest
 
 
 PATCH_LOCAL_IO = "local-io-v1"
@@ -103,6 +104,8 @@ class CaseBase:
         self._visible: list[Any] | None = None
         self._resting = False  # the main flow waits for a person or a timer
         self._at_rest = False  # project at rest (PATCH_OUTBOX_AT_REST), decided at run start
+        # the team calendar the last reservation brought (``reserve-slice-v1``), until used
+        self._team_slice: tuple[str, SliceAnswer | str] | None = None
 
     # ---- timeline and visibility ---------------------------------------------------
     def emit(
@@ -237,7 +240,10 @@ class CaseBase:
             )
         return await call(name, arg, result_type)
 
-    async def reserve(self, slot: StewardSlot) -> Assignment | None:
+    async def reserve(
+        self, slot: StewardSlot, team_slice: SliceRequest | None = None
+    ) -> Assignment | None:
+        """Book the nearest free steward; with ``team_slice``, bring their team's calendar."""
         s = self.state
         s.dispatch_attempts += 1
         other = s.confirm if slot is s.handle else s.handle
@@ -252,6 +258,7 @@ class CaseBase:
             radii_km=list(s.inp.policy.escalation.search_radii_km),
             preferred_steward=self.preferred_steward if slot is s.handle else None,
             case_type=s.inp.policy.case_type.code,  # industry stewards' coverage (issue 16)
+            team_slice=team_slice,
         )
         if slot is s.handle:
             self.preferred_steward = None
@@ -260,10 +267,23 @@ class CaseBase:
             request,
             Assignment | None,  # type: ignore[arg-type]
         )
+        self._team_slice = None
+        if assignment is not None and team_slice is not None:
+            answer = assignment.team_slice or assignment.team_slice_error or "no calendar"
+            self._team_slice = (assignment.grid_id, answer)
+            # the slot keeps the booking, not the calendar (queries, continue-as-new)
+            assignment = assignment.model_copy(update={"team_slice": None})
         slot.assignment = assignment
         if assignment is not None and slot is s.handle:
             s.last_steward = assignment.steward_id
         return assignment
+
+    def take_team_slice(self, team: str) -> SliceAnswer | str | None:
+        """The calendar the reservation brought for ``team`` (or why it has none), once."""
+        held, self._team_slice = self._team_slice, None
+        if held is None or held[0] != team:
+            return None
+        return held[1]
 
     async def release(self, slot: StewardSlot) -> None:
         assignment = slot.assignment

@@ -47,6 +47,7 @@ with workflow.unsafe.imports_passed_through():
     from schemas.cases.views import CaseResult, ProjectionBatch
     from schemas.cases.workflow import CaseStatus, OpenCaseInput, ReportRecovery
     from schemas.platform.common import Actor, Evidence
+    from schemas.worktime.policy import SliceRequest
 
 PATCH_LOOP_V2 = "case-loop-v2"
 PATCH_LOOP_V3 = "case-loop-v3"
@@ -204,12 +205,14 @@ class CaseLoop(CaseBase):
             excluded = [*excluded, last]
         return excluded
 
-    async def reserve(self, slot: StewardSlot) -> Assignment | None:
+    async def reserve(
+        self, slot: StewardSlot, team_slice: SliceRequest | None = None
+    ) -> Assignment | None:
         """Reserve as ``CaseBase`` does; record when the named steward could not be booked."""
         named = self._named if slot is self.state.handle else None
         if named:
             self._named = None
-        assignment = await super().reserve(slot)
+        assignment = await super().reserve(slot, team_slice)
         if named and (assignment is None or assignment.steward_id != named):
             instead = assignment.steward_id if assignment else ""
             self.emit("named_steward_unavailable", data={"named": named, "instead": instead})

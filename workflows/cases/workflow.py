@@ -18,7 +18,12 @@ from workflows.cases.actions import CaseActions
 from workflows.cases.reporter import tell_reporter
 from workflows.cases.state import StewardSlot
 from workflows.cases.suspension import CaseSuspension
-from workflows.cases.worktime import PATCH_WORKTIME_V2, grace_deadline, stage_deadline
+from workflows.cases.worktime import (
+    PATCH_WORKTIME_V2,
+    grace_deadline,
+    roster_request,
+    stage_deadline,
+)
 from workflows.kit.waiting import Deadline
 
 # An extension of an overdue center stage re-arms its timer (``CaseWorkflow._overdue_until``).
@@ -148,7 +153,7 @@ class CaseWorkflow(CaseSuspension, CaseActions):
         esc = state.inp.policy.escalation
         accept_sla = state.inp.policy.case_type.sla.accept
         for _ in range(esc.max_dispatch_attempts):
-            assignment = await self.reserve(slot)
+            assignment = await self.reserve(slot, roster_request(self))
             if assignment is None or state.redirect or not state.is_open:
                 if assignment is not None:
                     await self._release(slot)

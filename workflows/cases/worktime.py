@@ -41,6 +41,10 @@ PATCH_WORKTIME = "worktime-v1"
 # The department's ``new_case`` message after its stage's deadline, and each steward team's
 # own duty roster (asked of the calendar activity): decided once per run, first use wins.
 PATCH_WORKTIME_V2 = "worktime-v2"
+# A steward offer's team calendar comes with the reservation (one local activity, not two:
+# ``roster_request``); asked once per run, only by cases whose steward stages count working
+# time, so other cases' histories carry no marker for it.
+PATCH_RESERVE_SLICE = "reserve-slice-v1"
 
 
 @dataclass(frozen=True)
@@ -134,15 +138,35 @@ def on_slice(
     return Deadline(clock.add(now, span), span, start=now, clock=clock)
 
 
+def roster_request(case: CaseBase) -> SliceRequest | None:
+    """What an offer's reservation asks of the calendar for the stage it starts (the
+    reserved steward's team is filled in by the activity), or None: no working time for
+    stewards, or a run from before ``worktime-v2`` or before ``reserve-slice-v1``."""
+    worktime = case.state.inp.policy.worktime
+    rules = worktime.rules_for("steward", case.state.department) if worktime else None
+    if rules is None or not workflow.patched(PATCH_RESERVE_SLICE):
+        return None
+    if not (workflow.patched(PATCH_WORKTIME) and workflow.patched(PATCH_WORKTIME_V2)):
+        return None
+    return SliceRequest(rules=rules, at=workflow.now())
+
+
 async def team_deadline(
     case: CaseBase, default: WorkingRules, team: str, span: timedelta, hours_only: bool
 ) -> Deadline:
     """A steward stage on the acting team's roster, asked of the calendar activity (its
-    answer in history: a roster loaded later changes later stages only, never a replay)."""
+    answer in history: a roster loaded later changes later stages only, never a replay),
+    or brought by the offer's reservation (``roster_request``)."""
     now = workflow.now()
     request = SliceRequest(rules=default, at=now, team=team)
+    brought = case.take_team_slice(team)
     try:
-        answer: SliceAnswer = await case.io(ACT_CALENDAR_SLICE, request, SliceAnswer)
+        if brought is None:
+            answer: SliceAnswer = await case.io(ACT_CALENDAR_SLICE, request, SliceAnswer)
+        elif isinstance(brought, str):  # the calendar's own failure, as the activity's
+            raise ApplicationError(brought, type="UnknownYear", non_retryable=True)
+        else:
+            answer = brought
     except (ActivityError, ApplicationError) as error:  # say so; the default roster counts
         cause = error.cause if isinstance(error, ActivityError) else error
         case.emit("worktime_unavailable", note=str(cause or error)[:500])
