@@ -128,7 +128,10 @@ async def main(argv: Sequence[str] | None = None) -> None:
         worker = build_worker(client, make_session_factory(engine), http, settings)
         async with worker:
             logging.info(
-                "polling task queue %s at %s", settings.task_queue, settings.temporal_address
+                "polling task queue %s at %s on the %s event loop",
+                settings.task_queue,
+                settings.temporal_address,
+                type(loop).__module__.split(".")[0],  # "uvloop", or "asyncio" without it
             )
             await stop.wait()
     await engine.dispose()

@@ -57,6 +57,7 @@ async def test_make_run_restarts_a_killed_worker_and_cases_go_on(tmp_path: Path)
             await stack.wait_for_output("gridplus is running", 240)
             assert "started sim" not in stack.text()  # a gateway is configured: no simulator
             await stack.wait_for_output("polling task queue", 60)
+            assert "on the uvloop event loop" in stack.text()  # worker.run_forever
             [first] = _worker_pids(stack.text())
             os.killpg(first, signal.SIGKILL)
 
