@@ -8,6 +8,7 @@ without a roster keeps the default (07:00-22:00 every day); the history is saved
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -15,11 +16,18 @@ from typing import Any
 
 import httpx
 import pytest
+from temporalio import activity
 from temporalio.testing import WorkflowEnvironment
+from temporalio.worker import Worker
 
+from activities import build_activities
+from activities.stewards.dispatch import DispatchActivities
+from constants import ACT_RESERVE_STEWARD, case_workflow_id
+from schemas.cases.dispatch import Assignment, DispatchRequest
 from schemas.cases.workflow import CancelCase
 from schemas.stewards.tables import Steward
 from schemas.worktime import TOWN_TZ
+from services.cases.operations import start_case
 from services.platform.db import SessionFactory
 from services.platform.geo import GridIndex
 from services.worktime.rosters import TeamRosterBody, load_roster, team_roster
@@ -33,10 +41,13 @@ from tests.support import (
     open_case,
     place_stewards,
     save_history,
+    track,
     wait_for,
 )
 from tests.worktime_cases import case_of, emptied, town
 from tools.rosters import main as rosters_cli
+from worker import runner_for
+from workflows.registry import WORKFLOWS
 
 DAY = {"start": "08:00", "end": "18:00"}
 DAYTIME: dict[str, Any] = {
@@ -221,3 +232,69 @@ async def test_two_teams_with_different_duty_hours_give_different_steward_deadli
         )
         await handle.result()
     await save_history(first, "reserve_slice_v1_team_roster_offer_cancelled")
+
+
+OLDER_QUEUE = "gridplus-test-before-reserve-slice"
+
+
+@contextlib.asynccontextmanager
+async def worker_before_the_patch(
+    env: WorkflowEnvironment, sessions: SessionFactory, http: httpx.AsyncClient, settings: Settings
+) -> AsyncIterator[None]:
+    """Today's workflows, with a reservation that ignores the calendar request, as a worker
+    from before ``reserve-slice-v1`` answers it during a rolling upgrade."""
+    dispatch = DispatchActivities(sessions)
+
+    @activity.defn(name=ACT_RESERVE_STEWARD)
+    async def reserve_before_the_patch(request: DispatchRequest) -> Assignment | None:
+        return await dispatch.reserve_nearest_steward(
+            request.model_copy(update={"team_slice": None})
+        )
+
+    others = [
+        a
+        for a in build_activities(sessions, http, settings)
+        if getattr(a, "__name__", "") != "reserve_nearest_steward"
+    ]
+    async with Worker(
+        env.client,
+        task_queue=OLDER_QUEUE,
+        workflows=list(WORKFLOWS),
+        activities=[*others, reserve_before_the_patch],
+        workflow_runner=runner_for(settings.workflow_sandbox),
+    ):
+        yield
+
+
+@pytest.mark.usefixtures("off_duty")
+async def test_an_offer_whose_reservation_brings_no_calendar_asks_the_calendar_itself(
+    env: WorkflowEnvironment,
+    sessions: SessionFactory,
+    grids: GridIndex,
+    http: httpx.AsyncClient,
+    settings: Settings,
+) -> None:
+    day = (await env.get_current_time()).astimezone(TOWN_TZ).date() + timedelta(days=1)
+    north = grid_point(grids, "G006")
+    (steward,) = await place_stewards(sessions, grids, north, 1)
+    body = TeamRosterBody.model_validate({**DAYTIME, "team": await steward_grid(sessions, steward)})
+    await load_roster(sessions, body, "test-operator", grids.grid_ids)
+    now = await env.get_current_time()
+    await env.sleep(town(day, 21, 55) - now)
+    inp = case_of(grids, "street_vendor", north)
+    async with worker_before_the_patch(env, sessions, http, settings):
+        await start_case(env.client, inp, OLDER_QUEUE)
+        handle = env.client.get_workflow_handle(case_workflow_id(track(inp.case_id)))
+        offer = await wait_for(
+            handle, lambda v: v.status == "dispatched" and v.deadline is not None
+        )
+        assert offer.steward_id == steward
+        # the team's roster still counts (08:00-20:00: PT15M to accept from 08:00) ...
+        assert local(offer.deadline) == ((day + timedelta(days=1)).day, 8, 15)
+        assert not [e for e in offer.timeline if e.kind == "worktime_unavailable"]
+        # ... asked of the calendar activity, as before the patch
+        steps = await local_activities(handle)
+        assert steps.count("reserve_nearest_steward") == 1 and "calendar_slice" in steps
+        cancel = CancelCase(actor=SUPERVISOR, idempotency_key=key(), reason="测试结束")
+        await handle.execute_update("cancel", cancel)
+        await handle.result()

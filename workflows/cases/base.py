@@ -269,8 +269,11 @@ class CaseBase:
         )
         self._team_slice = None
         if assignment is not None and team_slice is not None:
-            answer = assignment.team_slice or assignment.team_slice_error or "no calendar"
-            self._team_slice = (assignment.grid_id, answer)
+            # Neither: a worker from before the patch ignored the request; the stage then
+            # asks the calendar activity itself (``team_deadline``), as before.
+            answer = assignment.team_slice or assignment.team_slice_error
+            if answer is not None:
+                self._team_slice = (assignment.grid_id, answer)
             # the slot keeps the booking, not the calendar (queries, continue-as-new)
             assignment = assignment.model_copy(update={"team_slice": None})
         slot.assignment = assignment
