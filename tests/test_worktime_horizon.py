@@ -12,7 +12,6 @@ from datetime import date, timedelta
 import pytest
 from temporalio.testing import WorkflowEnvironment
 
-from schemas.stewards.tables import Steward
 from schemas.worktime import TOWN_TZ
 from schemas.worktime.sources import UnknownYearError, from_package
 from services.platform.db import SessionFactory
@@ -20,15 +19,16 @@ from services.platform.geo import GridIndex
 from services.worktime.rosters import TeamRosterBody, load_roster
 from tests.support import grid_point, local_activities, open_case, place_stewards, wait_for
 from tests.test_worktime_case import cancel, entries
-from tests.worktime_cases import case_of, emptied, skip_to, town
+from tests.worktime_cases import (  # noqa: F401  (clean_rosters: an autouse fixture)
+    case_of,
+    clean_rosters,
+    emptied,
+    skip_to,
+    steward_grid,
+    town,
+)
 
 pytestmark = pytest.mark.usefixtures("worker", "off_duty")
-
-
-@pytest.fixture
-async def clean_rosters(sessions: SessionFactory) -> AsyncIterator[None]:
-    yield
-    await emptied(sessions, "team_roster")
 
 
 @pytest.fixture
@@ -80,7 +80,6 @@ async def test_an_offer_whose_team_calendar_cannot_answer_runs_on_the_wall_clock
     grids: GridIndex,
     sessions: SessionFactory,
     no_loaded_years: None,
-    clean_rosters: None,
 ) -> None:
     """``reserve-slice-v1``: the reservation brings the team's calendar; in a year nobody
     loaded its answer is the calendar's failure, and the offer says so and runs on."""
@@ -90,8 +89,7 @@ async def test_an_offer_whose_team_calendar_cannot_answer_runs_on_the_wall_clock
         await skip_to(env, moment)
     at = grid_point(grids, "G061")
     (steward,) = await place_stewards(sessions, grids, at, 1)
-    async with sessions() as session:
-        team = (await session.get(Steward, steward)).grid_id  # type: ignore[union-attr]
+    team = await steward_grid(sessions, steward)
     office = {"team": team, "days": "working_days", "periods": [{"start": "08:00", "end": "18:00"}]}
     await load_roster(sessions, TeamRosterBody.model_validate(office), "test", grids.grid_ids)
 

@@ -24,8 +24,6 @@ from activities import build_activities
 from activities.stewards.dispatch import DispatchActivities
 from constants import ACT_RESERVE_STEWARD, case_workflow_id
 from schemas.cases.dispatch import Assignment, DispatchRequest
-from schemas.cases.workflow import CancelCase
-from schemas.stewards.tables import Steward
 from schemas.worktime import TOWN_TZ
 from services.cases.operations import start_case
 from services.platform.db import SessionFactory
@@ -34,9 +32,7 @@ from services.worktime.rosters import TeamRosterBody, load_roster, team_roster
 from settings import Settings
 from tests.security_support import bearer
 from tests.support import (
-    SUPERVISOR,
     grid_point,
-    key,
     local_activities,
     open_case,
     place_stewards,
@@ -44,7 +40,13 @@ from tests.support import (
     track,
     wait_for,
 )
-from tests.worktime_cases import case_of, emptied, town
+from tests.test_worktime_case import cancel
+from tests.worktime_cases import (  # noqa: F401  (clean_rosters: an autouse fixture)
+    case_of,
+    clean_rosters,
+    steward_grid,
+    town,
+)
 from tools.rosters import main as rosters_cli
 from worker import runner_for
 from workflows.registry import WORKFLOWS
@@ -55,12 +57,6 @@ DAYTIME: dict[str, Any] = {
     "days": "every_day",
     "periods": [{"start": "08:00", "end": "20:00"}],
 }
-
-
-@pytest.fixture(autouse=True)
-async def clean_rosters(sessions: SessionFactory) -> AsyncIterator[None]:
-    yield
-    await emptied(sessions, "team_roster")
 
 
 async def post(api: httpx.AsyncClient, settings: Settings, body: Any) -> httpx.Response:
@@ -179,13 +175,6 @@ async def asyncio_run_cli(args: list[str]) -> int:
     return await asyncio.to_thread(rosters_cli, args)
 
 
-async def steward_grid(sessions: SessionFactory, steward_id: str) -> str:
-    async with sessions() as session:
-        steward = await session.get(Steward, steward_id)
-    assert steward is not None
-    return steward.grid_id
-
-
 def local(at: datetime | None) -> tuple[int, int, int]:
     assert at is not None
     there = at.astimezone(TOWN_TZ)
@@ -227,10 +216,7 @@ async def test_two_teams_with_different_duty_hours_give_different_steward_deadli
         steps = await local_activities(handle)
         assert steps.count("reserve_nearest_steward") == 1 and "calendar_slice" not in steps
     for handle in (first, second):
-        await handle.execute_update(
-            "cancel", CancelCase(actor=SUPERVISOR, idempotency_key=key(), reason="测试结束")
-        )
-        await handle.result()
+        await cancel(handle)
     await save_history(first, "reserve_slice_v1_team_roster_offer_cancelled")
 
 
@@ -295,6 +281,4 @@ async def test_an_offer_whose_reservation_brings_no_calendar_asks_the_calendar_i
         # ... asked of the calendar activity, as before the patch
         steps = await local_activities(handle)
         assert steps.count("reserve_nearest_steward") == 1 and "calendar_slice" in steps
-        cancel = CancelCase(actor=SUPERVISOR, idempotency_key=key(), reason="测试结束")
-        await handle.execute_update("cancel", cancel)
-        await handle.result()
+        await cancel(handle)

@@ -8,10 +8,7 @@ team without its own.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
-
-import pytest
 
 from schemas.worktime import TOWN_TZ
 from services.platform.db import SessionFactory
@@ -20,13 +17,7 @@ from services.supervision.evaluation import CaseFacts
 from services.supervision.working_time import measure_for, steward_teams
 from services.worktime.rosters import TeamRosterBody, store_roster, validate_roster
 from tests.support import grid_point, place_stewards
-from tests.worktime_cases import emptied
-
-
-@pytest.fixture(autouse=True)
-async def clean_rosters(sessions: SessionFactory) -> AsyncIterator[None]:
-    yield
-    await emptied(sessions, "team_roster")
+from tests.worktime_cases import clean_rosters  # noqa: F401  (an autouse fixture)
 
 
 def fact(grid: str, steward_team: str | None = None) -> CaseFacts:

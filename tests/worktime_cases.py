@@ -11,8 +11,10 @@ Tuesday with room for it, every weekday kept, and loaded as an operator would lo
 from __future__ import annotations
 
 import uuid
+from collections.abc import AsyncIterator
 from datetime import date, datetime, timedelta
 
+import pytest
 from sqlalchemy import text
 from temporalio.testing import WorkflowEnvironment
 
@@ -20,6 +22,7 @@ from schemas.cases.api import CreateCase
 from schemas.cases.catalog import Catalog, load_catalog
 from schemas.cases.workflow import OpenCaseInput
 from schemas.platform.common import GeoPoint
+from schemas.stewards.tables import Steward
 from schemas.worktime import TOWN_TZ, YearSchedule
 from schemas.worktime.policy import load_office_hours
 from schemas.worktime.sources import UnknownYearError, from_package
@@ -108,3 +111,18 @@ async def emptied(sessions: SessionFactory, table: str) -> None:
     async with sessions() as session:
         await session.execute(text(f"DELETE FROM {table}"))
         await session.commit()
+
+
+@pytest.fixture(autouse=True)
+async def clean_rosters(sessions: SessionFactory) -> AsyncIterator[None]:
+    """Every team roster a test loaded is dropped after it (autouse where imported)."""
+    yield
+    await emptied(sessions, "team_roster")
+
+
+async def steward_grid(sessions: SessionFactory, steward_id: str) -> str:
+    """A steward's grid: the team whose roster counts for them."""
+    async with sessions() as session:
+        steward = await session.get(Steward, steward_id)
+    assert steward is not None
+    return steward.grid_id
