@@ -65,8 +65,17 @@ TICKS = 5
 MAX_UPDATES_PER_SECOND = 40
 ENDED = ("closed", "cancelled")
 # Core statements built once: the columns a claim returns, and the take-over of a dead
-# flusher's claims and the clearing of sent batches (executemany, a parameter set per batch)
+# flusher's claims and the clearing of sent batches (executemany, a parameter set per batch).
+# A batch's rows are found by its case among the rows still pending: the partial index
+# ``ix_detection_pending`` (case_id, id) WHERE pending. ``batch_id`` alone has no index, and
+# a clear by it scanned the whole audit table once per batch (bench/RESULTS.md: the
+# database's busiest statement at 1,000 detections a second, and growing with the table).
 _table: Table = Detection.__table__  # type: ignore[attr-defined]
+_BATCH = (
+    _table.c.pending
+    & (_table.c.case_id == bindparam("case"))
+    & (_table.c.batch_id == bindparam("bid"))
+)
 COLUMNS = tuple(
     _table.c[name]
     for name in (
@@ -74,14 +83,8 @@ COLUMNS = tuple(
         "snapshot_url", "detection_type", "plate", "kind", "value",
     )
 )  # fmt: skip
-RETAKE = (
-    update(_table).where(_table.c.batch_id == bindparam("bid")).values(batch_at=bindparam("at"))
-)
-CLEAR = (
-    update(_table)
-    .where(_table.c.batch_id == bindparam("bid"))
-    .values(pending=False, outcome=bindparam("out"))
-)
+RETAKE = update(_table).where(_BATCH).values(batch_at=bindparam("at"))
+CLEAR = update(_table).where(_BATCH).values(pending=False, outcome=bindparam("out"))
 
 
 def summary(rows: list[Any]) -> tuple[str, Evidence]:
@@ -188,15 +191,15 @@ class Coalescer:
             *(deliver(bid, rows) for bid, rows in batches.items()), return_exceptions=True
         )
         done = [
-            (bid, outcome)
-            for bid, outcome in zip(batches, outcomes, strict=True)
+            (rows[0].case_id, bid, outcome)
+            for (bid, rows), outcome in zip(batches.items(), outcomes, strict=True)
             if isinstance(outcome, str)
         ]
         await self._clear(done)  # one statement for the flush, not one per case
         for outcome in outcomes:
             if isinstance(outcome, BaseException):  # its rows stay claimed: sent again later
                 raise outcome
-        return sum(outcome == "merged" for _, outcome in done)
+        return sum(outcome == "merged" for _, _, outcome in done)
 
     async def _claim(self, force: bool = False) -> dict[str, list[Any]]:
         """Claim the rows of the cases due (and take over claims a dead flusher left).
@@ -261,7 +264,13 @@ class Coalescer:
             for row in await session.execute(stale):
                 taken[row.batch_id].append(row)
             if taken:
-                await session.execute(RETAKE, [{"bid": bid, "at": now} for bid in taken])
+                await session.execute(
+                    RETAKE,
+                    [
+                        {"case": rows[0].case_id, "bid": bid, "at": now}
+                        for bid, rows in taken.items()
+                    ],
+                )
         for group in claimed.values():
             group.sort(key=lambda row: row.id)
         return dict(claimed) | dict(taken)
@@ -275,7 +284,7 @@ class Coalescer:
     async def _send(self, bid: str, rows: list[Any]) -> int:
         """Send one claimed batch and clear it (1 if its case took it)."""
         outcome = await self._deliver(bid, rows)
-        await self._clear([(bid, outcome)])
+        await self._clear([(rows[0].case_id, bid, outcome)])
         return int(outcome == "merged")
 
     async def _deliver(self, bid: str, rows: list[Any]) -> str:
@@ -309,9 +318,12 @@ class Coalescer:
         self.stats.detections += len(rows)
         return outcome
 
-    async def _clear(self, done: list[tuple[str, str]]) -> None:
-        """Mark sent batches no longer pending, in one transaction (one executemany)."""
+    async def _clear(self, done: list[tuple[str, str, str]]) -> None:
+        """Mark sent batches (case, batch id, outcome) no longer pending, in one transaction
+        (one executemany)."""
         if not done:
             return
         async with self._sessions() as session, session.begin():
-            await session.execute(CLEAR, [{"bid": bid, "out": outcome} for bid, outcome in done])
+            await session.execute(
+                CLEAR, [{"case": case, "bid": bid, "out": out} for case, bid, out in done]
+            )
